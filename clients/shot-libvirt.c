@@ -1,0 +1,128 @@
+/*
+ * vmgate-shot, libvirt mode: the console straight from libvirt
+ * (virDomainOpenGraphicsFD), the same path the gateway uses.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <glib.h>
+#include <libvirt/libvirt.h>
+#include <libvirt/virterror.h>
+
+#include "console.h"
+#include "hypervisor.h"
+#include "shot.h"
+#include "type-text.h"
+#include "util.h"
+
+/* Shared tail of every mode: type, wait, write. */
+static int finish(vg_display_source *src, vg_surface *surface, const shot_options *opt)
+{
+    char reason[256];
+    int r = vg_surface_wait_frame(surface, opt->deadline_us);
+
+    if (r == -ETIMEDOUT) {
+        fprintf(stderr, "vmgate-shot: timed out after %d s waiting for the first screen\n",
+                opt->timeout_s);
+        return SHOT_EXIT_TIMEOUT;
+    }
+    if (r < 0)
+        goto lost;
+    if (opt->type_text) {
+        r = vg_type_text(src, opt->type_text, opt->key_delay_ms);
+        if (r < 0)
+            goto lost;
+    }
+    if (opt->wait_stable_ms >= 0) {
+        r = vg_surface_wait_stable(surface, (uint32_t)opt->wait_stable_ms, opt->deadline_us);
+        if (r == -ETIMEDOUT) {
+            fprintf(stderr,
+                    "vmgate-shot: timed out after %d s: the screen did not stay still for "
+                    "%d ms\n",
+                    opt->timeout_s, opt->wait_stable_ms);
+            return SHOT_EXIT_TIMEOUT;
+        }
+        if (r < 0)
+            goto lost;
+    }
+    r = vg_surface_write_png(surface, opt->output);
+    if (r < 0) {
+        fprintf(stderr, "vmgate-shot: cannot write %s: %s\n", opt->output, g_strerror(-r));
+        return SHOT_EXIT_OUTPUT;
+    }
+    return SHOT_EXIT_OK;
+
+lost:
+    if (!vg_surface_closed_reason(surface, reason, sizeof(reason)))
+        g_strlcpy(reason, g_strerror(-r), sizeof(reason));
+    fprintf(stderr, "vmgate-shot: connection lost: %s\n", reason);
+    return SHOT_EXIT_CONNECT;
+}
+
+typedef struct lost_state {
+    GMutex lock;
+    char why[256];
+} lost_state;
+
+static void on_lost(void *opaque, vg_console *console, const char *why)
+{
+    lost_state *st = opaque;
+    g_mutex_lock(&st->lock);
+    g_strlcpy(st->why, why, sizeof(st->why));
+    g_mutex_unlock(&st->lock);
+    /* Wake the waiters; the surface's own close carries the reason. */
+    vg_surface_close(vg_console_surface(console), why);
+}
+
+int shot_run_libvirt(const char *uri, const char *domain, const shot_options *opt)
+{
+    virConnectPtr conn;
+    virDomainPtr dom;
+    vg_console *console = NULL;
+    const char *why = NULL;
+    int state = 0, reason = 0, fd, r, rc;
+    lost_state st;
+    vg_console_events ev = {.lost = on_lost};
+
+    vg_libvirt_quiet();
+    conn = virConnectOpen(uri);
+    if (!conn) {
+        fprintf(stderr, "vmgate-shot: cannot connect to %s: %s\n", uri, vg_libvirt_last_error());
+        return SHOT_EXIT_CONNECT;
+    }
+    dom = virDomainLookupByName(conn, domain);
+    if (!dom) {
+        fprintf(stderr, "vmgate-shot: no domain '%s' on %s\n", domain, uri);
+        virConnectClose(conn);
+        return SHOT_EXIT_CONNECT;
+    }
+    if (virDomainGetState(dom, &state, &reason, 0) == 0 && state != VIR_DOMAIN_RUNNING &&
+        state != VIR_DOMAIN_PAUSED) {
+        fprintf(stderr, "vmgate-shot: domain '%s' is not running\n", domain);
+        virDomainFree(dom);
+        virConnectClose(conn);
+        return SHOT_EXIT_CONNECT;
+    }
+    fd = vg_libvirt_open_graphics(dom, &why);
+    if (fd < 0) {
+        fprintf(stderr, "vmgate-shot: cannot open the console of '%s': %s\n", domain, why);
+        virDomainFree(dom);
+        virConnectClose(conn);
+        return SHOT_EXIT_CONNECT;
+    }
+    g_mutex_init(&st.lock);
+    st.why[0] = 0;
+    r = vg_console_new(domain, fd, &ev, &st, &console);
+    if (r < 0) {
+        fprintf(stderr, "vmgate-shot: cannot start the console: %s\n", g_strerror(-r));
+        rc = SHOT_EXIT_CONNECT;
+    } else {
+        rc = finish(vg_console_source(console), vg_console_surface(console), opt);
+        vg_console_free(console, "vmgate-shot done");
+    }
+    g_mutex_clear(&st.lock);
+    virDomainFree(dom);
+    virConnectClose(conn);
+    return rc;
+}

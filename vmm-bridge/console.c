@@ -1,0 +1,527 @@
+/*
+ * vmgate — console: libvncclient on a libvirt graphics socket.
+ *
+ * Threading: each console has one thread that owns the rfbClient: it does
+ * the handshake, reads server messages and writes every client message.
+ * Other threads queue input (send_key, send_pointer) under `qlock` and wake
+ * the thread through an eventfd; nothing else touches the rfbClient, since
+ * libvncclient's writes are not thread-safe.
+ *
+ * libvncclient 0.9.14 workarounds (see DESIGN.md):
+ *  - rfbInitClient() would send SetEncodings with ExtendedDesktopSize
+ *    (-308), whose reply from QEMU (screen id 0) libvncclient mishandles and
+ *    desyncs on. We run the handshake steps ourselves and send our own
+ *    SetPixelFormat/SetEncodings: raw, RichCursor, DesktopSize and QEMU
+ *    extended key events only.
+ *  - WaitForMessage() ignores bytes already in client->buffered; we poll
+ *    the socket ourselves and check `buffered` first.
+ *  - libvncclient select()s on the socket: the fd must be < FD_SETSIZE.
+ *  - Pixels: GotBitmap is overridden so that raw rectangles are copied
+ *    straight into the surface (one copy), and client->frameBuffer stays
+ *    NULL; only raw is negotiated, so no other decoder writes to it.
+ */
+#include "console.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/select.h>
+#include <unistd.h>
+
+#include <glib.h>
+#include <rfb/rfbclient.h>
+
+#include "log.h"
+#include "util.h"
+
+#define TAG                  "console"
+#define VG_CONSOLE_QUEUE_MAX 4096
+/* Seconds libvncclient waits for a stalled read before giving up. */
+#define VG_CONSOLE_READ_TIMEOUT 15
+
+/* QEMU pseudo-encodings not named in libvncclient's headers. */
+#define VG_ENC_QEMU_EXT_KEY (-258)
+
+typedef enum input_kind { INPUT_KEY, INPUT_POINTER } input_kind;
+
+typedef struct input_event {
+    input_kind kind;
+    bool down;
+    uint16_t qnum;
+    uint32_t keysym;
+    int32_t x, y;
+    uint32_t buttons;
+} input_event;
+
+struct vg_console {
+    vg_display_source base; /* first */
+    gint refs;
+    GMutex close_lock;
+    bool closed;
+    char *name;
+    int fd;
+    int wake_fd;
+    GThread *thread;
+    rfbClient *cl;
+    vg_console_events events;
+    void *opaque;
+
+    GMutex qlock;
+    GArray *queue; /* input_event */
+    bool stop;
+    bool lost_reported;
+
+    gint ext_keys;          /* atomic: extended key events acknowledged */
+    uint32_t width, height; /* console thread only */
+};
+
+static int tag_key; /* address used as libvncclient client-data tag */
+
+static vg_console *console_of(rfbClient *cl)
+{
+    return rfbClientGetClientData(cl, &tag_key);
+}
+
+/* libvncclient logs through globals; route them to our log at debug level. */
+static void rfb_log_debug(const char *fmt, ...)
+{
+    if (vg_log_threshold >= VG_LOG_DEBUG) {
+        char buf[512];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(buf, sizeof(buf), fmt, ap);
+        va_end(ap);
+        g_strchomp(buf);
+        vg_log_write(VG_LOG_DEBUG, "libvncclient", "%s", buf);
+    }
+}
+
+static rfbBool cb_malloc_framebuffer(rfbClient *cl)
+{
+    vg_console *c = console_of(cl);
+    int r;
+
+    if (cl->width <= 0 || cl->height <= 0) {
+        vg_warning(TAG, "vm=%s: server announced an empty screen %dx%d", c->name, cl->width,
+                   cl->height);
+        return FALSE;
+    }
+    r = vg_surface_resize(c->base.surface, (uint32_t)cl->width, (uint32_t)cl->height);
+    if (r < 0) {
+        vg_warning(TAG, "vm=%s: cannot use screen size %dx%d: %s", c->name, cl->width, cl->height,
+                   g_strerror(-r));
+        return FALSE;
+    }
+    c->width = (uint32_t)cl->width;
+    c->height = (uint32_t)cl->height;
+    cl->frameBuffer = NULL;
+    vg_info(TAG, "vm=%s: screen %ux%u", c->name, c->width, c->height);
+    return TRUE;
+}
+
+static void cb_got_bitmap(rfbClient *cl, const uint8_t *buffer, int x, int y, int w, int h)
+{
+    vg_console *c = console_of(cl);
+    if (x < 0 || y < 0 || w < 0 || h < 0 ||
+        vg_surface_write(c->base.surface, (uint32_t)x, (uint32_t)y, (uint32_t)w, (uint32_t)h,
+                         buffer, (size_t)w * 4) < 0)
+        vg_warning(TAG, "vm=%s: rectangle %d,%d %dx%d outside the %ux%u screen, dropped", c->name,
+                   x, y, w, h, c->width, c->height);
+}
+
+static void cb_got_update(rfbClient *cl, int x, int y, int w, int h)
+{
+    (void)cl;
+    (void)x;
+    (void)y;
+    (void)w;
+    (void)h;
+}
+
+static void cb_finished_update(rfbClient *cl)
+{
+    vg_console *c = console_of(cl);
+
+    if (!g_atomic_int_get(&c->ext_keys) && SupportsClient2Server(cl, rfbQemuEvent)) {
+        g_atomic_int_set(&c->ext_keys, 1);
+        vg_debug(TAG, "vm=%s: extended key events acknowledged", c->name);
+    }
+    vg_surface_commit(c->base.surface);
+    SendIncrementalFramebufferUpdateRequest(cl);
+}
+
+static void cb_got_cursor(rfbClient *cl, int xhot, int yhot, int width, int height, int bpp)
+{
+    vg_console *c = console_of(cl);
+    vg_cursor cur;
+    size_t n;
+
+    if (bpp != 4 || !cl->rcSource || !cl->rcMask || width <= 0 || height <= 0 ||
+        vg_image_size((uint32_t)width, (uint32_t)height, 4, &n) < 0)
+        return;
+    cur.width = (uint32_t)width;
+    cur.height = (uint32_t)height;
+    cur.hot_x = xhot >= 0 && xhot < width ? (uint32_t)xhot : 0;
+    cur.hot_y = yhot >= 0 && yhot < height ? (uint32_t)yhot : 0;
+    cur.argb = g_malloc(n);
+    for (size_t i = 0; i < (size_t)width * (size_t)height; i++) {
+        uint32_t px;
+        memcpy(&px, cl->rcSource + i * 4, 4);
+        cur.argb[i] = (px & 0x00ffffff) | (cl->rcMask[i] ? 0xff000000u : 0);
+    }
+    vg_surface_set_cursor(c->base.surface, &cur);
+    g_free(cur.argb);
+}
+
+static void cb_cut_text(rfbClient *cl, const char *text, int len)
+{
+    (void)cl;
+    (void)text;
+    (void)len;
+}
+
+/* Our own SetPixelFormat + SetEncodings; see the file comment. */
+static bool send_format_and_encodings(rfbClient *cl)
+{
+    rfbSetPixelFormatMsg pf;
+    struct {
+        rfbSetEncodingsMsg hdr;
+        uint32_t enc[4];
+    } se;
+    const int32_t encodings[] = {rfbEncodingRaw, rfbEncodingRichCursor, rfbEncodingNewFBSize,
+                                 VG_ENC_QEMU_EXT_KEY};
+
+    cl->format.bitsPerPixel = 32;
+    cl->format.depth = 24;
+    cl->format.bigEndian = 0;
+    cl->format.trueColour = 1;
+    cl->format.redMax = 255;
+    cl->format.greenMax = 255;
+    cl->format.blueMax = 255;
+    cl->format.redShift = 16;
+    cl->format.greenShift = 8;
+    cl->format.blueShift = 0;
+
+    memset(&pf, 0, sizeof(pf));
+    pf.type = rfbSetPixelFormat;
+    pf.format = cl->format;
+    pf.format.redMax = g_htons(255);
+    pf.format.greenMax = g_htons(255);
+    pf.format.blueMax = g_htons(255);
+    if (!WriteToRFBServer(cl, (char *)&pf, sz_rfbSetPixelFormatMsg))
+        return false;
+
+    memset(&se, 0, sizeof(se));
+    se.hdr.type = rfbSetEncodings;
+    se.hdr.nEncodings = g_htons(G_N_ELEMENTS(encodings));
+    for (size_t i = 0; i < G_N_ELEMENTS(encodings); i++)
+        se.enc[i] = g_htonl((uint32_t)encodings[i]);
+    return WriteToRFBServer(cl, (char *)&se,
+                            sz_rfbSetEncodingsMsg + 4 * (unsigned)G_N_ELEMENTS(encodings));
+}
+
+static void report_lost(vg_console *c, const char *why)
+{
+    bool first;
+    g_mutex_lock(&c->qlock);
+    first = !c->lost_reported && !c->stop;
+    c->lost_reported = true;
+    g_mutex_unlock(&c->qlock);
+    if (!first)
+        return;
+    vg_notice(TAG, "vm=%s: upstream console ended: %s", c->name, why);
+    if (c->events.lost)
+        c->events.lost(c->opaque, c, why);
+}
+
+static void send_input(vg_console *c, const input_event *ev)
+{
+    rfbClient *cl = c->cl;
+
+    if (ev->kind == INPUT_KEY) {
+        if (g_atomic_int_get(&c->ext_keys) && ev->qnum)
+            SendExtendedKeyEvent(cl, ev->keysym, ev->qnum, ev->down);
+        else if (ev->keysym)
+            SendKeyEvent(cl, ev->keysym, ev->down);
+        else
+            vg_debug(TAG, "vm=%s: key 0x%x dropped: no extended key events and no keysym", c->name,
+                     ev->qnum);
+    } else {
+        int32_t x = ev->x, y = ev->y;
+        if (x < 0)
+            x = 0;
+        if (y < 0)
+            y = 0;
+        if (c->width && (uint32_t)x >= c->width)
+            x = (int32_t)c->width - 1;
+        if (c->height && (uint32_t)y >= c->height)
+            y = (int32_t)c->height - 1;
+        SendPointerEvent(cl, x, y, (int)(ev->buttons & VG_BUTTON_MASK));
+    }
+}
+
+/* Drain the input queue; returns false when asked to stop. */
+static bool drain_queue(vg_console *c)
+{
+    GArray *batch;
+    bool stop;
+    uint64_t v;
+
+    if (read(c->wake_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+        vg_debug(TAG, "vm=%s: eventfd read: %s", c->name, g_strerror(errno));
+    g_mutex_lock(&c->qlock);
+    stop = c->stop;
+    batch = c->queue;
+    c->queue = g_array_new(FALSE, FALSE, sizeof(input_event));
+    g_mutex_unlock(&c->qlock);
+    if (!stop) {
+        for (guint i = 0; i < batch->len; i++)
+            send_input(c, &g_array_index(batch, input_event, i));
+    }
+    g_array_free(batch, TRUE);
+    return !stop;
+}
+
+static gpointer console_thread(gpointer data)
+{
+    vg_console *c = data;
+    rfbClient *cl = c->cl;
+
+    if (!InitialiseRFBConnection(cl)) {
+        report_lost(c, "RFB handshake with the VM's display failed");
+        return NULL;
+    }
+    cl->width = cl->si.framebufferWidth;
+    cl->height = cl->si.framebufferHeight;
+    if (!cb_malloc_framebuffer(cl) || !send_format_and_encodings(cl) ||
+        !SendFramebufferUpdateRequest(cl, 0, 0, cl->width, cl->height, FALSE)) {
+        report_lost(c, "RFB setup with the VM's display failed");
+        return NULL;
+    }
+    vg_info(TAG, "vm=%s: console connected (%s)", c->name, cl->desktopName ? cl->desktopName : "");
+
+    for (;;) {
+        struct pollfd fds[2] = {{.fd = cl->sock, .events = POLLIN},
+                                {.fd = c->wake_fd, .events = POLLIN}};
+        int n;
+
+        if (cl->buffered == 0) {
+            n = poll(fds, 2, -1);
+            if (n < 0) {
+                if (errno == EINTR)
+                    continue;
+                report_lost(c, "poll failed");
+                break;
+            }
+        } else {
+            fds[0].revents = POLLIN;
+            n = poll(&fds[1], 1, 0);
+            if (n < 0)
+                fds[1].revents = 0;
+        }
+        if (fds[1].revents & POLLIN) {
+            if (!drain_queue(c))
+                break;
+        }
+        if (fds[0].revents & (POLLIN | POLLHUP | POLLERR)) {
+            if (!HandleRFBServerMessage(cl)) {
+                report_lost(c, "the VM's display connection closed");
+                break;
+            }
+        }
+    }
+    return NULL;
+}
+
+static int queue_input(vg_console *c, const input_event *ev)
+{
+    uint64_t one = 1;
+    int r = 0;
+
+    g_mutex_lock(&c->qlock);
+    if (c->stop || c->lost_reported)
+        r = -EPIPE;
+    else if (c->queue->len >= VG_CONSOLE_QUEUE_MAX)
+        r = -EAGAIN;
+    else
+        g_array_append_val(c->queue, *ev);
+    g_mutex_unlock(&c->qlock);
+    if (r == 0 && write(c->wake_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+        return -errno;
+    return r;
+}
+
+static int console_send_key(vg_display_source *src, uint16_t qnum, uint32_t keysym, bool down)
+{
+    input_event ev = {.kind = INPUT_KEY, .qnum = qnum, .keysym = keysym, .down = down};
+    if (qnum == 0 && keysym == 0)
+        return -EINVAL;
+    return queue_input((vg_console *)src, &ev);
+}
+
+static int console_send_pointer(vg_display_source *src, int32_t x, int32_t y, uint32_t buttons)
+{
+    input_event ev = {.kind = INPUT_POINTER, .x = x, .y = y, .buttons = buttons};
+    return queue_input((vg_console *)src, &ev);
+}
+
+static const vg_display_source_ops console_ops = {
+    .send_key = console_send_key,
+    .send_pointer = console_send_pointer,
+    .request_resize = NULL, /* QEMU's VNC server cannot change the guest's mode */
+};
+
+int vg_console_new(const char *name, int fd, const vg_console_events *events, void *opaque,
+                   vg_console **out)
+{
+    vg_console *c;
+    rfbClient *cl;
+
+    if (fd < 0)
+        return -EBADF;
+    if (fd >= FD_SETSIZE) {
+        close(fd);
+        return -EMFILE;
+    }
+    rfbClientLog = rfb_log_debug;
+    rfbClientErr = rfb_log_debug;
+
+    c = g_new0(vg_console, 1);
+    c->base.ops = &console_ops;
+    c->base.surface = vg_surface_new();
+    c->refs = 1;
+    g_mutex_init(&c->close_lock);
+    c->name = g_strdup(name);
+    c->fd = fd;
+    c->opaque = opaque;
+    if (events)
+        c->events = *events;
+    g_mutex_init(&c->qlock);
+    c->queue = g_array_new(FALSE, FALSE, sizeof(input_event));
+    c->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (c->wake_fd < 0)
+        goto fail;
+
+    cl = rfbGetClient(8, 3, 4);
+    if (!cl)
+        goto fail;
+    c->cl = cl;
+    rfbClientSetClientData(cl, &tag_key, c);
+    cl->sock = fd;
+    c->fd = -1; /* owned by the rfbClient from here */
+    cl->listenSpecified = TRUE;
+    cl->readTimeout = VG_CONSOLE_READ_TIMEOUT;
+    cl->canHandleNewFBSize = TRUE;
+    cl->MallocFrameBuffer = cb_malloc_framebuffer;
+    cl->GotBitmap = cb_got_bitmap;
+    cl->GotFrameBufferUpdate = cb_got_update;
+    cl->FinishedFrameBufferUpdate = cb_finished_update;
+    cl->GotCursorShape = cb_got_cursor;
+    cl->GotXCutText = cb_cut_text;
+    cl->programName = "vmgate";
+
+    c->thread = g_thread_try_new("vg-console", console_thread, c, NULL);
+    if (!c->thread)
+        goto fail;
+    *out = c;
+    return 0;
+
+fail:
+    if (c->fd >= 0)
+        close(c->fd);
+    c->fd = -1;
+    if (c->cl) {
+        if (c->cl->sock < 0)
+            c->cl->sock = RFB_INVALID_SOCKET;
+        rfbClientCleanup(c->cl);
+        c->cl = NULL;
+    }
+    if (c->wake_fd >= 0)
+        close(c->wake_fd);
+    vg_surface_unref(c->base.surface);
+    g_array_free(c->queue, TRUE);
+    g_mutex_clear(&c->qlock);
+    g_mutex_clear(&c->close_lock);
+    g_free(c->name);
+    g_free(c);
+    return -ENOMEM;
+}
+
+void vg_console_close(vg_console *c, const char *reason)
+{
+    uint64_t one = 1;
+
+    g_mutex_lock(&c->close_lock);
+    if (c->closed) {
+        g_mutex_unlock(&c->close_lock);
+        return;
+    }
+    c->closed = true;
+    g_mutex_lock(&c->qlock);
+    c->stop = true;
+    g_mutex_unlock(&c->qlock);
+    if (write(c->wake_fd, &one, sizeof(one)) < 0)
+        vg_debug(TAG, "vm=%s: eventfd write: %s", c->name, g_strerror(errno));
+    /* A thread blocked in a read of a half-sent message wakes up when the
+     * socket is shut down. */
+    if (c->cl && c->cl->sock != RFB_INVALID_SOCKET)
+        shutdown(c->cl->sock, SHUT_RDWR);
+    g_thread_join(c->thread);
+    c->thread = NULL;
+
+    vg_surface_close(c->base.surface, reason ? reason : "console closed");
+    if (c->cl) {
+        free(c->cl->rcSource);
+        free(c->cl->rcMask);
+        c->cl->rcSource = NULL;
+        c->cl->rcMask = NULL;
+        rfbClientCleanup(c->cl);
+        c->cl = NULL;
+    }
+    g_mutex_unlock(&c->close_lock);
+}
+
+vg_console *vg_console_ref(vg_console *c)
+{
+    g_atomic_int_inc(&c->refs);
+    return c;
+}
+
+void vg_console_unref(vg_console *c)
+{
+    if (!c || !g_atomic_int_dec_and_test(&c->refs))
+        return;
+    vg_console_close(c, NULL);
+    close(c->wake_fd);
+    vg_surface_unref(c->base.surface);
+    g_array_free(c->queue, TRUE);
+    g_mutex_clear(&c->qlock);
+    g_mutex_clear(&c->close_lock);
+    g_free(c->name);
+    g_free(c);
+}
+
+void vg_console_free(vg_console *c, const char *reason)
+{
+    if (!c)
+        return;
+    vg_console_close(c, reason);
+    vg_console_unref(c);
+}
+
+vg_display_source *vg_console_source(vg_console *c)
+{
+    return &c->base;
+}
+
+vg_surface *vg_console_surface(vg_console *c)
+{
+    return c->base.surface;
+}
+
+bool vg_console_has_extended_keys(vg_console *c)
+{
+    return g_atomic_int_get(&c->ext_keys) != 0;
+}

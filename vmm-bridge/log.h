@@ -1,0 +1,49 @@
+/*
+ * vmgate — logging.
+ *
+ * Levels follow syslog. Every module passes its own tag; lines about a
+ * connection carry its id, user and VM in the message. Debug lines cost a
+ * single comparison when the level is below debug.
+ */
+#ifndef VG_LOG_H
+#define VG_LOG_H
+
+#include <stdarg.h>
+
+typedef enum vg_log_level {
+    VG_LOG_ERROR = 3,
+    VG_LOG_WARNING = 4,
+    VG_LOG_NOTICE = 5,
+    VG_LOG_INFO = 6,
+    VG_LOG_DEBUG = 7,
+} vg_log_level;
+
+/** The current threshold; lines above it are dropped. */
+extern int vg_log_threshold;
+
+/** Set the threshold (VG_LOG_*). */
+void vg_log_set_level(int level);
+
+/**
+ * Parse a level name ("error", "warning", "notice", "info", "debug").
+ * @return the level, or -1 if the name is unknown.
+ */
+int vg_log_parse_level(const char *name);
+
+/** Write one line to stderr: "<level> <tag>: message". Thread-safe. */
+void vg_log_write(int level, const char *tag, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+#define vg_log(level, tag, ...)                                                                    \
+    do {                                                                                           \
+        if ((level) <= vg_log_threshold)                                                           \
+            vg_log_write((level), (tag), __VA_ARGS__);                                             \
+    } while (0)
+
+#define vg_error(tag, ...)   vg_log(VG_LOG_ERROR, tag, __VA_ARGS__)
+#define vg_warning(tag, ...) vg_log(VG_LOG_WARNING, tag, __VA_ARGS__)
+#define vg_notice(tag, ...)  vg_log(VG_LOG_NOTICE, tag, __VA_ARGS__)
+#define vg_info(tag, ...)    vg_log(VG_LOG_INFO, tag, __VA_ARGS__)
+#define vg_debug(tag, ...)   vg_log(VG_LOG_DEBUG, tag, __VA_ARGS__)
+
+#endif /* VG_LOG_H */

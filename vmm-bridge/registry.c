@@ -1,0 +1,421 @@
+/*
+ * vmgate — VM registry. Threading rules are in registry.h; `lock` guards
+ * the table for readers on other threads, the supervisor thread is the only
+ * writer.
+ */
+#include "registry.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include <libvirt/virterror.h>
+
+#include "hypervisor.h"
+#include "log.h"
+#include "util.h"
+
+#define TAG "registry"
+/* After the console socket ends, wait this long for libvirt to report the
+ * domain's fate before deciding it was only the display connection. */
+#define VG_LOST_GRACE_US (2 * 1000 * 1000)
+#define VG_REOPEN_MIN_US (200 * 1000)
+#define VG_REOPEN_MAX_US (5 * 1000 * 1000)
+
+typedef struct vm {
+    vg_vm_info info;
+    vg_console *console;
+    int64_t lost_at;      /* console ended at (0: not lost) */
+    int64_t next_open_at; /* earliest retry of a failed open */
+    int64_t open_backoff;
+    bool seen; /* resync mark */
+} vm;
+
+struct vg_registry {
+    vg_hypervisor *hv;
+    vg_registry_events events;
+    void *opaque;
+    GMutex lock;
+    GHashTable *vms; /* name → vm */
+    bool connected;
+};
+
+typedef struct lost_msg {
+    vg_registry *reg;
+    vg_console *console; /* reference */
+} lost_msg;
+
+static void vm_free(gpointer p)
+{
+    vm *v = p;
+    vg_console_free(v->console, "the gateway is shutting down");
+    g_free(v);
+}
+
+static void notify_vm(vg_registry *reg, vm *v)
+{
+    v->info.console = v->console != NULL;
+    if (reg->events.vm_changed)
+        reg->events.vm_changed(reg->opaque, &v->info);
+}
+
+static void close_console(vg_registry *reg, vm *v, const char *reason)
+{
+    vg_console *c;
+
+    g_mutex_lock(&reg->lock);
+    c = v->console;
+    v->console = NULL;
+    v->lost_at = 0;
+    g_mutex_unlock(&reg->lock);
+    if (!c)
+        return;
+    vg_notice(TAG, "vm=%s: console closed: %s", v->info.name, reason);
+    vg_console_free(c, reason);
+    if (reg->events.console_closed)
+        reg->events.console_closed(reg->opaque, v->info.name, reason);
+}
+
+static void console_lost_on_supervisor(void *data)
+{
+    lost_msg *m = data;
+    vg_registry *reg = m->reg;
+    GHashTableIter it;
+    gpointer val;
+
+    g_hash_table_iter_init(&it, reg->vms);
+    while (g_hash_table_iter_next(&it, NULL, &val)) {
+        vm *v = val;
+        if (v->console == m->console && !v->lost_at)
+            v->lost_at = vg_now_us();
+    }
+    vg_console_unref(m->console);
+    g_free(m);
+}
+
+/* Console thread: hand over to the supervisor thread. */
+static void console_lost(void *opaque, vg_console *console, const char *why)
+{
+    vg_registry *reg = opaque;
+    lost_msg *m = g_new0(lost_msg, 1);
+    (void)why;
+    m->reg = reg;
+    m->console = vg_console_ref(console);
+    vg_hypervisor_post(reg->hv, console_lost_on_supervisor, m);
+}
+
+static const vg_console_events console_events = {.lost = console_lost};
+
+static void open_console(vg_registry *reg, virConnectPtr conn, vm *v)
+{
+    virDomainPtr dom;
+    const char *why = NULL;
+    vg_console *c;
+    int fd, r;
+    int64_t now = vg_now_us();
+
+    if (v->console || v->info.state != VIR_DOMAIN_RUNNING || now < v->next_open_at)
+        return;
+    dom = virDomainLookupByUUIDString(conn, v->info.uuid);
+    if (!dom) {
+        vg_warning(TAG, "vm=%s: lookup failed: %s", v->info.name, vg_libvirt_last_error());
+        return;
+    }
+    fd = vg_libvirt_open_graphics(dom, &why);
+    virDomainFree(dom);
+    if (fd < 0) {
+        v->open_backoff =
+            v->open_backoff ? MIN(v->open_backoff * 2, VG_REOPEN_MAX_US) : VG_REOPEN_MIN_US;
+        v->next_open_at = now + v->open_backoff;
+        vg_warning(TAG, "vm=%s: cannot open console: %s", v->info.name, why);
+        return;
+    }
+    r = vg_console_new(v->info.name, fd, &console_events, reg, &c);
+    if (r < 0) {
+        vg_warning(TAG, "vm=%s: cannot start console: %s", v->info.name, g_strerror(-r));
+        v->next_open_at = now + VG_REOPEN_MAX_US;
+        return;
+    }
+    v->open_backoff = 0;
+    v->next_open_at = 0;
+    g_mutex_lock(&reg->lock);
+    v->console = c;
+    g_mutex_unlock(&reg->lock);
+    vg_info(TAG, "vm=%s: console opened", v->info.name);
+    if (reg->events.console_opened)
+        reg->events.console_opened(reg->opaque, v->info.name, c);
+    notify_vm(reg, v);
+}
+
+static vm *get_or_add(vg_registry *reg, const char *name, const char *uuid)
+{
+    vm *v = g_hash_table_lookup(reg->vms, name);
+    if (!v) {
+        v = g_new0(vm, 1);
+        g_strlcpy(v->info.name, name, sizeof(v->info.name));
+        v->info.state = VIR_DOMAIN_NOSTATE;
+        g_mutex_lock(&reg->lock);
+        g_hash_table_insert(reg->vms, g_strdup(name), v);
+        g_mutex_unlock(&reg->lock);
+    }
+    g_strlcpy(v->info.uuid, uuid, sizeof(v->info.uuid));
+    return v;
+}
+
+static void remove_vm(vg_registry *reg, vm *v, const char *reason)
+{
+    char name[sizeof(v->info.name)];
+    close_console(reg, v, reason);
+    g_strlcpy(name, v->info.name, sizeof(name));
+    g_mutex_lock(&reg->lock);
+    g_hash_table_remove(reg->vms, name);
+    g_mutex_unlock(&reg->lock);
+    if (reg->events.vm_removed)
+        reg->events.vm_removed(reg->opaque, name);
+}
+
+/* Learn a domain's state from libvirt; false if it no longer exists. */
+static bool refresh_state(virConnectPtr conn, vm *v, int *reason)
+{
+    virDomainPtr dom = virDomainLookupByUUIDString(conn, v->info.uuid);
+    int state = VIR_DOMAIN_NOSTATE, why = 0;
+    if (!dom)
+        return false;
+    if (virDomainGetState(dom, &state, &why, 0) < 0) {
+        virDomainFree(dom);
+        return false;
+    }
+    virDomainFree(dom);
+    v->info.state = state;
+    if (reason)
+        *reason = why;
+    return true;
+}
+
+static void on_connected(void *opaque, virConnectPtr conn)
+{
+    vg_registry *reg = opaque;
+    virDomainPtr *doms = NULL;
+    int n = virConnectListAllDomains(conn, &doms, 0);
+    GHashTableIter it;
+    gpointer val;
+    GPtrArray *gone = g_ptr_array_new();
+
+    g_mutex_lock(&reg->lock);
+    reg->connected = true;
+    g_mutex_unlock(&reg->lock);
+    if (reg->events.connection)
+        reg->events.connection(reg->opaque, true, "connected");
+    if (n < 0) {
+        vg_warning(TAG, "cannot list domains: %s", vg_libvirt_last_error());
+        n = 0;
+    }
+    g_hash_table_iter_init(&it, reg->vms);
+    while (g_hash_table_iter_next(&it, NULL, &val))
+        ((vm *)val)->seen = false;
+    for (int i = 0; i < n; i++) {
+        char uuid[VIR_UUID_STRING_BUFLEN] = "";
+        int state = VIR_DOMAIN_NOSTATE, why = 0;
+        vm *v;
+
+        virDomainGetUUIDString(doms[i], uuid);
+        virDomainGetState(doms[i], &state, &why, 0);
+        v = get_or_add(reg, virDomainGetName(doms[i]), uuid);
+        v->seen = true;
+        v->info.state = state;
+        virDomainFree(doms[i]);
+        if (state != VIR_DOMAIN_RUNNING && state != VIR_DOMAIN_PAUSED && v->console)
+            close_console(reg, v, "the VM stopped");
+        open_console(reg, conn, v);
+        notify_vm(reg, v);
+    }
+    free(doms);
+    g_hash_table_iter_init(&it, reg->vms);
+    while (g_hash_table_iter_next(&it, NULL, &val))
+        if (!((vm *)val)->seen)
+            g_ptr_array_add(gone, val);
+    for (guint i = 0; i < gone->len; i++)
+        remove_vm(reg, gone->pdata[i], "the VM no longer exists");
+    g_ptr_array_free(gone, TRUE);
+}
+
+static void on_disconnected(void *opaque, const char *reason)
+{
+    vg_registry *reg = opaque;
+    /* Consoles talk to QEMU directly and survive a libvirtd restart. */
+    g_mutex_lock(&reg->lock);
+    reg->connected = false;
+    g_mutex_unlock(&reg->lock);
+    if (reg->events.connection)
+        reg->events.connection(reg->opaque, false, reason);
+}
+
+static void on_domain_event(void *opaque, virConnectPtr conn, const char *name, const char *uuid,
+                            int event, int detail)
+{
+    vg_registry *reg = opaque;
+    vm *v = get_or_add(reg, name, uuid);
+
+    vg_debug(TAG, "vm=%s: lifecycle event %d detail %d", name, event, detail);
+    switch (event) {
+    case VIR_DOMAIN_EVENT_STOPPED:
+        v->info.state = VIR_DOMAIN_SHUTOFF;
+        close_console(reg, v, vg_libvirt_stopped_reason(detail));
+        if (!refresh_state(conn, v, NULL)) {
+            remove_vm(reg, v, vg_libvirt_stopped_reason(detail));
+            return;
+        }
+        break;
+    case VIR_DOMAIN_EVENT_UNDEFINED:
+        if (!refresh_state(conn, v, NULL)) {
+            remove_vm(reg, v, "the VM was undefined");
+            return;
+        }
+        break;
+    case VIR_DOMAIN_EVENT_STARTED:
+    case VIR_DOMAIN_EVENT_RESUMED:
+    case VIR_DOMAIN_EVENT_SUSPENDED:
+    case VIR_DOMAIN_EVENT_DEFINED:
+    default:
+        if (!refresh_state(conn, v, NULL)) {
+            remove_vm(reg, v, "the VM no longer exists");
+            return;
+        }
+        if (event == VIR_DOMAIN_EVENT_STARTED) {
+            v->next_open_at = 0;
+            v->open_backoff = 0;
+        }
+        open_console(reg, conn, v);
+        break;
+    }
+    notify_vm(reg, v);
+}
+
+/* Consoles whose socket ended: decide why once libvirt knows, reopen if the
+ * VM is still running. Retry failed opens. */
+static int on_tick(void *opaque, virConnectPtr conn)
+{
+    vg_registry *reg = opaque;
+    GHashTableIter it;
+    gpointer val;
+    int64_t now = vg_now_us();
+    int wait_ms = 1000;
+    GPtrArray *work = g_ptr_array_new();
+
+    g_hash_table_iter_init(&it, reg->vms);
+    while (g_hash_table_iter_next(&it, NULL, &val))
+        g_ptr_array_add(work, val);
+    for (guint i = 0; i < work->len; i++) {
+        vm *v = work->pdata[i];
+        if (v->lost_at) {
+            int why = 0;
+            bool exists = refresh_state(conn, v, &why);
+            if (!exists) {
+                remove_vm(reg, v, "the VM no longer exists");
+                continue;
+            }
+            if (v->info.state == VIR_DOMAIN_RUNNING || v->info.state == VIR_DOMAIN_PAUSED) {
+                if (now - v->lost_at < VG_LOST_GRACE_US) {
+                    wait_ms = MIN(wait_ms, 100);
+                    continue;
+                }
+                close_console(reg, v, "the connection to the VM's display was lost");
+            } else {
+                close_console(reg, v,
+                              v->info.state == VIR_DOMAIN_CRASHED ? "the VM crashed"
+                                                                  : "the VM stopped");
+            }
+            notify_vm(reg, v);
+        }
+        if (!v->console && v->info.state == VIR_DOMAIN_RUNNING) {
+            open_console(reg, conn, v);
+            if (!v->console && v->next_open_at)
+                wait_ms = MIN(wait_ms, (int)MAX(1, (v->next_open_at - now) / 1000));
+        }
+    }
+    g_ptr_array_free(work, TRUE);
+    return wait_ms;
+}
+
+static const vg_hypervisor_events hv_events = {
+    .connected = on_connected,
+    .disconnected = on_disconnected,
+    .domain_event = on_domain_event,
+    .tick = on_tick,
+};
+
+int vg_registry_new(const char *uri, const vg_registry_events *events, void *opaque,
+                    vg_registry **out)
+{
+    vg_registry *reg = g_new0(vg_registry, 1);
+    int r;
+
+    if (events)
+        reg->events = *events;
+    reg->opaque = opaque;
+    g_mutex_init(&reg->lock);
+    reg->vms = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, vm_free);
+    r = vg_hypervisor_new(uri, &hv_events, reg, &reg->hv);
+    if (r < 0) {
+        g_hash_table_unref(reg->vms);
+        g_mutex_clear(&reg->lock);
+        g_free(reg);
+        return r;
+    }
+    *out = reg;
+    return 0;
+}
+
+void vg_registry_free(vg_registry *reg)
+{
+    if (!reg)
+        return;
+    vg_hypervisor_free(reg->hv);
+    g_hash_table_unref(reg->vms);
+    g_mutex_clear(&reg->lock);
+    g_free(reg);
+}
+
+static gint cmp_info(gconstpointer a, gconstpointer b)
+{
+    return strcmp(((const vg_vm_info *)a)->name, ((const vg_vm_info *)b)->name);
+}
+
+GArray *vg_registry_list(vg_registry *reg)
+{
+    GArray *out = g_array_new(FALSE, FALSE, sizeof(vg_vm_info));
+    GHashTableIter it;
+    gpointer val;
+
+    g_mutex_lock(&reg->lock);
+    g_hash_table_iter_init(&it, reg->vms);
+    while (g_hash_table_iter_next(&it, NULL, &val)) {
+        vm *v = val;
+        vg_vm_info info = v->info;
+        info.console = v->console != NULL;
+        g_array_append_val(out, info);
+    }
+    g_mutex_unlock(&reg->lock);
+    g_array_sort(out, cmp_info);
+    return out;
+}
+
+vg_console *vg_registry_get_console(vg_registry *reg, const char *name)
+{
+    vg_console *c = NULL;
+    vm *v;
+    g_mutex_lock(&reg->lock);
+    v = g_hash_table_lookup(reg->vms, name);
+    if (v && v->console)
+        c = vg_console_ref(v->console);
+    g_mutex_unlock(&reg->lock);
+    return c;
+}
+
+bool vg_registry_connected(vg_registry *reg)
+{
+    bool up;
+    g_mutex_lock(&reg->lock);
+    up = reg->connected;
+    g_mutex_unlock(&reg->lock);
+    return up;
+}
