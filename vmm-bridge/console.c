@@ -24,6 +24,8 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -288,6 +290,14 @@ static gpointer console_thread(gpointer data)
 {
     vg_console *c = data;
     rfbClient *cl = c->cl;
+    sigset_t pipe_set;
+
+    /* libvncclient writes with write(): a peer that went away must give
+     * EPIPE on this thread, not kill the process. A SIGPIPE raised by this
+     * thread's write stays pending on the (blocked) thread. */
+    sigemptyset(&pipe_set);
+    sigaddset(&pipe_set, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe_set, NULL);
 
     if (!InitialiseRFBConnection(cl)) {
         report_lost(c, "RFB handshake with the VM's display failed");
