@@ -127,6 +127,28 @@ const char *vg_libvirt_stopped_reason(int detail)
     }
 }
 
+const char *vg_libvirt_shutoff_reason(int reason)
+{
+    switch (reason) {
+    case VIR_DOMAIN_SHUTOFF_SHUTDOWN:
+        return vg_libvirt_stopped_reason(VIR_DOMAIN_EVENT_STOPPED_SHUTDOWN);
+    case VIR_DOMAIN_SHUTOFF_DESTROYED:
+        return vg_libvirt_stopped_reason(VIR_DOMAIN_EVENT_STOPPED_DESTROYED);
+    case VIR_DOMAIN_SHUTOFF_CRASHED:
+        return vg_libvirt_stopped_reason(VIR_DOMAIN_EVENT_STOPPED_CRASHED);
+    case VIR_DOMAIN_SHUTOFF_MIGRATED:
+        return vg_libvirt_stopped_reason(VIR_DOMAIN_EVENT_STOPPED_MIGRATED);
+    case VIR_DOMAIN_SHUTOFF_SAVED:
+        return vg_libvirt_stopped_reason(VIR_DOMAIN_EVENT_STOPPED_SAVED);
+    case VIR_DOMAIN_SHUTOFF_FAILED:
+        return vg_libvirt_stopped_reason(VIR_DOMAIN_EVENT_STOPPED_FAILED);
+    case VIR_DOMAIN_SHUTOFF_FROM_SNAPSHOT:
+        return vg_libvirt_stopped_reason(VIR_DOMAIN_EVENT_STOPPED_FROM_SNAPSHOT);
+    default:
+        return "the VM stopped";
+    }
+}
+
 /* ---- libvirt callbacks (event loop thread): queue only -------------- */
 
 static void msg_free(msg *m)

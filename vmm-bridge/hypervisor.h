@@ -71,4 +71,7 @@ int vg_libvirt_open_graphics(virDomainPtr dom, const char **why);
 /** A person-readable reason for a domain that stopped (virDomainEventStoppedDetailType). */
 const char *vg_libvirt_stopped_reason(int detail);
 
+/** The same for a shut-off domain's state reason (virDomainShutoffReason). */
+const char *vg_libvirt_shutoff_reason(int reason);
+
 #endif /* VG_HYPERVISOR_H */

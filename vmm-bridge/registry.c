@@ -17,9 +17,12 @@
 #define TAG "registry"
 /* After the console socket ends, wait this long for libvirt to report the
  * domain's fate before deciding it was only the display connection. */
-#define VG_LOST_GRACE_US (2 * 1000 * 1000)
-#define VG_REOPEN_MIN_US (200 * 1000)
-#define VG_REOPEN_MAX_US (5 * 1000 * 1000)
+#define VG_LOST_GRACE_US (3 * 1000 * 1000)
+/* How long a domain may sit in "being shut down" before we stop waiting for
+ * the event that says why it stopped. */
+#define VG_STOPPING_GRACE_US (15 * 1000 * 1000)
+#define VG_REOPEN_MIN_US     (200 * 1000)
+#define VG_REOPEN_MAX_US     (5 * 1000 * 1000)
 
 typedef struct vm {
     vg_vm_info info;
@@ -253,9 +256,13 @@ static void on_domain_event(void *opaque, virConnectPtr conn, const char *name, 
                             int event, int detail)
 {
     vg_registry *reg = opaque;
-    vm *v = get_or_add(reg, name, uuid);
+    vm *v;
 
     vg_debug(TAG, "vm=%s: lifecycle event %d detail %d", name, event, detail);
+    if (event != VIR_DOMAIN_EVENT_STARTED && event != VIR_DOMAIN_EVENT_DEFINED &&
+        event != VIR_DOMAIN_EVENT_RESUMED && !g_hash_table_lookup(reg->vms, name))
+        return; /* already gone (a transient VM's stop is followed by its undefine) */
+    v = get_or_add(reg, name, uuid);
     switch (event) {
     case VIR_DOMAIN_EVENT_STOPPED:
         v->info.state = VIR_DOMAIN_SHUTOFF;
@@ -271,6 +278,11 @@ static void on_domain_event(void *opaque, virConnectPtr conn, const char *name, 
             return;
         }
         break;
+    case VIR_DOMAIN_EVENT_SHUTDOWN:
+        /* The guest finished shutting down; STOPPED follows with the reason. */
+        if (refresh_state(conn, v, NULL))
+            notify_vm(reg, v);
+        return;
     case VIR_DOMAIN_EVENT_STARTED:
     case VIR_DOMAIN_EVENT_RESUMED:
     case VIR_DOMAIN_EVENT_SUSPENDED:
@@ -308,21 +320,35 @@ static int on_tick(void *opaque, virConnectPtr conn)
         vm *v = work->pdata[i];
         if (v->lost_at) {
             int why = 0;
-            bool exists = refresh_state(conn, v, &why);
-            if (!exists) {
-                remove_vm(reg, v, "the VM no longer exists");
+            int64_t waited = now - v->lost_at;
+            /* The lifecycle event usually follows the socket's end within
+             * moments and carries the reason: give it time before asking. */
+            if (waited < VG_LOST_GRACE_US) {
+                wait_ms = MIN(wait_ms, 100);
                 continue;
             }
-            if (v->info.state == VIR_DOMAIN_RUNNING || v->info.state == VIR_DOMAIN_PAUSED) {
-                if (now - v->lost_at < VG_LOST_GRACE_US) {
+            if (!refresh_state(conn, v, &why)) {
+                remove_vm(reg, v, "the VM stopped and no longer exists");
+                continue;
+            }
+            switch (v->info.state) {
+            case VIR_DOMAIN_SHUTOFF:
+                close_console(reg, v, vg_libvirt_shutoff_reason(why));
+                break;
+            case VIR_DOMAIN_CRASHED:
+                close_console(reg, v, "the VM crashed");
+                break;
+            case VIR_DOMAIN_SHUTDOWN:
+                /* Being stopped: the lifecycle event with the reason follows. */
+                if (waited < VG_STOPPING_GRACE_US) {
                     wait_ms = MIN(wait_ms, 100);
                     continue;
                 }
+                close_console(reg, v, "the VM is shutting down");
+                break;
+            default:
                 close_console(reg, v, "the connection to the VM's display was lost");
-            } else {
-                close_console(reg, v,
-                              v->info.state == VIR_DOMAIN_CRASHED ? "the VM crashed"
-                                                                  : "the VM stopped");
+                break;
             }
             notify_vm(reg, v);
         }

@@ -138,7 +138,7 @@ static void test_console_decodes_raw_frame(void **state)
     be16(fu + 2, 1);
     be16(fu + 4 + 4, 4);
     be16(fu + 4 + 6, 2);
-    be32(fu + 4 + 8, 0); /* raw */
+    be32(fu + 4 + 8, 0);             /* raw */
     memcpy(fu + 16, px, sizeof(px)); /* little-endian BGRX, as negotiated */
     wr(sv[1], fu, sizeof(fu));
 

@@ -46,8 +46,7 @@ static void w_vm_changed(void *opaque, const vg_vm_info *vm)
     g_mutex_unlock(&w->lock);
 }
 
-static const vg_registry_events w_events = {.connection = w_connection,
-                                            .vm_changed = w_vm_changed};
+static const vg_registry_events w_events = {.connection = w_connection, .vm_changed = w_vm_changed};
 
 static void test_open_graphics_failure_gives_reason(void **state)
 {
@@ -72,12 +71,11 @@ static void test_open_graphics_failure_gives_reason(void **state)
 static void test_stopped_reasons_are_specific(void **state)
 {
     (void)state;
-    assert_non_null(strstr(vg_libvirt_stopped_reason(VIR_DOMAIN_EVENT_STOPPED_DESTROYED),
-                           "destroyed"));
-    assert_non_null(strstr(vg_libvirt_stopped_reason(VIR_DOMAIN_EVENT_STOPPED_CRASHED),
-                           "crashed"));
-    assert_non_null(strstr(vg_libvirt_stopped_reason(VIR_DOMAIN_EVENT_STOPPED_SHUTDOWN),
-                           "shut down"));
+    assert_non_null(
+        strstr(vg_libvirt_stopped_reason(VIR_DOMAIN_EVENT_STOPPED_DESTROYED), "destroyed"));
+    assert_non_null(strstr(vg_libvirt_stopped_reason(VIR_DOMAIN_EVENT_STOPPED_CRASHED), "crashed"));
+    assert_non_null(
+        strstr(vg_libvirt_stopped_reason(VIR_DOMAIN_EVENT_STOPPED_SHUTDOWN), "shut down"));
     assert_string_equal(vg_libvirt_stopped_reason(9999), "the VM stopped");
 }
 
@@ -115,10 +113,9 @@ static void test_registry_unreachable_daemon_keeps_retrying_and_frees(void **sta
     gint64 end = g_get_monotonic_time() + 400 * 1000;
     (void)state;
 
-    assert_int_equal(
-        vg_registry_new("qemu+unix:///system?socket=/nonexistent/vmgate-test.sock", &w_events, &w,
-                        &reg),
-        0);
+    assert_int_equal(vg_registry_new("qemu+unix:///system?socket=/nonexistent/vmgate-test.sock",
+                                     &w_events, &w, &reg),
+                     0);
     g_mutex_lock(&w.lock);
     while (w.connected == 0 && g_cond_wait_until(&w.cond, &w.lock, end))
         ;

@@ -71,8 +71,8 @@ static void test_type_text_presses_shift_for_uppercase(void **state)
 {
     rec_source r = {{&rec_ops, NULL}, g_array_new(FALSE, FALSE, sizeof(uint32_t)), -1};
     const uint32_t D = 1u << 16;
-    const uint32_t want[] = {0x1e | D, 0x1e, VG_QNUM_LSHIFT | D, 0x30 | D, 0x30, VG_QNUM_LSHIFT,
-                             0x1c | D, 0x1c};
+    const uint32_t want[] = {0x1e | D, 0x1e,           VG_QNUM_LSHIFT | D, 0x30 | D,
+                             0x30,     VG_QNUM_LSHIFT, 0x1c | D,           0x1c};
     (void)state;
     assert_int_equal(vg_type_text(&r.base, "aB\n", 0), 0);
     assert_int_equal(r.events->len, G_N_ELEMENTS(want));
