@@ -124,14 +124,16 @@ static void open_console(vg_registry *reg, virConnectPtr conn, vm *v)
         return;
     }
     fd = vg_libvirt_open_graphics(dom, &why);
-    virDomainFree(dom);
     if (fd < 0) {
+        /* why points into libvirt's error, which virDomainFree resets: log first. */
+        vg_warning(TAG, "vm=%s: cannot open console: %s", v->info.name, why);
+        virDomainFree(dom);
         v->open_backoff =
             v->open_backoff ? MIN(v->open_backoff * 2, VG_REOPEN_MAX_US) : VG_REOPEN_MIN_US;
         v->next_open_at = now + v->open_backoff;
-        vg_warning(TAG, "vm=%s: cannot open console: %s", v->info.name, why);
         return;
     }
+    virDomainFree(dom);
     r = vg_console_new(v->info.name, fd, &console_events, reg, &c);
     if (r < 0) {
         vg_warning(TAG, "vm=%s: cannot start console: %s", v->info.name, g_strerror(-r));
@@ -435,6 +437,28 @@ vg_console *vg_registry_get_console(vg_registry *reg, const char *name)
         c = vg_console_ref(v->console);
     g_mutex_unlock(&reg->lock);
     return c;
+}
+
+virConnectPtr vg_registry_get_conn(vg_registry *reg)
+{
+    return vg_hypervisor_get_conn(reg->hv);
+}
+
+vg_console *vg_registry_wait_console(vg_registry *reg, const char *name, int64_t deadline_us)
+{
+    for (;;) {
+        vg_console *c = vg_registry_get_console(reg, name);
+        if (c) {
+            if (vg_surface_wait_frame(vg_console_surface(c), deadline_us) == 0)
+                return c;
+            vg_console_unref(c);
+        }
+        if (vg_now_us() >= deadline_us)
+            return NULL;
+        /* The console opens on the supervisor thread when libvirt reports
+         * the start; poll for it at a short interval. */
+        g_usleep(20 * 1000);
+    }
 }
 
 bool vg_registry_connected(vg_registry *reg)

@@ -56,6 +56,16 @@ GArray *vg_registry_list(vg_registry *reg);
 /** The console of VM @name with a new reference, or NULL if it has none. */
 vg_console *vg_registry_get_console(vg_registry *reg, const char *name);
 
+/** The hypervisor connection with a new reference (virConnectClose it), or NULL when down. */
+virConnectPtr vg_registry_get_conn(vg_registry *reg);
+
+/**
+ * Wait until VM @name has a console whose first complete frame arrived.
+ * @return the console with a new reference, or NULL at the deadline
+ *         (monotonic µs).
+ */
+vg_console *vg_registry_wait_console(vg_registry *reg, const char *name, int64_t deadline_us);
+
 /** Whether the hypervisor connection is up. */
 bool vg_registry_connected(vg_registry *reg);
 

@@ -1,0 +1,75 @@
+/*
+ * vmgate — vmgated's configuration file: an INI file read with GKeyFile.
+ * Every key, its default and its meaning are in server/vmgated.conf.sample.
+ *
+ * The file is checked strictly: an unknown group or key is an error (a typo
+ * must not silently leave a default in force), and so is a value of the
+ * wrong kind. Each error names the file, the line and the key:
+ *
+ *     /etc/vmgate/vmgated.conf:12: [vnc] port: expected an integer 1..65535, got "abc"
+ *
+ * Threading: no shared state; a vg_config is read-only once loaded.
+ */
+#ifndef VG_CONFIG_H
+#define VG_CONFIG_H
+
+#include <stdbool.h>
+
+#include "model.h"
+
+/** Where vmgated looks for its configuration unless told otherwise. */
+#define VG_CONFIG_DEFAULT_PATH "/etc/vmgate/vmgated.conf"
+
+typedef struct vg_config {
+    /* [libvirt] */
+    char *libvirt_uri; /**< uri: hypervisor connection */
+
+    /* [vnc] */
+    char *vnc_listen;                 /**< listen: IPv4 or IPv6 address */
+    unsigned vnc_port;                /**< port */
+    bool vnc_allow_insecure_loopback; /**< allow_insecure_loopback: VNC without TLS from loopback */
+
+    /* [rdp] */
+    char *rdp_listen;  /**< listen */
+    unsigned rdp_port; /**< port */
+    bool rdp_nla;      /**< nla: offer Network Level Authentication */
+
+    /* [tls] */
+    char *tls_certificate; /**< certificate: PEM chain */
+    char *tls_key;         /**< key: PEM private key */
+
+    /* [daemon] */
+    char *state_dir;    /**< state_dir: the store lives here */
+    char *admin_socket; /**< admin_socket */
+    char *admin_group;  /**< admin_group: may use the admin socket */
+    char *audit_log;    /**< audit_log: one JSON object per line */
+    int log_level;      /**< log_level: VG_LOG_* */
+
+    /* [auth] */
+    bool pam;                /**< pam: also accept system accounts through PAM */
+    char *pam_service;       /**< pam_service */
+    unsigned max_failures;   /**< max_failures: failed logins that lock a user or address out */
+    unsigned failure_window; /**< failure_window: seconds in which they count */
+    unsigned lockout;        /**< lockout: seconds the lockout lasts */
+
+    /* [policy] */
+    bool power_on_demand;         /**< power_on_demand: start or resume a VM at login */
+    vg_second_login second_login; /**< second_login: takeover or join */
+} vg_config;
+
+/** A configuration holding every default. Free with vg_config_free. */
+vg_config *vg_config_new_defaults(void);
+
+/**
+ * Read the configuration file @path. Keys it does not set keep their
+ * defaults.
+ * @return 0 and *out set; -EINVAL if the file has errors (*error then lists
+ *         them, one per line); a negative errno if it cannot be read (*error
+ *         says so). *error is set only on failure; g_free it.
+ */
+int vg_config_load(const char *path, vg_config **out, char **error);
+
+/** Free a configuration. NULL is fine. */
+void vg_config_free(vg_config *cfg);
+
+#endif /* VG_CONFIG_H */

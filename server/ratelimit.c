@@ -1,0 +1,230 @@
+/*
+ * vmgate — failed-login rate limiter (see ratelimit.h).
+ *
+ * Threading: every exported function takes rl->lock; helpers named
+ * *_locked expect it held.
+ */
+#include "ratelimit.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdbool.h>
+#include <string.h>
+
+#include <glib.h>
+
+#include "log.h"
+
+#define TAG "auth"
+
+/* Keys longer than this are cut: valid user names and addresses are far shorter. */
+#define KEY_MAX 128
+
+typedef struct entry {
+    int64_t locked_until; /* refused while now < locked_until */
+    unsigned n;           /* failures recorded in times[] */
+    int64_t times[];      /* the last n failures, oldest first; capacity max_failures */
+} entry;
+
+struct vg_ratelimit {
+    GMutex lock;
+    vg_ratelimit_config cfg;
+    GHashTable *keys; /* char * key -> entry * */
+    int64_t last_sweep;
+    bool warned_full;
+};
+
+void vg_ratelimit_config_defaults(vg_ratelimit_config *cfg)
+{
+    cfg->max_failures = VG_RATELIMIT_DEFAULT_MAX_FAILURES;
+    cfg->window = VG_RATELIMIT_DEFAULT_WINDOW;
+    cfg->lockout = VG_RATELIMIT_DEFAULT_LOCKOUT;
+    cfg->max_entries = VG_RATELIMIT_DEFAULT_MAX_ENTRIES;
+}
+
+int vg_ratelimit_new(const vg_ratelimit_config *cfg, vg_ratelimit **out)
+{
+    vg_ratelimit *rl;
+    vg_ratelimit_config c;
+
+    if (cfg)
+        c = *cfg;
+    else
+        vg_ratelimit_config_defaults(&c);
+    if (c.max_failures < 1 || c.max_failures > 1000 || c.window < 1 || c.window > 86400 ||
+        c.lockout < 1 || c.lockout > 86400 || c.max_entries < 16)
+        return -EINVAL;
+    rl = g_new0(vg_ratelimit, 1);
+    g_mutex_init(&rl->lock);
+    rl->cfg = c;
+    rl->keys = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+    rl->last_sweep = INT64_MIN;
+    *out = rl;
+    return 0;
+}
+
+void vg_ratelimit_free(vg_ratelimit *rl)
+{
+    if (!rl)
+        return;
+    g_hash_table_unref(rl->keys);
+    g_mutex_clear(&rl->lock);
+    g_free(rl);
+}
+
+static char *user_key(const char *user)
+{
+    if (!user)
+        return NULL;
+    return g_strdup_printf("u:%.*s", KEY_MAX, user);
+}
+
+/* The address as counted: IPv6 by /64 prefix, IPv4-mapped IPv6 as IPv4. */
+static char *addr_key(const char *addr)
+{
+    unsigned char a6[16];
+    struct in_addr a4;
+    char buf[INET6_ADDRSTRLEN];
+
+    if (!addr)
+        return NULL;
+    if (inet_pton(AF_INET6, addr, a6) == 1) {
+        static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+        if (memcmp(a6, mapped, sizeof(mapped)) == 0) {
+            memcpy(&a4, a6 + 12, 4);
+            inet_ntop(AF_INET, &a4, buf, sizeof(buf));
+            return g_strdup_printf("a:%s", buf);
+        }
+        memset(a6 + 8, 0, 8);
+        inet_ntop(AF_INET6, a6, buf, sizeof(buf));
+        return g_strdup_printf("a:%s/64", buf);
+    }
+    if (inet_pton(AF_INET, addr, &a4) == 1) {
+        inet_ntop(AF_INET, &a4, buf, sizeof(buf));
+        return g_strdup_printf("a:%s", buf);
+    }
+    return g_strdup_printf("a:%.*s", KEY_MAX, addr);
+}
+
+/* Forget failures that fell out of the window. */
+static void expire_locked(vg_ratelimit *rl, entry *e, int64_t now)
+{
+    unsigned keep = 0;
+
+    for (unsigned i = 0; i < e->n; i++) {
+        if (e->times[i] > now - rl->cfg.window)
+            e->times[keep++] = e->times[i];
+    }
+    e->n = keep;
+}
+
+static bool entry_dead_locked(vg_ratelimit *rl, entry *e, int64_t now)
+{
+    expire_locked(rl, e, now);
+    return e->n == 0 && e->locked_until <= now;
+}
+
+static gboolean sweep_one(gpointer key, gpointer value, gpointer data)
+{
+    struct {
+        vg_ratelimit *rl;
+        int64_t now;
+    } *ctx = data;
+    return entry_dead_locked(ctx->rl, value, ctx->now);
+}
+
+static bool locked_out_locked(vg_ratelimit *rl, const char *key, int64_t now)
+{
+    entry *e;
+
+    if (!key)
+        return false;
+    e = g_hash_table_lookup(rl->keys, key);
+    return e && now < e->locked_until;
+}
+
+int vg_ratelimit_check(vg_ratelimit *rl, const char *user, const char *addr, int64_t now)
+{
+    char *uk = user_key(user), *ak = addr_key(addr);
+    bool refused;
+
+    g_mutex_lock(&rl->lock);
+    refused = locked_out_locked(rl, uk, now) || locked_out_locked(rl, ak, now);
+    g_mutex_unlock(&rl->lock);
+    g_free(uk);
+    g_free(ak);
+    return refused ? -EAGAIN : 0;
+}
+
+/* The entry for @key, created if there is room; NULL if the table is full. Takes @key. */
+static entry *entry_get_locked(vg_ratelimit *rl, char *key, int64_t now)
+{
+    entry *e = g_hash_table_lookup(rl->keys, key);
+
+    if (e) {
+        g_free(key);
+        return e;
+    }
+    if (g_hash_table_size(rl->keys) >= rl->cfg.max_entries && rl->last_sweep != now) {
+        struct {
+            vg_ratelimit *rl;
+            int64_t now;
+        } ctx = {rl, now};
+        /* At most one sweep per second: a full table under attack must stay cheap. */
+        rl->last_sweep = now;
+        g_hash_table_foreach_remove(rl->keys, sweep_one, &ctx);
+    }
+    if (g_hash_table_size(rl->keys) >= rl->cfg.max_entries) {
+        if (!rl->warned_full) {
+            vg_warning(TAG,
+                       "login rate limiter full (%u users and addresses); "
+                       "not counting failures for new ones",
+                       rl->cfg.max_entries);
+            rl->warned_full = true;
+        }
+        g_free(key);
+        return NULL;
+    }
+    rl->warned_full = false;
+    e = g_malloc0(sizeof(*e) + rl->cfg.max_failures * sizeof(e->times[0]));
+    g_hash_table_insert(rl->keys, key, e);
+    return e;
+}
+
+static void fail_locked(vg_ratelimit *rl, char *key, int64_t now)
+{
+    entry *e;
+
+    if (!key)
+        return;
+    e = entry_get_locked(rl, key, now);
+    if (!e || now < e->locked_until)
+        return;
+    expire_locked(rl, e, now);
+    /* n < max_failures here: reaching it locks the key out and empties the list. */
+    e->times[e->n++] = now;
+    if (e->n >= rl->cfg.max_failures) {
+        e->locked_until = now + rl->cfg.lockout;
+        e->n = 0;
+    }
+}
+
+void vg_ratelimit_fail(vg_ratelimit *rl, const char *user, const char *addr, int64_t now)
+{
+    g_mutex_lock(&rl->lock);
+    fail_locked(rl, user_key(user), now);
+    fail_locked(rl, addr_key(addr), now);
+    g_mutex_unlock(&rl->lock);
+}
+
+void vg_ratelimit_success(vg_ratelimit *rl, const char *user)
+{
+    char *uk = user_key(user);
+
+    if (!uk)
+        return;
+    g_mutex_lock(&rl->lock);
+    g_hash_table_remove(rl->keys, uk);
+    g_mutex_unlock(&rl->lock);
+    g_free(uk);
+}

@@ -1,0 +1,305 @@
+/*
+ * vmgate — the broker's durable store: users and their password hashes,
+ * VMs the broker knows by name and UUID, dedicated assignments with roles,
+ * pools with their idle policy, entitlements to pools and the sticky
+ * (assign-on-first-login) pool VMs.
+ *
+ * SQLite in WAL mode with synchronous=FULL and foreign keys on. Every
+ * mutating function runs in its own transaction and returns 0 only after
+ * the commit, so whatever is reported as done survives a crash or power
+ * loss. The schema is versioned with PRAGMA user_version; vg_store_open
+ * applies the missing migrations in order, one transaction each.
+ *
+ * VMs themselves come from libvirt: assignments and pool members name a VM
+ * and do not require it to be in the vms table, which only remembers UUIDs
+ * so that clients may ask for a VM by UUID.
+ *
+ * Errors: -EINVAL for a bad argument (names are checked with
+ * vg_name_valid), -ENOENT for a missing user, pool, VM or link, -EEXIST for
+ * a duplicate, -EIO for an SQLite failure (logged with vg_warning; secrets
+ * are never logged).
+ *
+ * Secrets: password and NT hashes are wiped from memory when a record is
+ * freed; the database file is created mode 0600 and deleted rows are
+ * overwritten (secure_delete). Lists never carry secrets.
+ *
+ * Threading: a vg_store may be used from any thread; every function takes
+ * the store's own mutex for its whole duration, so calls are serialised.
+ * No callback runs with the mutex held. Records returned are the caller's.
+ */
+#ifndef VG_STORE_H
+#define VG_STORE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <glib.h>
+
+#include "model.h"
+
+typedef struct vg_store vg_store;
+
+/** The schema version a freshly opened store has (the number of migrations). */
+extern const int vg_store_schema_latest;
+
+/** Longest password hash accepted, in bytes. */
+#define VG_STORE_HASH_MAX 512
+
+/** A user. Free with vg_store_user_free, which wipes the secrets. */
+typedef struct vg_store_user {
+    char *name;
+    char *password_hash; /**< crypt(3) string; secret; NULL in lists */
+    char *nt_hash;       /**< 32 lower-case hex digits, only for NLA users; secret; NULL in lists */
+    bool nla;            /**< an NT hash is stored */
+    bool disabled;       /**< may not log in */
+    int64_t created;     /**< Unix time, seconds */
+    int64_t updated;     /**< Unix time of the last change, seconds */
+} vg_store_user;
+
+/** A dedicated assignment of a VM to a user. */
+typedef struct vg_store_assignment {
+    char *user;
+    char *vm;
+    vg_role role;
+} vg_store_assignment;
+
+/** A VM the broker knows by name and, optionally, UUID. */
+typedef struct vg_store_vm {
+    char *name;
+    char *uuid; /**< lower-case canonical form, or NULL */
+} vg_store_vm;
+
+/** A pool member and the user it is sticky to, if any. */
+typedef struct vg_store_pool_member {
+    char *vm;
+    char *sticky_user; /**< NULL if the VM is not held for anyone */
+} vg_store_pool_member;
+
+/** A pool and its members. */
+typedef struct vg_store_pool {
+    char *name;
+    vg_idle_action idle_action;
+    unsigned idle_minutes; /**< 0 when idle_action is VG_IDLE_NONE */
+    bool assign_on_first_login;
+    GPtrArray *members; /**< of vg_store_pool_member, sorted by VM name */
+} vg_store_pool;
+
+/**
+ * Open (creating if needed) the store at @path and bring its schema up to
+ * date. A new file is created mode 0600 (it holds password hashes).
+ * @return 0 and *out set; -ENOTSUP if the database was written by a newer
+ *         vmgate (its schema version is above vg_store_schema_latest);
+ *         -EIO if it cannot be opened, is not a database or cannot use WAL;
+ *         another negative errno if the file cannot be created.
+ */
+int vg_store_open(const char *path, vg_store **out);
+
+/** Close the store. Everything was committed already. NULL is fine. */
+void vg_store_close(vg_store *store);
+
+/** The schema version of the open database (equals vg_store_schema_latest). */
+int vg_store_schema_version(vg_store *store);
+
+/* ---- users ---- */
+
+/**
+ * Add a user. @hash is a crypt(3) string (see vg_auth_hash_password);
+ * @nt_hash is 32 hex digits for a user with NLA, or NULL. Both are copied.
+ * @return 0; -EEXIST if the name is taken; -EINVAL for a bad name or hash.
+ */
+int vg_store_user_add(vg_store *store, const char *name, const char *hash, const char *nt_hash);
+
+/**
+ * Replace a user's password hash and NT hash (NULL removes the NT hash, as
+ * when NLA is turned off for the user).
+ * @return 0; -ENOENT if there is no such user; -EINVAL.
+ */
+int vg_store_user_set_password(vg_store *store, const char *name, const char *hash,
+                               const char *nt_hash);
+
+/**
+ * Disable (refuse every login) or enable a user.
+ * @return 0; -ENOENT; -EINVAL.
+ */
+int vg_store_user_set_disabled(vg_store *store, const char *name, bool disabled);
+
+/**
+ * Delete a user with their assignments, entitlements and sticky pool VMs.
+ * @return 0; -ENOENT; -EINVAL.
+ */
+int vg_store_user_del(vg_store *store, const char *name);
+
+/**
+ * Look up a user, secrets included.
+ * @return 0 and *out set (free with vg_store_user_free); -ENOENT; -EINVAL.
+ */
+int vg_store_user_get(vg_store *store, const char *name, vg_store_user **out);
+
+/**
+ * All users sorted by name, without secrets (password_hash and nt_hash are
+ * NULL; nla says whether an NT hash is stored).
+ * @return 0 and *out set to a GPtrArray of vg_store_user (g_ptr_array_unref
+ *         frees everything); -EIO.
+ */
+int vg_store_user_list(vg_store *store, GPtrArray **out);
+
+/** Free a user record, wiping its secrets. NULL is fine. */
+void vg_store_user_free(vg_store_user *user);
+
+/* ---- VMs known by UUID ---- */
+
+/**
+ * Record a VM's UUID (or, with @uuid NULL, just its name); replaces what was
+ * recorded for @name.
+ * @return 0; -EEXIST if another VM has this UUID; -EINVAL for a bad name or
+ *         a UUID not in the 8-4-4-4-12 hex form.
+ */
+int vg_store_vm_set(vg_store *store, const char *name, const char *uuid);
+
+/**
+ * Forget a VM (its assignments and pool memberships stay: they follow the
+ * name).
+ * @return 0; -ENOENT; -EINVAL.
+ */
+int vg_store_vm_del(vg_store *store, const char *name);
+
+/**
+ * Find a VM by name, or by UUID in any letter case.
+ * @return 0 and *out set (free with vg_store_vm_free); -ENOENT; -EINVAL.
+ */
+int vg_store_vm_get(vg_store *store, const char *name_or_uuid, vg_store_vm **out);
+
+/**
+ * All recorded VMs sorted by name.
+ * @return 0 and *out set to a GPtrArray of vg_store_vm; -EIO.
+ */
+int vg_store_vm_list(vg_store *store, GPtrArray **out);
+
+/** Free a VM record. NULL is fine. */
+void vg_store_vm_free(vg_store_vm *vm);
+
+/* ---- dedicated assignments ---- */
+
+/**
+ * Give @user role @role on VM @vm; replaces the role if the user already
+ * has one there.
+ * @return 0; -ENOENT if there is no such user; -EINVAL.
+ */
+int vg_store_assign(vg_store *store, const char *user, const char *vm, vg_role role);
+
+/**
+ * Remove @user's assignment to @vm.
+ * @return 0; -ENOENT if there was none (or no such user); -EINVAL.
+ */
+int vg_store_unassign(vg_store *store, const char *user, const char *vm);
+
+/**
+ * @user's assignments sorted by VM name.
+ * @return 0 and *out set to a GPtrArray of vg_store_assignment; -ENOENT if
+ *         there is no such user; -EINVAL; -EIO.
+ */
+int vg_store_assignments_for_user(vg_store *store, const char *user, GPtrArray **out);
+
+/**
+ * Assignments to @vm sorted by user name (empty if none).
+ * @return 0 and *out set to a GPtrArray of vg_store_assignment; -EINVAL; -EIO.
+ */
+int vg_store_assignments_for_vm(vg_store *store, const char *vm, GPtrArray **out);
+
+/** Free an assignment record. NULL is fine. */
+void vg_store_assignment_free(vg_store_assignment *a);
+
+/* ---- pools ---- */
+
+/**
+ * Create an empty pool. With @idle_action VG_IDLE_NONE, @idle_minutes is
+ * ignored; otherwise it must be 1..10080 (a week).
+ * @return 0; -EEXIST; -EINVAL.
+ */
+int vg_store_pool_create(vg_store *store, const char *name, vg_idle_action idle_action,
+                         unsigned idle_minutes, bool assign_on_first_login);
+
+/**
+ * Change a pool's idle policy and assign-on-first-login flag (same rules as
+ * vg_store_pool_create). Sticky VMs stay held when the flag is turned off.
+ * @return 0; -ENOENT; -EINVAL.
+ */
+int vg_store_pool_set_policy(vg_store *store, const char *name, vg_idle_action idle_action,
+                             unsigned idle_minutes, bool assign_on_first_login);
+
+/**
+ * Delete a pool with its members, entitlements and sticky VMs.
+ * @return 0; -ENOENT; -EINVAL.
+ */
+int vg_store_pool_del(vg_store *store, const char *name);
+
+/**
+ * Add VM @vm to pool @pool. A VM belongs to at most one pool.
+ * @return 0; -ENOENT if there is no such pool; -EEXIST if the VM is already
+ *         in this or another pool; -EINVAL.
+ */
+int vg_store_pool_add_vm(vg_store *store, const char *pool, const char *vm);
+
+/**
+ * Remove VM @vm from pool @pool (and release it if it was sticky).
+ * @return 0; -ENOENT if it was not a member; -EINVAL.
+ */
+int vg_store_pool_remove_vm(vg_store *store, const char *pool, const char *vm);
+
+/**
+ * Look up a pool with its members and their sticky users.
+ * @return 0 and *out set (free with vg_store_pool_free); -ENOENT; -EINVAL.
+ */
+int vg_store_pool_get(vg_store *store, const char *name, vg_store_pool **out);
+
+/**
+ * All pools sorted by name, with their members.
+ * @return 0 and *out set to a GPtrArray of vg_store_pool; -EIO.
+ */
+int vg_store_pool_list(vg_store *store, GPtrArray **out);
+
+/** Free a pool record. NULL is fine. */
+void vg_store_pool_free(vg_store_pool *pool);
+
+/**
+ * Allow @user to take VMs from @pool.
+ * @return 0; -ENOENT if the user or pool does not exist; -EEXIST if already
+ *         entitled; -EINVAL.
+ */
+int vg_store_entitle(vg_store *store, const char *user, const char *pool);
+
+/**
+ * Withdraw @user's entitlement to @pool, releasing their sticky VM there.
+ * @return 0; -ENOENT if there was none; -EINVAL.
+ */
+int vg_store_unentitle(vg_store *store, const char *user, const char *pool);
+
+/**
+ * Names of the pools @user is entitled to, sorted.
+ * @return 0 and *out set to a GPtrArray of char * (g_free'd by unref);
+ *         -ENOENT if there is no such user; -EINVAL; -EIO.
+ */
+int vg_store_entitlements_for_user(vg_store *store, const char *user, GPtrArray **out);
+
+/**
+ * The VM of @pool held for @user.
+ * @return 0 and *vm set (g_free it); -ENOENT if none; -EINVAL.
+ */
+int vg_store_sticky_get(vg_store *store, const char *pool, const char *user, char **vm);
+
+/**
+ * Hold pool VM @vm for @user (assign on first login). Setting the same pair
+ * again is a no-op.
+ * @return 0; -ENOENT if the user or pool does not exist or @vm is not a
+ *         member of @pool; -EEXIST if @vm is held for someone else or @user
+ *         already holds another VM of @pool (clear it first); -EINVAL.
+ */
+int vg_store_sticky_set(vg_store *store, const char *pool, const char *vm, const char *user);
+
+/**
+ * Release pool VM @vm.
+ * @return 0; -ENOENT if it was not held; -EINVAL.
+ */
+int vg_store_sticky_clear(vg_store *store, const char *pool, const char *vm);
+
+#endif /* VG_STORE_H */

@@ -1,0 +1,323 @@
+/*
+ * Unit tests: vmgated's configuration file — defaults, strict checking
+ * with file:line and key in every error, and the sample file's defaults.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <glib.h>
+#include <glib/gstdio.h>
+
+#include "config.h"
+#include "log.h"
+
+typedef struct fixture {
+    char *dir;
+    char *path;
+} fixture;
+
+static int setup(void **state)
+{
+    fixture *f = g_new0(fixture, 1);
+    f->dir = g_dir_make_tmp("vg-config-XXXXXX", NULL);
+    assert_non_null(f->dir);
+    f->path = g_build_filename(f->dir, "vmgated.conf", NULL);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture *f = *state;
+    g_unlink(f->path);
+    g_rmdir(f->dir);
+    g_free(f->path);
+    g_free(f->dir);
+    g_free(f);
+    return 0;
+}
+
+static void write_file(fixture *f, const char *text)
+{
+    assert_true(g_file_set_contents(f->path, text, -1, NULL));
+}
+
+/* Load @text and expect failure; returns the error text (g_free it). */
+static char *load_error(fixture *f, const char *text)
+{
+    vg_config *cfg = NULL;
+    char *error = NULL;
+
+    write_file(f, text);
+    assert_int_equal(vg_config_load(f->path, &cfg, &error), -EINVAL);
+    assert_null(cfg);
+    assert_non_null(error);
+    return error;
+}
+
+static void assert_defaults(const vg_config *c)
+{
+    assert_string_equal(c->libvirt_uri, "qemu:///system");
+    assert_string_equal(c->vnc_listen, "0.0.0.0");
+    assert_int_equal(c->vnc_port, 5900);
+    assert_false(c->vnc_allow_insecure_loopback);
+    assert_string_equal(c->rdp_listen, "0.0.0.0");
+    assert_int_equal(c->rdp_port, 3389);
+    assert_true(c->rdp_nla);
+    assert_string_equal(c->tls_certificate, "/etc/vmgate/server.crt");
+    assert_string_equal(c->tls_key, "/etc/vmgate/server.key");
+    assert_string_equal(c->state_dir, "/var/lib/vmgate");
+    assert_string_equal(c->admin_socket, "/run/vmgate/admin.sock");
+    assert_string_equal(c->admin_group, "vmgate");
+    assert_string_equal(c->audit_log, "/var/log/vmgate/audit.log");
+    assert_int_equal(c->log_level, VG_LOG_NOTICE);
+    assert_false(c->pam);
+    assert_string_equal(c->pam_service, "vmgate");
+    assert_int_equal(c->max_failures, 5);
+    assert_int_equal(c->failure_window, 300);
+    assert_int_equal(c->lockout, 300);
+    assert_true(c->power_on_demand);
+    assert_int_equal(c->second_login, VG_SECOND_LOGIN_TAKEOVER);
+}
+
+static void test_config_defaults(void **state)
+{
+    vg_config *cfg = vg_config_new_defaults();
+    (void)state;
+    assert_defaults(cfg);
+    vg_config_free(cfg);
+}
+
+static void test_config_empty_file_gives_defaults(void **state)
+{
+    fixture *f = *state;
+    vg_config *cfg = NULL;
+    char *error = NULL;
+
+    write_file(f, "# nothing set\n\n[vnc]\n");
+    assert_int_equal(vg_config_load(f->path, &cfg, &error), 0);
+    assert_null(error);
+    assert_defaults(cfg);
+    vg_config_free(cfg);
+}
+
+static void test_config_values_are_read(void **state)
+{
+    fixture *f = *state;
+    vg_config *cfg = NULL;
+    char *error = NULL;
+
+    write_file(f, "[vnc]\n"
+                  "listen = ::1\n"
+                  "port=5901\n"
+                  "  allow_insecure_loopback = true  \n"
+                  "[daemon]\n"
+                  "log_level = debug\n"
+                  "state_dir = /srv/vmgate\\sstate\n"
+                  "[auth]\n"
+                  "lockout = 86400\n"
+                  "[policy]\n"
+                  "second_login = join\n"
+                  "power_on_demand = false\n");
+    assert_int_equal(vg_config_load(f->path, &cfg, &error), 0);
+    assert_string_equal(cfg->vnc_listen, "::1");
+    assert_int_equal(cfg->vnc_port, 5901);
+    assert_true(cfg->vnc_allow_insecure_loopback);
+    assert_int_equal(cfg->log_level, VG_LOG_DEBUG);
+    assert_string_equal(cfg->state_dir, "/srv/vmgate state");
+    assert_int_equal(cfg->lockout, 86400);
+    assert_int_equal(cfg->second_login, VG_SECOND_LOGIN_JOIN);
+    assert_false(cfg->power_on_demand);
+    assert_int_equal(cfg->rdp_port, 3389); /* untouched keys keep their defaults */
+    vg_config_free(cfg);
+}
+
+static void test_config_bad_value_names_file_line_and_key(void **state)
+{
+    fixture *f = *state;
+    char *error = load_error(f, "# vmgated\n"
+                                "\n"
+                                "[vnc]\n"
+                                "listen = 0.0.0.0\n"
+                                "port = abc\n");
+    char *expected =
+        g_strdup_printf("%s:5: [vnc] port: expected an integer 1..65535, got \"abc\"", f->path);
+
+    assert_string_equal(error, expected);
+    g_free(expected);
+    g_free(error);
+}
+
+static void test_config_out_of_range_and_wrong_kinds(void **state)
+{
+    fixture *f = *state;
+    char *error = load_error(f, "[rdp]\n"
+                                "port = 0\n"
+                                "nla = yes\n"
+                                "listen = example.org\n"
+                                "[tls]\n"
+                                "key = server.key\n"
+                                "[daemon]\n"
+                                "log_level = loud\n"
+                                "[policy]\n"
+                                "second_login = steal\n");
+    char *p = f->path;
+    char *lines[] = {
+        g_strdup_printf("%s:2: [rdp] port: expected an integer 1..65535, got \"0\"", p),
+        g_strdup_printf("%s:3: [rdp] nla: expected true or false, got \"yes\"", p),
+        g_strdup_printf("%s:4: [rdp] listen: expected an IPv4 or IPv6 address, got "
+                        "\"example.org\"",
+                        p),
+        g_strdup_printf("%s:6: [tls] key: expected an absolute path, got \"server.key\"", p),
+        g_strdup_printf("%s:8: [daemon] log_level: expected error, warning, notice, info or "
+                        "debug, got \"loud\"",
+                        p),
+        g_strdup_printf("%s:10: [policy] second_login: expected takeover or join, got \"steal\"",
+                        p),
+    };
+
+    /* Every error is reported, one per line. */
+    for (size_t i = 0; i < G_N_ELEMENTS(lines); i++) {
+        assert_non_null(strstr(error, lines[i]));
+        g_free(lines[i]);
+    }
+    {
+        char **split = g_strsplit(error, "\n", -1);
+        assert_int_equal(g_strv_length(split), G_N_ELEMENTS(lines));
+        g_strfreev(split);
+    }
+    g_free(error);
+}
+
+static void test_config_unknown_key_is_an_error(void **state)
+{
+    fixture *f = *state;
+    char *error = load_error(f, "[vnc]\nport = 5900\nprot = 5901\n");
+    char *expected = g_strdup_printf("%s:3: [vnc] prot: unknown key", f->path);
+
+    assert_string_equal(error, expected);
+    g_free(expected);
+    g_free(error);
+}
+
+static void test_config_unknown_group_is_an_error(void **state)
+{
+    fixture *f = *state;
+    char *error = load_error(f, "[vnc]\n\n[vcn]\nport = 5901\n");
+    char *expected = g_strdup_printf("%s:3: [vcn]: unknown group", f->path);
+
+    assert_string_equal(error, expected);
+    g_free(expected);
+    g_free(error);
+}
+
+static void test_config_syntax_error_names_the_line(void **state)
+{
+    fixture *f = *state;
+    char *error = load_error(f, "[vnc]\nport = 5900\nthis is not a setting\n");
+    char *expected = g_strdup_printf("%s:3: expected [group], key = value or a # comment", f->path);
+
+    assert_string_equal(error, expected);
+    g_free(expected);
+    g_free(error);
+
+    error = load_error(f, "port = 5900\n");
+    expected = g_strdup_printf("%s:1: port: key outside any [group]", f->path);
+    assert_string_equal(error, expected);
+    g_free(expected);
+    g_free(error);
+}
+
+static void test_config_repeated_key_reports_the_line_used(void **state)
+{
+    fixture *f = *state;
+    /* GKeyFile keeps the last value: the error must point at that line. */
+    char *error = load_error(f, "[vnc]\nport = 5900\nport = 70000\n");
+    char *expected =
+        g_strdup_printf("%s:3: [vnc] port: expected an integer 1..65535, got \"70000\"", f->path);
+
+    assert_string_equal(error, expected);
+    g_free(expected);
+    g_free(error);
+}
+
+static void test_config_missing_file(void **state)
+{
+    fixture *f = *state;
+    vg_config *cfg = NULL;
+    char *error = NULL;
+
+    assert_int_equal(vg_config_load(f->path, &cfg, &error), -ENOENT);
+    assert_null(cfg);
+    assert_non_null(strstr(error, f->path));
+    g_free(error);
+}
+
+/* The sample documents every key with its default: uncommented, it must load as the defaults. */
+static void test_config_sample_documents_every_default(void **state)
+{
+    fixture *f = *state;
+    static const char *const keys[] = {
+        "uri",          "listen",          "port",         "allow_insecure_loopback",
+        "nla",          "certificate",     "key",          "state_dir",
+        "admin_socket", "admin_group",     "audit_log",    "log_level",
+        "pam",          "pam_service",     "max_failures", "failure_window",
+        "lockout",      "power_on_demand", "second_login",
+    };
+    char *sample = NULL, **lines;
+    GString *active = g_string_new(NULL);
+    vg_config *cfg = NULL;
+    char *error = NULL;
+    unsigned settings = 0;
+
+    assert_true(g_file_get_contents(VG_SAMPLE_CONF, &sample, NULL, NULL));
+    lines = g_strsplit(sample, "\n", -1);
+    for (int i = 0; lines[i]; i++) {
+        const char *l = lines[i];
+        /* "#key = value" (no space after '#') is a setting; "# text" is prose. */
+        if (l[0] == '#' && g_ascii_islower(l[1]) && strstr(l, " = ")) {
+            l++;
+            settings++;
+        }
+        g_string_append_printf(active, "%s\n", l);
+    }
+    /* listen and port appear twice ([vnc] and [rdp]). */
+    assert_int_equal(settings, G_N_ELEMENTS(keys) + 2);
+    for (size_t k = 0; k < G_N_ELEMENTS(keys); k++) {
+        char *needle = g_strdup_printf("\n#%s = ", keys[k]);
+        assert_non_null(strstr(sample, needle));
+        g_free(needle);
+    }
+    write_file(f, active->str);
+    assert_int_equal(vg_config_load(f->path, &cfg, &error), 0);
+    assert_defaults(cfg);
+    vg_config_free(cfg);
+    g_strfreev(lines);
+    g_string_free(active, TRUE);
+    g_free(sample);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+        T(test_config_defaults),
+        T(test_config_empty_file_gives_defaults),
+        T(test_config_values_are_read),
+        T(test_config_bad_value_names_file_line_and_key),
+        T(test_config_out_of_range_and_wrong_kinds),
+        T(test_config_unknown_key_is_an_error),
+        T(test_config_unknown_group_is_an_error),
+        T(test_config_syntax_error_names_the_line),
+        T(test_config_repeated_key_reports_the_line_used),
+        T(test_config_missing_file),
+        T(test_config_sample_documents_every_default),
+#undef T
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,672 @@
+/*
+ * Unit tests: the broker store on a real SQLite file in a temporary
+ * directory — schema creation and migration bookkeeping, reopening,
+ * constraint errors, cascades and durability.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <glib.h>
+#include <glib/gstdio.h>
+#include <sqlite3.h>
+
+#include "log.h"
+#include "store.h"
+
+#define HASH  "$y$j9T$abcdefghijklmnop$0123456789012345678901234567890123456789012"
+#define HASH2 "$y$j9T$qrstuvwxyzABCDEF$0123456789012345678901234567890123456789012"
+#define NT    "8846F7EAEE8FB117AD06BDD830B7586C"
+#define UUID1 "6f1c3a52-4b7e-4d2a-9f3e-0a1b2c3d4e5f"
+
+typedef struct fixture {
+    char *dir;
+    char *path;
+    vg_store *store;
+} fixture;
+
+static int setup(void **state)
+{
+    fixture *f = g_new0(fixture, 1);
+    f->dir = g_dir_make_tmp("vg-store-XXXXXX", NULL);
+    assert_non_null(f->dir);
+    f->path = g_build_filename(f->dir, "vmgate.db", NULL);
+    assert_int_equal(vg_store_open(f->path, &f->store), 0);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture *f = *state;
+    const char *suffixes[] = {"", "-wal", "-shm", "-journal"};
+
+    vg_store_close(f->store);
+    for (size_t i = 0; i < G_N_ELEMENTS(suffixes); i++) {
+        char *p = g_strconcat(f->path, suffixes[i], NULL);
+        g_unlink(p);
+        g_free(p);
+    }
+    g_rmdir(f->dir);
+    g_free(f->path);
+    g_free(f->dir);
+    g_free(f);
+    return 0;
+}
+
+static void reopen(fixture *f)
+{
+    vg_store_close(f->store);
+    f->store = NULL;
+    assert_int_equal(vg_store_open(f->path, &f->store), 0);
+}
+
+/* A second, independent connection: what another process (or a crash survivor) would see. */
+static int64_t raw_count(fixture *f, const char *sql)
+{
+    sqlite3 *db;
+    sqlite3_stmt *st;
+    int64_t n = -1;
+
+    assert_int_equal(sqlite3_open_v2(f->path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        n = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return n;
+}
+
+static void add_user(fixture *f, const char *name)
+{
+    assert_int_equal(vg_store_user_add(f->store, name, HASH, NULL), 0);
+}
+
+/* ---- schema ---- */
+
+static void test_store_creates_latest_schema_in_empty_file(void **state)
+{
+    fixture *f = *state;
+    struct stat sb;
+
+    assert_true(vg_store_schema_latest >= 1);
+    assert_int_equal(vg_store_schema_version(f->store), vg_store_schema_latest);
+    assert_int_equal(raw_count(f, "PRAGMA user_version"), vg_store_schema_latest);
+    assert_int_equal(raw_count(f, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND "
+                                  "name IN ('users', 'vms', 'assignments', 'pools', "
+                                  "'pool_members', 'entitlements', 'sticky')"),
+                     7);
+    /* It holds password hashes: nobody else may read it. */
+    assert_int_equal(stat(f->path, &sb), 0);
+    assert_int_equal(sb.st_mode & 0777, 0600);
+}
+
+static void test_store_uses_wal_and_foreign_keys(void **state)
+{
+    fixture *f = *state;
+    sqlite3 *db;
+    sqlite3_stmt *st;
+
+    (void)f;
+    /* journal_mode is persistent in the file; a fresh connection sees WAL. */
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_string_equal((const char *)sqlite3_column_text(st, 0), "wal");
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    /* Foreign keys are on: an assignment for a missing user cannot exist. */
+    assert_int_equal(vg_store_assign(f->store, "ghost", "vm1", VG_ROLE_OWNER), -ENOENT);
+}
+
+static void test_store_reopen_keeps_schema_without_migrating_again(void **state)
+{
+    fixture *f = *state;
+
+    add_user(f, "alice");
+    reopen(f);
+    assert_int_equal(vg_store_schema_version(f->store), vg_store_schema_latest);
+    assert_int_equal(raw_count(f, "SELECT count(*) FROM users"), 1);
+}
+
+static void test_store_refuses_database_from_newer_version(void **state)
+{
+    fixture *f = *state;
+    vg_store *s = NULL;
+    sqlite3 *db;
+    char *sql;
+
+    vg_store_close(f->store);
+    f->store = NULL;
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    sql = g_strdup_printf("PRAGMA user_version = %d", vg_store_schema_latest + 1);
+    assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    g_free(sql);
+    sqlite3_close(db);
+
+    assert_int_equal(vg_store_open(f->path, &s), -ENOTSUP);
+    assert_null(s);
+    /* Refusing did not touch the file. */
+    assert_int_equal(raw_count(f, "PRAGMA user_version"), vg_store_schema_latest + 1);
+}
+
+static void test_store_refuses_file_that_is_not_a_database(void **state)
+{
+    fixture *f = *state;
+    char *path = g_build_filename(f->dir, "junk.db", NULL);
+    char junk[4096];
+    vg_store *s = NULL;
+
+    memset(junk, 'x', sizeof(junk));
+    assert_true(g_file_set_contents(path, junk, sizeof(junk), NULL));
+    assert_int_equal(vg_store_open(path, &s), -EIO);
+    assert_null(s);
+    g_unlink(path);
+    g_free(path);
+}
+
+static void test_store_open_reports_missing_directory(void **state)
+{
+    fixture *f = *state;
+    char *path = g_build_filename(f->dir, "no-such-dir", "vmgate.db", NULL);
+    vg_store *s = NULL;
+
+    assert_int_equal(vg_store_open(path, &s), -ENOENT);
+    assert_null(s);
+    g_free(path);
+}
+
+/* ---- durability ---- */
+
+static void test_store_changes_are_committed_before_return(void **state)
+{
+    fixture *f = *state;
+
+    /* While the store is still open, another connection already sees each change. */
+    add_user(f, "alice");
+    assert_int_equal(raw_count(f, "SELECT count(*) FROM users WHERE name = 'alice'"), 1);
+    assert_int_equal(vg_store_assign(f->store, "alice", "vm1", VG_ROLE_OWNER), 0);
+    assert_int_equal(raw_count(f, "SELECT count(*) FROM assignments"), 1);
+    assert_int_equal(vg_store_pool_create(f->store, "lab", VG_IDLE_NONE, 0, false), 0);
+    assert_int_equal(raw_count(f, "SELECT count(*) FROM pools"), 1);
+    assert_int_equal(vg_store_user_del(f->store, "alice"), 0);
+    assert_int_equal(raw_count(f, "SELECT count(*) FROM users"), 0);
+}
+
+static void test_store_data_survives_close_and_reopen(void **state)
+{
+    fixture *f = *state;
+    vg_store_user *u = NULL;
+    vg_store_pool *p = NULL;
+    vg_store_vm *vm = NULL;
+    GPtrArray *a = NULL;
+    char *sticky = NULL;
+
+    assert_int_equal(vg_store_user_add(f->store, "alice", HASH, NT), 0);
+    add_user(f, "bob");
+    assert_int_equal(vg_store_user_set_disabled(f->store, "bob", true), 0);
+    assert_int_equal(vg_store_vm_set(f->store, "vm1", UUID1), 0);
+    assert_int_equal(vg_store_assign(f->store, "alice", "vm1", VG_ROLE_CONTROLLER), 0);
+    assert_int_equal(vg_store_pool_create(f->store, "lab", VG_IDLE_SUSPEND, 30, true), 0);
+    assert_int_equal(vg_store_pool_add_vm(f->store, "lab", "lab1"), 0);
+    assert_int_equal(vg_store_entitle(f->store, "alice", "lab"), 0);
+    assert_int_equal(vg_store_sticky_set(f->store, "lab", "lab1", "alice"), 0);
+    reopen(f);
+
+    assert_int_equal(vg_store_user_get(f->store, "alice", &u), 0);
+    assert_string_equal(u->password_hash, HASH);
+    assert_string_equal(u->nt_hash, "8846f7eaee8fb117ad06bdd830b7586c");
+    assert_false(u->disabled);
+    vg_store_user_free(u);
+    assert_int_equal(vg_store_user_get(f->store, "bob", &u), 0);
+    assert_true(u->disabled);
+    assert_null(u->nt_hash);
+    vg_store_user_free(u);
+
+    assert_int_equal(vg_store_vm_get(f->store, "vm1", &vm), 0);
+    assert_string_equal(vm->uuid, UUID1);
+    vg_store_vm_free(vm);
+
+    assert_int_equal(vg_store_assignments_for_user(f->store, "alice", &a), 0);
+    assert_int_equal(a->len, 1);
+    assert_int_equal(((vg_store_assignment *)a->pdata[0])->role, VG_ROLE_CONTROLLER);
+    g_ptr_array_unref(a);
+
+    assert_int_equal(vg_store_pool_get(f->store, "lab", &p), 0);
+    assert_int_equal(p->idle_action, VG_IDLE_SUSPEND);
+    assert_int_equal(p->idle_minutes, 30);
+    assert_true(p->assign_on_first_login);
+    assert_int_equal(p->members->len, 1);
+    vg_store_pool_free(p);
+
+    assert_int_equal(vg_store_entitlements_for_user(f->store, "alice", &a), 0);
+    assert_int_equal(a->len, 1);
+    assert_string_equal(a->pdata[0], "lab");
+    g_ptr_array_unref(a);
+
+    assert_int_equal(vg_store_sticky_get(f->store, "lab", "alice", &sticky), 0);
+    assert_string_equal(sticky, "lab1");
+    g_free(sticky);
+}
+
+/* ---- users ---- */
+
+static void test_store_names_follow_the_one_rule(void **state)
+{
+    fixture *f = *state;
+    char long_name[VG_NAME_MAX + 2];
+
+    assert_true(vg_name_valid("alice"));
+    assert_true(vg_name_valid("a.b_c@d-e9"));
+    assert_true(vg_name_valid("x-"));
+    assert_false(vg_name_valid(NULL));
+    assert_false(vg_name_valid(""));
+    assert_false(vg_name_valid("-alice"));
+    assert_false(vg_name_valid("al ice"));
+    assert_false(vg_name_valid("al/ice"));
+    assert_false(vg_name_valid("al\xc3\xa9"));
+    memset(long_name, 'a', VG_NAME_MAX);
+    long_name[VG_NAME_MAX] = '\0';
+    assert_true(vg_name_valid(long_name));
+    long_name[VG_NAME_MAX] = 'a';
+    long_name[VG_NAME_MAX + 1] = '\0';
+    assert_false(vg_name_valid(long_name));
+
+    assert_int_equal(vg_store_user_add(f->store, "-alice", HASH, NULL), -EINVAL);
+    assert_int_equal(vg_store_user_add(f->store, long_name, HASH, NULL), -EINVAL);
+    assert_int_equal(vg_store_assign(f->store, "alice", "bad vm", VG_ROLE_OWNER), -EINVAL);
+    assert_int_equal(vg_store_pool_create(f->store, "", VG_IDLE_NONE, 0, false), -EINVAL);
+    assert_int_equal(raw_count(f, "SELECT count(*) FROM users"), 0);
+}
+
+static void test_store_user_add_refuses_duplicate_name(void **state)
+{
+    fixture *f = *state;
+
+    add_user(f, "alice");
+    assert_int_equal(vg_store_user_add(f->store, "alice", HASH2, NULL), -EEXIST);
+    assert_int_equal(raw_count(f, "SELECT count(*) FROM users"), 1);
+}
+
+static void test_store_user_add_refuses_bad_hashes(void **state)
+{
+    fixture *f = *state;
+    char *huge = g_strnfill(VG_STORE_HASH_MAX + 1, 'h');
+
+    assert_int_equal(vg_store_user_add(f->store, "alice", "", NULL), -EINVAL);
+    assert_int_equal(vg_store_user_add(f->store, "alice", "has space", NULL), -EINVAL);
+    assert_int_equal(vg_store_user_add(f->store, "alice", huge, NULL), -EINVAL);
+    assert_int_equal(vg_store_user_add(f->store, "alice", HASH, "1234"), -EINVAL);
+    assert_int_equal(vg_store_user_add(f->store, "alice", HASH, "zz46f7eaee8fb117ad06bdd830b7586c"),
+                     -EINVAL);
+    assert_int_equal(raw_count(f, "SELECT count(*) FROM users"), 0);
+    g_free(huge);
+}
+
+static void test_store_user_list_hides_secrets(void **state)
+{
+    fixture *f = *state;
+    GPtrArray *a = NULL;
+    vg_store_user *u;
+
+    assert_int_equal(vg_store_user_add(f->store, "zoe", HASH, NULL), 0);
+    assert_int_equal(vg_store_user_add(f->store, "alice", HASH, NT), 0);
+    assert_int_equal(vg_store_user_list(f->store, &a), 0);
+    assert_int_equal(a->len, 2);
+    u = a->pdata[0];
+    assert_string_equal(u->name, "alice");
+    assert_true(u->nla);
+    assert_null(u->password_hash);
+    assert_null(u->nt_hash);
+    assert_true(u->created > 0);
+    u = a->pdata[1];
+    assert_string_equal(u->name, "zoe");
+    assert_false(u->nla);
+    g_ptr_array_unref(a);
+}
+
+static void test_store_set_password_replaces_hashes(void **state)
+{
+    fixture *f = *state;
+    vg_store_user *u = NULL;
+    char *data = NULL;
+    gsize len = 0;
+
+    assert_int_equal(vg_store_user_add(f->store, "alice", HASH, NT), 0);
+    assert_int_equal(vg_store_user_set_password(f->store, "alice", HASH2, NULL), 0);
+    assert_int_equal(vg_store_user_get(f->store, "alice", &u), 0);
+    assert_string_equal(u->password_hash, HASH2);
+    assert_null(u->nt_hash); /* NLA turned off: the NT hash is gone */
+    assert_false(u->nla);
+    assert_true(u->updated >= u->created);
+    vg_store_user_free(u);
+    /* The old NT hash is overwritten in the file, not just unlinked from the b-tree. */
+    reopen(f); /* closing checkpoints the WAL into the database file */
+    vg_store_close(f->store);
+    f->store = NULL;
+    assert_true(g_file_get_contents(f->path, &data, &len, NULL));
+    assert_null(memmem(data, len, "8846f7eaee8fb117ad06bdd830b7586c", 32));
+    g_free(data);
+    assert_int_equal(vg_store_open(f->path, &f->store), 0);
+
+    assert_int_equal(vg_store_user_set_password(f->store, "nobody", HASH, NULL), -ENOENT);
+    assert_int_equal(vg_store_user_set_disabled(f->store, "nobody", true), -ENOENT);
+}
+
+static void test_store_user_get_and_del_report_unknown_user(void **state)
+{
+    fixture *f = *state;
+    vg_store_user *u = NULL;
+
+    assert_int_equal(vg_store_user_get(f->store, "nobody", &u), -ENOENT);
+    assert_null(u);
+    assert_int_equal(vg_store_user_del(f->store, "nobody"), -ENOENT);
+}
+
+static void test_store_user_delete_cascades(void **state)
+{
+    fixture *f = *state;
+    GPtrArray *a = NULL;
+    vg_store_pool *p = NULL;
+
+    add_user(f, "alice");
+    add_user(f, "bob");
+    assert_int_equal(vg_store_assign(f->store, "alice", "vm1", VG_ROLE_OWNER), 0);
+    assert_int_equal(vg_store_assign(f->store, "bob", "vm1", VG_ROLE_OBSERVER), 0);
+    assert_int_equal(vg_store_pool_create(f->store, "lab", VG_IDLE_NONE, 0, true), 0);
+    assert_int_equal(vg_store_pool_add_vm(f->store, "lab", "lab1"), 0);
+    assert_int_equal(vg_store_entitle(f->store, "alice", "lab"), 0);
+    assert_int_equal(vg_store_sticky_set(f->store, "lab", "lab1", "alice"), 0);
+
+    assert_int_equal(vg_store_user_del(f->store, "alice"), 0);
+
+    assert_int_equal(vg_store_assignments_for_vm(f->store, "vm1", &a), 0);
+    assert_int_equal(a->len, 1);
+    assert_string_equal(((vg_store_assignment *)a->pdata[0])->user, "bob");
+    g_ptr_array_unref(a);
+    assert_int_equal(raw_count(f, "SELECT count(*) FROM entitlements"), 0);
+    assert_int_equal(raw_count(f, "SELECT count(*) FROM sticky"), 0);
+    assert_int_equal(vg_store_pool_get(f->store, "lab", &p), 0);
+    assert_int_equal(p->members->len, 1); /* the pool and its VM stay */
+    assert_null(((vg_store_pool_member *)p->members->pdata[0])->sticky_user);
+    vg_store_pool_free(p);
+
+    /* A new user of the same name inherits nothing. */
+    add_user(f, "alice");
+    assert_int_equal(vg_store_assignments_for_user(f->store, "alice", &a), 0);
+    assert_int_equal(a->len, 0);
+    g_ptr_array_unref(a);
+    assert_int_equal(vg_store_entitlements_for_user(f->store, "alice", &a), 0);
+    assert_int_equal(a->len, 0);
+    g_ptr_array_unref(a);
+}
+
+/* ---- VMs ---- */
+
+static void test_store_vm_found_by_name_or_uuid(void **state)
+{
+    fixture *f = *state;
+    vg_store_vm *vm = NULL;
+    GPtrArray *a = NULL;
+    char *upper = g_ascii_strup(UUID1, -1);
+
+    assert_int_equal(vg_store_vm_set(f->store, "vm1", upper), 0);
+    assert_int_equal(vg_store_vm_get(f->store, UUID1, &vm), 0);
+    assert_string_equal(vm->name, "vm1");
+    assert_string_equal(vm->uuid, UUID1); /* stored in lower case */
+    vg_store_vm_free(vm);
+    assert_int_equal(vg_store_vm_get(f->store, upper, &vm), 0);
+    assert_string_equal(vm->name, "vm1");
+    vg_store_vm_free(vm);
+
+    assert_int_equal(vg_store_vm_set(f->store, "vm2", UUID1), -EEXIST);
+    assert_int_equal(vg_store_vm_set(f->store, "vm2", "not-a-uuid"), -EINVAL);
+    assert_int_equal(vg_store_vm_set(f->store, "vm2", NULL), 0);
+    assert_int_equal(vg_store_vm_set(f->store, "vm1", NULL), 0); /* replaces the UUID */
+    assert_int_equal(vg_store_vm_get(f->store, UUID1, &vm), -ENOENT);
+    assert_int_equal(vg_store_vm_list(f->store, &a), 0);
+    assert_int_equal(a->len, 2);
+    g_ptr_array_unref(a);
+    assert_int_equal(vg_store_vm_del(f->store, "vm2"), 0);
+    assert_int_equal(vg_store_vm_del(f->store, "vm2"), -ENOENT);
+    g_free(upper);
+}
+
+/* ---- assignments ---- */
+
+static void test_store_assign_replaces_existing_role(void **state)
+{
+    fixture *f = *state;
+    GPtrArray *a = NULL;
+
+    add_user(f, "alice");
+    assert_int_equal(vg_store_assign(f->store, "alice", "vm1", VG_ROLE_OBSERVER), 0);
+    assert_int_equal(vg_store_assign(f->store, "alice", "vm1", VG_ROLE_OWNER), 0);
+    assert_int_equal(vg_store_assignments_for_user(f->store, "alice", &a), 0);
+    assert_int_equal(a->len, 1);
+    assert_string_equal(((vg_store_assignment *)a->pdata[0])->vm, "vm1");
+    assert_int_equal(((vg_store_assignment *)a->pdata[0])->role, VG_ROLE_OWNER);
+    g_ptr_array_unref(a);
+    assert_int_equal(vg_store_assign(f->store, "alice", "vm1", (vg_role)7), -EINVAL);
+}
+
+static void test_store_assignment_errors(void **state)
+{
+    fixture *f = *state;
+    GPtrArray *a = NULL;
+
+    assert_int_equal(vg_store_assign(f->store, "nobody", "vm1", VG_ROLE_OWNER), -ENOENT);
+    assert_int_equal(vg_store_assignments_for_user(f->store, "nobody", &a), -ENOENT);
+    add_user(f, "alice");
+    assert_int_equal(vg_store_unassign(f->store, "alice", "vm1"), -ENOENT);
+    assert_int_equal(vg_store_unassign(f->store, "nobody", "vm1"), -ENOENT);
+    assert_int_equal(vg_store_assign(f->store, "alice", "vm1", VG_ROLE_OWNER), 0);
+    assert_int_equal(vg_store_unassign(f->store, "alice", "vm1"), 0);
+    assert_int_equal(vg_store_unassign(f->store, "alice", "vm1"), -ENOENT);
+    assert_int_equal(vg_store_assignments_for_vm(f->store, "vm1", &a), 0);
+    assert_int_equal(a->len, 0);
+    g_ptr_array_unref(a);
+}
+
+static void test_store_assignments_for_vm_are_sorted_by_user(void **state)
+{
+    fixture *f = *state;
+    GPtrArray *a = NULL;
+
+    add_user(f, "carol");
+    add_user(f, "alice");
+    add_user(f, "bob");
+    assert_int_equal(vg_store_assign(f->store, "carol", "vm1", VG_ROLE_OBSERVER), 0);
+    assert_int_equal(vg_store_assign(f->store, "alice", "vm1", VG_ROLE_OWNER), 0);
+    assert_int_equal(vg_store_assign(f->store, "bob", "vm2", VG_ROLE_OWNER), 0);
+    assert_int_equal(vg_store_assignments_for_vm(f->store, "vm1", &a), 0);
+    assert_int_equal(a->len, 2);
+    assert_string_equal(((vg_store_assignment *)a->pdata[0])->user, "alice");
+    assert_string_equal(((vg_store_assignment *)a->pdata[1])->user, "carol");
+    assert_int_equal(((vg_store_assignment *)a->pdata[1])->role, VG_ROLE_OBSERVER);
+    g_ptr_array_unref(a);
+}
+
+/* ---- pools ---- */
+
+static void test_store_pool_constraints(void **state)
+{
+    fixture *f = *state;
+    vg_store_pool *p = NULL;
+    GPtrArray *a = NULL;
+
+    assert_int_equal(vg_store_pool_create(f->store, "lab", VG_IDLE_SHUTDOWN, 15, false), 0);
+    assert_int_equal(vg_store_pool_create(f->store, "lab", VG_IDLE_NONE, 0, false), -EEXIST);
+    assert_int_equal(vg_store_pool_create(f->store, "x", VG_IDLE_SHUTDOWN, 0, false), -EINVAL);
+    assert_int_equal(vg_store_pool_create(f->store, "x", VG_IDLE_SUSPEND, 10081, false), -EINVAL);
+    assert_int_equal(vg_store_pool_create(f->store, "x", (vg_idle_action)9, 5, false), -EINVAL);
+    assert_int_equal(vg_store_pool_create(f->store, "other", VG_IDLE_NONE, 99, false), 0);
+
+    assert_int_equal(vg_store_pool_add_vm(f->store, "lab", "b1"), 0);
+    assert_int_equal(vg_store_pool_add_vm(f->store, "lab", "a1"), 0);
+    assert_int_equal(vg_store_pool_add_vm(f->store, "lab", "a1"), -EEXIST);
+    assert_int_equal(vg_store_pool_add_vm(f->store, "other", "a1"), -EEXIST); /* one pool per VM */
+    assert_int_equal(vg_store_pool_add_vm(f->store, "nope", "c1"), -ENOENT);
+    assert_int_equal(vg_store_pool_remove_vm(f->store, "other", "a1"), -ENOENT);
+    assert_int_equal(vg_store_pool_remove_vm(f->store, "lab", "zz"), -ENOENT);
+
+    assert_int_equal(vg_store_pool_get(f->store, "lab", &p), 0);
+    assert_int_equal(p->idle_action, VG_IDLE_SHUTDOWN);
+    assert_int_equal(p->idle_minutes, 15);
+    assert_int_equal(p->members->len, 2);
+    assert_string_equal(((vg_store_pool_member *)p->members->pdata[0])->vm, "a1");
+    assert_string_equal(((vg_store_pool_member *)p->members->pdata[1])->vm, "b1");
+    vg_store_pool_free(p);
+
+    assert_int_equal(vg_store_pool_set_policy(f->store, "lab", VG_IDLE_NONE, 42, true), 0);
+    assert_int_equal(vg_store_pool_get(f->store, "lab", &p), 0);
+    assert_int_equal(p->idle_action, VG_IDLE_NONE);
+    assert_int_equal(p->idle_minutes, 0);
+    assert_true(p->assign_on_first_login);
+    vg_store_pool_free(p);
+    assert_int_equal(vg_store_pool_set_policy(f->store, "nope", VG_IDLE_NONE, 0, true), -ENOENT);
+
+    assert_int_equal(vg_store_pool_list(f->store, &a), 0);
+    assert_int_equal(a->len, 2);
+    assert_string_equal(((vg_store_pool *)a->pdata[0])->name, "lab");
+    assert_int_equal(((vg_store_pool *)a->pdata[0])->members->len, 2);
+    assert_string_equal(((vg_store_pool *)a->pdata[1])->name, "other");
+    assert_int_equal(((vg_store_pool *)a->pdata[1])->members->len, 0);
+    g_ptr_array_unref(a);
+    assert_int_equal(vg_store_pool_get(f->store, "nope", &p), -ENOENT);
+}
+
+static void test_store_pool_delete_cascades(void **state)
+{
+    fixture *f = *state;
+
+    add_user(f, "alice");
+    assert_int_equal(vg_store_pool_create(f->store, "lab", VG_IDLE_NONE, 0, true), 0);
+    assert_int_equal(vg_store_pool_add_vm(f->store, "lab", "lab1"), 0);
+    assert_int_equal(vg_store_entitle(f->store, "alice", "lab"), 0);
+    assert_int_equal(vg_store_sticky_set(f->store, "lab", "lab1", "alice"), 0);
+    assert_int_equal(vg_store_pool_del(f->store, "lab"), 0);
+    assert_int_equal(vg_store_pool_del(f->store, "lab"), -ENOENT);
+    assert_int_equal(raw_count(f, "SELECT count(*) FROM pool_members"), 0);
+    assert_int_equal(raw_count(f, "SELECT count(*) FROM entitlements"), 0);
+    assert_int_equal(raw_count(f, "SELECT count(*) FROM sticky"), 0);
+    /* Its VM may join another pool now. */
+    assert_int_equal(vg_store_pool_create(f->store, "lab2", VG_IDLE_NONE, 0, false), 0);
+    assert_int_equal(vg_store_pool_add_vm(f->store, "lab2", "lab1"), 0);
+}
+
+static void test_store_entitlement_errors(void **state)
+{
+    fixture *f = *state;
+    GPtrArray *a = NULL;
+
+    add_user(f, "alice");
+    assert_int_equal(vg_store_pool_create(f->store, "lab", VG_IDLE_NONE, 0, false), 0);
+    assert_int_equal(vg_store_entitle(f->store, "nobody", "lab"), -ENOENT);
+    assert_int_equal(vg_store_entitle(f->store, "alice", "nope"), -ENOENT);
+    assert_int_equal(vg_store_entitle(f->store, "alice", "lab"), 0);
+    assert_int_equal(vg_store_entitle(f->store, "alice", "lab"), -EEXIST);
+    assert_int_equal(vg_store_entitlements_for_user(f->store, "nobody", &a), -ENOENT);
+    assert_int_equal(vg_store_unentitle(f->store, "alice", "lab"), 0);
+    assert_int_equal(vg_store_unentitle(f->store, "alice", "lab"), -ENOENT);
+}
+
+/* ---- sticky ---- */
+
+static void test_store_sticky_holds_one_vm_per_user_and_pool(void **state)
+{
+    fixture *f = *state;
+    char *vm = NULL;
+
+    add_user(f, "alice");
+    add_user(f, "bob");
+    assert_int_equal(vg_store_pool_create(f->store, "lab", VG_IDLE_NONE, 0, true), 0);
+    assert_int_equal(vg_store_pool_add_vm(f->store, "lab", "lab1"), 0);
+    assert_int_equal(vg_store_pool_add_vm(f->store, "lab", "lab2"), 0);
+
+    assert_int_equal(vg_store_sticky_get(f->store, "lab", "alice", &vm), -ENOENT);
+    assert_int_equal(vg_store_sticky_set(f->store, "lab", "lab1", "alice"), 0);
+    assert_int_equal(vg_store_sticky_set(f->store, "lab", "lab1", "alice"), 0); /* idempotent */
+    assert_int_equal(vg_store_sticky_set(f->store, "lab", "lab1", "bob"), -EEXIST);
+    assert_int_equal(vg_store_sticky_set(f->store, "lab", "lab2", "alice"), -EEXIST);
+    assert_int_equal(vg_store_sticky_set(f->store, "lab", "lab9", "bob"), -ENOENT);
+    assert_int_equal(vg_store_sticky_set(f->store, "nope", "lab2", "bob"), -ENOENT);
+    assert_int_equal(vg_store_sticky_set(f->store, "lab", "lab2", "nobody"), -ENOENT);
+    assert_int_equal(vg_store_sticky_set(f->store, "lab", "lab2", "bob"), 0);
+
+    assert_int_equal(vg_store_sticky_get(f->store, "lab", "alice", &vm), 0);
+    assert_string_equal(vm, "lab1");
+    g_free(vm);
+
+    assert_int_equal(vg_store_sticky_clear(f->store, "lab", "lab1"), 0);
+    assert_int_equal(vg_store_sticky_clear(f->store, "lab", "lab1"), -ENOENT);
+    assert_int_equal(vg_store_sticky_get(f->store, "lab", "alice", &vm), -ENOENT);
+}
+
+static void test_store_sticky_released_with_member_or_entitlement(void **state)
+{
+    fixture *f = *state;
+    vg_store_pool *p = NULL;
+    char *vm = NULL;
+
+    add_user(f, "alice");
+    add_user(f, "bob");
+    assert_int_equal(vg_store_pool_create(f->store, "lab", VG_IDLE_NONE, 0, true), 0);
+    assert_int_equal(vg_store_pool_add_vm(f->store, "lab", "lab1"), 0);
+    assert_int_equal(vg_store_pool_add_vm(f->store, "lab", "lab2"), 0);
+    assert_int_equal(vg_store_entitle(f->store, "alice", "lab"), 0);
+    assert_int_equal(vg_store_entitle(f->store, "bob", "lab"), 0);
+    assert_int_equal(vg_store_sticky_set(f->store, "lab", "lab1", "alice"), 0);
+    assert_int_equal(vg_store_sticky_set(f->store, "lab", "lab2", "bob"), 0);
+
+    assert_int_equal(vg_store_pool_get(f->store, "lab", &p), 0);
+    assert_string_equal(((vg_store_pool_member *)p->members->pdata[0])->sticky_user, "alice");
+    assert_string_equal(((vg_store_pool_member *)p->members->pdata[1])->sticky_user, "bob");
+    vg_store_pool_free(p);
+
+    assert_int_equal(vg_store_pool_remove_vm(f->store, "lab", "lab1"), 0);
+    assert_int_equal(vg_store_sticky_get(f->store, "lab", "alice", &vm), -ENOENT);
+    assert_int_equal(vg_store_unentitle(f->store, "bob", "lab"), 0);
+    assert_int_equal(vg_store_sticky_get(f->store, "lab", "bob", &vm), -ENOENT);
+    assert_int_equal(raw_count(f, "SELECT count(*) FROM sticky"), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+        T(test_store_creates_latest_schema_in_empty_file),
+        T(test_store_uses_wal_and_foreign_keys),
+        T(test_store_reopen_keeps_schema_without_migrating_again),
+        T(test_store_refuses_database_from_newer_version),
+        T(test_store_refuses_file_that_is_not_a_database),
+        T(test_store_open_reports_missing_directory),
+        T(test_store_changes_are_committed_before_return),
+        T(test_store_data_survives_close_and_reopen),
+        T(test_store_names_follow_the_one_rule),
+        T(test_store_user_add_refuses_duplicate_name),
+        T(test_store_user_add_refuses_bad_hashes),
+        T(test_store_user_list_hides_secrets),
+        T(test_store_set_password_replaces_hashes),
+        T(test_store_user_get_and_del_report_unknown_user),
+        T(test_store_user_delete_cascades),
+        T(test_store_vm_found_by_name_or_uuid),
+        T(test_store_assign_replaces_existing_role),
+        T(test_store_assignment_errors),
+        T(test_store_assignments_for_vm_are_sorted_by_user),
+        T(test_store_pool_constraints),
+        T(test_store_pool_delete_cascades),
+        T(test_store_entitlement_errors),
+        T(test_store_sticky_holds_one_vm_per_user_and_pool),
+        T(test_store_sticky_released_with_member_or_entitlement),
+#undef T
+    };
+    vg_log_set_level(VG_LOG_WARNING); /* no "schema migrated" notice per test */
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
