@@ -86,7 +86,10 @@
  *   quadrants (top-left red 0xFF0000, top-right green 0x00FF00, bottom-left
  *   blue 0x0000FF, bottom-right white 0xFFFFFF; the split is at W/2, H/2),
  *   prints VMGATE-MODE WxH and holds the mode until SIGINT/SIGTERM/SIGHUP,
- *   then puts the previous CRTC configuration (the console's) back.
+ *   then puts the previous CRTC configuration (the console's) back. It needs
+ *   the DRM master role (it fails if another program holds it). While it
+ *   holds the mode, the console and the fbdev drawing modes above draw into
+ *   the console's framebuffer, which is not shown.
  *
  * info: prints the fbdev and DRM CRTC geometry on stdout.
  *
@@ -877,14 +880,6 @@ static int run_mode(unsigned w, unsigned h)
         fail("mmap of the buffer: %s", strerror(errno));
         goto out;
     }
-    for (unsigned y = 0; y < h; y++) {
-        uint32_t *row = (uint32_t *)((char *)map + (size_t)y * cd.pitch);
-        for (unsigned x = 0; x < w; x++) {
-            int right = x >= w / 2, bottom = y >= h / 2;
-            row[x] = bottom ? (right ? WHITE : 0x0000FFu) : (right ? 0x00FF00u : 0xFF0000u);
-        }
-    }
-
     struct vg_drm_fb_cmd fc;
     memset(&fc, 0, sizeof(fc));
     fc.width = w;
@@ -910,6 +905,15 @@ static int run_mode(unsigned w, unsigned h)
     if (ioctl(fd, VG_DRM_IOCTL_MODE_SETCRTC, &sc) < 0) {
         fail("cannot set mode %ux%u: %s", w, h, strerror(errno));
         goto out;
+    }
+    /* Draw once the buffer is pinned for scanout: the memory manager may
+     * move a buffer while pinning it. */
+    for (unsigned y = 0; y < h; y++) {
+        uint32_t *row = (uint32_t *)((char *)map + (size_t)y * cd.pitch);
+        for (unsigned x = 0; x < w; x++) {
+            int right = x >= w / 2, bottom = y >= h / 2;
+            row[x] = bottom ? (right ? WHITE : 0x0000FFu) : (right ? 0x00FF00u : 0xFF0000u);
+        }
     }
     say("VMGATE-WORK-STARTED mode");
     say("VMGATE-MODE %ux%u", w, h);

@@ -27,7 +27,7 @@ import sys
 import time
 
 import libvirt
-from PIL import Image
+from PIL import Image, ImageChops
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
@@ -71,6 +71,9 @@ def unique_name(prefix="vgt"):
 class Guest:
     """A transient test domain, destroyed on exit (also on failure).
 
+    Its serial log is removed after a clean exit and kept (path printed on
+    stderr) when the block raised.
+
     fb: "WxH" framebuffer size (default 1024x768); run: "MODE,ARG,..." for
     vgwork at boot; extra_cmdline: more kernel parameters; name: domain name
     (default: unique per process and call).
@@ -108,6 +111,15 @@ class Guest:
 
     def __exit__(self, exc_type, exc, tb):
         self.destroy()
+        if exc_type is None:
+            # Keep the serial log only when something went wrong.
+            try:
+                os.unlink(self.serial_path)
+            except (OSError, TypeError):
+                pass
+        elif self.serial_path:
+            print("  %s serial log kept: %s" % (self.name, self.serial_path),
+                  file=sys.stderr, flush=True)
         return False
 
     def destroy(self):
@@ -257,26 +269,21 @@ def screenshot(conn, dom, screen=0):
 
 
 def diff_images(a, b):
-    """(number of differing pixels, (x, y) of the first one or None).
-
-    Images of different sizes differ everywhere: returns (-1, None)."""
+    """(number of differing pixels, (x, y) of the first one in raster order
+    or None). Images of different sizes differ everywhere: (-1, None)."""
     if a.size != b.size:
         return -1, None
     a = a.convert("RGB")
     b = b.convert("RGB")
     if a.tobytes() == b.tobytes():
         return 0, None
-    w, _ = a.size
-    pa = a.getdata()
-    pb = b.getdata()
-    n = 0
-    first = None
-    for i, (x, y) in enumerate(zip(pa, pb)):
-        if x != y:
-            n += 1
-            if first is None:
-                first = (i % w, i // w)
-    return n, first
+    r, g, bl = ImageChops.difference(a, b).split()
+    mask = ImageChops.lighter(ImageChops.lighter(r, g), bl).point(
+        lambda v: 255 if v else 0)
+    n = mask.histogram()[255]
+    _, y0, _, _ = mask.getbbox()
+    x0 = mask.crop((0, y0, a.size[0], y0 + 1)).getbbox()[0]
+    return n, (x0, y0)
 
 
 def images_equal(a, b):

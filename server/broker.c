@@ -1,0 +1,392 @@
+/*
+ * vmgate — broker. See broker.h for what it does and its threading.
+ * `lock` guards the settings that SIGHUP may replace; the store, registry
+ * and session registry are thread-safe themselves.
+ */
+#include "broker.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <string.h>
+
+#include <glib.h>
+#include <libvirt/libvirt.h>
+#include <openssl/crypto.h>
+
+#include "auth.h"
+#include "hypervisor.h"
+#include "log.h"
+#include "policy.h"
+#include "util.h"
+
+#define TAG "broker"
+/* Same words for every authentication failure: never reveal which part was wrong. */
+#define MSG_AUTH_FAILED "Authentication failed"
+
+struct vg_broker {
+    vg_store *store;
+    vg_registry *registry;
+    vg_sessions *sessions;
+    vg_broker_audit_fn audit;
+    void *audit_opaque;
+
+    GMutex lock;
+    vg_ratelimit *rl;
+    bool power_on_demand;
+    bool pam;
+    char *pam_service;
+};
+
+static int apply_config(vg_broker *b, const vg_config *cfg)
+{
+    vg_ratelimit_config rc;
+    vg_ratelimit *rl;
+    int r;
+
+    vg_ratelimit_config_defaults(&rc);
+    rc.max_failures = cfg->max_failures;
+    rc.window = cfg->failure_window;
+    rc.lockout = cfg->lockout;
+    if ((r = vg_ratelimit_new(&rc, &rl)) < 0)
+        return r;
+    g_mutex_lock(&b->lock);
+    /* A reload keeps the failure counts: a new limiter only when the limits change. */
+    if (!b->rl) {
+        b->rl = rl;
+        rl = NULL;
+    }
+    b->power_on_demand = cfg->power_on_demand;
+    b->pam = cfg->pam;
+    g_free(b->pam_service);
+    b->pam_service = g_strdup(cfg->pam_service);
+    g_mutex_unlock(&b->lock);
+    vg_ratelimit_free(rl);
+    return 0;
+}
+
+int vg_broker_new(vg_store *store, vg_registry *registry, vg_sessions *sessions,
+                  const vg_config *cfg, vg_broker_audit_fn audit, void *audit_opaque,
+                  vg_broker **out)
+{
+    vg_broker *b = g_new0(vg_broker, 1);
+    int r;
+
+    b->store = store;
+    b->registry = registry;
+    b->sessions = sessions;
+    b->audit = audit;
+    b->audit_opaque = audit_opaque;
+    g_mutex_init(&b->lock);
+    if ((r = apply_config(b, cfg)) < 0) {
+        vg_broker_free(b);
+        return r;
+    }
+    *out = b;
+    return 0;
+}
+
+void vg_broker_free(vg_broker *b)
+{
+    if (!b)
+        return;
+    vg_ratelimit_free(b->rl);
+    g_free(b->pam_service);
+    g_mutex_clear(&b->lock);
+    g_free(b);
+}
+
+int vg_broker_reconfigure(vg_broker *b, const vg_config *cfg)
+{
+    return apply_config(b, cfg);
+}
+
+static vg_vm_state state_of(const vg_vm_info *vm)
+{
+    switch (vm->state) {
+    case VIR_DOMAIN_RUNNING:
+    case VIR_DOMAIN_BLOCKED:
+        return VG_VM_RUNNING;
+    case VIR_DOMAIN_PAUSED:
+    case VIR_DOMAIN_PMSUSPENDED:
+        return VG_VM_PAUSED;
+    case VIR_DOMAIN_SHUTOFF:
+        return VG_VM_SHUTOFF;
+    default:
+        return VG_VM_UNAVAILABLE;
+    }
+}
+
+/* Facts about VMs for the policy: strings live in `strings` until freed. */
+typedef struct facts {
+    GArray *vms;           /* vg_vm_info from the registry */
+    GPtrArray *strings;    /* owned strings */
+    GHashTable *viewer_of; /* vm name → user viewing it */
+} facts;
+
+static void fill_vm(facts *f, const char *name, vg_policy_vm *out)
+{
+    out->name = name;
+    out->uuid = NULL;
+    out->state = VG_VM_MISSING;
+    out->session_user = g_hash_table_lookup(f->viewer_of, name);
+    out->sticky_user = NULL;
+    for (guint i = 0; i < f->vms->len; i++) {
+        const vg_vm_info *vm = &g_array_index(f->vms, vg_vm_info, i);
+        if (strcmp(vm->name, name) == 0) {
+            out->uuid = vm->uuid;
+            out->state = state_of(vm);
+            break;
+        }
+    }
+}
+
+static void audit(vg_broker *b, const char *event, const char *user, const char *addr,
+                  const char *k1, const char *v1, const char *k2, const char *v2)
+{
+    if (b->audit)
+        b->audit(b->audit_opaque, event, "user", user, "address", addr, k1, v1, k2, v2, NULL);
+}
+
+/* Start or resume @vm. */
+static int power_on(vg_broker *b, const char *vm, const char **why)
+{
+    virConnectPtr conn = vg_registry_get_conn(b->registry);
+    virDomainPtr dom;
+    int state = 0, reason = 0, r = 0;
+
+    *why = "the hypervisor is not reachable";
+    if (!conn)
+        return -ENOTCONN;
+    dom = virDomainLookupByName(conn, vm);
+    if (!dom) {
+        *why = "the VM does not exist";
+        virConnectClose(conn);
+        return -ENOENT;
+    }
+    if (virDomainGetState(dom, &state, &reason, 0) == 0) {
+        if (state == VIR_DOMAIN_PAUSED || state == VIR_DOMAIN_PMSUSPENDED) {
+            r = virDomainResume(dom) < 0 ? -EIO : 0;
+        } else if (state == VIR_DOMAIN_SHUTOFF) {
+            r = virDomainCreate(dom) < 0 ? -EIO : 0;
+        }
+    }
+    if (r < 0) {
+        vg_warning(TAG, "vm=%s: power on failed: %s", vm, vg_libvirt_last_error());
+        *why = "the VM could not be started";
+    }
+    virDomainFree(dom);
+    virConnectClose(conn);
+    return r;
+}
+
+static const char *refusal_message(vg_policy_refusal r)
+{
+    switch (r) {
+    case VG_POLICY_NO_VM:
+        return "No VM is assigned to you";
+    case VG_POLICY_NOT_ENTITLED:
+        return "You may not use the requested VM";
+    case VG_POLICY_POOL_EXHAUSTED:
+        return "No VM is free in your pools";
+    case VG_POLICY_VM_IN_USE:
+        return "The requested VM is in use by someone else";
+    case VG_POLICY_VM_NOT_RUNNING:
+        return "Your VM is not running and may not be started";
+    case VG_POLICY_VM_UNAVAILABLE:
+    default:
+        return "Your VM is not available right now";
+    }
+}
+
+static int authenticate(vg_broker *b, const char *user, const char *password, const char *addr,
+                        vg_auth_result *result)
+{
+    bool pam;
+    g_autofree char *service = NULL;
+    int r;
+
+    g_mutex_lock(&b->lock);
+    pam = b->pam;
+    service = g_strdup(b->pam_service);
+    g_mutex_unlock(&b->lock);
+
+    r = vg_auth_login(b->store, b->rl, user, password, addr, vg_now_us() / 1000000, result);
+    if (r < 0 || *result != VG_AUTH_BAD_CREDENTIALS || !pam)
+        return r;
+    /* A system account known to the store only by name (for its
+     * assignments) may log in through PAM. */
+    {
+        vg_store_user *u = NULL;
+        if (vg_store_user_get(b->store, user, &u) == 0) {
+            if (vg_auth_pam(service, user, password) == 0 && !u->disabled) {
+                vg_ratelimit_success(b->rl, user);
+                *result = VG_AUTH_OK;
+            }
+            vg_store_user_free(u);
+        }
+    }
+    return 0;
+}
+
+int vg_broker_login(vg_broker *b, const char *login, const char *password, const char *address,
+                    const char *requested, int timeout_s, vg_broker_result *res)
+{
+    g_autofree char *vm_from_login = NULL, *user = NULL;
+    vg_auth_result ar = VG_AUTH_BAD_CREDENTIALS;
+    GPtrArray *assigns = NULL, *pool_names = NULL, *pools = NULL, *sessions = NULL;
+    GArray *pa = NULL, *pp = NULL;
+    GPtrArray *member_arrays = NULL;
+    facts f = {0};
+    vg_policy_request req = {0};
+    vg_policy_choice choice = {0};
+    int r;
+
+    memset(res, 0, sizeof(*res));
+    if (!address)
+        address = "-";
+    if (vg_policy_split_login(login ? login : "", &vm_from_login, &user) < 0) {
+        res->status = VG_BROKER_AUTH_FAILED;
+        g_strlcpy(res->message, MSG_AUTH_FAILED, sizeof(res->message));
+        audit(b, "login_failed", login ? login : "", address, "reason", "malformed-login", NULL,
+              NULL);
+        return 0;
+    }
+    g_strlcpy(res->user, user, sizeof(res->user));
+    r = authenticate(b, user, password ? password : "", address, &ar);
+    if (r < 0) {
+        res->status = VG_BROKER_INTERNAL;
+        g_strlcpy(res->message, "The gateway cannot check logins right now", sizeof(res->message));
+        audit(b, "login_failed", user, address, "reason", "store-error", NULL, NULL);
+        return 0;
+    }
+    if (ar != VG_AUTH_OK) {
+        res->status = VG_BROKER_AUTH_FAILED;
+        g_strlcpy(res->message, MSG_AUTH_FAILED, sizeof(res->message));
+        vg_notice(TAG, "login failed: user=%s address=%s (%s)", user, address,
+                  vg_auth_result_name(ar));
+        audit(b, "login_failed", user, address, "reason", vg_auth_result_name(ar), NULL, NULL);
+        return 0;
+    }
+
+    /* The facts. */
+    f.vms = vg_registry_list(b->registry);
+    f.strings = g_ptr_array_new_with_free_func(g_free);
+    f.viewer_of = g_hash_table_new(g_str_hash, g_str_equal);
+    sessions = vg_sessions_list(b->sessions);
+    for (guint i = 0; i < sessions->len; i++) {
+        vg_session_info *s = sessions->pdata[i];
+        if (s->viewers->len > 0)
+            g_hash_table_insert(f.viewer_of, s->vm,
+                                g_array_index(s->viewers, vg_viewer_info, 0).user);
+    }
+    if (vg_store_assignments_for_user(b->store, user, &assigns) < 0 ||
+        vg_store_entitlements_for_user(b->store, user, &pool_names) < 0) {
+        res->status = VG_BROKER_INTERNAL;
+        g_strlcpy(res->message, "The gateway cannot read its policy right now",
+                  sizeof(res->message));
+        goto out;
+    }
+    pa = g_array_new(FALSE, TRUE, sizeof(vg_policy_assignment));
+    for (guint i = 0; i < assigns->len; i++) {
+        vg_store_assignment *a = assigns->pdata[i];
+        vg_policy_assignment x = {0};
+        fill_vm(&f, a->vm, &x.vm);
+        x.role = a->role;
+        g_array_append_val(pa, x);
+    }
+    pools = g_ptr_array_new_with_free_func((GDestroyNotify)vg_store_pool_free);
+    member_arrays = g_ptr_array_new_with_free_func((GDestroyNotify)g_array_unref);
+    pp = g_array_new(FALSE, TRUE, sizeof(vg_policy_pool));
+    for (guint i = 0; i < pool_names->len; i++) {
+        vg_store_pool *pool = NULL;
+        GArray *members;
+        vg_policy_pool x = {0};
+        if (vg_store_pool_get(b->store, pool_names->pdata[i], &pool) < 0)
+            continue;
+        g_ptr_array_add(pools, pool);
+        members = g_array_new(FALSE, TRUE, sizeof(vg_policy_vm));
+        for (guint j = 0; j < pool->members->len; j++) {
+            vg_store_pool_member *m = pool->members->pdata[j];
+            vg_policy_vm v;
+            fill_vm(&f, m->vm, &v);
+            v.sticky_user = m->sticky_user;
+            g_array_append_val(members, v);
+        }
+        g_ptr_array_add(member_arrays, members);
+        x.name = pool->name;
+        x.assign_on_first_login = pool->assign_on_first_login;
+        x.members = (const vg_policy_vm *)(void *)members->data;
+        x.n_members = members->len;
+        g_array_append_val(pp, x);
+    }
+    req.user = user;
+    req.requested = requested && *requested ? requested : vm_from_login;
+    req.assignments = (const vg_policy_assignment *)(void *)pa->data;
+    req.n_assignments = pa->len;
+    req.pools = (const vg_policy_pool *)(void *)pp->data;
+    req.n_pools = pp->len;
+    g_mutex_lock(&b->lock);
+    req.power_on_demand = b->power_on_demand;
+    g_mutex_unlock(&b->lock);
+
+    r = vg_policy_choose_vm(&req, &choice);
+    if (r < 0) {
+        res->status = VG_BROKER_REFUSED;
+        g_strlcpy(res->message, refusal_message(choice.refusal), sizeof(res->message));
+        vg_notice(TAG, "login refused: user=%s address=%s (%s)", user, address,
+                  vg_policy_refusal_name(choice.refusal));
+        audit(b, "login_failed", user, address, "reason", vg_policy_refusal_name(choice.refusal),
+              NULL, NULL);
+        goto out;
+    }
+    g_strlcpy(res->vm, choice.vm, sizeof(res->vm));
+    res->role = choice.role;
+    if (choice.claim_sticky && choice.pool &&
+        vg_store_sticky_set(b->store, choice.pool, choice.vm, user) < 0)
+        vg_warning(TAG, "vm=%s: could not record it as %s's", choice.vm, user);
+    if (choice.power_on) {
+        const char *why = NULL;
+        if (power_on(b, choice.vm, &why) < 0) {
+            res->status = VG_BROKER_UNAVAILABLE;
+            g_snprintf(res->message, sizeof(res->message), "Your VM could not be started");
+            audit(b, "power", user, address, "vm", choice.vm, "result", why);
+            goto out;
+        }
+        res->powered_on = true;
+        vg_notice(TAG, "vm=%s: started for user=%s (power on demand)", choice.vm, user);
+        audit(b, "power", user, address, "vm", choice.vm, "action", "start");
+    }
+    res->console = vg_registry_wait_console(b->registry, choice.vm,
+                                            vg_now_us() + (int64_t)timeout_s * 1000000);
+    if (!res->console) {
+        res->status = VG_BROKER_UNAVAILABLE;
+        g_strlcpy(res->message, "Your VM's console did not come up in time", sizeof(res->message));
+        audit(b, "login_failed", user, address, "reason", "console-timeout", "vm", choice.vm);
+        goto out;
+    }
+    res->status = VG_BROKER_OK;
+    g_strlcpy(res->message, "OK", sizeof(res->message));
+    vg_notice(TAG, "login: user=%s address=%s vm=%s role=%s", user, address, choice.vm,
+              vg_role_name(choice.role));
+    audit(b, "login_ok", user, address, "vm", choice.vm, "role", vg_role_name(choice.role));
+
+out:
+    if (assigns)
+        g_ptr_array_unref(assigns);
+    if (pool_names)
+        g_ptr_array_unref(pool_names);
+    if (pools)
+        g_ptr_array_unref(pools);
+    if (member_arrays)
+        g_ptr_array_unref(member_arrays);
+    if (pa)
+        g_array_unref(pa);
+    if (pp)
+        g_array_unref(pp);
+    if (sessions)
+        g_ptr_array_unref(sessions);
+    g_hash_table_unref(f.viewer_of);
+    g_ptr_array_unref(f.strings);
+    g_array_unref(f.vms);
+    return 0;
+}

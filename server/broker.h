@@ -1,0 +1,74 @@
+/*
+ * vmgate — the broker: one call that turns a login into a VM console.
+ *
+ * It authenticates (store + rate limiter, optionally PAM), gathers the
+ * facts for the policy (assignments, entitled pools, VM states from the
+ * registry, who is viewing what from the session registry), asks
+ * vg_policy_choose_vm, records a sticky pool VM, powers the VM on when the
+ * policy says so, and waits for its console's first complete frame.
+ * Protocol front ends call it; it knows no protocol.
+ *
+ * Threading: vg_broker_login may be called from any thread, concurrently;
+ * it blocks (password hashing, power on, waiting for the console), so call
+ * it from a connection's own thread, never from an event loop.
+ */
+#ifndef VG_BROKER_H
+#define VG_BROKER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "console.h"
+#include "model.h"
+#include "ratelimit.h"
+#include "registry.h"
+#include "sessions.h"
+#include "store.h"
+
+typedef struct vg_broker vg_broker;
+
+/** Audit sink: one event with NULL-terminated key/value string pairs. */
+typedef void (*vg_broker_audit_fn)(void *opaque, const char *event, ...);
+
+typedef enum vg_broker_status {
+    VG_BROKER_OK = 0,
+    VG_BROKER_AUTH_FAILED, /**< wrong credentials, locked out, disabled: one answer for all */
+    VG_BROKER_REFUSED,     /**< authenticated, but no VM for this login (message says why) */
+    VG_BROKER_UNAVAILABLE, /**< the VM could not be started or its console did not come */
+    VG_BROKER_INTERNAL,    /**< store or hypervisor failure */
+} vg_broker_status;
+
+typedef struct vg_broker_result {
+    vg_broker_status status;
+    char
+        message[160]; /**< for the user: safe to show, never says which part of a login was wrong */
+    char user[65];
+    char vm[256];
+    vg_role role;
+    bool powered_on;     /**< the broker started or resumed the VM */
+    vg_console *console; /**< on success: a reference the caller unrefs */
+} vg_broker_result;
+
+/**
+ * @param audit  optional audit sink
+ * Borrowed objects must outlive the broker.
+ */
+int vg_broker_new(vg_store *store, vg_registry *registry, vg_sessions *sessions,
+                  const vg_config *cfg, vg_broker_audit_fn audit, void *audit_opaque,
+                  vg_broker **out);
+void vg_broker_free(vg_broker *b);
+
+/** Take the policy and auth settings of a new configuration (SIGHUP). */
+int vg_broker_reconfigure(vg_broker *b, const vg_config *cfg);
+
+/**
+ * Log in: @login is "user" or "vm/user"; @requested (may be NULL) names a VM
+ * by name or UUID as the protocol carried it. Waits at most @timeout_s for a
+ * powered-on VM's console.
+ * @return 0 with @res filled (check res->status).
+ */
+int vg_broker_login(vg_broker *b, const char *login, const char *password, const char *address,
+                    const char *requested, int timeout_s, vg_broker_result *res);
+
+#endif /* VG_BROKER_H */
