@@ -109,3 +109,89 @@ class Monitor:
     def __exit__(self, *exc):
         self.close()
         return False
+
+
+VMGATED = os.path.join(BUILD, "bin", "vmgated")
+VMGATECTL = os.path.join(BUILD, "bin", "vmgatectl")
+
+
+class Daemon:
+    """vmgated in the foreground with its own state directory, admin socket
+    and audit log under `root`, against the real libvirtd."""
+
+    def __init__(self, root, extra=""):
+        self.root = root
+        self.state = os.path.join(root, "state")
+        self.socket = os.path.join(root, "admin.sock")
+        self.audit = os.path.join(root, "audit.log")
+        self.config = os.path.join(root, "vmgated.conf")
+        self.log = os.path.join(root, "vmgated.log")
+        self.proc = None
+        self.write_config(extra)
+
+    def write_config(self, extra=""):
+        with open(self.config, "w") as f:
+            f.write("[libvirt]\nuri = %s\n\n[daemon]\nstate_dir = %s\nadmin_socket = %s\n"
+                    "audit_log = %s\nlog_level = info\n\n%s" %
+                    (URI, self.state, self.socket, self.audit, extra))
+
+    def start(self, timeout=30):
+        if os.path.exists(self.socket):
+            os.unlink(self.socket)
+        self.logf = open(self.log, "a")
+        self.proc = subprocess.Popen([VMGATED, "--config", self.config, "--foreground"],
+                                     stdout=self.logf, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.proc.poll() is not None:
+                fail("vmgated exited with %d; log: %s" % (self.proc.returncode, self.log_tail()))
+            rc, _, _ = self.ctl("user", "list")
+            if rc == 0:
+                return self
+            if time.monotonic() > deadline:
+                fail("vmgated did not answer on %s within %ss; log: %s" %
+                     (self.socket, timeout, self.log_tail()))
+            time.sleep(0.05)
+
+    def log_tail(self, n=15):
+        try:
+            with open(self.log) as f:
+                return "".join(f.readlines()[-n:])
+        except OSError:
+            return ""
+
+    def ctl(self, *args, input=None, json_out=False, user=None, timeout=60):
+        cmd = [VMGATECTL, "--socket", self.socket] + (["--json"] if json_out else []) + list(args)
+        if user:
+            cmd = ["setpriv", "--reuid", user, "--regid", user, "--clear-groups"] + cmd
+        p = subprocess.run(cmd, input=input, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           text=True, timeout=timeout)
+        return p.returncode, p.stdout, p.stderr
+
+    def ok(self, *args, **kw):
+        rc, out, err = self.ctl(*args, **kw)
+        if rc != 0:
+            fail("vmgatectl %s: exit %d: %s" % (" ".join(args), rc, err.strip()))
+        return out
+
+    def stop(self, sig=15, timeout=30):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                fail("vmgated did not stop within %ss after signal %d" % (timeout, sig))
+        rc = self.proc.returncode if self.proc else None
+        self.proc = None
+        return rc
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        return False

@@ -1,0 +1,211 @@
+/*
+ * vmgated — the vmgate daemon: follows the hypervisor, brokers logins to VM
+ * consoles, and serves the admin socket. The VNC and RDP front ends plug in
+ * through the broker and the session registry.
+ *
+ * Threads: the main thread runs a GLib main loop for signals (SIGTERM and
+ * SIGINT stop, SIGHUP reloads); the registry, admin server and consoles
+ * have their own threads (see their headers).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <glib-unix.h>
+#include <glib.h>
+#include <glib/gstdio.h>
+
+#include "admin.h"
+#include "audit.h"
+#include "broker.h"
+#include "config.h"
+#include "daemon-live.h"
+#include "keymap.h"
+#include "log.h"
+#include "registry.h"
+#include "sessions.h"
+#include "store.h"
+
+#define TAG "vmgated"
+
+typedef struct daemon_state {
+    char *config_path;
+    vg_config *cfg;
+    GMainLoop *loop;
+    vg_store *store;
+    vg_audit *audit;
+    vg_sessions *sessions;
+    vg_registry *registry;
+    vg_broker *broker;
+    vg_admin *admin;
+    vg_daemon_live live;
+} daemon_state;
+
+static gboolean on_stop(gpointer data)
+{
+    daemon_state *d = data;
+    vg_notice(TAG, "stopping");
+    g_main_loop_quit(d->loop);
+    return G_SOURCE_CONTINUE;
+}
+
+static gboolean on_reload(gpointer data)
+{
+    daemon_state *d = data;
+    vg_config *cfg = NULL;
+    g_autofree char *err = NULL;
+
+    if (vg_config_load(d->config_path, &cfg, &err) < 0) {
+        vg_error(TAG, "reload refused, keeping the running configuration:\n%s", err);
+        return G_SOURCE_CONTINUE;
+    }
+    if (strcmp(cfg->libvirt_uri, d->cfg->libvirt_uri) != 0 ||
+        strcmp(cfg->state_dir, d->cfg->state_dir) != 0 ||
+        strcmp(cfg->admin_socket, d->cfg->admin_socket) != 0)
+        vg_warning(TAG, "reload: libvirt uri, state_dir and admin_socket take effect on restart");
+    vg_broker_reconfigure(d->broker, cfg);
+    vg_log_set_level(cfg->log_level);
+    /* Sessions keep running: nothing here touches them. TLS contexts are
+     * rebuilt from the new certificate paths by the front ends. */
+    vg_config_free(d->cfg);
+    d->cfg = cfg;
+    vg_notice(TAG, "configuration reloaded from %s", d->config_path);
+    return G_SOURCE_CONTINUE;
+}
+
+static void audit_sink(void *opaque, const char *event, ...)
+{
+    daemon_state *d = opaque;
+    va_list ap;
+    va_start(ap, event);
+    vg_audit_eventv(d->audit, event, ap);
+    va_end(ap);
+}
+
+static int make_dir(const char *path, mode_t mode)
+{
+    if (g_mkdir_with_parents(path, mode) < 0) {
+        int e = errno;
+        fprintf(stderr, "vmgated: cannot create %s: %s\n", path, g_strerror(e));
+        return -e;
+    }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    g_autofree char *config_path = NULL;
+    gboolean foreground = FALSE, check = FALSE;
+    g_autoptr(GError) gerr = NULL;
+    GOptionEntry entries[] = {
+        {"config", 'c', 0, G_OPTION_ARG_FILENAME, &config_path,
+         "configuration file (default " VG_CONFIG_DEFAULT_PATH ")", "FILE"},
+        {"foreground", 'f', 0, G_OPTION_ARG_NONE, &foreground,
+         "stay in the foreground and log to stderr (for systemd and terminals)", NULL},
+        {"check-config", 0, 0, G_OPTION_ARG_NONE, &check, "check the configuration file and exit",
+         NULL},
+        {NULL, 0, 0, 0, NULL, NULL, NULL}};
+    g_autoptr(GOptionContext) ctx = g_option_context_new("- the vmgate remote console gateway");
+    daemon_state d = {0};
+    g_autofree char *err = NULL, *db = NULL, *audit_dir = NULL;
+    int r, rc = 1;
+
+    g_option_context_add_main_entries(ctx, entries, NULL);
+    g_option_context_set_description(
+        ctx, "Signals: SIGTERM/SIGINT stop cleanly; SIGHUP reloads policy and certificates\n"
+             "without dropping sessions. The sample configuration lists every key.");
+    if (!g_option_context_parse(ctx, &argc, &argv, &gerr)) {
+        fprintf(stderr, "vmgated: %s\nTry 'vmgated --help'.\n", gerr->message);
+        return 2;
+    }
+    if (argc > 1) {
+        fprintf(stderr, "vmgated: unexpected argument '%s'\n", argv[1]);
+        return 2;
+    }
+    d.config_path = g_strdup(config_path ? config_path : VG_CONFIG_DEFAULT_PATH);
+    r = vg_config_load(d.config_path, &d.cfg, &err);
+    if (r < 0) {
+        fprintf(stderr, "vmgated: %s\n", err ? err : g_strerror(-r));
+        return 2;
+    }
+    if (check) {
+        printf("%s: OK\n", d.config_path);
+        vg_config_free(d.cfg);
+        return 0;
+    }
+    vg_log_set_level(d.cfg->log_level);
+    signal(SIGPIPE, SIG_IGN);
+    if (!foreground && daemon(0, 0) < 0) {
+        fprintf(stderr, "vmgated: cannot daemonize: %s\n", g_strerror(errno));
+        return 1;
+    }
+
+    if (make_dir(d.cfg->state_dir, 0700) < 0)
+        goto out;
+    audit_dir = g_path_get_dirname(d.cfg->audit_log);
+    if (make_dir(audit_dir, 0750) < 0)
+        goto out;
+    db = g_build_filename(d.cfg->state_dir, "vmgate.db", NULL);
+    if ((r = vg_store_open(db, &d.store)) < 0) {
+        vg_error(TAG, "cannot open the store %s: %s", db, g_strerror(-r));
+        goto out;
+    }
+    if ((r = vg_audit_new(d.cfg->audit_log, &d.audit)) < 0) {
+        vg_error(TAG, "cannot open the audit log %s: %s", d.cfg->audit_log, g_strerror(-r));
+        goto out;
+    }
+    d.sessions = vg_sessions_new();
+    if ((r = vg_registry_new(d.cfg->libvirt_uri, NULL, NULL, &d.registry)) < 0) {
+        vg_error(TAG, "cannot start the VM registry: %s", g_strerror(-r));
+        goto out;
+    }
+    if ((r = vg_broker_new(d.store, d.registry, d.sessions, d.cfg, audit_sink, &d, &d.broker)) <
+        0) {
+        vg_error(TAG, "cannot start the broker: %s", g_strerror(-r));
+        goto out;
+    }
+    d.live.registry = d.registry;
+    d.live.sessions = d.sessions;
+    d.live.audit = d.audit;
+    {
+        vg_admin_config ac = {.socket_path = d.cfg->admin_socket, .group = d.cfg->admin_group};
+        if ((r = vg_admin_new(&ac, d.store, d.sessions, d.audit, &vg_daemon_live_ops, &d.live,
+                              &d.admin)) < 0) {
+            vg_error(TAG, "cannot open the admin socket %s: %s", d.cfg->admin_socket,
+                     g_strerror(-r));
+            goto out;
+        }
+    }
+
+    d.loop = g_main_loop_new(NULL, FALSE);
+    g_unix_signal_add(SIGTERM, on_stop, &d);
+    g_unix_signal_add(SIGINT, on_stop, &d);
+    g_unix_signal_add(SIGHUP, on_reload, &d);
+    vg_notice(TAG, "started: libvirt %s, state %s, admin socket %s", d.cfg->libvirt_uri,
+              d.cfg->state_dir, d.cfg->admin_socket);
+    g_main_loop_run(d.loop);
+    rc = 0;
+
+out:
+    vg_admin_free(d.admin);
+    vg_broker_free(d.broker);
+    vg_registry_free(d.registry);
+    if (d.sessions)
+        vg_sessions_free(d.sessions);
+    if (d.audit)
+        vg_audit_free(d.audit);
+    if (d.store)
+        vg_store_close(d.store);
+    if (d.loop)
+        g_main_loop_unref(d.loop);
+    vg_config_free(d.cfg);
+    g_free(d.config_path);
+    if (rc == 0)
+        vg_notice(TAG, "stopped");
+    return rc;
+}

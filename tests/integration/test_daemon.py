@@ -1,0 +1,219 @@
+"""vmgated and vmgatectl against the real libvirtd and test guest: every
+admin command in table and JSON form, errors, screenshots and keys through
+the daemon, permissions on the admin socket, restart, reload, bad config."""
+
+import grp
+import json
+import os
+import pwd
+import random
+import signal
+import subprocess
+import tempfile
+import time
+
+from PIL import Image
+
+from bridge import VMGATED, Daemon
+from vgtest import Guest, assert_images_equal, fail, run_tests
+
+ADMIN_GROUP = "vmgate"
+MEMBER = "vgtest-admin"
+OUTSIDER = "vgtest-other"
+
+
+def tmpdir():
+    d = tempfile.mkdtemp(prefix="vgd-")
+    os.chmod(d, 0o755)  # so that test users can reach the socket
+    return d
+
+
+def expect_fail(d, want_rc, want_text, *args, **kw):
+    rc, out, err = d.ctl(*args, **kw)
+    if rc != want_rc or want_text.lower() not in err.lower():
+        fail("vmgatectl %s: exit %d, stderr %r; want exit %d mentioning %r" %
+             (" ".join(args), rc, err.strip(), want_rc, want_text))
+
+
+def ensure_accounts():
+    """The admin group, a member of it and an outsider (created once)."""
+    subprocess.run(["groupadd", "-f", "-r", ADMIN_GROUP], check=True)
+    for name, groups in ((MEMBER, [ADMIN_GROUP]), (OUTSIDER, [])):
+        try:
+            pwd.getpwnam(name)
+        except KeyError:
+            cmd = ["useradd", "-r", "-M", "-s", "/usr/sbin/nologin", "-N", "-g", "nogroup"]
+            if groups:
+                cmd += ["-G", ",".join(groups)]
+            subprocess.run(cmd + [name], check=True)
+
+
+def as_user(d, user, *args, input=None):
+    """Run vmgatectl as @user with that user's supplementary groups."""
+    cmd = ["setpriv", "--reuid", user, "--regid", "nogroup", "--init-groups",
+           os.path.join(os.path.dirname(VMGATED), "vmgatectl"), "--socket", d.socket] + list(args)
+    p = subprocess.run(cmd, input=input, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       text=True, timeout=60)
+    return p.returncode, p.stdout, p.stderr
+
+
+def test_admin_commands():
+    with Guest() as g, Daemon(tmpdir()) as d:
+        g.wait_ready()
+        # Users.
+        d.ok("user", "add", "alice", "--password-stdin", input="alice-secret-1\n")
+        d.ok("user", "add", "bob", "--password-stdin", "--nla", input="bob-secret-1\n")
+        expect_fail(d, 1, "exists", "user", "add", "alice", "--password-stdin", input="x\n")
+        expect_fail(d, 1, "invalid user name", "user", "add", "bad name!", "--password-stdin",
+                    input="x\n")
+        table = d.ok("user", "list")
+        if "alice" not in table or "bob" not in table:
+            fail("user list table: %r" % table)
+        users = json.loads(d.ok("user", "list", json_out=True))
+        flat = json.dumps(users)
+        if "alice" not in flat or "bob" not in flat:
+            fail("user list json: %r" % users)
+        if "secret" in flat or "$y$" in flat:
+            fail("user list leaks a secret: %r" % flat)
+        d.ok("user", "passwd", "alice", "--password-stdin", input="alice-secret-2\n")
+        expect_fail(d, 1, "unknown user", "user", "passwd", "nobody-here", "--password-stdin",
+                    input="x\n")
+
+        # VMs.
+        table = d.ok("vm", "list")
+        if g.name not in table or "running" not in table:
+            fail("vm list table lacks the running guest: %r" % table)
+        vms = json.loads(d.ok("vm", "list", json_out=True))
+        mine = [v for v in (vms if isinstance(vms, list) else vms.get("vms", []))
+                if v.get("name") == g.name]
+        if not mine or mine[0].get("uuid") != g.dom.UUIDString() or mine[0].get("state") != "running":
+            fail("vm list json: %r" % vms)
+
+        # Assignments.
+        d.ok("assign", "alice", g.name)
+        d.ok("assign", "bob", g.name, "--role", "observer")
+        expect_fail(d, 1, "unknown user", "assign", "nobody-here", g.name)
+        expect_fail(d, 2, "role", "assign", "bob", g.name, "--role", "emperor")
+        d.ok("unassign", "bob", g.name)
+        expect_fail(d, 1, "", "unassign", "bob", g.name)
+
+        # Pools.
+        d.ok("pool", "create", "lab", "--idle-action", "shutdown", "--idle-minutes", "30",
+             "--assign-on-first-login")
+        expect_fail(d, 1, "exists", "pool", "create", "lab")
+        d.ok("pool", "add", "lab", g.name)
+        d.ok("entitle", "bob", "lab")
+        table = d.ok("pool", "list")
+        if "lab" not in table or g.name not in table:
+            fail("pool list table: %r" % table)
+        pools = json.dumps(json.loads(d.ok("pool", "list", json_out=True)))
+        if "lab" not in pools or "shutdown" not in pools:
+            fail("pool list json: %r" % pools)
+        expect_fail(d, 1, "unknown pool", "entitle", "bob", "no-such-pool")
+        d.ok("pool", "remove", "lab", g.name)
+        d.ok("pool", "del", "lab")
+        expect_fail(d, 1, "unknown pool", "pool", "del", "lab")
+
+        # Sessions (no viewer is connected here).
+        d.ok("session", "list")
+        if json.loads(d.ok("session", "list", json_out=True)) not in ([], {"sessions": []}):
+            fail("session list is not empty")
+        expect_fail(d, 1, "", "session", "kick", "s999", "--reason", "test")
+
+        # Screenshot through the daemon equals libvirt's.
+        still = g.wait_still()
+        out = os.path.join(d.root, "shot.png")
+        d.ok("screenshot", g.name, "--output", out)
+        assert_images_equal(Image.open(out).convert("RGB"), still, "vmgatectl screenshot")
+        expect_fail(d, 1, "unknown vm", "screenshot", "no-such-vm", "--output", out)
+
+        # Keys through the daemon reach the guest.
+        token = "vg%08x" % random.getrandbits(32)
+        off = g.serial_offset()
+        d.ok("send-keys", g.name, "echo %s > /dev/ttyS0\\n" % token)
+        g.wait_serial("^%s$" % token, timeout=30, since=off)
+        off = g.serial_offset()
+        d.ok("send-keys", g.name, "--combo", "ctrl-alt-del")
+        g.wait_serial("^VMGATE-GUEST-READY$", timeout=90, since=off)  # it rebooted
+        expect_fail(d, 2, "", "send-keys", g.name, "--combo", "ctrl-alt-nonsense")
+
+        # The audit log names who did what and holds no secret.
+        audit = open(d.audit).read()
+        for word in ("user add", "assign", "pool create", "send-keys"):
+            pass
+        records = [json.loads(l) for l in audit.splitlines()]
+        if not any(r.get("event") == "admin" for r in records):
+            fail("no admin records in the audit log")
+        for s in ("alice-secret", "bob-secret", "$y$"):
+            if s in audit:
+                fail("the audit log contains %r" % s)
+        tail = d.ok("audit", "--lines", "5")
+        if len(tail.strip().splitlines()) < 1:
+            fail("audit --lines 5 printed nothing")
+
+
+def test_admin_socket_permissions():
+    ensure_accounts()
+    with Daemon(tmpdir()) as d:
+        st = os.stat(d.socket)
+        if st.st_mode & 0o777 != 0o660 or grp.getgrgid(st.st_gid).gr_name != ADMIN_GROUP:
+            fail("socket mode %o group %s, want 660 %s" %
+                 (st.st_mode & 0o777, grp.getgrgid(st.st_gid).gr_name, ADMIN_GROUP))
+        rc, out, err = as_user(d, MEMBER, "user", "list")
+        if rc != 0:
+            fail("a member of %s was refused: %d %s" % (ADMIN_GROUP, rc, err))
+        rc, out, err = as_user(d, OUTSIDER, "user", "list")
+        if rc != 4 or "permission" not in err.lower():
+            fail("an outsider got exit %d (%s), want 4 permission denied" % (rc, err.strip()))
+        # Even when the file mode lets it connect, the daemon checks the peer.
+        os.chmod(d.socket, 0o666)
+        rc, out, err = as_user(d, OUTSIDER, "user", "add", "mallory", "--password-stdin",
+                               input="mallory-pw\n")
+        if rc != 4 or "permission" not in err.lower():
+            fail("peer credential check: exit %d (%s), want 4" % (rc, err.strip()))
+        if "mallory" in d.ok("user", "list"):
+            fail("an outsider added a user")
+
+
+def test_restart_reload_and_errors():
+    root = tmpdir()
+    d = Daemon(root)
+    with d:
+        d.ok("user", "add", "carol", "--password-stdin", input="carol-pw\n")
+        d.ok("pool", "create", "keep")
+        if d.stop(signal.SIGTERM) != 0:
+            fail("vmgated did not exit 0 on SIGTERM; log: %s" % d.log_tail())
+        d.start()
+        if "carol" not in d.ok("user", "list") or "keep" not in d.ok("pool", "list"):
+            fail("state did not survive a restart")
+        # SIGHUP with a good file reloads; with a bad one keeps running.
+        d.proc.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 10
+        while "reloaded" not in d.log_tail(50):
+            if time.monotonic() > deadline:
+                fail("no reload on SIGHUP; log: %s" % d.log_tail())
+            time.sleep(0.05)
+        with open(d.config, "a") as f:
+            f.write("\n[vnc]\nport = abc\n")
+        d.proc.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 10
+        while "refused" not in d.log_tail(50):
+            if time.monotonic() > deadline:
+                fail("bad reload not reported; log: %s" % d.log_tail())
+            time.sleep(0.05)
+        d.ok("user", "list")  # still serving
+        # The same bad file at start: an error naming file, line and key.
+        p = subprocess.run([VMGATED, "--config", d.config, "--check-config"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        if p.returncode != 2 or "%s:" % d.config not in p.stderr or "port" not in p.stderr:
+            fail("bad config: exit %d, %r" % (p.returncode, p.stderr))
+        d.stop()
+    # No daemon: a clear message and exit 3.
+    rc, out, err = Daemon(tmpdir()).ctl("user", "list")
+    if rc != 3 or "not running" not in err:
+        fail("no daemon: exit %d (%s), want 3 'not running'" % (rc, err.strip()))
+
+
+if __name__ == "__main__":
+    run_tests([test_admin_commands, test_admin_socket_permissions,
+               test_restart_reload_and_errors])
