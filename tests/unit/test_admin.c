@@ -281,8 +281,12 @@ static run_result *run_ctl_v(const char *sock, bool as_nobody, const char *input
     assert_true(g_spawn_async_with_pipes(NULL, (char **)argv->pdata, NULL,
                                          G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_SEARCH_PATH, NULL,
                                          NULL, &pid, &in_fd, &out_fd, &err_fd, &err));
-    if (input)
-        assert_int_equal(write(in_fd, input, strlen(input)), (ssize_t)strlen(input));
+    if (input) {
+        /* A vmgatectl that refuses its arguments exits without reading
+         * stdin: the write may then meet a closed pipe. */
+        ssize_t w = write(in_fd, input, strlen(input));
+        assert_true(w == (ssize_t)strlen(input) || (w < 0 && errno == EPIPE));
+    }
     close(in_fd);
 
     for (int open_fds = 2; open_fds > 0;) {
