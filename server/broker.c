@@ -35,6 +35,7 @@ struct vg_broker {
     bool power_on_demand;
     bool pam;
     char *pam_service;
+    vg_second_login second_login;
 };
 
 static int apply_config(vg_broker *b, const vg_config *cfg)
@@ -57,6 +58,7 @@ static int apply_config(vg_broker *b, const vg_config *cfg)
     }
     b->power_on_demand = cfg->power_on_demand;
     b->pam = cfg->pam;
+    b->second_login = cfg->second_login;
     g_free(b->pam_service);
     b->pam_service = g_strdup(cfg->pam_service);
     g_mutex_unlock(&b->lock);
@@ -389,4 +391,47 @@ out:
     g_ptr_array_unref(f.strings);
     g_array_unref(f.vms);
     return 0;
+}
+
+int vg_broker_admit(vg_broker *b, const vg_broker_result *res, const char *protocol,
+                    const char *address, const vg_viewer_ops *ops, void *opaque, char viewer_id[24])
+{
+    vg_second_login mode;
+    GPtrArray *sessions;
+    GPtrArray *old = g_ptr_array_new_with_free_func(g_free);
+    int taken = 0, r;
+
+    g_mutex_lock(&b->lock);
+    mode = b->second_login;
+    g_mutex_unlock(&b->lock);
+
+    sessions = vg_sessions_list(b->sessions);
+    for (guint i = 0; i < sessions->len; i++) {
+        vg_session_info *s = sessions->pdata[i];
+        if (strcmp(s->vm, res->vm) != 0)
+            continue;
+        for (guint j = 0; j < s->viewers->len; j++) {
+            vg_viewer_info *v = &g_array_index(s->viewers, vg_viewer_info, j);
+            if (vg_policy_second_login(mode, v->user, res->user) == VG_SESSION_TAKEOVER)
+                g_ptr_array_add(old, g_strdup(v->id));
+        }
+    }
+    g_ptr_array_unref(sessions);
+
+    for (guint i = 0; i < old->len; i++) {
+        g_autofree char *reason = g_strdup_printf("%s signed in to this VM again from %s",
+                                                  res->user, address ? address : "elsewhere");
+        if (vg_sessions_kick(b->sessions, old->pdata[i], reason) > 0) {
+            taken++;
+            vg_notice(TAG, "vm=%s: user=%s took over viewer %s", res->vm, res->user,
+                      (const char *)old->pdata[i]);
+            if (b->audit)
+                b->audit(b->audit_opaque, "kick", "by", res->user, "id",
+                         (const char *)old->pdata[i], "reason", "takeover", "vm", res->vm, NULL);
+        }
+    }
+    g_ptr_array_unref(old);
+    r = vg_sessions_join(b->sessions, res->vm, res->user, protocol, res->role,
+                         address ? address : "-", ops, opaque, viewer_id);
+    return r < 0 ? r : taken;
 }

@@ -71,4 +71,17 @@ int vg_broker_reconfigure(vg_broker *b, const vg_config *cfg);
 int vg_broker_login(vg_broker *b, const char *login, const char *password, const char *address,
                     const char *requested, int timeout_s, vg_broker_result *res);
 
+/**
+ * Admit a logged-in client as a viewer of res->vm. When the same user
+ * already views that VM, the second-login policy decides: takeover (the
+ * default) kicks the old viewers with a reason; join lets both view.
+ * Other users always join.
+ * @param viewer_id  receives the new viewer's id
+ * @return the number of viewers taken over (>= 0), or a negative errno
+ *         from vg_sessions_join.
+ */
+int vg_broker_admit(vg_broker *b, const vg_broker_result *res, const char *protocol,
+                    const char *address, const vg_viewer_ops *ops, void *opaque,
+                    char viewer_id[24]);
+
 #endif /* VG_BROKER_H */

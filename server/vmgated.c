@@ -25,13 +25,15 @@
 #include "broker.h"
 #include "config.h"
 #include "daemon-live.h"
+#include "idle.h"
 #include "keymap.h"
 #include "log.h"
 #include "registry.h"
 #include "sessions.h"
 #include "store.h"
 
-#define TAG "vmgated"
+#define TAG                   "vmgated"
+#define VG_IDLE_CHECK_SECONDS 15
 
 typedef struct daemon_state {
     char *config_path;
@@ -43,6 +45,7 @@ typedef struct daemon_state {
     vg_registry *registry;
     vg_broker *broker;
     vg_admin *admin;
+    vg_idle *idle;
     vg_daemon_live live;
 } daemon_state;
 
@@ -75,6 +78,13 @@ static gboolean on_reload(gpointer data)
     vg_config_free(d->cfg);
     d->cfg = cfg;
     vg_notice(TAG, "configuration reloaded from %s", d->config_path);
+    return G_SOURCE_CONTINUE;
+}
+
+static gboolean on_idle_tick(gpointer data)
+{
+    daemon_state *d = data;
+    vg_idle_check(d->idle, g_get_monotonic_time() / G_USEC_PER_SEC);
     return G_SOURCE_CONTINUE;
 }
 
@@ -182,7 +192,11 @@ int main(int argc, char **argv)
         }
     }
 
+    d.idle = vg_idle_new(d.store, d.registry, d.sessions, d.audit);
     d.loop = g_main_loop_new(NULL, FALSE);
+    /* Idle minutes are whole minutes: checking every 15 s is precise enough. */
+    g_timeout_add_seconds(VG_IDLE_CHECK_SECONDS, on_idle_tick, &d);
+    on_idle_tick(&d);
     g_unix_signal_add(SIGTERM, on_stop, &d);
     g_unix_signal_add(SIGINT, on_stop, &d);
     g_unix_signal_add(SIGHUP, on_reload, &d);
@@ -193,6 +207,7 @@ int main(int argc, char **argv)
 
 out:
     vg_admin_free(d.admin);
+    vg_idle_free(d.idle);
     vg_broker_free(d.broker);
     vg_registry_free(d.registry);
     if (d.sessions)
