@@ -150,9 +150,12 @@ int main(int argc, char **argv)
     }
     vg_log_set_level(d.cfg->log_level);
     signal(SIGPIPE, SIG_IGN);
-    if (!foreground && daemon(0, 0) < 0) {
-        fprintf(stderr, "vmgated: cannot daemonize: %s\n", g_strerror(errno));
-        return 1;
+    if (!foreground) {
+        if (daemon(0, 0) < 0) {
+            fprintf(stderr, "vmgated: cannot daemonize: %s\n", g_strerror(errno));
+            return 1;
+        }
+        vg_log_use_syslog("vmgated");
     }
 
     if (make_dir(d.cfg->state_dir, 0700) < 0)

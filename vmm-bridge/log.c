@@ -7,9 +7,17 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <syslog.h>
 #include <time.h>
 
 int vg_log_threshold = VG_LOG_NOTICE;
+static int use_syslog;
+
+void vg_log_use_syslog(const char *ident)
+{
+    openlog(ident, LOG_PID | LOG_NDELAY, LOG_DAEMON);
+    use_syslog = 1;
+}
 
 static const char *const level_names[] = {
     [VG_LOG_ERROR] = "error", [VG_LOG_WARNING] = "warning", [VG_LOG_NOTICE] = "notice",
@@ -46,6 +54,11 @@ void vg_log_write(int level, const char *tag, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
+    if (use_syslog) {
+        /* VG_LOG_* are syslog's own priorities. */
+        syslog(level, "%s: %s", tag, msg);
+        return;
+    }
     clock_gettime(CLOCK_REALTIME, &ts);
     gmtime_r(&ts.tv_sec, &tm);
     fprintf(stderr, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %s %s: %s\n", tm.tm_year + 1900,

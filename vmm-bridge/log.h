@@ -30,6 +30,9 @@ void vg_log_set_level(int level);
  */
 int vg_log_parse_level(const char *name);
 
+/** Send log lines to syslog(3) as @ident (daemon facility) instead of stderr. */
+void vg_log_use_syslog(const char *ident);
+
 /** Write one line to stderr: "<level> <tag>: message". Thread-safe. */
 void vg_log_write(int level, const char *tag, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
