@@ -31,6 +31,7 @@
 #include "registry.h"
 #include "sessions.h"
 #include "store.h"
+#include "tls.h"
 
 #define TAG                   "vmgated"
 #define VG_IDLE_CHECK_SECONDS 15
@@ -46,6 +47,7 @@ typedef struct daemon_state {
     vg_broker *broker;
     vg_admin *admin;
     vg_idle *idle;
+    vg_tls *tls;
     vg_daemon_live live;
 } daemon_state;
 
@@ -55,6 +57,24 @@ static gboolean on_stop(gpointer data)
     vg_notice(TAG, "stopping");
     g_main_loop_quit(d->loop);
     return G_SOURCE_CONTINUE;
+}
+
+/* Load or reload the TLS certificate for the front ends. Without one the
+ * daemon still runs (admin socket, broker), and says so. */
+static void load_tls(daemon_state *d, const vg_config *cfg)
+{
+    g_autofree char *err = NULL;
+    char fp[VG_TLS_FINGERPRINT_SIZE];
+    int r = d->tls ? vg_tls_reload(d->tls, cfg->tls_certificate, cfg->tls_key, &err)
+                   : vg_tls_new(cfg->tls_certificate, cfg->tls_key, &d->tls, &err);
+    if (r < 0) {
+        vg_warning(TAG, "TLS certificate not %s: %s%s", d->tls ? "reloaded" : "loaded",
+                   err ? err : g_strerror(-r),
+                   d->tls ? " (keeping the previous one)" : " (VNC and RDP need one)");
+        return;
+    }
+    vg_tls_fingerprint(d->tls, fp);
+    vg_notice(TAG, "TLS certificate %s (SHA-256 %s)", cfg->tls_certificate, fp);
 }
 
 static gboolean on_reload(gpointer data)
@@ -73,6 +93,7 @@ static gboolean on_reload(gpointer data)
         vg_warning(TAG, "reload: libvirt uri, state_dir and admin_socket take effect on restart");
     vg_broker_reconfigure(d->broker, cfg);
     vg_log_set_level(cfg->log_level);
+    load_tls(d, cfg);
     /* Sessions keep running: nothing here touches them. TLS contexts are
      * rebuilt from the new certificate paths by the front ends. */
     vg_config_free(d->cfg);
@@ -172,6 +193,7 @@ int main(int argc, char **argv)
         vg_error(TAG, "cannot open the audit log %s: %s", d.cfg->audit_log, g_strerror(-r));
         goto out;
     }
+    load_tls(&d, d.cfg);
     d.sessions = vg_sessions_new();
     if ((r = vg_registry_new(d.cfg->libvirt_uri, NULL, NULL, &d.registry)) < 0) {
         vg_error(TAG, "cannot start the VM registry: %s", g_strerror(-r));
@@ -221,6 +243,7 @@ out:
         vg_store_close(d.store);
     if (d.loop)
         g_main_loop_unref(d.loop);
+    vg_tls_free(d.tls);
     vg_config_free(d.cfg);
     g_free(d.config_path);
     if (rc == 0)

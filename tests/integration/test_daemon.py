@@ -214,6 +214,47 @@ def test_restart_reload_and_errors():
         fail("no daemon: exit %d (%s), want 3 'not running'" % (rc, err.strip()))
 
 
+def fingerprint(path):
+    p = subprocess.run(["openssl", "x509", "-in", path, "-noout", "-fingerprint", "-sha256"],
+                       stdout=subprocess.PIPE, text=True, check=True)
+    return p.stdout.strip().split("=", 1)[1]
+
+
+def wait_log(d, text, timeout=10):
+    deadline = time.monotonic() + timeout
+    while text not in d.log_tail(200):
+        if time.monotonic() > deadline:
+            fail("%r not in the vmgated log: %s" % (text, d.log_tail()))
+        time.sleep(0.05)
+
+
+def test_tls_certificate_loaded_and_reloaded_on_sighup():
+    root = tmpdir()
+    certs = os.path.join(root, "certs")
+    mkcerts = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
+        os.path.abspath(__file__)))), "certs", "mkcerts")
+    subprocess.run([mkcerts, certs], check=True, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL)
+    crt, key = os.path.join(certs, "server.crt"), os.path.join(certs, "server.key")
+    d = Daemon(root, extra="[tls]\ncertificate = %s\nkey = %s\n" % (crt, key))
+    with d:
+        first = fingerprint(crt)
+        wait_log(d, first)
+        subprocess.run([mkcerts, "--renew", certs], check=True, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL)
+        second = fingerprint(crt)
+        if second == first:
+            fail("mkcerts --renew did not issue a new certificate")
+        d.proc.send_signal(signal.SIGHUP)
+        wait_log(d, second)
+        # A broken key on reload keeps the running certificate.
+        with open(key, "w") as f:
+            f.write("not a key\n")
+        d.proc.send_signal(signal.SIGHUP)
+        wait_log(d, "keeping the previous one")
+        d.ok("user", "list")
+
+
 if __name__ == "__main__":
     run_tests([test_admin_commands, test_admin_socket_permissions,
-               test_restart_reload_and_errors])
+               test_restart_reload_and_errors, test_tls_certificate_loaded_and_reloaded_on_sighup])

@@ -1,0 +1,171 @@
+/*
+ * vmgate — VNC front end: deadline-bounded socket and TLS I/O.
+ *
+ * Threading: stateless; each call works on the caller's own fd and SSL.
+ */
+#include "vnc-io-priv.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <openssl/err.h>
+
+#include "util.h"
+
+int vg_vnc_set_nonblock(int fd)
+{
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0)
+        return -errno;
+    if (!(fl & O_NONBLOCK) && fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
+        return -errno;
+    return 0;
+}
+
+int vg_vnc_wait_fd(int fd, short events, int64_t deadline_us)
+{
+    for (;;) {
+        int64_t left = deadline_us - vg_now_us();
+        if (left <= 0)
+            return -ETIMEDOUT;
+        struct pollfd pfd = {.fd = fd, .events = events};
+        int ms = (int)((left + 999) / 1000);
+        int r = poll(&pfd, 1, ms);
+        if (r < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        if (r > 0)
+            return 0; /* readable, writable, or an error the next call reports */
+    }
+}
+
+int vg_vnc_read_full(int fd, void *buf, size_t n, int64_t deadline_us)
+{
+    uint8_t *p = buf;
+    while (n > 0) {
+        ssize_t r = recv(fd, p, n, 0);
+        if (r > 0) {
+            p += r;
+            n -= (size_t)r;
+            continue;
+        }
+        if (r == 0)
+            return -ECONNRESET;
+        if (errno == EINTR)
+            continue;
+        if (errno != EAGAIN && errno != EWOULDBLOCK)
+            return -errno;
+        int err = vg_vnc_wait_fd(fd, POLLIN, deadline_us);
+        if (err < 0)
+            return err;
+    }
+    return 0;
+}
+
+int vg_vnc_write_full(int fd, const void *buf, size_t n, int64_t deadline_us)
+{
+    const uint8_t *p = buf;
+    while (n > 0) {
+        ssize_t r = send(fd, p, n, MSG_NOSIGNAL);
+        if (r >= 0) {
+            p += r;
+            n -= (size_t)r;
+            continue;
+        }
+        if (errno == EINTR)
+            continue;
+        if (errno == EPIPE)
+            return -ECONNRESET;
+        if (errno != EAGAIN && errno != EWOULDBLOCK)
+            return -errno;
+        int err = vg_vnc_wait_fd(fd, POLLOUT, deadline_us);
+        if (err < 0)
+            return err;
+    }
+    return 0;
+}
+
+/* Turn an SSL_get_error() result into "wait for this" (>0 events) or an error. */
+static int ssl_want(SSL *ssl, int ret, short *events)
+{
+    switch (SSL_get_error(ssl, ret)) {
+    case SSL_ERROR_WANT_READ:
+        *events = POLLIN;
+        return 0;
+    case SSL_ERROR_WANT_WRITE:
+        *events = POLLOUT;
+        return 0;
+    case SSL_ERROR_ZERO_RETURN:
+        return -ECONNRESET;
+    case SSL_ERROR_SYSCALL:
+        ERR_clear_error();
+        return errno == 0 || errno == EPIPE ? -ECONNRESET : -errno;
+    default:
+        return -EPROTO;
+    }
+}
+
+int vg_vnc_ssl_accept(SSL *ssl, int fd, int64_t deadline_us)
+{
+    for (;;) {
+        errno = 0;
+        int r = SSL_accept(ssl);
+        if (r == 1)
+            return 0;
+        short events = 0;
+        int err = ssl_want(ssl, r, &events);
+        if (err == 0)
+            err = vg_vnc_wait_fd(fd, events, deadline_us);
+        if (err < 0)
+            return err == -ECONNRESET ? -EPROTO : err;
+    }
+}
+
+int vg_vnc_ssl_read_full(SSL *ssl, int fd, void *buf, size_t n, int64_t deadline_us)
+{
+    uint8_t *p = buf;
+    while (n > 0) {
+        size_t got = 0;
+        errno = 0;
+        int r = SSL_read_ex(ssl, p, n, &got);
+        if (r == 1) {
+            p += got;
+            n -= got;
+            continue;
+        }
+        short events = 0;
+        int err = ssl_want(ssl, r, &events);
+        if (err == 0)
+            err = vg_vnc_wait_fd(fd, events, deadline_us);
+        if (err < 0)
+            return err;
+    }
+    return 0;
+}
+
+int vg_vnc_ssl_write_full(SSL *ssl, int fd, const void *buf, size_t n, int64_t deadline_us)
+{
+    const uint8_t *p = buf;
+    while (n > 0) {
+        size_t put = 0;
+        errno = 0;
+        int r = SSL_write_ex(ssl, p, n, &put);
+        if (r == 1) {
+            p += put;
+            n -= put;
+            continue;
+        }
+        short events = 0;
+        int err = ssl_want(ssl, r, &events);
+        if (err == 0)
+            err = vg_vnc_wait_fd(fd, events, deadline_us);
+        if (err < 0)
+            return err;
+    }
+    return 0;
+}

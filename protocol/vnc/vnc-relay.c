@@ -1,0 +1,369 @@
+/*
+ * vmgate — relay between a viewer's TLS session and libvncserver.
+ *
+ * Threading: one thread per relay owns the SSL, the viewer fd and the inner
+ * fd from vg_vnc_relay_new() until it ends; the owner only sets `stop`
+ * (atomic) and writes the eventfd, then joins in vg_vnc_relay_free(), which
+ * closes the fds. No locks. SIGPIPE is blocked on the relay thread because
+ * OpenSSL's socket BIO writes with write().
+ */
+#include "vnc-relay.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <glib.h>
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+
+#include "log.h"
+#include "util.h"
+#include "vnc-io-priv.h"
+
+#define TAG "vnc"
+
+/* Budget for libvncserver's prelude on the inner end and for flushing the
+ * last bytes to the viewer after libvncserver closed. */
+#define INNER_PRELUDE_TIMEOUT_US (10 * 1000 * 1000)
+#define FLUSH_TIMEOUT_US         (2 * 1000 * 1000)
+
+/* A linear buffer: data in [start, end), compacted when it runs out of tail. */
+typedef struct relay_buf {
+    uint8_t *data;
+    size_t cap, start, end;
+} relay_buf;
+
+struct vg_vnc_relay {
+    SSL *ssl;
+    int viewer_fd;
+    int inner_fd;
+    int wake_fd;
+    char *label;
+    vg_vnc_relay_ended_fn ended;
+    void *opaque;
+    GThread *thread;
+    gint stop;     /* atomic */
+    gint finished; /* atomic */
+    relay_buf to_viewer, to_server;
+};
+
+static size_t buf_len(const relay_buf *b)
+{
+    return b->end - b->start;
+}
+
+static size_t buf_room(relay_buf *b)
+{
+    if (b->start == b->end)
+        b->start = b->end = 0;
+    if (b->end == b->cap && b->start > 0) {
+        memmove(b->data, b->data + b->start, b->end - b->start);
+        b->end -= b->start;
+        b->start = 0;
+    }
+    return b->cap - b->end;
+}
+
+static void consume(relay_buf *b, size_t n)
+{
+    b->start += n;
+    if (b->start == b->end)
+        b->start = b->end = 0;
+}
+
+/*
+ * libvncserver's side of the RFB prelude, answered on the inner end: it
+ * sends its version, we claim 3.8, it lists its security types (None, as
+ * the screen has no password), we pick None and read SecurityResult OK.
+ */
+static int inner_prelude(vg_vnc_relay *r)
+{
+    int64_t deadline = vg_now_us() + INNER_PRELUDE_TIMEOUT_US;
+    uint8_t buf[256];
+    int err = vg_vnc_read_full(r->inner_fd, buf, 12, deadline);
+    if (err < 0)
+        return err;
+    if (memcmp(buf, "RFB 003.", 8) != 0)
+        return -EPROTO;
+    err = vg_vnc_write_full(r->inner_fd, "RFB 003.008\n", 12, deadline);
+    if (err == 0)
+        err = vg_vnc_read_full(r->inner_fd, buf, 1, deadline);
+    if (err < 0)
+        return err;
+    size_t count = buf[0];
+    if (count == 0) /* a failure reason follows; we only need to know it failed */
+        return -EPROTO;
+    err = vg_vnc_read_full(r->inner_fd, buf, count, deadline); /* count ≤ 255 < sizeof(buf) */
+    if (err < 0)
+        return err;
+    if (!memchr(buf, 1 /* None */, count))
+        return -EPROTO;
+    buf[0] = 1;
+    err = vg_vnc_write_full(r->inner_fd, buf, 1, deadline);
+    if (err == 0)
+        err = vg_vnc_read_full(r->inner_fd, buf, 4, deadline);
+    if (err < 0)
+        return err;
+    return vg_vnc_get_u32(buf) == 0 ? 0 : -EACCES;
+}
+
+/* Map an SSL result to the events to wait for, or an error (<0). */
+static int ssl_status(SSL *ssl, int ret, short *events)
+{
+    switch (SSL_get_error(ssl, ret)) {
+    case SSL_ERROR_WANT_READ:
+        *events |= POLLIN;
+        return 0;
+    case SSL_ERROR_WANT_WRITE:
+        *events |= POLLOUT;
+        return 0;
+    case SSL_ERROR_ZERO_RETURN:
+        return -ECONNRESET;
+    case SSL_ERROR_SYSCALL:
+        return errno == 0 || errno == EPIPE || errno == ECONNRESET ? -ECONNRESET : -EIO;
+    default:
+        return -EPROTO;
+    }
+}
+
+/*
+ * The relay proper. Each round tries every transfer that has data and
+ * room until none makes progress, then polls for what the blocked ones
+ * wait for. TLS may want to write while reading and the other way round,
+ * so the viewer fd's events come from what OpenSSL asked for.
+ */
+static const char *relay_loop(vg_vnc_relay *r)
+{
+    bool server_eof = false;
+    int64_t flush_deadline = 0;
+    for (;;) {
+        short viewer_events = 0, inner_events = 0;
+        bool progress;
+        do {
+            progress = false;
+            /* viewer → buffer (TLS records may sit inside OpenSSL: read on) */
+            if (!server_eof && buf_room(&r->to_server) > 0) {
+                size_t got = 0;
+                errno = 0;
+                int ret = SSL_read_ex(r->ssl, r->to_server.data + r->to_server.end,
+                                      buf_room(&r->to_server), &got);
+                if (ret == 1) {
+                    r->to_server.end += got;
+                    progress = true;
+                } else {
+                    int err = ssl_status(r->ssl, ret, &viewer_events);
+                    if (err == -ECONNRESET)
+                        return "the viewer left";
+                    if (err < 0)
+                        return "TLS error from the viewer";
+                }
+            }
+            /* buffer → libvncserver */
+            if (!server_eof && buf_len(&r->to_server) > 0) {
+                ssize_t n = send(r->inner_fd, r->to_server.data + r->to_server.start,
+                                 buf_len(&r->to_server), MSG_NOSIGNAL);
+                if (n > 0) {
+                    consume(&r->to_server, (size_t)n);
+                    progress = true;
+                } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+                    inner_events |= POLLOUT;
+                } else if (n < 0 && errno == EINTR) {
+                    progress = true; /* try again */
+                } else {
+                    server_eof = true;
+                }
+            }
+            /* libvncserver → buffer; stops when the viewer is not reading */
+            if (!server_eof && buf_room(&r->to_viewer) > 0) {
+                ssize_t n = recv(r->inner_fd, r->to_viewer.data + r->to_viewer.end,
+                                 buf_room(&r->to_viewer), 0);
+                if (n > 0) {
+                    r->to_viewer.end += (size_t)n;
+                    progress = true;
+                } else if (n < 0 && errno == EINTR) {
+                    progress = true; /* try again */
+                } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+                    inner_events |= POLLIN;
+                } else {
+                    server_eof = true;
+                }
+            }
+            /* buffer → viewer */
+            if (buf_len(&r->to_viewer) > 0) {
+                size_t put = 0;
+                errno = 0;
+                int ret = SSL_write_ex(r->ssl, r->to_viewer.data + r->to_viewer.start,
+                                       buf_len(&r->to_viewer), &put);
+                if (ret == 1) {
+                    consume(&r->to_viewer, put);
+                    progress = true;
+                } else {
+                    int err = ssl_status(r->ssl, ret, &viewer_events);
+                    if (err == -ECONNRESET)
+                        return "the viewer left";
+                    if (err < 0)
+                        return "TLS error towards the viewer";
+                }
+            }
+            if (g_atomic_int_get(&r->stop))
+                return NULL;
+        } while (progress);
+
+        if (server_eof) {
+            /* Let what libvncserver said last (e.g. before a kick) reach the
+             * viewer, within a bound. */
+            if (buf_len(&r->to_viewer) == 0)
+                return "the VM's screen closed the connection";
+            if (!flush_deadline)
+                flush_deadline = vg_now_us() + FLUSH_TIMEOUT_US;
+            if (vg_now_us() >= flush_deadline)
+                return "the VM's screen closed the connection";
+            inner_events = 0;
+        }
+
+        struct pollfd pfd[3] = {
+            {.fd = r->wake_fd, .events = POLLIN},
+            {.fd = r->viewer_fd, .events = viewer_events},
+            {.fd = server_eof ? -1 : r->inner_fd, .events = inner_events},
+        };
+        int timeout = server_eof ? 50 : -1;
+        if (poll(pfd, 3, timeout) < 0 && errno != EINTR)
+            return "poll failed";
+        if (pfd[0].revents) {
+            uint64_t v;
+            if (read(r->wake_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+                return "wake failed";
+        }
+        /* POLLHUP/POLLERR on either fd surface as errors in the next round. */
+    }
+}
+
+static gpointer relay_thread(gpointer opaque)
+{
+    vg_vnc_relay *r = opaque;
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+
+    const char *reason = NULL;
+    int err = inner_prelude(r);
+    if (err < 0) {
+        vg_warning(TAG, "%s: libvncserver's prelude failed: %s", r->label, g_strerror(-err));
+        reason = "the VM's screen refused the connection";
+    } else {
+        vg_debug(TAG, "%s: relaying", r->label);
+        reason = relay_loop(r);
+    }
+    /* Whatever ended it, both peers learn at once, not when the owner gets
+     * round to freeing: close_notify (best effort, non-blocking) and
+     * shutdown; the fds stay open until vg_vnc_relay_free(). */
+    SSL_shutdown(r->ssl);
+    ERR_clear_error();
+    shutdown(r->viewer_fd, SHUT_RDWR);
+    shutdown(r->inner_fd, SHUT_RDWR);
+    if (reason && !g_atomic_int_get(&r->stop)) {
+        vg_info(TAG, "%s: relay ended: %s", r->label, reason);
+        if (r->ended)
+            r->ended(r->opaque, r, reason);
+    }
+    g_atomic_int_set(&r->finished, 1);
+    return NULL;
+}
+
+int vg_vnc_relay_new(SSL *ssl, int viewer_fd, int inner_fd, const char *label,
+                     vg_vnc_relay_ended_fn ended, void *opaque, vg_vnc_relay **out)
+{
+    if (!ssl || viewer_fd < 0 || inner_fd < 0 || !out)
+        return -EINVAL;
+    int err = -ENOMEM;
+    vg_vnc_relay *r = calloc(1, sizeof(*r));
+    if (!r)
+        return -ENOMEM;
+    r->wake_fd = -1;
+    r->to_viewer.cap = VG_VNC_RELAY_TO_VIEWER_BUF;
+    r->to_server.cap = VG_VNC_RELAY_TO_SERVER_BUF;
+    r->to_viewer.data = malloc(r->to_viewer.cap);
+    r->to_server.data = malloc(r->to_server.cap);
+    r->label = strdup(label ? label : "vnc viewer");
+    if (!r->to_viewer.data || !r->to_server.data || !r->label)
+        goto fail;
+    r->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (r->wake_fd < 0) {
+        err = -errno;
+        goto fail;
+    }
+    if ((err = vg_vnc_set_nonblock(viewer_fd)) < 0 || (err = vg_vnc_set_nonblock(inner_fd)) < 0)
+        goto fail;
+    /* A viewer that drops the TCP connection without close_notify has
+     * left, not attacked; and the relay compacts its buffer between retried
+     * writes. */
+    SSL_set_options(ssl, SSL_OP_IGNORE_UNEXPECTED_EOF);
+    SSL_set_mode(ssl, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_ENABLE_PARTIAL_WRITE);
+    r->ssl = ssl;
+    r->viewer_fd = viewer_fd;
+    r->inner_fd = inner_fd;
+    r->ended = ended;
+    r->opaque = opaque;
+    r->thread = g_thread_try_new("vnc-relay", relay_thread, r, NULL);
+    if (!r->thread) {
+        r->ssl = NULL;
+        err = -ENOMEM;
+        goto fail;
+    }
+    *out = r;
+    return 0;
+
+fail:
+    if (r->wake_fd >= 0)
+        close(r->wake_fd);
+    free(r->to_viewer.data);
+    free(r->to_server.data);
+    free(r->label);
+    free(r);
+    return err;
+}
+
+void vg_vnc_relay_stop(vg_vnc_relay *r)
+{
+    if (!r)
+        return;
+    g_atomic_int_set(&r->stop, 1);
+    /* Also ends a wait in libvncserver's prelude on the inner end, and
+     * tells libvncserver at once that its client is gone. */
+    shutdown(r->inner_fd, SHUT_RDWR);
+    uint64_t one = 1;
+    (void)!write(r->wake_fd, &one, sizeof(one));
+}
+
+int vg_vnc_relay_finished(vg_vnc_relay *r)
+{
+    return g_atomic_int_get(&r->finished);
+}
+
+void vg_vnc_relay_free(vg_vnc_relay *r)
+{
+    if (!r)
+        return;
+    vg_vnc_relay_stop(r);
+    g_thread_join(r->thread);
+    SSL_free(r->ssl);
+    close(r->viewer_fd);
+    close(r->inner_fd);
+    close(r->wake_fd);
+    /* The buffers held viewer input, which may include typed passwords. */
+    OPENSSL_cleanse(r->to_server.data, r->to_server.cap);
+    free(r->to_viewer.data);
+    free(r->to_server.data);
+    free(r->label);
+    free(r);
+}
