@@ -115,6 +115,14 @@ VMGATED = os.path.join(BUILD, "bin", "vmgated")
 VMGATECTL = os.path.join(BUILD, "bin", "vmgatectl")
 
 
+def free_port():
+    """A TCP port on loopback that nothing listens on right now."""
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 class Daemon:
     """vmgated in the foreground with its own state directory, admin socket
     and audit log under `root`, against the real libvirtd."""
@@ -127,13 +135,17 @@ class Daemon:
         self.config = os.path.join(root, "vmgated.conf")
         self.log = os.path.join(root, "vmgated.log")
         self.proc = None
+        self.vnc_port = free_port()
         self.write_config(extra)
 
     def write_config(self, extra=""):
         with open(self.config, "w") as f:
             f.write("[libvirt]\nuri = %s\n\n[daemon]\nstate_dir = %s\nadmin_socket = %s\n"
-                    "audit_log = %s\nlog_level = info\n\n%s" %
-                    (URI, self.state, self.socket, self.audit, extra))
+                    "audit_log = %s\nlog_level = info\n\n"
+                    "[vnc]\nlisten = 127.0.0.1\nport = %d\n\n"
+                    "[rdp]\nlisten = 127.0.0.1\nport = %d\n\n%s" %
+                    (URI, self.state, self.socket, self.audit, self.vnc_port, free_port(),
+                     extra))
 
     def start(self, timeout=30):
         if os.path.exists(self.socket):
