@@ -13,52 +13,7 @@
 #include "console.h"
 #include "hypervisor.h"
 #include "shot.h"
-#include "type-text.h"
 #include "util.h"
-
-/* Shared tail of every mode: type, wait, write. */
-static int finish(vg_display_source *src, vg_surface *surface, const shot_options *opt)
-{
-    char reason[256];
-    int r = vg_surface_wait_frame(surface, opt->deadline_us);
-
-    if (r == -ETIMEDOUT) {
-        fprintf(stderr, "vmgate-shot: timed out after %d s waiting for the first screen\n",
-                opt->timeout_s);
-        return SHOT_EXIT_TIMEOUT;
-    }
-    if (r < 0)
-        goto lost;
-    if (opt->type_text) {
-        r = vg_type_text(src, opt->type_text, opt->key_delay_ms);
-        if (r < 0)
-            goto lost;
-    }
-    if (opt->wait_stable_ms >= 0) {
-        r = vg_surface_wait_stable(surface, (uint32_t)opt->wait_stable_ms, opt->deadline_us);
-        if (r == -ETIMEDOUT) {
-            fprintf(stderr,
-                    "vmgate-shot: timed out after %d s: the screen did not stay still for "
-                    "%d ms\n",
-                    opt->timeout_s, opt->wait_stable_ms);
-            return SHOT_EXIT_TIMEOUT;
-        }
-        if (r < 0)
-            goto lost;
-    }
-    r = vg_surface_write_png(surface, opt->output);
-    if (r < 0) {
-        fprintf(stderr, "vmgate-shot: cannot write %s: %s\n", opt->output, g_strerror(-r));
-        return SHOT_EXIT_OUTPUT;
-    }
-    return SHOT_EXIT_OK;
-
-lost:
-    if (!vg_surface_closed_reason(surface, reason, sizeof(reason)))
-        g_strlcpy(reason, g_strerror(-r), sizeof(reason));
-    fprintf(stderr, "vmgate-shot: connection lost: %s\n", reason);
-    return SHOT_EXIT_CONNECT;
-}
 
 typedef struct lost_state {
     GMutex lock;
@@ -118,7 +73,7 @@ int shot_run_libvirt(const char *uri, const char *domain, const shot_options *op
         fprintf(stderr, "vmgate-shot: cannot start the console: %s\n", g_strerror(-r));
         rc = SHOT_EXIT_CONNECT;
     } else {
-        rc = finish(vg_console_source(console), vg_console_surface(console), opt);
+        rc = shot_finish(vg_console_source(console), opt);
         vg_console_free(console, "vmgate-shot done");
     }
     g_mutex_clear(&st.lock);

@@ -1,9 +1,14 @@
 /*
  * vmgate-shot — shared definitions of the headless client's modes.
+ *
+ * Each mode connects its own way and hands a display source to
+ * shot_finish(), the tail they share: wait for a complete screen, type,
+ * wait until the screen is still, write the PNG.
  */
 #ifndef VG_SHOT_H
 #define VG_SHOT_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "display.h"
@@ -25,7 +30,42 @@ typedef struct shot_options {
     int64_t deadline_us;
 } shot_options;
 
+/** What the VNC mode needs besides the common options; the caller owns all of it. */
+typedef struct shot_vnc_params {
+    const char *host;     /**< name or address, IPv6 without brackets */
+    const char *port;     /**< decimal, 1..65535 */
+    const char *user;     /**< VeNCrypt Plain user name */
+    const char *password; /**< never logged; the caller wipes it */
+    const char *ca_file;  /**< PEM trust anchors; NULL: the system's */
+    bool insecure;        /**< accept any server certificate */
+} shot_vnc_params;
+
+/**
+ * The shared tail of every mode: wait for a complete screen, type
+ * opt->type_text, wait until the screen is still (if asked), write the PNG.
+ * Errors are printed on stderr.
+ * @param src  a connected display source; its surface is the screen
+ * @return an exit code: SHOT_EXIT_OK, _TIMEOUT, _CONNECT (connection lost)
+ *         or _OUTPUT.
+ */
+int shot_finish(vg_display_source *src, const shot_options *opt);
+
 /** Run the libvirt mode. Returns an exit code. */
 int shot_run_libvirt(const char *uri, const char *domain, const shot_options *opt);
+
+/**
+ * Split "HOST:PORT" or "[IPV6]:PORT" into its parts (g_malloc'ed, the
+ * caller frees them).
+ * @return 0, or -EINVAL with nothing allocated when the text is not of
+ *         that form or the port is not in 1..65535.
+ */
+int shot_parse_host_port(const char *text, char **host, char **port);
+
+/**
+ * Run the VNC mode: VeNCrypt X509Plain to a vmgate VNC front end (or any
+ * VNC server offering it). Prints errors on stderr, never the password.
+ * @return an exit code (SHOT_EXIT_*).
+ */
+int shot_run_vnc(const shot_vnc_params *params, const shot_options *opt);
 
 #endif /* VG_SHOT_H */

@@ -4,9 +4,11 @@
  * write a PNG.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <glib.h>
 
@@ -22,6 +24,14 @@ static const char summary[] =
     "Mode (one is required):\n"
     "  --libvirt URI --domain NAME   straight to the VM through libvirt (local\n"
     "                                UNIX connection, e.g. qemu:///system)\n"
+    "  --vnc HOST:PORT --user USER --password-file FILE [--ca FILE | --insecure]\n"
+    "                                through vmgate's VNC front end (VeNCrypt\n"
+    "                                X509Plain: TLS, then user and password);\n"
+    "                                an IPv6 HOST goes in brackets, [::1]:5900.\n"
+    "                                The password is the file's first line. The\n"
+    "                                certificate must match HOST and be signed by\n"
+    "                                a CA in --ca FILE (default: the system's);\n"
+    "                                --insecure skips that check.\n"
     "\n"
     "Text for --type: \\n is Enter, \\t Tab, \\e Escape, \\b BackSpace, \\\\ a\n"
     "backslash. Characters are typed as keys of a US keyboard layout.\n"
@@ -31,18 +41,79 @@ static const char summary[] =
     "  1  timed out (no complete screen, or the screen never became still)\n"
     "  2  usage error\n"
     "  3  authentication failed\n"
-    "  4  could not connect (or the connection was lost)\n"
+    "  4  could not connect, TLS or certificate error (or the connection was lost)\n"
     "  5  could not write the output file";
+
+/* The first line of @path without its line end (LF or CRLF): the password.
+ * Bounded like the gateway's limit; the caller wipes and frees it.
+ * Returns an exit code. */
+static int read_password_file(const char *path, char **out)
+{
+    enum { PASSWORD_MAX = 1024 };
+    char buf[PASSWORD_MAX + 3]; /* the longest password, CR, LF, NUL */
+    size_t len = 0, line;
+    char *nl;
+    int fd = open(path, O_RDONLY | O_CLOEXEC), rc = SHOT_EXIT_USAGE;
+
+    if (fd < 0) {
+        fprintf(stderr, "vmgate-shot: --password-file %s: %s\n", path, g_strerror(errno));
+        return SHOT_EXIT_USAGE;
+    }
+    while (len < sizeof(buf) - 1 && !memchr(buf, '\n', len)) {
+        ssize_t n = read(fd, buf + len, sizeof(buf) - 1 - len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            fprintf(stderr, "vmgate-shot: --password-file %s: %s\n", path, g_strerror(errno));
+            goto out;
+        }
+        if (n == 0)
+            break;
+        len += (size_t)n;
+    }
+    nl = memchr(buf, '\n', len);
+    line = nl ? (size_t)(nl - buf) : len;
+    if (line > 0 && buf[line - 1] == '\r')
+        line--;
+    buf[line] = '\0';
+    if (line > PASSWORD_MAX)
+        fprintf(stderr, "vmgate-shot: --password-file %s: the password is longer than %d bytes\n",
+                path, PASSWORD_MAX);
+    else if (line == 0)
+        fprintf(stderr, "vmgate-shot: --password-file %s: the first line is empty\n", path);
+    else if (strlen(buf) != line)
+        fprintf(stderr, "vmgate-shot: --password-file %s: the password contains a NUL byte\n",
+                path);
+    else {
+        *out = g_strdup(buf);
+        rc = SHOT_EXIT_OK;
+    }
+out:
+    explicit_bzero(buf, sizeof(buf));
+    close(fd);
+    return rc;
+}
 
 int main(int argc, char **argv)
 {
     g_autofree char *uri = NULL, *domain = NULL, *output = NULL, *type = NULL, *log_level = NULL;
-    int wait_stable = -1, timeout = 30, key_delay = 10;
-    gboolean verbose = FALSE;
+    g_autofree char *vnc = NULL, *user = NULL, *password_file = NULL, *ca = NULL;
+    g_autofree char *host = NULL, *port = NULL;
+    char *password = NULL;
+    int wait_stable = -1, timeout = 30, key_delay = 10, rc;
+    gboolean verbose = FALSE, insecure = FALSE;
     g_autoptr(GError) err = NULL;
     GOptionEntry entries[] = {
         {"libvirt", 0, 0, G_OPTION_ARG_STRING, &uri, "libvirt connection URI", "URI"},
         {"domain", 0, 0, G_OPTION_ARG_STRING, &domain, "libvirt domain (VM) name", "NAME"},
+        {"vnc", 0, 0, G_OPTION_ARG_STRING, &vnc, "vmgate's VNC front end", "HOST:PORT"},
+        {"user", 0, 0, G_OPTION_ARG_STRING, &user, "user name for --vnc", "USER"},
+        {"password-file", 0, 0, G_OPTION_ARG_FILENAME, &password_file,
+         "file whose first line is the password for --vnc", "FILE"},
+        {"ca", 0, 0, G_OPTION_ARG_FILENAME, &ca,
+         "CA certificates (PEM) that sign the server's certificate", "FILE"},
+        {"insecure", 0, 0, G_OPTION_ARG_NONE, &insecure,
+         "do not check the server's certificate (tests only)", NULL},
         {"output", 'o', 0, G_OPTION_ARG_FILENAME, &output, "PNG file to write", "FILE.png"},
         {"type", 0, 0, G_OPTION_ARG_STRING, &type, "type TEXT before the screenshot", "TEXT"},
         {"wait-stable", 0, 0, G_OPTION_ARG_INT, &wait_stable,
@@ -79,14 +150,49 @@ int main(int argc, char **argv)
     } else if (verbose) {
         vg_log_set_level(VG_LOG_INFO);
     }
-    if (!uri) {
-        fprintf(stderr, "vmgate-shot: choose a mode: --libvirt URI --domain NAME\n"
-                        "Try 'vmgate-shot --help'.\n");
+    if (!uri == !vnc) {
+        fprintf(stderr, "vmgate-shot: choose one mode: --libvirt URI --domain NAME, or --vnc "
+                        "HOST:PORT\nTry 'vmgate-shot --help'.\n");
         return SHOT_EXIT_USAGE;
     }
-    if (!domain) {
-        fprintf(stderr, "vmgate-shot: --libvirt needs --domain NAME\n");
-        return SHOT_EXIT_USAGE;
+    if (uri) {
+        if (!domain) {
+            fprintf(stderr, "vmgate-shot: --libvirt needs --domain NAME\n");
+            return SHOT_EXIT_USAGE;
+        }
+        if (user || password_file || ca || insecure) {
+            fprintf(stderr, "vmgate-shot: --user, --password-file, --ca and --insecure are for "
+                            "--vnc\n");
+            return SHOT_EXIT_USAGE;
+        }
+    } else {
+        if (domain) {
+            fprintf(stderr, "vmgate-shot: --domain is for --libvirt\n");
+            return SHOT_EXIT_USAGE;
+        }
+        if (shot_parse_host_port(vnc, &host, &port) < 0) {
+            fprintf(stderr,
+                    "vmgate-shot: --vnc '%s' is not HOST:PORT (IPv6 in brackets: "
+                    "[::1]:5900; port 1 to 65535)\n",
+                    vnc);
+            return SHOT_EXIT_USAGE;
+        }
+        if (!user || !user[0] || !password_file) {
+            fprintf(stderr, "vmgate-shot: --vnc needs --user USER and --password-file FILE\n");
+            return SHOT_EXIT_USAGE;
+        }
+        if (strlen(user) > 255) {
+            fprintf(stderr, "vmgate-shot: --user is longer than 255 bytes\n");
+            return SHOT_EXIT_USAGE;
+        }
+        if (ca && insecure) {
+            fprintf(stderr, "vmgate-shot: --ca and --insecure exclude each other\n");
+            return SHOT_EXIT_USAGE;
+        }
+        if (ca && access(ca, R_OK) < 0) {
+            fprintf(stderr, "vmgate-shot: --ca %s: %s\n", ca, g_strerror(errno));
+            return SHOT_EXIT_USAGE;
+        }
     }
     if (!output) {
         fprintf(stderr, "vmgate-shot: --output FILE.png is required\n");
@@ -123,11 +229,30 @@ int main(int argc, char **argv)
             return SHOT_EXIT_USAGE;
         }
     }
+    if (vnc) {
+        rc = read_password_file(password_file, &password);
+        if (rc != SHOT_EXIT_OK)
+            return rc;
+    }
     opt.output = output;
     opt.type_text = text;
     opt.wait_stable_ms = wait_stable;
     opt.timeout_s = timeout;
     opt.key_delay_ms = key_delay;
     opt.deadline_us = vg_now_us() + (int64_t)timeout * 1000000;
-    return shot_run_libvirt(uri, domain, &opt);
+    if (uri)
+        return shot_run_libvirt(uri, domain, &opt);
+
+    shot_vnc_params vp = {
+        .host = host,
+        .port = port,
+        .user = user,
+        .password = password,
+        .ca_file = ca,
+        .insecure = insecure,
+    };
+    rc = shot_run_vnc(&vp, &opt);
+    explicit_bzero(password, strlen(password));
+    g_free(password);
+    return rc;
 }

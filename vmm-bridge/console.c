@@ -150,8 +150,8 @@ static void cb_finished_update(rfbClient *cl)
         g_atomic_int_set(&c->ext_keys, 1);
         vg_debug(TAG, "vm=%s: extended key events acknowledged", c->name);
     }
+    /* libvncclient has already asked for the next incremental update. */
     vg_surface_commit(c->base.surface);
-    SendIncrementalFramebufferUpdateRequest(cl);
 }
 
 static void cb_got_cursor(rfbClient *cl, int xhot, int yhot, int width, int height, int bpp)

@@ -1,0 +1,906 @@
+/*
+ * vmgate-shot, VNC mode: a viewer of vmgate's VNC front end, over VeNCrypt
+ * X509Plain (TLS, then user name and password), with libvncclient.
+ *
+ * Threading: the main thread connects the TCP socket, starts the client
+ * thread and waits for the handshake's outcome, then runs shot_finish().
+ * The client thread owns the rfbClient: it runs the handshake, reads server
+ * messages, writes every client message (libvncclient's writes are not
+ * thread-safe) and is the surface's only producer. Input from the main
+ * thread is queued under `lock` and wakes the client thread through an
+ * eventfd. The main thread ends the connection by setting `stop`, waking
+ * the thread and shutting the socket down (a read blocked inside
+ * libvncclient then fails), joins the thread and only then frees the
+ * rfbClient.
+ *
+ * libvncclient 0.9.14, and how this file works with it:
+ *  - Security: SetClientAuthSchemes() limits the RFB security type to
+ *    VeNCrypt, but libvncclient picks the VeNCrypt subtype by itself and
+ *    would also take the unencrypted Plain (256). The credential callback
+ *    therefore hands out the password only when the subtype is X509Plain,
+ *    TLS is up and this file has checked the certificate.
+ *  - Certificate checks: libvncclient verifies the peer only against a CA
+ *    file, by host name, with no way to turn that off. Its
+ *    InitializeTLSSession() keeps a session that already exists, so the
+ *    X.509 credential callback (called just before it) creates the GnuTLS
+ *    session here, with a per-session verify function (which overrides the
+ *    credentials' one, see gnutls_session_set_verify_function(3)): a trust
+ *    list of --ca or the system's, the host name or address from the
+ *    command line, or nothing at all with --insecure. libvncclient is given
+ *    /dev/null as its CA file (loads, holds no certificate), so should its
+ *    own check ever run instead of ours it fails closed.
+ *  - The reason a server gives for refusing credentials only reaches
+ *    libvncclient's log ("VNC connection failed: ..."); the log hook picks
+ *    it (and the TLS error) up for the one connection of this process.
+ *  - The handshake is driven step by step, as in vmm-bridge/console.c, so
+ *    that our own SetPixelFormat (BGRX32, the surface's format) and
+ *    SetEncodings (raw only, plus DesktopSize, RichCursor so that no
+ *    software cursor is drawn into the pixels, and QEMU extended key events)
+ *    are the only ones sent.
+ *  - WaitForMessage() misses bytes already in client->buffered and records
+ *    GnuTLS has decrypted but not handed out: both are checked before
+ *    polling.
+ *  - Pixels are decoded into client->frameBuffer (so an encoding the server
+ *    sends unasked still lands in a buffer of the right size) and copied
+ *    into the surface per rectangle.
+ *  - libvncclient frees the password it is given without wiping it; our own
+ *    copy is wiped by the caller.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/select.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <glib.h>
+#include <gnutls/gnutls.h>
+#include <gnutls/x509.h>
+#include <rfb/rfbclient.h>
+
+#include "log.h"
+#include "shot.h"
+#include "surface.h"
+#include "util.h"
+
+#define TAG "shot-vnc"
+
+/* TLS 1.2 and 1.3 only, GnuTLS's default suites otherwise. */
+#define SHOT_TLS_PRIORITY "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
+/* Longest certificate chain looked at. */
+#define SHOT_MAX_CHAIN 16
+#define SHOT_QUEUE_MAX 4096
+/* QEMU extended key events, a pseudo-encoding the server acknowledges. */
+#define SHOT_ENC_QEMU_EXT_KEY (-258)
+
+typedef enum shot_phase { PHASE_CONNECTING, PHASE_READY, PHASE_FAILED } shot_phase;
+
+typedef struct shot_input {
+    bool is_key;
+    bool down;
+    uint16_t qnum;
+    uint32_t keysym;
+    int32_t x, y;
+    uint32_t buttons;
+} shot_input;
+
+typedef struct shot_vnc {
+    vg_display_source base; /* first */
+    const shot_vnc_params *params;
+    rfbClient *cl;
+    int fd;      /* the socket; closed by rfbClientCleanup() */
+    int wake_fd; /* eventfd: input queued or stop */
+    GThread *thread;
+    gnutls_x509_trust_list_t trust; /* NULL with --insecure */
+    int64_t deadline_us;
+
+    GMutex lock;
+    GCond cond;
+    /* under lock */
+    shot_phase phase;
+    int fail_code;
+    char fail_msg[768];
+    GArray *queue; /* shot_input */
+    bool stop;
+    bool lost;
+
+    /* client thread only */
+    bool peer_checked;
+    bool password_sent;
+    char server_reason[256];
+    char tls_error[256];
+    char cert_error[512];
+    char refusal[256];
+    char last_log[256];
+} shot_vnc;
+
+static int tag_key; /* address used as libvncclient client-data tag */
+
+/* libvncclient logs through process-wide hooks and this process has one
+ * connection: the hooks report to it. Set before the client thread starts,
+ * cleared after it ended. */
+static shot_vnc *log_target;
+
+static shot_vnc *session_of(rfbClient *cl)
+{
+    return rfbClientGetClientData(cl, &tag_key);
+}
+
+/* Text from the server goes to a terminal: keep printable ASCII only. */
+static void copy_printable(char *dst, size_t len, const char *src)
+{
+    size_t i = 0;
+
+    for (; *src && i + 1 < len; src++)
+        dst[i++] = (*src >= 0x20 && *src < 0x7f) ? *src : '?';
+    dst[i] = '\0';
+}
+
+static void rfb_log_hook(const char *fmt, ...)
+{
+    static const char conn_failed[] = "VNC connection failed: ";
+    static const char auth_failed[] = "VNC authentication failed";
+    static const char tls_failed[] = "TLS handshake failed: ";
+    char buf[512];
+    va_list ap;
+    shot_vnc *s = log_target;
+
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof(buf), fmt, ap);
+    va_end(ap);
+    g_strchomp(buf);
+    vg_debug("libvncclient", "%s", buf);
+    if (!s)
+        return;
+    if (g_str_has_prefix(buf, conn_failed))
+        copy_printable(s->server_reason, sizeof(s->server_reason), buf + strlen(conn_failed));
+    else if (g_str_has_prefix(buf, auth_failed) && !s->server_reason[0])
+        copy_printable(s->server_reason, sizeof(s->server_reason), buf);
+    else if (g_str_has_prefix(buf, tls_failed))
+        g_strlcpy(s->tls_error, buf + strlen(tls_failed), sizeof(s->tls_error));
+    g_strlcpy(s->last_log, buf, sizeof(s->last_log));
+}
+
+/* ---- TLS ---- */
+
+static int verify_peer(gnutls_session_t ts)
+{
+    rfbClient *cl = gnutls_session_get_ptr(ts);
+    shot_vnc *s = cl ? session_of(cl) : NULL;
+    const gnutls_datum_t *certs;
+    gnutls_x509_crt_t chain[SHOT_MAX_CHAIN];
+    unsigned int n = 0, count = 0, status = 0;
+    gnutls_datum_t text = {NULL, 0};
+    int r;
+
+    if (!s)
+        return GNUTLS_E_CERTIFICATE_ERROR;
+    if (!s->trust) {
+        s->peer_checked = true; /* --insecure */
+        return 0;
+    }
+    certs = gnutls_certificate_get_peers(ts, &n);
+    if (!certs || n == 0 || gnutls_certificate_type_get(ts) != GNUTLS_CRT_X509) {
+        g_strlcpy(s->cert_error, "the server sent no X.509 certificate", sizeof(s->cert_error));
+        return GNUTLS_E_CERTIFICATE_ERROR;
+    }
+    if (n > SHOT_MAX_CHAIN)
+        n = SHOT_MAX_CHAIN;
+    for (; count < n; count++) {
+        if (gnutls_x509_crt_init(&chain[count]) < 0)
+            break;
+        if (gnutls_x509_crt_import(chain[count], &certs[count], GNUTLS_X509_FMT_DER) < 0) {
+            gnutls_x509_crt_deinit(chain[count]);
+            break;
+        }
+    }
+    if (count < n) {
+        g_strlcpy(s->cert_error, "cannot parse the server's certificate", sizeof(s->cert_error));
+        r = GNUTLS_E_CERTIFICATE_ERROR;
+        goto out;
+    }
+    /* The host name check also matches IP addresses against IP SANs. */
+    gnutls_typed_vdata_st data[] = {
+        {.type = GNUTLS_DT_DNS_HOSTNAME, .data = (unsigned char *)s->params->host},
+        {.type = GNUTLS_DT_KEY_PURPOSE_OID, .data = (unsigned char *)GNUTLS_KP_TLS_WWW_SERVER},
+    };
+    r = gnutls_x509_trust_list_verify_crt2(s->trust, chain, count, data, G_N_ELEMENTS(data), 0,
+                                           &status, NULL);
+    if (r < 0) {
+        snprintf(s->cert_error, sizeof(s->cert_error), "cannot verify the certificate: %s",
+                 gnutls_strerror(r));
+        r = GNUTLS_E_CERTIFICATE_ERROR;
+        goto out;
+    }
+    if (status != 0) {
+        if (gnutls_certificate_verification_status_print(status, GNUTLS_CRT_X509, &text, 0) == 0) {
+            snprintf(s->cert_error, sizeof(s->cert_error), "%s", (const char *)text.data);
+            g_strstrip(s->cert_error);
+            gnutls_free(text.data);
+        } else {
+            g_strlcpy(s->cert_error, "The certificate is NOT trusted.", sizeof(s->cert_error));
+        }
+        r = GNUTLS_E_CERTIFICATE_VERIFICATION_ERROR;
+        goto out;
+    }
+    s->peer_checked = true;
+    r = 0;
+out:
+    for (unsigned int i = 0; i < count; i++)
+        gnutls_x509_crt_deinit(chain[i]);
+    return r;
+}
+
+/* Create the session libvncclient will use (see the file comment). */
+static int start_tls_session(shot_vnc *s, rfbClient *cl)
+{
+    gnutls_session_t ts = NULL;
+    int64_t left_ms = (s->deadline_us - vg_now_us()) / 1000;
+    int r;
+
+    if (cl->tlsSession) {
+        g_strlcpy(s->refusal, "TLS was already started", sizeof(s->refusal));
+        return -EPROTO;
+    }
+    r = gnutls_init(&ts, GNUTLS_CLIENT);
+    if (r < 0)
+        goto fail;
+    r = gnutls_priority_set_direct(ts, SHOT_TLS_PRIORITY, NULL);
+    if (r < 0)
+        goto fail;
+    if (!g_hostname_is_ip_address(s->params->host)) {
+        r = gnutls_server_name_set(ts, GNUTLS_NAME_DNS, s->params->host, strlen(s->params->host));
+        if (r < 0)
+            goto fail;
+    }
+    gnutls_transport_set_int(ts, s->fd);
+    gnutls_handshake_set_timeout(ts, left_ms > 1000 ? (unsigned int)MIN(left_ms, 600000) : 1000);
+    gnutls_session_set_verify_function(ts, verify_peer);
+    gnutls_session_set_ptr(ts, cl);
+    /* libvncclient initialises this mutex only for sessions it creates;
+     * FreeTLS() destroys it with the session. */
+    pthread_mutex_init(&cl->tlsRwMutex, NULL);
+    cl->tlsSession = ts;
+    return 0;
+
+fail:
+    snprintf(s->refusal, sizeof(s->refusal), "cannot set up TLS: %s", gnutls_strerror(r));
+    if (ts)
+        gnutls_deinit(ts);
+    return -EPROTO;
+}
+
+static rfbCredential *get_credential(rfbClient *cl, int type)
+{
+    shot_vnc *s = session_of(cl);
+    rfbCredential *c;
+
+    if (cl->subAuthScheme != rfbVeNCryptX509Plain) {
+        snprintf(s->refusal, sizeof(s->refusal),
+                 "the server does not offer VeNCrypt X509Plain (it chose subtype %u)",
+                 (unsigned int)cl->subAuthScheme);
+        return NULL;
+    }
+    c = calloc(1, sizeof(*c));
+    if (!c)
+        return NULL;
+    if (type == rfbCredentialTypeX509) {
+        if (start_tls_session(s, cl) < 0)
+            goto refuse;
+        c->x509Credential.x509CACertFile = strdup("/dev/null");
+        if (!c->x509Credential.x509CACertFile)
+            goto refuse;
+        return c;
+    }
+    if (type == rfbCredentialTypeUser) {
+        if (!cl->tlsSession || !s->peer_checked) {
+            g_strlcpy(s->refusal, "refusing to send the password outside checked TLS",
+                      sizeof(s->refusal));
+            goto refuse;
+        }
+        c->userCredential.username = strdup(s->params->user);
+        c->userCredential.password = strdup(s->params->password);
+        if (!c->userCredential.username || !c->userCredential.password) {
+            free(c->userCredential.username);
+            free(c->userCredential.password);
+            goto refuse;
+        }
+        s->password_sent = true;
+        return c;
+    }
+    snprintf(s->refusal, sizeof(s->refusal), "unexpected credential request %d", type);
+refuse:
+    free(c);
+    return NULL;
+}
+
+/* ---- pixels ---- */
+
+static rfbBool cb_malloc_framebuffer(rfbClient *cl)
+{
+    shot_vnc *s = session_of(cl);
+    size_t n;
+    int r;
+
+    if (cl->width <= 0 || cl->height <= 0 ||
+        vg_image_size((uint32_t)cl->width, (uint32_t)cl->height, VG_SURFACE_BPP, &n) < 0) {
+        vg_warning(TAG, "server announced an unusable screen %dx%d", cl->width, cl->height);
+        return FALSE;
+    }
+    free(cl->frameBuffer);
+    cl->frameBuffer = calloc(1, n);
+    if (!cl->frameBuffer)
+        return FALSE;
+    r = vg_surface_resize(s->base.surface, (uint32_t)cl->width, (uint32_t)cl->height);
+    if (r < 0) {
+        vg_warning(TAG, "cannot use screen size %dx%d: %s", cl->width, cl->height, g_strerror(-r));
+        return FALSE;
+    }
+    vg_info(TAG, "screen %dx%d", cl->width, cl->height);
+    return TRUE;
+}
+
+static void cb_got_update(rfbClient *cl, int x, int y, int w, int h)
+{
+    shot_vnc *s = session_of(cl);
+    size_t stride = (size_t)cl->width * VG_SURFACE_BPP;
+
+    /* libvncclient checked the rectangle against the screen; clip anyway,
+     * the surface refuses what does not fit. */
+    if (x < 0 || y < 0 || w <= 0 || h <= 0 || x >= cl->width || y >= cl->height)
+        return;
+    w = MIN(w, cl->width - x);
+    h = MIN(h, cl->height - y);
+    vg_surface_write(
+        s->base.surface, (uint32_t)x, (uint32_t)y, (uint32_t)w, (uint32_t)h,
+        (const uint8_t *)cl->frameBuffer + (size_t)y * stride + (size_t)x * VG_SURFACE_BPP, stride);
+}
+
+static void cb_finished_update(rfbClient *cl)
+{
+    /* HandleRFBServerMessage() has already asked for the next update. */
+    vg_surface_commit(session_of(cl)->base.surface);
+}
+
+static void cb_cut_text(rfbClient *cl, const char *text, int len)
+{
+    (void)cl;
+    (void)text;
+    (void)len;
+}
+
+static bool send_format_and_encodings(rfbClient *cl)
+{
+    rfbSetPixelFormatMsg pf;
+    struct {
+        rfbSetEncodingsMsg hdr;
+        uint32_t enc[4];
+    } se;
+    const int32_t encodings[] = {rfbEncodingRaw, (int32_t)rfbEncodingRichCursor,
+                                 (int32_t)rfbEncodingNewFBSize, SHOT_ENC_QEMU_EXT_KEY};
+
+    cl->format.bitsPerPixel = 32;
+    cl->format.depth = 24;
+    cl->format.bigEndian = 0;
+    cl->format.trueColour = 1;
+    cl->format.redMax = 255;
+    cl->format.greenMax = 255;
+    cl->format.blueMax = 255;
+    cl->format.redShift = 16;
+    cl->format.greenShift = 8;
+    cl->format.blueShift = 0;
+
+    memset(&pf, 0, sizeof(pf));
+    pf.type = rfbSetPixelFormat;
+    pf.format = cl->format;
+    pf.format.redMax = g_htons(255);
+    pf.format.greenMax = g_htons(255);
+    pf.format.blueMax = g_htons(255);
+    if (!WriteToRFBServer(cl, (char *)&pf, sz_rfbSetPixelFormatMsg))
+        return false;
+
+    memset(&se, 0, sizeof(se));
+    se.hdr.type = rfbSetEncodings;
+    se.hdr.nEncodings = g_htons(G_N_ELEMENTS(encodings));
+    for (size_t i = 0; i < G_N_ELEMENTS(encodings); i++)
+        se.enc[i] = g_htonl((uint32_t)encodings[i]);
+    return WriteToRFBServer(cl, (char *)&se,
+                            sz_rfbSetEncodingsMsg + 4 * (unsigned)G_N_ELEMENTS(encodings));
+}
+
+/* ---- the client thread ---- */
+
+static void set_phase(shot_vnc *s, shot_phase phase, int code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void set_phase(shot_vnc *s, shot_phase phase, int code, const char *fmt, ...)
+{
+    va_list ap;
+
+    g_mutex_lock(&s->lock);
+    s->phase = phase;
+    s->fail_code = code;
+    if (fmt) {
+        va_start(ap, fmt);
+        vsnprintf(s->fail_msg, sizeof(s->fail_msg), fmt, ap);
+        va_end(ap);
+    }
+    g_cond_broadcast(&s->cond);
+    g_mutex_unlock(&s->lock);
+}
+
+/* Why InitialiseRFBConnection() failed, as an exit code and a message. */
+static void handshake_failed(shot_vnc *s)
+{
+    const char *hp = s->cl->serverHost;
+
+    if (s->cert_error[0])
+        set_phase(s, PHASE_FAILED, SHOT_EXIT_CONNECT, "the certificate of %s is not trusted: %s",
+                  hp, s->cert_error);
+    else if (s->refusal[0])
+        set_phase(s, PHASE_FAILED, SHOT_EXIT_CONNECT, "%s: %s", hp, s->refusal);
+    else if (s->tls_error[0])
+        set_phase(s, PHASE_FAILED, SHOT_EXIT_CONNECT, "TLS with %s failed: %s", hp, s->tls_error);
+    else if (s->password_sent && s->server_reason[0])
+        set_phase(s, PHASE_FAILED, SHOT_EXIT_AUTH, "authentication failed: %s", s->server_reason);
+    else if (s->password_sent)
+        set_phase(s, PHASE_FAILED, SHOT_EXIT_CONNECT,
+                  "%s closed the connection during authentication", hp);
+    else if (s->server_reason[0])
+        set_phase(s, PHASE_FAILED, SHOT_EXIT_CONNECT, "%s refused the connection: %s", hp,
+                  s->server_reason);
+    else
+        set_phase(s, PHASE_FAILED, SHOT_EXIT_CONNECT, "RFB handshake with %s failed%s%s%s", hp,
+                  s->last_log[0] ? " (" : "", s->last_log, s->last_log[0] ? ")" : "");
+}
+
+static void send_input(shot_vnc *s, const shot_input *in)
+{
+    rfbClient *cl = s->cl;
+
+    if (in->is_key) {
+        if (in->qnum && SupportsClient2Server(cl, rfbQemuEvent))
+            SendExtendedKeyEvent(cl, in->keysym, in->qnum, in->down);
+        else if (in->keysym)
+            SendKeyEvent(cl, in->keysym, in->down);
+        else
+            vg_debug(TAG, "key 0x%x dropped: no extended key events and no keysym", in->qnum);
+    } else {
+        int32_t x = CLAMP(in->x, 0, MAX(cl->width - 1, 0));
+        int32_t y = CLAMP(in->y, 0, MAX(cl->height - 1, 0));
+        SendPointerEvent(cl, x, y, (int)(in->buttons & VG_BUTTON_MASK));
+    }
+}
+
+/* Send what is queued; false when asked to stop. */
+static bool drain_queue(shot_vnc *s)
+{
+    GArray *batch;
+    bool stop;
+    uint64_t v;
+
+    if (read(s->wake_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+        vg_debug(TAG, "eventfd read: %s", g_strerror(errno));
+    g_mutex_lock(&s->lock);
+    stop = s->stop;
+    batch = s->queue;
+    s->queue = g_array_new(FALSE, FALSE, sizeof(shot_input));
+    g_mutex_unlock(&s->lock);
+    if (!stop) {
+        for (guint i = 0; i < batch->len; i++)
+            send_input(s, &g_array_index(batch, shot_input, i));
+    }
+    g_array_free(batch, TRUE);
+    return !stop;
+}
+
+static void connection_lost(shot_vnc *s, const char *why)
+{
+    g_mutex_lock(&s->lock);
+    s->lost = true;
+    g_mutex_unlock(&s->lock);
+    vg_surface_close(s->base.surface, why);
+}
+
+static gpointer client_main(gpointer data)
+{
+    shot_vnc *s = data;
+    rfbClient *cl = s->cl;
+
+    if (!InitialiseRFBConnection(cl)) {
+        handshake_failed(s);
+        return NULL;
+    }
+    cl->width = cl->si.framebufferWidth;
+    cl->height = cl->si.framebufferHeight;
+    if (!cl->MallocFrameBuffer(cl) || !send_format_and_encodings(cl) ||
+        !SendFramebufferUpdateRequest(cl, 0, 0, cl->width, cl->height, FALSE)) {
+        set_phase(s, PHASE_FAILED, SHOT_EXIT_CONNECT, "RFB setup with %s failed", cl->serverHost);
+        return NULL;
+    }
+    vg_info(TAG, "connected to %s (%s)", cl->serverHost, cl->desktopName ? cl->desktopName : "");
+    set_phase(s, PHASE_READY, 0, NULL);
+
+    for (;;) {
+        struct pollfd fds[2] = {{.fd = s->fd, .events = POLLIN},
+                                {.fd = s->wake_fd, .events = POLLIN}};
+        bool pending =
+            cl->buffered > 0 || (cl->tlsSession && gnutls_record_check_pending(cl->tlsSession) > 0);
+        int n;
+
+        if (!pending) {
+            n = poll(fds, 2, -1);
+            if (n < 0) {
+                if (errno == EINTR)
+                    continue;
+                connection_lost(s, "poll failed");
+                break;
+            }
+        } else {
+            fds[0].revents = POLLIN;
+            if (poll(&fds[1], 1, 0) < 0)
+                fds[1].revents = 0;
+        }
+        if ((fds[1].revents & POLLIN) && !drain_queue(s))
+            break;
+        if (fds[0].revents & (POLLIN | POLLHUP | POLLERR)) {
+            if (!HandleRFBServerMessage(cl)) {
+                connection_lost(s, "the server closed the connection");
+                break;
+            }
+        }
+    }
+    return NULL;
+}
+
+/* ---- the display source the shared tail drives ---- */
+
+static int queue_input(shot_vnc *s, const shot_input *in)
+{
+    uint64_t one = 1;
+    int r = 0;
+
+    g_mutex_lock(&s->lock);
+    if (s->stop || s->lost)
+        r = -EPIPE;
+    else if (s->queue->len >= SHOT_QUEUE_MAX)
+        r = -EAGAIN;
+    else
+        g_array_append_val(s->queue, *in);
+    g_mutex_unlock(&s->lock);
+    if (r == 0 && write(s->wake_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+        return -errno;
+    return r;
+}
+
+static int vnc_send_key(vg_display_source *src, uint16_t qnum, uint32_t keysym, bool down)
+{
+    shot_input in = {.is_key = true, .qnum = qnum, .keysym = keysym, .down = down};
+
+    if (qnum == 0 && keysym == 0)
+        return -EINVAL;
+    return queue_input((shot_vnc *)src, &in);
+}
+
+static int vnc_send_pointer(vg_display_source *src, int32_t x, int32_t y, uint32_t buttons)
+{
+    shot_input in = {.x = x, .y = y, .buttons = buttons};
+
+    return queue_input((shot_vnc *)src, &in);
+}
+
+static const vg_display_source_ops vnc_source_ops = {
+    .send_key = vnc_send_key,
+    .send_pointer = vnc_send_pointer,
+    .request_resize = NULL, /* not needed for screenshots */
+};
+
+/* ---- connecting ---- */
+
+int shot_parse_host_port(const char *text, char **host, char **port)
+{
+    const char *colon;
+    g_autofree char *h = NULL;
+    char *end;
+    unsigned long p;
+
+    if (!text)
+        return -EINVAL;
+    if (text[0] == '[') {
+        const char *close = strchr(text, ']');
+        if (!close || close == text + 1 || close[1] != ':')
+            return -EINVAL;
+        h = g_strndup(text + 1, (gsize)(close - text - 1));
+        colon = close + 1;
+        if (!strchr(h, ':'))
+            return -EINVAL; /* brackets are for IPv6 addresses */
+    } else {
+        colon = strrchr(text, ':');
+        if (!colon || colon == text)
+            return -EINVAL;
+        h = g_strndup(text, (gsize)(colon - text));
+        if (strchr(h, ':'))
+            return -EINVAL; /* an IPv6 address needs brackets */
+    }
+    if (colon[1] < '0' || colon[1] > '9')
+        return -EINVAL;
+    errno = 0;
+    p = strtoul(colon + 1, &end, 10);
+    if (errno || *end || p == 0 || p > 65535)
+        return -EINVAL;
+    *host = g_steal_pointer(&h);
+    *port = g_strdup_printf("%lu", p);
+    return 0;
+}
+
+/* Wait for a non-blocking connect(); 0 or -errno (-ETIMEDOUT at the deadline). */
+static int wait_connected(int fd, int64_t deadline_us)
+{
+    for (;;) {
+        struct pollfd pfd = {.fd = fd, .events = POLLOUT};
+        int64_t left = deadline_us - vg_now_us();
+        int err = 0;
+        socklen_t len = sizeof(err);
+        int n;
+
+        if (left <= 0)
+            return -ETIMEDOUT;
+        n = poll(&pfd, 1, (int)MIN(left / 1000 + 1, 60000));
+        if (n < 0 && errno != EINTR)
+            return -errno;
+        if (n <= 0)
+            continue;
+        if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+            return -errno;
+        return err ? -err : 0;
+    }
+}
+
+/* Connect to the first address that answers; prints why not. Returns the
+ * (blocking) socket, or an exit code as a negative number. */
+static int connect_tcp(const shot_vnc_params *p, int64_t deadline_us, const char *hp)
+{
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV};
+    struct addrinfo *ai = NULL;
+    int fd = -1, err = -ECONNREFUSED, r, one = 1;
+
+    r = getaddrinfo(p->host, p->port, &hints, &ai);
+    if (r != 0) {
+        fprintf(stderr, "vmgate-shot: cannot resolve %s: %s\n", p->host, gai_strerror(r));
+        return -SHOT_EXIT_CONNECT;
+    }
+    for (struct addrinfo *a = ai; a; a = a->ai_next) {
+        fd = socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, a->ai_protocol);
+        if (fd < 0) {
+            err = -errno;
+            continue;
+        }
+        if (connect(fd, a->ai_addr, a->ai_addrlen) == 0)
+            err = 0;
+        else if (errno == EINPROGRESS)
+            err = wait_connected(fd, deadline_us);
+        else
+            err = -errno;
+        if (err == 0)
+            break;
+        close(fd);
+        fd = -1;
+        if (err == -ETIMEDOUT)
+            break;
+    }
+    freeaddrinfo(ai);
+    if (fd < 0) {
+        if (err == -ETIMEDOUT) {
+            fprintf(stderr, "vmgate-shot: timed out connecting to %s\n", hp);
+            return -SHOT_EXIT_TIMEOUT;
+        }
+        fprintf(stderr, "vmgate-shot: cannot connect to %s: %s\n", hp, g_strerror(-err));
+        return -SHOT_EXIT_CONNECT;
+    }
+    /* libvncclient select()s on the socket. */
+    if (fd >= FD_SETSIZE) {
+        fprintf(stderr, "vmgate-shot: cannot connect to %s: too many open files\n", hp);
+        close(fd);
+        return -SHOT_EXIT_CONNECT;
+    }
+    if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) < 0 ||
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) < 0) {
+        fprintf(stderr, "vmgate-shot: cannot set up the socket: %s\n", g_strerror(errno));
+        close(fd);
+        return -SHOT_EXIT_CONNECT;
+    }
+    return fd;
+}
+
+/* The trust anchors; prints why not. Returns an exit code. */
+static int load_trust(const shot_vnc_params *p, gnutls_x509_trust_list_t *out)
+{
+    gnutls_x509_trust_list_t tl = NULL;
+    int r;
+
+    *out = NULL;
+    if (p->insecure)
+        return SHOT_EXIT_OK;
+    r = gnutls_x509_trust_list_init(&tl, 0);
+    if (r < 0) {
+        fprintf(stderr, "vmgate-shot: %s\n", gnutls_strerror(r));
+        return SHOT_EXIT_CONNECT;
+    }
+    if (p->ca_file) {
+        r = gnutls_x509_trust_list_add_trust_file(tl, p->ca_file, NULL, GNUTLS_X509_FMT_PEM, 0, 0);
+        if (r <= 0) {
+            fprintf(stderr, "vmgate-shot: --ca %s: %s\n", p->ca_file,
+                    r < 0 ? gnutls_strerror(r) : "no certificate in the file");
+            gnutls_x509_trust_list_deinit(tl, 1);
+            return SHOT_EXIT_USAGE;
+        }
+    } else {
+        r = gnutls_x509_trust_list_add_system_trust(tl, 0, 0);
+        if (r <= 0) {
+            fprintf(stderr, "vmgate-shot: no system certificate authorities (%s); use --ca FILE\n",
+                    r < 0 ? gnutls_strerror(r) : "none found");
+            gnutls_x509_trust_list_deinit(tl, 1);
+            return SHOT_EXIT_CONNECT;
+        }
+    }
+    *out = tl;
+    return SHOT_EXIT_OK;
+}
+
+/* Wait for the client thread's verdict on the handshake. */
+static shot_phase wait_handshake(shot_vnc *s, int64_t deadline_us)
+{
+    shot_phase phase;
+
+    g_mutex_lock(&s->lock);
+    while (s->phase == PHASE_CONNECTING) {
+        int64_t left = deadline_us - vg_now_us();
+        if (left <= 0)
+            break;
+        g_cond_wait_until(&s->cond, &s->lock, g_get_monotonic_time() + left);
+    }
+    phase = s->phase;
+    g_mutex_unlock(&s->lock);
+    return phase;
+}
+
+static void shot_vnc_free(shot_vnc *s)
+{
+    uint64_t one = 1;
+
+    if (!s)
+        return;
+    if (s->thread) {
+        g_mutex_lock(&s->lock);
+        s->stop = true;
+        g_mutex_unlock(&s->lock);
+        if (write(s->wake_fd, &one, sizeof(one)) < 0)
+            vg_debug(TAG, "eventfd write: %s", g_strerror(errno));
+        /* Wakes a read blocked inside libvncclient. */
+        shutdown(s->fd, SHUT_RDWR);
+        g_thread_join(s->thread);
+    }
+    log_target = NULL;
+    if (s->cl) {
+        free(s->cl->frameBuffer);
+        s->cl->frameBuffer = NULL;
+        free(s->cl->rcSource);
+        free(s->cl->rcMask);
+        s->cl->rcSource = NULL;
+        s->cl->rcMask = NULL;
+        rfbClientCleanup(s->cl); /* closes the socket */
+    } else if (s->fd >= 0) {
+        close(s->fd);
+    }
+    if (s->wake_fd >= 0)
+        close(s->wake_fd);
+    if (s->trust)
+        gnutls_x509_trust_list_deinit(s->trust, 1);
+    vg_surface_unref(s->base.surface);
+    if (s->queue)
+        g_array_free(s->queue, TRUE);
+    g_cond_clear(&s->cond);
+    g_mutex_clear(&s->lock);
+    g_free(s);
+}
+
+int shot_run_vnc(const shot_vnc_params *p, const shot_options *opt)
+{
+    g_autofree char *hp = strchr(p->host, ':') ? g_strdup_printf("[%s]:%s", p->host, p->port)
+                                               : g_strdup_printf("%s:%s", p->host, p->port);
+    const uint32_t schemes[] = {rfbVeNCrypt};
+    shot_vnc *s;
+    rfbClient *cl;
+    int rc;
+
+    /* A server that goes away must give EPIPE, not end the process. */
+    signal(SIGPIPE, SIG_IGN);
+    s = g_new0(shot_vnc, 1);
+    s->base.ops = &vnc_source_ops;
+    s->base.surface = vg_surface_new();
+    s->params = p;
+    s->fd = -1;
+    s->deadline_us = opt->deadline_us;
+    g_mutex_init(&s->lock);
+    g_cond_init(&s->cond);
+    s->queue = g_array_new(FALSE, FALSE, sizeof(shot_input));
+    s->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (s->wake_fd < 0) {
+        fprintf(stderr, "vmgate-shot: eventfd: %s\n", g_strerror(errno));
+        rc = SHOT_EXIT_CONNECT;
+        goto out;
+    }
+    rc = load_trust(p, &s->trust);
+    if (rc != SHOT_EXIT_OK)
+        goto out;
+    if (p->insecure)
+        vg_warning(TAG, "--insecure: the certificate of %s is not checked", hp);
+
+    s->fd = connect_tcp(p, opt->deadline_us, hp);
+    if (s->fd < 0) {
+        rc = -s->fd;
+        s->fd = -1;
+        goto out;
+    }
+
+    rfbClientLog = rfb_log_hook;
+    rfbClientErr = rfb_log_hook;
+    cl = rfbGetClient(8, 3, 4);
+    if (!cl) {
+        fprintf(stderr, "vmgate-shot: out of memory\n");
+        rc = SHOT_EXIT_CONNECT;
+        goto out;
+    }
+    s->cl = cl;
+    rfbClientSetClientData(cl, &tag_key, s);
+    cl->sock = s->fd; /* owned by the rfbClient from here */
+    cl->listenSpecified = TRUE;
+    free(cl->serverHost);
+    cl->serverHost = strdup(hp);
+    cl->readTimeout = 0; /* blocking reads; ended by shutdown() */
+    cl->canHandleNewFBSize = TRUE;
+    cl->MallocFrameBuffer = cb_malloc_framebuffer;
+    cl->GotFrameBufferUpdate = cb_got_update;
+    cl->FinishedFrameBufferUpdate = cb_finished_update;
+    cl->GotXCutText = cb_cut_text;
+    cl->GetCredential = get_credential;
+    cl->programName = "vmgate-shot";
+    SetClientAuthSchemes(cl, schemes, G_N_ELEMENTS(schemes));
+
+    log_target = s;
+    s->thread = g_thread_try_new("vg-shot-vnc", client_main, s, NULL);
+    if (!s->thread) {
+        fprintf(stderr, "vmgate-shot: cannot start a thread\n");
+        rc = SHOT_EXIT_CONNECT;
+        goto out;
+    }
+
+    switch (wait_handshake(s, opt->deadline_us)) {
+    case PHASE_READY:
+        rc = shot_finish(&s->base, opt);
+        break;
+    case PHASE_FAILED:
+        g_mutex_lock(&s->lock);
+        fprintf(stderr, "vmgate-shot: %s\n", s->fail_msg);
+        rc = s->fail_code;
+        g_mutex_unlock(&s->lock);
+        break;
+    default:
+        fprintf(stderr, "vmgate-shot: timed out after %d s connecting to %s\n", opt->timeout_s, hp);
+        rc = SHOT_EXIT_TIMEOUT;
+        break;
+    }
+out:
+    shot_vnc_free(s);
+    return rc;
+}
