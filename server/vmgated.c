@@ -32,6 +32,7 @@
 #include "sessions.h"
 #include "store.h"
 #include "tls.h"
+#include "vnc-front.h"
 
 #define TAG                   "vmgated"
 #define VG_IDLE_CHECK_SECONDS 15
@@ -48,6 +49,7 @@ typedef struct daemon_state {
     vg_admin *admin;
     vg_idle *idle;
     vg_tls *tls;
+    vg_vnc_front *vnc;
     vg_daemon_live live;
 } daemon_state;
 
@@ -217,6 +219,16 @@ int main(int argc, char **argv)
         }
     }
 
+    if (d.tls) {
+        vg_vnc_front_config vc = {.address = d.cfg->vnc_listen, .port = d.cfg->vnc_port};
+        if ((r = vg_vnc_front_new(&vc, d.broker, d.sessions, d.audit, d.tls, &d.vnc)) < 0) {
+            vg_error(TAG, "cannot listen for VNC on %s port %u: %s", d.cfg->vnc_listen,
+                     d.cfg->vnc_port, g_strerror(-r));
+            goto out;
+        }
+    } else {
+        vg_warning(TAG, "VNC is off: it needs a TLS certificate ([tls] certificate and key)");
+    }
     d.idle = vg_idle_new(d.store, d.registry, d.sessions, d.audit);
     d.loop = g_main_loop_new(NULL, FALSE);
     /* Idle minutes are whole minutes: checking every 15 s is precise enough. */
@@ -231,6 +243,7 @@ int main(int argc, char **argv)
     rc = 0;
 
 out:
+    vg_vnc_front_free(d.vnc);
     vg_admin_free(d.admin);
     vg_idle_free(d.idle);
     vg_broker_free(d.broker);

@@ -191,15 +191,15 @@ int vg_surface_set_cursor(vg_surface *s, const vg_cursor *cursor)
         return -ENOMEM;
     memcpy(copy, cursor->argb, bytes);
 
+    /* The cursor is replaced with the listener lock held (lock order:
+     * listeners, then pixels), so listeners — also a new one in
+     * vg_surface_add_listener — read a stable shape under that lock. */
+    g_mutex_lock(&s->listeners_lock);
     g_mutex_lock(&s->lock);
     g_free(s->cursor.argb);
     s->cursor = *cursor;
     s->cursor.argb = copy;
     g_mutex_unlock(&s->lock);
-
-    /* Only the producer thread replaces the cursor, so reading it here
-     * without the pixel lock is safe. */
-    g_mutex_lock(&s->listeners_lock);
     for (guint i = 0; i < s->listeners->len; i++) {
         listener *l = &g_array_index(s->listeners, listener, i);
         if (l->ops->cursor)
@@ -249,6 +249,10 @@ int vg_surface_add_listener(vg_surface *s, const vg_surface_listener_ops *ops, v
     g_array_append_val(s->listeners, l);
     if (w > 0)
         ops->resize(opaque, w, h);
+    /* The producer only replaces the cursor with the listener lock held, so
+     * it is stable here: a late listener learns the current shape too. */
+    if (ops->cursor && s->cursor.argb)
+        ops->cursor(opaque, &s->cursor);
     g_mutex_unlock(&s->listeners_lock);
     return 0;
 }

@@ -1,0 +1,40 @@
+/*
+ * vmgate — the VNC front end in vmgated: the public listener's decisions go
+ * to the broker, accepted clients become viewers of their VM's screen, and
+ * their input goes through the session (the one place that checks roles).
+ *
+ * Threading: authenticate runs on a listener connection thread (it blocks
+ * in the broker); attach runs there too; screen callbacks run on a screen's
+ * event thread; kicks come from any thread. Everything that frees runs on
+ * the daemon's main loop (g_idle_add), never inside a callback. `lock`
+ * guards the screens table and each screen's viewer list.
+ */
+#ifndef VG_VNC_FRONT_H
+#define VG_VNC_FRONT_H
+
+#include "audit.h"
+#include "broker.h"
+#include "sessions.h"
+#include "tls.h"
+
+typedef struct vg_vnc_front vg_vnc_front;
+
+typedef struct vg_vnc_front_config {
+    const char *address;
+    unsigned port;
+} vg_vnc_front_config;
+
+/**
+ * Start serving VNC on cfg->address:cfg->port.
+ * @return 0 or a negative errno (the port is taken, a bad address).
+ */
+int vg_vnc_front_new(const vg_vnc_front_config *cfg, vg_broker *broker, vg_sessions *sessions,
+                     vg_audit *audit, vg_tls *tls, vg_vnc_front **out);
+
+/** The bound port (useful with port 0). */
+unsigned vg_vnc_front_port(vg_vnc_front *f);
+
+/** Disconnect everyone, stop listening, free. Call from the main loop's thread. */
+void vg_vnc_front_free(vg_vnc_front *f);
+
+#endif /* VG_VNC_FRONT_H */

@@ -1,0 +1,188 @@
+"""The VNC front end over TLS on one port, with the real guest and the
+broker: users land on their own VMs, screenshots through the gateway equal
+libvirt's, typing reaches the guest (and an observer's does not), refusals
+carry reasons and are audited, and insecure clients are refused."""
+
+import json
+import os
+import random
+import socket
+import ssl
+import struct
+import subprocess
+import tempfile
+import warnings
+
+from PIL import Image
+
+from bridge import Daemon, shot
+from vgtest import Guest, assert_images_equal, fail, run_tests
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+MKCERTS = os.path.join(REPO, "certs", "mkcerts")
+
+
+class Gateway:
+    """vmgated with a certificate, alice owning vm1 and bob owning vm2 and
+    observing vm1."""
+
+    def __init__(self, g1, g2):
+        self.root = tempfile.mkdtemp(prefix="vgvnc-")
+        os.chmod(self.root, 0o755)
+        self.certs = os.path.join(self.root, "certs")
+        subprocess.run([MKCERTS, self.certs], check=True, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL)
+        self.ca = os.path.join(self.certs, "ca.crt")
+        self.d = Daemon(self.root, extra="[tls]\ncertificate = %s\nkey = %s\n" % (
+            os.path.join(self.certs, "server.crt"), os.path.join(self.certs, "server.key")))
+        self.g1, self.g2 = g1, g2
+        self.pw = {}
+
+    def __enter__(self):
+        self.d.start()
+        for user in ("alice", "bob", "carol"):
+            self.pw[user] = "%s-%08x" % (user, random.getrandbits(32))
+            self.d.ok("user", "add", user, "--password-stdin", input=self.pw[user] + "\n")
+            with open(os.path.join(self.root, user + ".pw"), "w") as f:
+                f.write(self.pw[user] + "\n")
+        self.d.ok("assign", "alice", self.g1.name)
+        self.d.ok("assign", "bob", self.g2.name)
+        self.d.ok("assign", "bob", self.g1.name, "--role", "observer")
+        return self
+
+    def __exit__(self, *exc):
+        self.d.__exit__(*exc)
+        return False
+
+    def addr(self):
+        return "127.0.0.1:%d" % self.d.vnc_port
+
+    def shot(self, user, out, *args, password_file=None):
+        return shot("--vnc", self.addr(), "--user", user, "--password-file",
+                    password_file or os.path.join(self.root, user + ".pw"), "--ca", self.ca,
+                    "--output", out, *args)
+
+
+def test_users_land_on_their_vms_and_see_them_exactly():
+    with Guest() as g1, Guest() as g2, Gateway(g1, g2) as gw:
+        g1.wait_ready()
+        g2.wait_ready()
+        # Make the two screens differ.
+        gw.d.ok("send-keys", g2.name, "echo this is vm2\\n")
+        g2.wait_still()
+        for user, g in (("alice", g1), ("bob", g2)):
+            still = g.wait_still()
+            out = os.path.join(gw.root, user + ".png")
+            rc, err = gw.shot(user, out, "--wait-stable", "1000", "--timeout", "60")
+            if rc != 0:
+                fail("%s: vmgate-shot --vnc exit %d: %s" % (user, rc, err))
+            assert_images_equal(Image.open(out).convert("RGB"), still,
+                                "%s's VNC screenshot vs libvirt" % user)
+
+
+def test_typing_reaches_the_guest_but_not_from_an_observer():
+    with Guest() as g1, Guest() as g2, Gateway(g1, g2) as gw:
+        g1.wait_ready()
+        off = g1.serial_offset()
+        bob_token = "ob%08x" % random.getrandbits(32)
+        alice_token = "ow%08x" % random.getrandbits(32)
+        # bob names vm1 in his login: he is its observer.
+        rc, err = shot("--vnc", gw.addr(), "--user", "%s/bob" % g1.name, "--password-file",
+                       os.path.join(gw.root, "bob.pw"), "--ca", gw.ca, "--output",
+                       os.path.join(gw.root, "bob-typed.png"),
+                       "--type", "echo %s > /dev/ttyS0\\n" % bob_token, "--timeout", "60")
+        if rc != 0:
+            fail("observer login: exit %d: %s" % (rc, err))
+        rc, err = gw.shot("alice", os.path.join(gw.root, "alice-typed.png"),
+                          "--type", "echo %s > /dev/ttyS0\\n" % alice_token, "--timeout", "60")
+        if rc != 0:
+            fail("owner typing: exit %d: %s" % (rc, err))
+        # alice's line arrives; bob's, typed before it, never did.
+        g1.wait_serial("^%s$" % alice_token, timeout=30, since=off)
+        lines, _ = g1.serial_lines(off)
+        if any(bob_token in l for l in lines):
+            fail("the observer's typing reached the guest")
+
+
+def test_refusals_have_reasons_and_are_audited():
+    with Guest() as g1, Guest() as g2, Gateway(g1, g2) as gw:
+        bad = os.path.join(gw.root, "bad.pw")
+        with open(bad, "w") as f:
+            f.write("wrong-password\n")
+        out = os.path.join(gw.root, "x.png")
+        for user, pwfile, want in (("alice", bad, "Authentication failed"),
+                                   ("mallory", bad, "Authentication failed"),
+                                   ("carol", None, "No VM is assigned")):
+            rc, err = gw.shot(user, out, "--timeout", "30", password_file=pwfile)
+            if rc != 3 or want not in err:
+                fail("%s: exit %d (%s); want 3 with %r" % (user, rc, err.strip(), want))
+        records = [json.loads(l) for l in open(gw.d.audit)]
+        failed = {(r.get("user"), r.get("reason")) for r in records
+                  if r.get("event") == "login_failed"}
+        for user in ("alice", "mallory", "carol"):
+            if not any(u == user for u, _ in failed):
+                fail("no login_failed audit record for %s: %r" % (user, failed))
+        if any(r.get("address", "").startswith("127.0.0.1") is False for r in records
+               if r.get("event") == "login_failed"):
+            fail("failed logins lack the source address: %r" % records)
+
+
+def rfb_hello(port):
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    if s.recv(12) != b"RFB 003.008\n":
+        fail("no RFB 3.8 greeting")
+    s.sendall(b"RFB 003.008\n")
+    n = s.recv(1)[0]
+    types = list(s.recv(n))
+    return s, types
+
+
+def test_insecure_clients_are_refused():
+    with Guest() as g1, Guest() as g2, Gateway(g1, g2) as gw:
+        # Only VeNCrypt is offered; choosing VNC auth gets a reason.
+        s, types = rfb_hello(gw.d.vnc_port)
+        if types != [19]:
+            fail("security types offered: %r, want [19] only" % types)
+        s.sendall(bytes([2]))
+        result = struct.unpack(">I", s.recv(4))[0]
+        length = struct.unpack(">I", s.recv(4))[0]
+        reason = s.recv(length).decode()
+        s.close()
+        if result == 0 or "VeNCrypt" not in reason:
+            fail("plain VNC auth: result %d reason %r" % (result, reason))
+        # VeNCrypt negotiated, then a TLS 1.1 client: refused.
+        s, types = rfb_hello(gw.d.vnc_port)
+        s.sendall(bytes([19]))
+        if s.recv(2) != b"\x00\x02":
+            fail("no VeNCrypt 0.2")
+        s.sendall(b"\x00\x02")
+        if s.recv(1) != b"\x00":
+            fail("VeNCrypt version not accepted")
+        n = s.recv(1)[0]
+        subtypes = struct.unpack(">%dI" % n, s.recv(4 * n))
+        if 262 not in subtypes:
+            fail("X509Plain not offered: %r" % (subtypes,))
+        s.sendall(struct.pack(">I", 262))
+        if s.recv(1) != b"\x01":
+            fail("subtype not accepted")
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        ctx.set_ciphers("ALL:@SECLEVEL=0")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # TLS 1.1 is the point here
+            ctx.minimum_version = ssl.TLSVersion.TLSv1
+            ctx.maximum_version = ssl.TLSVersion.TLSv1_1
+        try:
+            ctx.wrap_socket(s).close()
+        except (ssl.SSLError, OSError):
+            pass
+        else:
+            fail("a TLS 1.1 handshake succeeded")
+
+
+if __name__ == "__main__":
+    run_tests([test_users_land_on_their_vms_and_see_them_exactly,
+               test_typing_reaches_the_guest_but_not_from_an_observer,
+               test_refusals_have_reasons_and_are_audited,
+               test_insecure_clients_are_refused])
