@@ -11,11 +11,12 @@ import ssl
 import struct
 import subprocess
 import tempfile
+import time
 import warnings
 
 from PIL import Image
 
-from bridge import Daemon, shot
+from bridge import SHOT, Daemon, shot
 from vgtest import Guest, assert_images_equal, fail, run_tests
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -26,7 +27,7 @@ class Gateway:
     """vmgated with a certificate, alice owning vm1 and bob owning vm2 and
     observing vm1."""
 
-    def __init__(self, g1, g2):
+    def __init__(self, g1, g2, extra=""):
         self.root = tempfile.mkdtemp(prefix="vgvnc-")
         os.chmod(self.root, 0o755)
         self.certs = os.path.join(self.root, "certs")
@@ -34,7 +35,7 @@ class Gateway:
                        stderr=subprocess.DEVNULL)
         self.ca = os.path.join(self.certs, "ca.crt")
         self.d = Daemon(self.root, extra="[tls]\ncertificate = %s\nkey = %s\n" % (
-            os.path.join(self.certs, "server.crt"), os.path.join(self.certs, "server.key")))
+            os.path.join(self.certs, "server.crt"), os.path.join(self.certs, "server.key")) + extra)
         self.g1, self.g2 = g1, g2
         self.pw = {}
 
@@ -181,8 +182,58 @@ def test_insecure_clients_are_refused():
             fail("a TLS 1.1 handshake succeeded")
 
 
+def test_twenty_viewers_all_receive_an_update():
+    with Guest() as g1, Guest() as g2, Gateway(g1, g2, "[policy]\nsecond_login = join\n") as gw:
+        g1.wait_ready()
+        g1.wait_still()
+        shots = [os.path.join(gw.root, "v%02d.png" % i) for i in range(20)]
+        # Each viewer writes its screenshot once the screen has been still
+        # for 15 s: long after the update below, which is made only when all
+        # 20 are connected.
+        def start(out):
+            return subprocess.Popen([
+                SHOT, "--vnc", gw.addr(), "--user", "alice", "--password-file",
+                os.path.join(gw.root, "alice.pw"), "--ca", gw.ca, "--output", out,
+                "--wait-stable", "15000", "--timeout", "120"], stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE, text=True)
+
+        def wait_viewers(n, procs):
+            deadline = time.monotonic() + 60
+            while True:
+                text = json.dumps(json.loads(gw.d.ok("session", "list", json_out=True)))
+                if text.count('"alice"') >= n:
+                    return
+                dead = [p for p in procs if p.poll() is not None]
+                if time.monotonic() > deadline or dead:
+                    fail("%d viewers did not connect: %s %s" %
+                         (n, text[:300], dead[0].stderr.read() if dead else ""))
+                time.sleep(0.2)
+
+        # Two batches of 10: more logins at once than the cap on
+        # unauthenticated connections (16) would rightly be refused.
+        procs = []
+        try:
+            for batch in (shots[:10], shots[10:]):
+                procs += [start(out) for out in batch]
+                wait_viewers(len(procs), procs)
+            token = "all%08x" % random.getrandbits(32)
+            gw.d.ok("send-keys", g1.name, "echo %s\n" % token)
+            results = [(p.wait(timeout=120), p.stderr.read()) for p in procs]
+        finally:
+            for p in procs:
+                if p.poll() is None:
+                    p.kill()
+        bad = [(i, rc, err) for i, (rc, err) in enumerate(results) if rc != 0]
+        if bad:
+            fail("viewers failed: %r" % bad[:3])
+        want = g1.wait_still()
+        for out in shots:
+            assert_images_equal(Image.open(out).convert("RGB"), want, "viewer %s" % out)
+
+
 if __name__ == "__main__":
     run_tests([test_users_land_on_their_vms_and_see_them_exactly,
                test_typing_reaches_the_guest_but_not_from_an_observer,
                test_refusals_have_reasons_and_are_audited,
-               test_insecure_clients_are_refused])
+               test_insecure_clients_are_refused,
+               test_twenty_viewers_all_receive_an_update])
