@@ -219,6 +219,9 @@ int main(int argc, char **argv)
         }
     }
 
+    if (d.cfg->vnc_allow_insecure_loopback)
+        vg_warning(TAG, "[vnc] allow_insecure_loopback is not supported yet: VNC clients "
+                        "must use VeNCrypt with TLS, also on loopback");
     if (d.tls) {
         vg_vnc_front_config vc = {.address = d.cfg->vnc_listen, .port = d.cfg->vnc_port};
         if ((r = vg_vnc_front_new(&vc, d.broker, d.sessions, d.audit, d.tls, &d.vnc)) < 0) {

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include <glib.h>
+#include <rfb/rfb.h>
 
 #include "log.h"
 #include "vnc-listener.h"
@@ -25,7 +26,8 @@
 
 #define TAG "vnc"
 /* How long a login may wait for a powered-on VM's console. */
-#define VG_VNC_LOGIN_TIMEOUT_S 60
+#define VG_VNC_LOGIN_TIMEOUT_S    60
+#define VG_VNC_MAX_CLIENT_WAIT_MS 3000
 
 typedef struct vm_screen vm_screen;
 
@@ -256,6 +258,12 @@ int vg_vnc_front_new(const vg_vnc_front_config *cfg, vg_broker *broker, vg_sessi
     vg_vnc_listener_config lc = {.address = cfg->address, .port = cfg->port};
     vg_vnc_front *f = g_new0(vg_vnc_front, 1);
     int r;
+
+    /* libvncserver blocks a screen's thread while a viewer's socket is full
+     * (the relay stops reading when that viewer does not read), for up to
+     * this many milliseconds, process-wide; then it drops that viewer. The
+     * default, 20 s, would freeze the VM's other viewers that long. */
+    rfbMaxClientWait = VG_VNC_MAX_CLIENT_WAIT_MS;
 
     f->broker = broker;
     f->sessions = sessions;

@@ -165,6 +165,19 @@ class Daemon:
                      (self.socket, timeout, self.log_tail()))
             time.sleep(0.05)
 
+    def wait_vm(self, name, timeout=60):
+        """Wait until the daemon's VM registry knows @name (it learns VMs from
+        libvirt asynchronously after start)."""
+        import json
+        deadline = time.monotonic() + timeout
+        while True:
+            rc, out, _ = self.ctl("vm", "list", json_out=True)
+            if rc == 0 and any(v.get("name") == name for v in json.loads(out)):
+                return
+            if time.monotonic() > deadline:
+                fail("vmgated does not list VM %s after %ss" % (name, timeout))
+            time.sleep(0.1)
+
     def log_tail(self, n=15):
         try:
             with open(self.log) as f:

@@ -80,6 +80,7 @@ def test_admin_commands():
                     input="x\n")
 
         # VMs.
+        d.wait_vm(g.name)
         table = d.ok("vm", "list")
         if g.name not in table or "running" not in table:
             fail("vm list table lacks the running guest: %r" % table)

@@ -14,6 +14,7 @@ import libvirt
 def test_unviewed_pool_vm_is_suspended():
     with Guest() as g, Daemon(tempfile.mkdtemp(prefix="vgidle-")) as d:
         g.wait_ready()
+        d.wait_vm(g.name)
         d.ok("pool", "create", "idlers", "--idle-action", "suspend", "--idle-minutes", "1")
         d.ok("pool", "add", "idlers", g.name)
         added = time.monotonic()

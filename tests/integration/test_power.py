@@ -32,6 +32,7 @@ def test_power_on_demand_and_refusals():
     with PersistentGuest() as g, Daemon(root) as d:
         d.ok("user", "add", "dana", "--password-stdin", input="dana-pw-1\n")
         d.ok("user", "add", "erin", "--password-stdin", input="erin-pw-1\n")
+        d.wait_vm(g.name)
         d.ok("assign", "dana", g.name)
         db = os.path.join(d.state, "vmgate.db")
         conn = libvirt.open(URI)

@@ -46,6 +46,8 @@ class Gateway:
             self.d.ok("user", "add", user, "--password-stdin", input=self.pw[user] + "\n")
             with open(os.path.join(self.root, user + ".pw"), "w") as f:
                 f.write(self.pw[user] + "\n")
+        self.d.wait_vm(self.g1.name)
+        self.d.wait_vm(self.g2.name)
         self.d.ok("assign", "alice", self.g1.name)
         self.d.ok("assign", "bob", self.g2.name)
         self.d.ok("assign", "bob", self.g1.name, "--role", "observer")
