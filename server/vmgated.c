@@ -219,11 +219,13 @@ int main(int argc, char **argv)
         }
     }
 
-    if (d.cfg->vnc_allow_insecure_loopback)
-        vg_warning(TAG, "[vnc] allow_insecure_loopback is not supported yet: VNC clients "
-                        "must use VeNCrypt with TLS, also on loopback");
     if (d.tls) {
-        vg_vnc_front_config vc = {.address = d.cfg->vnc_listen, .port = d.cfg->vnc_port};
+        vg_vnc_front_config vc = {.address = d.cfg->vnc_listen,
+                                  .port = d.cfg->vnc_port,
+                                  .allow_insecure_loopback = d.cfg->vnc_allow_insecure_loopback};
+        if (vc.allow_insecure_loopback)
+            vg_warning(TAG, "[vnc] allow_insecure_loopback: unencrypted VNC (VeNCrypt Plain, "
+                            "no TLS) is allowed on loopback");
         if ((r = vg_vnc_front_new(&vc, d.broker, d.sessions, d.audit, d.tls, &d.vnc)) < 0) {
             vg_error(TAG, "cannot listen for VNC on %s port %u: %s", d.cfg->vnc_listen,
                      d.cfg->vnc_port, g_strerror(-r));

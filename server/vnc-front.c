@@ -255,7 +255,9 @@ int vg_vnc_front_new(const vg_vnc_front_config *cfg, vg_broker *broker, vg_sessi
 {
     static const vg_vnc_listener_ops ops = {
         .get_ssl_ctx = get_ssl_ctx, .authenticate = authenticate, .attach = attach};
-    vg_vnc_listener_config lc = {.address = cfg->address, .port = cfg->port};
+    vg_vnc_listener_config lc = {.address = cfg->address,
+                                 .port = cfg->port,
+                                 .allow_insecure_loopback = cfg->allow_insecure_loopback};
     vg_vnc_front *f = g_new0(vg_vnc_front, 1);
     int r;
 

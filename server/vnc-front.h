@@ -12,6 +12,8 @@
 #ifndef VG_VNC_FRONT_H
 #define VG_VNC_FRONT_H
 
+#include <stdbool.h>
+
 #include "audit.h"
 #include "broker.h"
 #include "sessions.h"
@@ -20,8 +22,9 @@
 typedef struct vg_vnc_front vg_vnc_front;
 
 typedef struct vg_vnc_front_config {
-    const char *address;
-    unsigned port;
+    const char *address;          /**< IP literal to bind */
+    unsigned port;                /**< 0 picks a free port */
+    bool allow_insecure_loopback; /**< VeNCrypt Plain without TLS from loopback peers */
 } vg_vnc_front_config;
 
 /**

@@ -124,6 +124,7 @@ static gpointer conn_thread(gpointer data)
     p.timeout_ms = l->cfg.prelude_timeout_ms;
     p.authenticate = conn_authenticate;
     p.opaque = c;
+    p.allow_insecure_loopback = l->cfg.allow_insecure_loopback;
     if (!p.ssl_ctx) {
         refuse_full(c->fd, "the gateway has no TLS certificate");
         r = -ENOKEY;

@@ -18,6 +18,7 @@
 #ifndef VG_VNC_LISTENER_H
 #define VG_VNC_LISTENER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include <openssl/ssl.h>
@@ -35,7 +36,8 @@ typedef struct vg_vnc_listener_ops {
                         void **conn, char *reason, size_t reason_len);
     /**
      * The client is authenticated and told so: take over @ssl and @fd
-     * (both yours now, also on failure) and connect them to the VM.
+     * (both yours now, also on failure) and connect them to the VM. @ssl
+     * is NULL after an unencrypted loopback login (allow_insecure_loopback).
      * Call vg_vnc_listener_release() when the connection ends.
      */
     void (*attach)(void *opaque, void *conn, SSL *ssl, int fd, const char *peer);
@@ -47,6 +49,9 @@ typedef struct vg_vnc_listener_config {
     unsigned max_unauth;    /**< connections still in the prelude (default 16) */
     unsigned max_total;     /**< all connections (default 256, at most 300) */
     int prelude_timeout_ms; /**< deadline for unauthenticated connections (default 10000) */
+    /** Offer VeNCrypt Plain without TLS to loopback peers (see
+     * vg_vnc_prelude_params); attach() then gets a NULL SSL. */
+    bool allow_insecure_loopback;
 } vg_vnc_listener_config;
 
 /**

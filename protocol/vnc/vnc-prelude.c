@@ -21,11 +21,21 @@
  * friends) mean anonymous Diffie-Hellman TLS, which authenticates no one;
  * vmgate always has a certificate, so there is no reason to offer them.
  *
+ * The exception, for local tools that speak no TLS: when the caller allows
+ * it and the peer is on loopback, Plain (256) is offered after X509Plain.
+ * A client that picks it gets no acknowledgement byte (that byte belongs to
+ * the TLS subtypes) and sends the same Plain credentials in clear; the
+ * decision and SecurityResult are the same, without TLS. Anywhere else, a
+ * client that picks 256 gets a failed SecurityResult with a reason (its
+ * first byte, 0, also reads as "subtype refused").
+ *
  * Threading: runs on the caller's thread, shares nothing between calls.
  */
 #include "vnc-prelude.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
@@ -42,6 +52,8 @@
 
 #define RFB_VERSION_LEN 12
 #define REASON_MAX      256
+
+#define INSECURE_REFUSED "unencrypted VNC is not allowed"
 
 static const char server_version[RFB_VERSION_LEN + 1] = "RFB 003.008\n";
 
@@ -64,6 +76,45 @@ static int parse_version(const char *v, int *major, int *minor)
     *major = ma;
     *minor = mi;
     return 0;
+}
+
+/*
+ * Whether @peer ("a.b.c.d:port" or "[v6]:port") is a loopback address:
+ * 127.0.0.0/8, ::1 or ::ffff:127.x.y.z. Anything unparsable is not.
+ */
+static bool peer_is_loopback(const char *peer)
+{
+    char host[INET6_ADDRSTRLEN];
+    const char *start = peer, *end;
+    if (!peer)
+        return false;
+    if (peer[0] == '[') {
+        start = peer + 1;
+        end = strchr(start, ']');
+    } else {
+        end = strrchr(peer, ':');
+    }
+    if (!end || end <= start || (size_t)(end - start) >= sizeof(host))
+        return false;
+    memcpy(host, start, (size_t)(end - start));
+    host[end - start] = '\0';
+    if (peer[0] == '[') {
+        struct in6_addr a6;
+        if (inet_pton(AF_INET6, host, &a6) != 1)
+            return false;
+        return IN6_IS_ADDR_LOOPBACK(&a6) || (IN6_IS_ADDR_V4MAPPED(&a6) && a6.s6_addr[12] == 127);
+    }
+    struct in_addr a4;
+    if (inet_pton(AF_INET, host, &a4) != 1)
+        return false;
+    return (ntohl(a4.s_addr) >> 24) == 127;
+}
+
+/* Exactly @n bytes, over TLS when @ssl is set, else in clear. */
+static int read_full(SSL *ssl, int fd, void *buf, size_t n, int64_t deadline_us)
+{
+    return ssl ? vg_vnc_ssl_read_full(ssl, fd, buf, n, deadline_us)
+               : vg_vnc_read_full(fd, buf, n, deadline_us);
 }
 
 /* u32 length + text, as RFB reason strings are sent. */
@@ -91,7 +142,8 @@ static void send_result_failed(SSL *ssl, int fd, int minor, const char *reason, 
         (void)vg_vnc_write_full(fd, buf, n, deadline_us);
 }
 
-/* The Plain credentials over TLS, the decision and SecurityResult. */
+/* The Plain credentials (over TLS, or in clear when @ssl is NULL), the
+ * decision and SecurityResult. */
 static int plain_auth(SSL *ssl, int fd, const vg_vnc_prelude_params *p, int minor,
                       int64_t deadline_us, char *user_out)
 {
@@ -100,7 +152,7 @@ static int plain_auth(SSL *ssl, int fd, const vg_vnc_prelude_params *p, int mino
     char password[VG_VNC_PASSWORD_MAX + 1];
     char reason[REASON_MAX] = "";
     const char *peer = p->peer_addr ? p->peer_addr : "?";
-    int err = vg_vnc_ssl_read_full(ssl, fd, lens, sizeof(lens), deadline_us);
+    int err = read_full(ssl, fd, lens, sizeof(lens), deadline_us);
     if (err < 0)
         return err;
     uint32_t ulen = vg_vnc_get_u32(lens), plen = vg_vnc_get_u32(lens + 4);
@@ -112,9 +164,9 @@ static int plain_auth(SSL *ssl, int fd, const vg_vnc_prelude_params *p, int mino
         send_result_failed(ssl, fd, minor, "user name or password too long", deadline_us);
         return -EMSGSIZE;
     }
-    err = vg_vnc_ssl_read_full(ssl, fd, user, ulen, deadline_us);
+    err = read_full(ssl, fd, user, ulen, deadline_us);
     if (err == 0)
-        err = vg_vnc_ssl_read_full(ssl, fd, password, plen, deadline_us);
+        err = read_full(ssl, fd, password, plen, deadline_us);
     if (err < 0)
         goto out;
     user[ulen] = '\0';
@@ -137,7 +189,8 @@ static int plain_auth(SSL *ssl, int fd, const vg_vnc_prelude_params *p, int mino
     }
     uint8_t ok[4];
     vg_vnc_put_u32(ok, 0);
-    err = vg_vnc_ssl_write_full(ssl, fd, ok, sizeof(ok), deadline_us);
+    err = ssl ? vg_vnc_ssl_write_full(ssl, fd, ok, sizeof(ok), deadline_us)
+              : vg_vnc_write_full(fd, ok, sizeof(ok), deadline_us);
     if (err == 0)
         memcpy(user_out, user, ulen + 1);
 out:
@@ -157,6 +210,7 @@ int vg_vnc_prelude_run(int fd, const vg_vnc_prelude_params *p, vg_vnc_prelude_re
     char version[RFB_VERSION_LEN];
     uint8_t buf[8 + REASON_MAX];
     int major = 0, minor = 0;
+    bool insecure_ok = p->allow_insecure_loopback && peer_is_loopback(p->peer_addr);
     int err = vg_vnc_set_nonblock(fd);
     if (err < 0)
         return err;
@@ -213,15 +267,33 @@ int vg_vnc_prelude_run(int fd, const vg_vnc_prelude_params *p, vg_vnc_prelude_re
         err = -EPROTONOSUPPORT;
         goto fail;
     }
-    buf[0] = 0; /* version accepted */
-    buf[1] = 1; /* one subtype */
+    buf[0] = 0;                   /* version accepted */
+    buf[1] = insecure_ok ? 2 : 1; /* subtypes, preferred first */
     vg_vnc_put_u32(buf + 2, VG_VENCRYPT_X509_PLAIN);
-    err = vg_vnc_write_full(fd, buf, 6, deadline);
+    if (insecure_ok)
+        vg_vnc_put_u32(buf + 6, VG_VENCRYPT_PLAIN);
+    err = vg_vnc_write_full(fd, buf, 2 + 4 * (size_t)buf[1], deadline);
     if (err == 0)
         err = vg_vnc_read_full(fd, buf, 4, deadline);
     if (err < 0)
         goto fail;
     uint32_t subtype = vg_vnc_get_u32(buf);
+    if (subtype == VG_VENCRYPT_PLAIN && !insecure_ok) {
+        vg_notice(TAG, "peer %s: chose VeNCrypt Plain (no TLS): refused: %s", peer,
+                  INSECURE_REFUSED);
+        send_result_failed(NULL, fd, minor, INSECURE_REFUSED, deadline);
+        err = -EPROTONOSUPPORT;
+        goto fail;
+    }
+    if (subtype == VG_VENCRYPT_PLAIN) {
+        err = plain_auth(NULL, fd, p, minor, deadline, out->user);
+        if (err < 0)
+            goto fail;
+        out->ssl = NULL;
+        out->minor_version = minor;
+        vg_notice(TAG, "peer %s user %s: unencrypted VNC login from loopback", peer, out->user);
+        return 0;
+    }
     if (subtype != VG_VENCRYPT_X509_PLAIN) {
         vg_notice(TAG, "peer %s: chose VeNCrypt subtype %u, not X509Plain", peer, subtype);
         buf[0] = 0;

@@ -1,7 +1,9 @@
 /*
  * vmgate — the RFB prelude on the public VNC socket: protocol version,
  * security type VeNCrypt (19) with subtype X509Plain (262), TLS, Plain
- * credentials, the caller's decision, SecurityResult.
+ * credentials, the caller's decision, SecurityResult. Only when the caller
+ * allows it and the peer is on loopback is subtype Plain (256, the same
+ * credentials without TLS) offered as well.
  *
  * The prelude knows no broker policy: it hands the credentials to a
  * callback and reports the callback's answer to the client.
@@ -13,6 +15,7 @@
 #ifndef VG_VNC_PRELUDE_H
 #define VG_VNC_PRELUDE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include <openssl/ssl.h>
@@ -21,6 +24,7 @@
 #define VG_RFB_SEC_NONE        1
 #define VG_RFB_SEC_VNC_AUTH    2
 #define VG_RFB_SEC_VENCRYPT    19
+#define VG_VENCRYPT_PLAIN      256
 #define VG_VENCRYPT_TLS_PLAIN  259
 #define VG_VENCRYPT_X509_PLAIN 262
 
@@ -45,15 +49,20 @@ typedef int (*vg_vnc_authenticate_fn)(void *opaque, const char *user, const char
 /** What the prelude needs; the caller keeps ownership of everything. */
 typedef struct vg_vnc_prelude_params {
     SSL_CTX *ssl_ctx;      /**< server context with certificate and key (TLS 1.2+) */
-    const char *peer_addr; /**< for the callback and logs, e.g. "192.0.2.1:53211" */
+    const char *peer_addr; /**< for the callback and logs, e.g. "192.0.2.1:53211" or
+                                "[::1]:53211"; also decides whether the peer is on loopback */
     int timeout_ms;        /**< deadline for the whole prelude; 0 = VG_VNC_PRELUDE_TIMEOUT_MS */
     vg_vnc_authenticate_fn authenticate;
     void *opaque; /**< for @authenticate */
+    /** Also offer VeNCrypt Plain (256, no TLS) when @peer_addr is a loopback
+     * address (127.0.0.0/8, ::1, ::ffff:127.x.y.z); refused otherwise. */
+    bool allow_insecure_loopback;
 } vg_vnc_prelude_params;
 
 /** What a successful prelude yields. */
 typedef struct vg_vnc_prelude_result {
-    SSL *ssl;                       /**< established TLS on the socket; the caller frees it */
+    SSL *ssl; /**< established TLS on the socket, the caller frees it; NULL after an
+                   unencrypted (VeNCrypt Plain) login from loopback */
     char user[VG_VNC_USER_MAX + 1]; /**< the accepted user name */
     int minor_version;              /**< the client's RFB minor version (7 or 8) */
 } vg_vnc_prelude_result;
@@ -62,13 +71,16 @@ typedef struct vg_vnc_prelude_result {
  * Run the server side of the prelude on @fd, a connected stream socket.
  *
  * On success the client has been told SecurityResult OK over TLS and the
- * next bytes from it are its ClientInit, inside @out->ssl. @fd is left in
+ * next bytes from it are its ClientInit, inside @out->ssl (or, after a
+ * VeNCrypt Plain login allowed on loopback, in clear on @fd with
+ * @out->ssl NULL). @fd is left in
  * non-blocking mode (the relay polls it) and stays owned by the caller, as
  * does @out->ssl (SSL_free it; it does not close @fd). On failure the client
  * has been told why where the protocol allows it and nothing needs freeing.
  *
  * @return 0; -EPROTO for a protocol violation or TLS failure, -EPROTONOSUPPORT
- *         for an unsupported RFB version, security type or VeNCrypt version,
+ *         for an unsupported RFB version, security type or VeNCrypt version
+ *         or subtype (also Plain where it is not allowed),
  *         -EMSGSIZE for oversized credentials, -EACCES when the callback
  *         refused, -ETIMEDOUT at the deadline, -ECONNRESET when the client
  *         went away, -EINVAL for bad parameters, -ENOMEM.

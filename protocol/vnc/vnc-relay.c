@@ -1,5 +1,6 @@
 /*
- * vmgate — relay between a viewer's TLS session and libvncserver.
+ * vmgate — relay between a viewer's TLS session (or, after an unencrypted
+ * login allowed on loopback, its plain socket) and libvncserver.
  *
  * Threading: one thread per relay owns the SSL, the viewer fd and the inner
  * fd from vg_vnc_relay_new() until it ends; the owner only sets `stop`
@@ -135,6 +136,52 @@ static int ssl_status(SSL *ssl, int ret, short *events)
     }
 }
 
+/* Map a failed send/recv (@n <= 0) on the plain viewer socket to the
+ * events to wait for (@want), or an error (<0). */
+static int plain_status(ssize_t n, short want, short *events)
+{
+    if (n == 0)
+        return -ECONNRESET;
+    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
+        *events |= want;
+        return 0;
+    }
+    return errno == EPIPE || errno == ECONNRESET ? -ECONNRESET : -EIO;
+}
+
+/* Read from the viewer into @buf: TLS or plain. @return 1 and *got, 0 to
+ * wait (events set), or an error (<0). */
+static int viewer_read(vg_vnc_relay *r, uint8_t *buf, size_t len, size_t *got, short *events)
+{
+    errno = 0;
+    if (r->ssl) {
+        int ret = SSL_read_ex(r->ssl, buf, len, got);
+        return ret == 1 ? 1 : ssl_status(r->ssl, ret, events);
+    }
+    ssize_t n = recv(r->viewer_fd, buf, len, 0);
+    if (n > 0) {
+        *got = (size_t)n;
+        return 1;
+    }
+    return plain_status(n, POLLIN, events);
+}
+
+/* Write @buf to the viewer, as viewer_read(). */
+static int viewer_write(vg_vnc_relay *r, const uint8_t *buf, size_t len, size_t *put, short *events)
+{
+    errno = 0;
+    if (r->ssl) {
+        int ret = SSL_write_ex(r->ssl, buf, len, put);
+        return ret == 1 ? 1 : ssl_status(r->ssl, ret, events);
+    }
+    ssize_t n = send(r->viewer_fd, buf, len, MSG_NOSIGNAL);
+    if (n > 0) {
+        *put = (size_t)n;
+        return 1;
+    }
+    return plain_status(n, POLLOUT, events);
+}
+
 /*
  * The relay proper. Each round tries every transfer that has data and
  * room until none makes progress, then polls for what the blocked ones
@@ -153,18 +200,15 @@ static const char *relay_loop(vg_vnc_relay *r)
             /* viewer → buffer (TLS records may sit inside OpenSSL: read on) */
             if (!server_eof && buf_room(&r->to_server) > 0) {
                 size_t got = 0;
-                errno = 0;
-                int ret = SSL_read_ex(r->ssl, r->to_server.data + r->to_server.end,
-                                      buf_room(&r->to_server), &got);
+                int ret = viewer_read(r, r->to_server.data + r->to_server.end,
+                                      buf_room(&r->to_server), &got, &viewer_events);
                 if (ret == 1) {
                     r->to_server.end += got;
                     progress = true;
-                } else {
-                    int err = ssl_status(r->ssl, ret, &viewer_events);
-                    if (err == -ECONNRESET)
-                        return "the viewer left";
-                    if (err < 0)
-                        return "TLS error from the viewer";
+                } else if (ret == -ECONNRESET) {
+                    return "the viewer left";
+                } else if (ret < 0) {
+                    return r->ssl ? "TLS error from the viewer" : "read error from the viewer";
                 }
             }
             /* buffer → libvncserver */
@@ -200,18 +244,16 @@ static const char *relay_loop(vg_vnc_relay *r)
             /* buffer → viewer */
             if (buf_len(&r->to_viewer) > 0) {
                 size_t put = 0;
-                errno = 0;
-                int ret = SSL_write_ex(r->ssl, r->to_viewer.data + r->to_viewer.start,
-                                       buf_len(&r->to_viewer), &put);
+                int ret = viewer_write(r, r->to_viewer.data + r->to_viewer.start,
+                                       buf_len(&r->to_viewer), &put, &viewer_events);
                 if (ret == 1) {
                     consume(&r->to_viewer, put);
                     progress = true;
-                } else {
-                    int err = ssl_status(r->ssl, ret, &viewer_events);
-                    if (err == -ECONNRESET)
-                        return "the viewer left";
-                    if (err < 0)
-                        return "TLS error towards the viewer";
+                } else if (ret == -ECONNRESET) {
+                    return "the viewer left";
+                } else if (ret < 0) {
+                    return r->ssl ? "TLS error towards the viewer"
+                                  : "write error towards the viewer";
                 }
             }
             if (g_atomic_int_get(&r->stop))
@@ -267,8 +309,10 @@ static gpointer relay_thread(gpointer opaque)
     /* Whatever ended it, both peers learn at once, not when the owner gets
      * round to freeing: close_notify (best effort, non-blocking) and
      * shutdown; the fds stay open until vg_vnc_relay_free(). */
-    SSL_shutdown(r->ssl);
-    ERR_clear_error();
+    if (r->ssl) {
+        SSL_shutdown(r->ssl);
+        ERR_clear_error();
+    }
     shutdown(r->viewer_fd, SHUT_RDWR);
     shutdown(r->inner_fd, SHUT_RDWR);
     if (reason && !g_atomic_int_get(&r->stop)) {
@@ -283,7 +327,7 @@ static gpointer relay_thread(gpointer opaque)
 int vg_vnc_relay_new(SSL *ssl, int viewer_fd, int inner_fd, const char *label,
                      vg_vnc_relay_ended_fn ended, void *opaque, vg_vnc_relay **out)
 {
-    if (!ssl || viewer_fd < 0 || inner_fd < 0 || !out)
+    if (viewer_fd < 0 || inner_fd < 0 || !out)
         return -EINVAL;
     int err = -ENOMEM;
     vg_vnc_relay *r = calloc(1, sizeof(*r));
@@ -307,8 +351,10 @@ int vg_vnc_relay_new(SSL *ssl, int viewer_fd, int inner_fd, const char *label,
     /* A viewer that drops the TCP connection without close_notify has
      * left, not attacked; and the relay compacts its buffer between retried
      * writes. */
-    SSL_set_options(ssl, SSL_OP_IGNORE_UNEXPECTED_EOF);
-    SSL_set_mode(ssl, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_ENABLE_PARTIAL_WRITE);
+    if (ssl) {
+        SSL_set_options(ssl, SSL_OP_IGNORE_UNEXPECTED_EOF);
+        SSL_set_mode(ssl, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_ENABLE_PARTIAL_WRITE);
+    }
     r->ssl = ssl;
     r->viewer_fd = viewer_fd;
     r->inner_fd = inner_fd;

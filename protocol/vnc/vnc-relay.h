@@ -1,5 +1,6 @@
 /*
- * vmgate — the relay between a viewer's TLS connection and libvncserver.
+ * vmgate — the relay between a viewer's TLS connection (or plain socket,
+ * for an unencrypted login allowed on loopback) and libvncserver.
  *
  * After the prelude (vnc-prelude.h) the viewer speaks plain RFB inside TLS,
  * from ClientInit on. libvncserver cannot read TLS that someone else
@@ -44,7 +45,9 @@ typedef void (*vg_vnc_relay_ended_fn)(void *opaque, vg_vnc_relay *relay, const c
 /**
  * Start relaying.
  *
- * @param ssl  the established TLS session from vg_vnc_prelude_run() (taken)
+ * @param ssl  the established TLS session from vg_vnc_prelude_run() (taken),
+ *             or NULL after an unencrypted loopback login: the relay then
+ *             moves plain bytes on @viewer_fd (same bounded buffers)
  * @param viewer_fd  the viewer's socket under @ssl (taken; closed on free)
  * @param inner_fd  our end of the socketpair whose other end was given to
  *                  rfbNewClient() (taken; closed on free)

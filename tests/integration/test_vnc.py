@@ -163,8 +163,8 @@ def test_insecure_clients_are_refused():
             fail("VeNCrypt version not accepted")
         n = s.recv(1)[0]
         subtypes = struct.unpack(">%dI" % n, s.recv(4 * n))
-        if 262 not in subtypes:
-            fail("X509Plain not offered: %r" % (subtypes,))
+        if 262 not in subtypes or 256 in subtypes:
+            fail("subtypes offered by default: %r, want X509Plain and no Plain" % (subtypes,))
         s.sendall(struct.pack(">I", 262))
         if s.recv(1) != b"\x01":
             fail("subtype not accepted")
@@ -182,6 +182,33 @@ def test_insecure_clients_are_refused():
             pass
         else:
             fail("a TLS 1.1 handshake succeeded")
+
+
+def test_unencrypted_login_only_when_allowed_on_loopback():
+    with Guest() as g1, Guest() as g2, Gateway(g1, g2, "[vnc]\nallow_insecure_loopback = true\n") as gw:
+        g1.wait_ready()
+        s, types = rfb_hello(gw.d.vnc_port)
+        s.sendall(bytes([19]))
+        s.recv(2)
+        s.sendall(b"\x00\x02")
+        s.recv(1)
+        n = s.recv(1)[0]
+        subtypes = struct.unpack(">%dI" % n, s.recv(4 * n))
+        if 256 not in subtypes:
+            fail("Plain not offered on loopback with allow_insecure_loopback: %r" % (subtypes,))
+        s.sendall(struct.pack(">I", 256))
+        user, pw = b"alice", gw.pw["alice"].encode()
+        s.sendall(struct.pack(">II", len(user), len(pw)) + user + pw)
+        if struct.unpack(">I", s.recv(4))[0] != 0:
+            fail("the clear-text login was refused")
+        s.sendall(b"\x01")  # ClientInit, shared
+        w, h = struct.unpack(">HH", s.recv(4))
+        s.close()
+        if (w, h) != (1024, 768):
+            fail("ServerInit after a clear-text login: %dx%d" % (w, h))
+        records = [json.loads(l) for l in open(gw.d.audit)]
+        if not any(r.get("event") == "login_ok" and r.get("user") == "alice" for r in records):
+            fail("the clear-text login was not audited")
 
 
 def test_twenty_viewers_all_receive_an_update():
@@ -299,5 +326,6 @@ if __name__ == "__main__":
                test_typing_reaches_the_guest_but_not_from_an_observer,
                test_refusals_have_reasons_and_are_audited,
                test_insecure_clients_are_refused,
+               test_unencrypted_login_only_when_allowed_on_loopback,
                test_twenty_viewers_all_receive_an_update,
                test_kicked_and_taken_over_viewers_get_a_clear_end])

@@ -8,6 +8,7 @@
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -58,6 +59,8 @@ static SSL_CTX *make_server_ctx(void)
 typedef struct server_run {
     int fd;
     int timeout_ms;
+    const char *peer;    /* NULL: "192.0.2.7:4242" */
+    bool allow_insecure; /* allow_insecure_loopback */
     int ret;
     int auth_calls;
     char seen_peer[64];
@@ -83,10 +86,11 @@ static gpointer server_main(gpointer opaque)
     server_run *run = opaque;
     vg_vnc_prelude_params p = {
         .ssl_ctx = server_ctx,
-        .peer_addr = "192.0.2.7:4242",
+        .peer_addr = run->peer ? run->peer : "192.0.2.7:4242",
         .timeout_ms = run->timeout_ms,
         .authenticate = check_creds,
         .opaque = run,
+        .allow_insecure_loopback = run->allow_insecure,
     };
     int64_t t0 = vg_now_us();
     run->ret = vg_vnc_prelude_run(run->fd, &p, &run->res);
@@ -94,20 +98,29 @@ static gpointer server_main(gpointer opaque)
     return NULL;
 }
 
-/* Start the server on one end of a socketpair; return the client end. */
-static int start_server(server_run *run, int timeout_ms)
+/* Start the server on one end of a socketpair, as if @peer connected, with
+ * allow_insecure_loopback set to @allow_insecure; return the client end. */
+static int start_server_as(server_run *run, int timeout_ms, const char *peer, bool allow_insecure)
 {
     int sv[2];
     assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
     memset(run, 0, sizeof(*run));
     run->fd = sv[0];
     run->timeout_ms = timeout_ms;
+    run->peer = peer;
+    run->allow_insecure = allow_insecure;
     run->thread = g_thread_new("prelude", server_main, run);
     /* The client end is blocking, with a timeout so a broken server cannot
      * hang the test. */
     struct timeval tv = {.tv_sec = 5};
     setsockopt(sv[1], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
     return sv[1];
+}
+
+/* Start the server on one end of a socketpair; return the client end. */
+static int start_server(server_run *run, int timeout_ms)
+{
+    return start_server_as(run, timeout_ms, NULL, false);
 }
 
 static void finish_server(server_run *run, int client_fd)
@@ -485,6 +498,157 @@ static void test_prelude_refuses_bad_credentials_with_reason(void **state)
     assert_null(run.res.ssl);
 }
 
+/* Up to the subtype list; returns how many subtypes were offered. */
+static size_t client_subtypes(int fd, uint32_t *subtypes, size_t cap)
+{
+    uint8_t b[2];
+    client_version(fd, "RFB 003.008\n");
+    client_security(fd, VG_RFB_SEC_VENCRYPT);
+    rd(fd, b, 2);
+    wr(fd, b, 2);
+    rd(fd, b, 2);
+    assert_int_equal(b[0], 0);
+    assert_true(b[1] >= 1 && b[1] <= cap);
+    for (size_t i = 0; i < b[1]; i++)
+        subtypes[i] = rd_u32(fd);
+    return b[1];
+}
+
+/* Choosing Plain (256) where it was not offered: SecurityResult failed in
+ * clear with the reason, no credentials read, no callback. */
+static void insecure_refused(const char *peer, bool allow)
+{
+    server_run run;
+    uint32_t st[4];
+    uint8_t b[4];
+    char reason[128] = "";
+    int fd = start_server_as(&run, 5000, peer, allow);
+    assert_int_equal(client_subtypes(fd, st, 4), 1);
+    assert_int_equal(st[0], VG_VENCRYPT_X509_PLAIN);
+    vg_vnc_put_u32(b, VG_VENCRYPT_PLAIN);
+    wr(fd, b, 4);
+    assert_int_equal(rd_u32(fd), 1);
+    uint32_t len = rd_u32(fd);
+    assert_true(len < sizeof(reason));
+    rd(fd, reason, len);
+    assert_string_equal(reason, "unencrypted VNC is not allowed");
+    finish_server(&run, fd);
+    assert_int_equal(run.ret, -EPROTONOSUPPORT);
+    assert_int_equal(run.auth_calls, 0);
+    assert_null(run.res.ssl);
+}
+
+static void test_prelude_refuses_insecure_when_not_allowed(void **state)
+{
+    insecure_refused("127.0.0.1:1234", false);
+    insecure_refused("192.0.2.1:5", false);
+}
+
+static void test_prelude_refuses_insecure_from_non_loopback(void **state)
+{
+    insecure_refused("192.0.2.1:5", true);
+    insecure_refused("[2001:db8::1]:5", true);
+    insecure_refused("[::ffff:192.0.2.1]:5", true);
+    insecure_refused("128.0.0.1:5", true);
+    insecure_refused("garbage", true);
+}
+
+static void test_prelude_offers_insecure_on_loopback(void **state)
+{
+    static const char *const peers[] = {"127.0.0.1:1234", "127.3.2.1:9", "[::1]:5",
+                                        "[::ffff:127.0.0.1]:7"};
+    for (size_t i = 0; i < G_N_ELEMENTS(peers); i++) {
+        server_run run;
+        uint32_t st[4];
+        int fd = start_server_as(&run, 5000, peers[i], true);
+        assert_int_equal(client_subtypes(fd, st, 4), 2);
+        assert_int_equal(st[0], VG_VENCRYPT_X509_PLAIN); /* TLS stays preferred */
+        assert_int_equal(st[1], VG_VENCRYPT_PLAIN);
+        close(fd); /* leave here */
+        g_thread_join(run.thread);
+        assert_int_equal(run.ret, -ECONNRESET);
+        close(run.fd);
+    }
+}
+
+static void send_plain_clear(int fd, const char *user, const char *password)
+{
+    uint8_t lens[8];
+    vg_vnc_put_u32(lens, (uint32_t)strlen(user));
+    vg_vnc_put_u32(lens + 4, (uint32_t)strlen(password));
+    wr(fd, lens, 8);
+    wr(fd, user, strlen(user));
+    wr(fd, password, strlen(password));
+}
+
+static void test_prelude_insecure_login_on_loopback(void **state)
+{
+    server_run run;
+    uint32_t st[4];
+    uint8_t b[4];
+    int fd = start_server_as(&run, 5000, "127.0.0.1:1234", true);
+    assert_int_equal(client_subtypes(fd, st, 4), 2);
+    vg_vnc_put_u32(b, VG_VENCRYPT_PLAIN);
+    wr(fd, b, 4);
+    /* No acknowledgement byte: the credentials follow at once, in clear. */
+    send_plain_clear(fd, "alice", "s3cret");
+    assert_int_equal(rd_u32(fd), 0); /* SecurityResult OK, in clear */
+    g_thread_join(run.thread);
+    assert_int_equal(run.ret, 0);
+    assert_null(run.res.ssl);
+    assert_string_equal(run.res.user, "alice");
+    assert_int_equal(run.res.minor_version, 8);
+    assert_int_equal(run.auth_calls, 1);
+    assert_string_equal(run.seen_peer, "127.0.0.1:1234");
+    /* The rest of the protocol goes in clear on the socket. */
+    wr(fd, "\x01", 1);
+    uint8_t ci = 0;
+    assert_int_equal(vg_vnc_read_full(run.fd, &ci, 1, vg_now_us() + 2000000), 0);
+    assert_int_equal(ci, 1);
+    close(fd);
+    close(run.fd);
+}
+
+static void test_prelude_insecure_login_refuses_bad_credentials(void **state)
+{
+    server_run run;
+    uint32_t st[4];
+    uint8_t b[4];
+    char reason[128] = "";
+    int fd = start_server_as(&run, 5000, "[::1]:1234", true);
+    assert_int_equal(client_subtypes(fd, st, 4), 2);
+    vg_vnc_put_u32(b, VG_VENCRYPT_PLAIN);
+    wr(fd, b, 4);
+    send_plain_clear(fd, "alice", "guess");
+    assert_int_equal(rd_u32(fd), 1);
+    uint32_t len = rd_u32(fd);
+    assert_true(len < sizeof(reason));
+    rd(fd, reason, len);
+    assert_string_equal(reason, "wrong user name or password");
+    finish_server(&run, fd);
+    assert_int_equal(run.ret, -EACCES);
+    assert_int_equal(run.auth_calls, 1);
+}
+
+static void test_prelude_insecure_login_bounds_credentials(void **state)
+{
+    server_run run;
+    uint32_t st[4];
+    uint8_t b[8];
+    int fd = start_server_as(&run, 3000, "127.0.0.1:1", true);
+    assert_int_equal(client_subtypes(fd, st, 4), 2);
+    vg_vnc_put_u32(b, VG_VENCRYPT_PLAIN);
+    wr(fd, b, 4);
+    vg_vnc_put_u32(b, 5);
+    vg_vnc_put_u32(b + 4, VG_VNC_PASSWORD_MAX + 1);
+    wr(fd, b, 8);
+    assert_int_equal(rd_u32(fd), 1);
+    finish_server(&run, fd);
+    assert_int_equal(run.ret, -EMSGSIZE);
+    assert_int_equal(run.auth_calls, 0);
+    assert_true(run.elapsed_us < 2000000);
+}
+
 static void test_prelude_client_leaves(void **state)
 {
     server_run run;
@@ -523,6 +687,12 @@ int main(void)
         cmocka_unit_test(test_prelude_deadline_fires_in_tls),
         cmocka_unit_test(test_prelude_refuses_tls_1_1),
         cmocka_unit_test(test_prelude_refuses_bad_credentials_with_reason),
+        cmocka_unit_test(test_prelude_refuses_insecure_when_not_allowed),
+        cmocka_unit_test(test_prelude_refuses_insecure_from_non_loopback),
+        cmocka_unit_test(test_prelude_offers_insecure_on_loopback),
+        cmocka_unit_test(test_prelude_insecure_login_on_loopback),
+        cmocka_unit_test(test_prelude_insecure_login_refuses_bad_credentials),
+        cmocka_unit_test(test_prelude_insecure_login_bounds_credentials),
         cmocka_unit_test(test_prelude_client_leaves),
         cmocka_unit_test(test_prelude_rejects_garbage_version),
     };

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -528,6 +529,63 @@ static void test_relay_buffers_are_bounded_when_viewer_stops_reading(void **stat
     close(inner[0]);
 }
 
+static void read_exact(int fd, void *buf, size_t n)
+{
+    uint8_t *b = buf;
+    while (n > 0) {
+        ssize_t r = recv(fd, b, n, 0);
+        assert_true(r > 0);
+        b += r;
+        n -= (size_t)r;
+    }
+}
+
+/* After an unencrypted loopback login the relay has no SSL: plain RFB goes
+ * both ways between the viewer's socket and the screen. */
+static void test_relay_plain_passes_bytes_both_ways(void **state)
+{
+    int sv[2], inner[2];
+    ended_rec e = {0};
+    vg_vnc_relay *relay = NULL;
+    uint8_t si[24];
+    (void)state;
+
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, inner), 0);
+    struct timeval tv = {.tv_sec = 5};
+    setsockopt(sv[1], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    g_mutex_lock(&sf.lock);
+    rfbClientPtr cl = rfbNewClient(sf.screen, inner[0]);
+    g_mutex_unlock(&sf.lock);
+    assert_non_null(cl);
+    assert_int_equal(vg_vnc_relay_new(NULL, sv[0], inner[1], "plain viewer", on_ended, &e, &relay),
+                     0);
+    int keys_before = sf.keys;
+
+    /* Viewer → screen: ClientInit (shared). Screen → viewer: ServerInit. */
+    assert_int_equal(send(sv[1], "\x01", 1, MSG_NOSIGNAL), 1);
+    read_exact(sv[1], si, sizeof(si));
+    assert_int_equal((si[0] << 8) | si[1], W);
+    assert_int_equal((si[2] << 8) | si[3], H);
+    uint32_t name_len =
+        (uint32_t)si[20] << 24 | (uint32_t)si[21] << 16 | (uint32_t)si[22] << 8 | si[23];
+    assert_true(name_len < 256);
+    char name[256];
+    read_exact(sv[1], name, name_len);
+
+    /* Viewer → screen: a KeyEvent (down, 'q') arrives as input. */
+    uint8_t key[8] = {4, 1, 0, 0, 0, 0, 0, 'q'};
+    assert_int_equal(send(sv[1], key, sizeof(key), MSG_NOSIGNAL), (ssize_t)sizeof(key));
+    assert_true(wait_events(keys_before + 1, 0, 5000));
+    assert_int_equal(sf.last_key, 'q');
+
+    /* The viewer leaving ends the relay by itself. */
+    close(sv[1]);
+    assert_true(wait_ended(&e, 5000));
+    assert_string_equal(e.reason, "the viewer left");
+    vg_vnc_relay_free(relay);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -539,6 +597,7 @@ int main(void)
         cmocka_unit_test(test_relay_ends_when_screen_drops_client),
         cmocka_unit_test(test_relay_not_reached_with_bad_password),
         cmocka_unit_test(test_relay_buffers_are_bounded_when_viewer_stops_reading),
+        cmocka_unit_test(test_relay_plain_passes_bytes_both_ways),
     };
     int rc = cmocka_run_group_tests(tests, setup_screen, teardown_screen);
     SSL_CTX_free(server_ctx);
