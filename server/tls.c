@@ -180,6 +180,13 @@ static int build_ctx(const char *cert_path, const char *key_path, SSL_CTX **out,
         rc = fail_openssl(error, cert_path, "cannot configure the TLS context");
         goto fail;
     }
+    /* No TLS 1.3 session tickets: vmgate does not resume sessions, and the
+     * ticket records that follow the handshake arrive together with the
+     * first application data; TigerVNC (GnuTLS) then stalls with that data
+     * buffered inside its TLS layer, waiting on a socket that stays quiet. */
+    SSL_CTX_set_num_tickets(ctx, 0);
+    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+
     /* After the cipher list, which could carry its own @SECLEVEL. */
     if (SSL_CTX_get_security_level(ctx) < MIN_SECURITY_LEVEL)
         SSL_CTX_set_security_level(ctx, MIN_SECURITY_LEVEL);
