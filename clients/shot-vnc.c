@@ -69,6 +69,7 @@
 #include <rfb/rfbclient.h>
 
 #include "log.h"
+#include "rfb-setup.h"
 #include "shot.h"
 #include "surface.h"
 #include "util.h"
@@ -80,8 +81,6 @@
 /* Longest certificate chain looked at. */
 #define SHOT_MAX_CHAIN 16
 #define SHOT_QUEUE_MAX 4096
-/* QEMU extended key events, a pseudo-encoding the server acknowledges. */
-#define SHOT_ENC_QEMU_EXT_KEY (-258)
 
 typedef enum shot_phase { PHASE_CONNECTING, PHASE_READY, PHASE_FAILED } shot_phase;
 
@@ -379,45 +378,6 @@ static void cb_cut_text(rfbClient *cl, const char *text, int len)
     (void)len;
 }
 
-static bool send_format_and_encodings(rfbClient *cl)
-{
-    rfbSetPixelFormatMsg pf;
-    struct {
-        rfbSetEncodingsMsg hdr;
-        uint32_t enc[4];
-    } se;
-    const int32_t encodings[] = {rfbEncodingRaw, (int32_t)rfbEncodingRichCursor,
-                                 (int32_t)rfbEncodingNewFBSize, SHOT_ENC_QEMU_EXT_KEY};
-
-    cl->format.bitsPerPixel = 32;
-    cl->format.depth = 24;
-    cl->format.bigEndian = 0;
-    cl->format.trueColour = 1;
-    cl->format.redMax = 255;
-    cl->format.greenMax = 255;
-    cl->format.blueMax = 255;
-    cl->format.redShift = 16;
-    cl->format.greenShift = 8;
-    cl->format.blueShift = 0;
-
-    memset(&pf, 0, sizeof(pf));
-    pf.type = rfbSetPixelFormat;
-    pf.format = cl->format;
-    pf.format.redMax = g_htons(255);
-    pf.format.greenMax = g_htons(255);
-    pf.format.blueMax = g_htons(255);
-    if (!WriteToRFBServer(cl, (char *)&pf, sz_rfbSetPixelFormatMsg))
-        return false;
-
-    memset(&se, 0, sizeof(se));
-    se.hdr.type = rfbSetEncodings;
-    se.hdr.nEncodings = g_htons(G_N_ELEMENTS(encodings));
-    for (size_t i = 0; i < G_N_ELEMENTS(encodings); i++)
-        se.enc[i] = g_htonl((uint32_t)encodings[i]);
-    return WriteToRFBServer(cl, (char *)&se,
-                            sz_rfbSetEncodingsMsg + 4 * (unsigned)G_N_ELEMENTS(encodings));
-}
-
 /* ---- the client thread ---- */
 
 static void set_phase(shot_vnc *s, shot_phase phase, int code, const char *fmt, ...)
@@ -523,7 +483,7 @@ static gpointer client_main(gpointer data)
     }
     cl->width = cl->si.framebufferWidth;
     cl->height = cl->si.framebufferHeight;
-    if (!cl->MallocFrameBuffer(cl) || !send_format_and_encodings(cl) ||
+    if (!cl->MallocFrameBuffer(cl) || !vg_rfb_send_format_and_encodings(cl) ||
         !SendFramebufferUpdateRequest(cl, 0, 0, cl->width, cl->height, FALSE)) {
         set_phase(s, PHASE_FAILED, SHOT_EXIT_CONNECT, "RFB setup with %s failed", cl->serverHost);
         return NULL;

@@ -102,9 +102,9 @@ int vg_broker_reconfigure(vg_broker *b, const vg_config *cfg)
     return apply_config(b, cfg);
 }
 
-static vg_vm_state state_of(const vg_vm_info *vm)
+vg_vm_state vg_vm_state_from_libvirt(int state)
 {
-    switch (vm->state) {
+    switch (state) {
     case VIR_DOMAIN_RUNNING:
     case VIR_DOMAIN_BLOCKED:
         return VG_VM_RUNNING;
@@ -118,10 +118,9 @@ static vg_vm_state state_of(const vg_vm_info *vm)
     }
 }
 
-/* Facts about VMs for the policy: strings live in `strings` until freed. */
+/* Facts about VMs for the policy. */
 typedef struct facts {
     GArray *vms;           /* vg_vm_info from the registry */
-    GPtrArray *strings;    /* owned strings */
     GHashTable *viewer_of; /* vm name → user viewing it */
 } facts;
 
@@ -136,7 +135,7 @@ static void fill_vm(facts *f, const char *name, vg_policy_vm *out)
         const vg_vm_info *vm = &g_array_index(f->vms, vg_vm_info, i);
         if (strcmp(vm->name, name) == 0) {
             out->uuid = vm->uuid;
-            out->state = state_of(vm);
+            out->state = vg_vm_state_from_libvirt(vm->state);
             break;
         }
     }
@@ -272,7 +271,6 @@ int vg_broker_login(vg_broker *b, const char *login, const char *password, const
 
     /* The facts. */
     f.vms = vg_registry_list(b->registry);
-    f.strings = g_ptr_array_new_with_free_func(g_free);
     f.viewer_of = g_hash_table_new(g_str_hash, g_str_equal);
     sessions = vg_sessions_list(b->sessions);
     for (guint i = 0; i < sessions->len; i++) {
@@ -388,7 +386,6 @@ out:
     if (sessions)
         g_ptr_array_unref(sessions);
     g_hash_table_unref(f.viewer_of);
-    g_ptr_array_unref(f.strings);
     g_array_unref(f.vms);
     return 0;
 }

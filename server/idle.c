@@ -9,6 +9,7 @@
 #include <glib.h>
 #include <libvirt/libvirt.h>
 
+#include "broker.h"
 #include "hypervisor.h"
 #include "log.h"
 #include "policy.h"
@@ -40,21 +41,6 @@ void vg_idle_free(vg_idle *i)
         return;
     g_hash_table_unref(i->idle_since);
     g_free(i);
-}
-
-static vg_vm_state state_of(int s)
-{
-    switch (s) {
-    case VIR_DOMAIN_RUNNING:
-    case VIR_DOMAIN_BLOCKED:
-        return VG_VM_RUNNING;
-    case VIR_DOMAIN_PAUSED:
-        return VG_VM_PAUSED;
-    case VIR_DOMAIN_SHUTOFF:
-        return VG_VM_SHUTOFF;
-    default:
-        return VG_VM_UNAVAILABLE;
-    }
 }
 
 static int act(vg_idle *i, const char *vm, vg_idle_action action)
@@ -102,7 +88,7 @@ int vg_idle_check(vg_idle *i, int64_t now)
             for (guint v = 0; v < vms->len; v++) {
                 const vg_vm_info *info = &g_array_index(vms, vg_vm_info, v);
                 if (strcmp(info->name, mem->vm) == 0)
-                    in.state = state_of(info->state);
+                    in.state = vg_vm_state_from_libvirt(info->state);
             }
             in.viewers = vg_sessions_viewer_count(i->sessions, mem->vm);
             since = g_hash_table_lookup(i->idle_since, mem->vm);

@@ -36,15 +36,13 @@
 #include <rfb/rfbclient.h>
 
 #include "log.h"
+#include "rfb-setup.h"
 #include "util.h"
 
 #define TAG                  "console"
 #define VG_CONSOLE_QUEUE_MAX 4096
 /* Seconds libvncclient waits for a stalled read before giving up. */
 #define VG_CONSOLE_READ_TIMEOUT 15
-
-/* QEMU pseudo-encodings not named in libvncclient's headers. */
-#define VG_ENC_QEMU_EXT_KEY (-258)
 
 typedef enum input_kind { INPUT_KEY, INPUT_POINTER } input_kind;
 
@@ -184,46 +182,6 @@ static void cb_cut_text(rfbClient *cl, const char *text, int len)
     (void)len;
 }
 
-/* Our own SetPixelFormat + SetEncodings; see the file comment. */
-static bool send_format_and_encodings(rfbClient *cl)
-{
-    rfbSetPixelFormatMsg pf;
-    struct {
-        rfbSetEncodingsMsg hdr;
-        uint32_t enc[4];
-    } se;
-    const int32_t encodings[] = {rfbEncodingRaw, rfbEncodingRichCursor, rfbEncodingNewFBSize,
-                                 VG_ENC_QEMU_EXT_KEY};
-
-    cl->format.bitsPerPixel = 32;
-    cl->format.depth = 24;
-    cl->format.bigEndian = 0;
-    cl->format.trueColour = 1;
-    cl->format.redMax = 255;
-    cl->format.greenMax = 255;
-    cl->format.blueMax = 255;
-    cl->format.redShift = 16;
-    cl->format.greenShift = 8;
-    cl->format.blueShift = 0;
-
-    memset(&pf, 0, sizeof(pf));
-    pf.type = rfbSetPixelFormat;
-    pf.format = cl->format;
-    pf.format.redMax = g_htons(255);
-    pf.format.greenMax = g_htons(255);
-    pf.format.blueMax = g_htons(255);
-    if (!WriteToRFBServer(cl, (char *)&pf, sz_rfbSetPixelFormatMsg))
-        return false;
-
-    memset(&se, 0, sizeof(se));
-    se.hdr.type = rfbSetEncodings;
-    se.hdr.nEncodings = g_htons(G_N_ELEMENTS(encodings));
-    for (size_t i = 0; i < G_N_ELEMENTS(encodings); i++)
-        se.enc[i] = g_htonl((uint32_t)encodings[i]);
-    return WriteToRFBServer(cl, (char *)&se,
-                            sz_rfbSetEncodingsMsg + 4 * (unsigned)G_N_ELEMENTS(encodings));
-}
-
 static void report_lost(vg_console *c, const char *why)
 {
     bool first;
@@ -305,7 +263,7 @@ static gpointer console_thread(gpointer data)
     }
     cl->width = cl->si.framebufferWidth;
     cl->height = cl->si.framebufferHeight;
-    if (!cb_malloc_framebuffer(cl) || !send_format_and_encodings(cl) ||
+    if (!cb_malloc_framebuffer(cl) || !vg_rfb_send_format_and_encodings(cl) ||
         !SendFramebufferUpdateRequest(cl, 0, 0, cl->width, cl->height, FALSE)) {
         report_lost(c, "RFB setup with the VM's display failed");
         return NULL;

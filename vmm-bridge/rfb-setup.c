@@ -1,0 +1,47 @@
+/*
+ * vmgate — shared RFB client setup. See rfb-setup.h.
+ */
+#include "rfb-setup.h"
+
+#include <string.h>
+
+#include <glib.h>
+
+bool vg_rfb_send_format_and_encodings(rfbClient *cl)
+{
+    rfbSetPixelFormatMsg pf;
+    struct {
+        rfbSetEncodingsMsg hdr;
+        uint32_t enc[4];
+    } se;
+    const int32_t encodings[] = {rfbEncodingRaw, rfbEncodingRichCursor, rfbEncodingNewFBSize,
+                                 VG_ENC_QEMU_EXT_KEY};
+
+    cl->format.bitsPerPixel = 32;
+    cl->format.depth = 24;
+    cl->format.bigEndian = 0;
+    cl->format.trueColour = 1;
+    cl->format.redMax = 255;
+    cl->format.greenMax = 255;
+    cl->format.blueMax = 255;
+    cl->format.redShift = 16;
+    cl->format.greenShift = 8;
+    cl->format.blueShift = 0;
+
+    memset(&pf, 0, sizeof(pf));
+    pf.type = rfbSetPixelFormat;
+    pf.format = cl->format;
+    pf.format.redMax = g_htons(255);
+    pf.format.greenMax = g_htons(255);
+    pf.format.blueMax = g_htons(255);
+    if (!WriteToRFBServer(cl, (char *)&pf, sz_rfbSetPixelFormatMsg))
+        return false;
+
+    memset(&se, 0, sizeof(se));
+    se.hdr.type = rfbSetEncodings;
+    se.hdr.nEncodings = g_htons(G_N_ELEMENTS(encodings));
+    for (size_t i = 0; i < G_N_ELEMENTS(encodings); i++)
+        se.enc[i] = g_htonl((uint32_t)encodings[i]);
+    return WriteToRFBServer(cl, (char *)&se,
+                            sz_rfbSetEncodingsMsg + 4 * (unsigned)G_N_ELEMENTS(encodings));
+}
