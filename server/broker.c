@@ -229,17 +229,16 @@ static int authenticate(vg_broker *b, const char *user, const char *password, co
     return 0;
 }
 
+/* The user is who they say: choose the VM, power it on, wait for its console. */
+static int choose_and_connect(vg_broker *b, const char *user, const char *vm_from_login,
+                              const char *address, const char *requested, int timeout_s,
+                              vg_broker_result *res);
+
 int vg_broker_login(vg_broker *b, const char *login, const char *password, const char *address,
                     const char *requested, int timeout_s, vg_broker_result *res)
 {
     g_autofree char *vm_from_login = NULL, *user = NULL;
     vg_auth_result ar = VG_AUTH_BAD_CREDENTIALS;
-    GPtrArray *assigns = NULL, *pool_names = NULL, *pools = NULL, *sessions = NULL;
-    GArray *pa = NULL, *pp = NULL;
-    GPtrArray *member_arrays = NULL;
-    facts f = {0};
-    vg_policy_request req = {0};
-    vg_policy_choice choice = {0};
     int r;
 
     memset(res, 0, sizeof(*res));
@@ -268,6 +267,96 @@ int vg_broker_login(vg_broker *b, const char *login, const char *password, const
         audit(b, "login_failed", user, address, "reason", vg_auth_result_name(ar), NULL, NULL);
         return 0;
     }
+    return choose_and_connect(b, user, vm_from_login, address, requested, timeout_s, res);
+}
+
+int vg_broker_nla_hash(vg_broker *b, const char *user, const char *address,
+                       uint8_t nt_hash[VG_BROKER_NT_HASH_BYTES])
+{
+    vg_store_user *u = NULL;
+    int64_t now = vg_now_us() / 1000000;
+    const char *why = NULL;
+    int r = -EACCES;
+
+    if (!address)
+        address = "-";
+    if (!user || !vg_name_valid(user))
+        why = "bad-credentials";
+    else if (vg_ratelimit_check(b->rl, user, address, now) < 0)
+        why = "rate-limited";
+    else if ((r = vg_store_user_get(b->store, user, &u)) < 0 && r != -ENOENT)
+        why = "store-error";
+    else if (!u || !u->nt_hash)
+        why = "bad-credentials"; /* unknown, or no NLA for this user */
+    else {
+        for (unsigned i = 0; i < VG_BROKER_NT_HASH_BYTES; i++) {
+            int hi = g_ascii_xdigit_value(u->nt_hash[2 * i]);
+            int lo = g_ascii_xdigit_value(u->nt_hash[2 * i + 1]);
+            if (hi < 0 || lo < 0) {
+                why = "store-error";
+                break;
+            }
+            nt_hash[i] = (uint8_t)(hi << 4 | lo);
+        }
+    }
+    vg_store_user_free(u);
+    if (!why)
+        return 0;
+    OPENSSL_cleanse(nt_hash, VG_BROKER_NT_HASH_BYTES);
+    if (strcmp(why, "bad-credentials") == 0)
+        vg_ratelimit_fail(b->rl, user ? user : "", address, now);
+    vg_notice(TAG, "login failed: user=%s address=%s (%s, NLA)", user ? user : "", address, why);
+    audit(b, "login_failed", user ? user : "", address, "reason", why, "method", "nla");
+    return strcmp(why, "store-error") == 0 ? -EIO : -EACCES;
+}
+
+void vg_broker_nla_failed(vg_broker *b, const char *user, const char *address)
+{
+    if (!address)
+        address = "-";
+    vg_ratelimit_fail(b->rl, user ? user : "", address, vg_now_us() / 1000000);
+    vg_notice(TAG, "login failed: user=%s address=%s (bad-credentials, NLA)", user ? user : "",
+              address);
+    audit(b, "login_failed", user ? user : "", address, "reason", "bad-credentials", "method",
+          "nla");
+}
+
+int vg_broker_login_verified(vg_broker *b, const char *user, const char *address,
+                             const char *requested, int timeout_s, vg_broker_result *res)
+{
+    vg_store_user *u = NULL;
+    int r;
+
+    memset(res, 0, sizeof(*res));
+    if (!address)
+        address = "-";
+    g_strlcpy(res->user, user ? user : "", sizeof(res->user));
+    r = user && vg_name_valid(user) ? vg_store_user_get(b->store, user, &u) : -ENOENT;
+    if (r < 0 || u->disabled) {
+        const char *why = r == -ENOENT ? "bad-credentials" : r < 0 ? "store-error" : "disabled";
+        res->status = r < 0 && r != -ENOENT ? VG_BROKER_INTERNAL : VG_BROKER_AUTH_FAILED;
+        g_strlcpy(res->message, MSG_AUTH_FAILED, sizeof(res->message));
+        vg_notice(TAG, "login failed: user=%s address=%s (%s)", res->user, address, why);
+        audit(b, "login_failed", res->user, address, "reason", why, "method", "nla");
+        vg_store_user_free(u);
+        return 0;
+    }
+    vg_store_user_free(u);
+    vg_ratelimit_success(b->rl, user);
+    return choose_and_connect(b, user, NULL, address, requested, timeout_s, res);
+}
+
+static int choose_and_connect(vg_broker *b, const char *user, const char *vm_from_login,
+                              const char *address, const char *requested, int timeout_s,
+                              vg_broker_result *res)
+{
+    GPtrArray *assigns = NULL, *pool_names = NULL, *pools = NULL, *sessions = NULL;
+    GArray *pa = NULL, *pp = NULL;
+    GPtrArray *member_arrays = NULL;
+    facts f = {0};
+    vg_policy_request req = {0};
+    vg_policy_choice choice = {0};
+    int r;
 
     /* The facts. */
     f.vms = vg_registry_list(b->registry);

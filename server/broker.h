@@ -78,6 +78,29 @@ int vg_broker_reconfigure(vg_broker *b, const vg_config *cfg);
 int vg_broker_login(vg_broker *b, const char *login, const char *password, const char *address,
                     const char *requested, int timeout_s, vg_broker_result *res);
 
+/** Size of an NT hash (MD4 of the UTF-16LE password) in bytes. */
+#define VG_BROKER_NT_HASH_BYTES 16
+
+/**
+ * NLA, step one: the NT hash NTLM needs to check @user's answer. Refused
+ * (and audited, and counted by the rate limiter) for an unknown user, a
+ * user without NLA, or a user or address that is locked out.
+ * @return 0 and @nt_hash filled (a secret: wipe it); -EACCES; -EIO.
+ */
+int vg_broker_nla_hash(vg_broker *b, const char *user, const char *address,
+                       uint8_t nt_hash[VG_BROKER_NT_HASH_BYTES]);
+
+/** NLA: @user's answer did not match the hash (wrong password): count and audit it. */
+void vg_broker_nla_failed(vg_broker *b, const char *user, const char *address);
+
+/**
+ * NLA, step two: NTLM proved @user's identity; log in without a password
+ * (a disabled account is still refused), then choose the VM as
+ * vg_broker_login does.
+ */
+int vg_broker_login_verified(vg_broker *b, const char *user, const char *address,
+                             const char *requested, int timeout_s, vg_broker_result *res);
+
 /**
  * Admit a logged-in client as a viewer of res->vm. When the same user
  * already views that VM, the second-login policy decides: takeover (the

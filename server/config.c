@@ -48,6 +48,7 @@ static const key_spec specs[] = {
     {"rdp", "listen", K_ADDRESS, F(rdp_listen), "0.0.0.0", 0, 0},
     {"rdp", "port", K_UINT, F(rdp_port), "3389", 1, 65535},
     {"rdp", "nla", K_BOOL, F(rdp_nla), "true", 0, 0},
+    {"rdp", "lossless", K_BOOL, F(rdp_lossless), "false", 0, 0},
     {"tls", "certificate", K_PATH, F(tls_certificate), "/etc/vmgate/server.crt", 0, 0},
     {"tls", "key", K_PATH, F(tls_key), "/etc/vmgate/server.key", 0, 0},
     {"daemon", "state_dir", K_PATH, F(state_dir), "/var/lib/vmgate", 0, 0},

@@ -32,7 +32,8 @@ typedef struct vg_config {
     /* [rdp] */
     char *rdp_listen;  /**< listen */
     unsigned rdp_port; /**< port */
-    bool rdp_nla;      /**< nla: offer Network Level Authentication */
+    bool rdp_nla;      /**< nla: require Network Level Authentication (false: TLS only) */
+    bool rdp_lossless; /**< lossless: never use a lossy codec */
 
     /* [tls] */
     char *tls_certificate; /**< certificate: PEM chain */

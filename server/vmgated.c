@@ -32,6 +32,7 @@
 #include "sessions.h"
 #include "store.h"
 #include "tls.h"
+#include "rdp-front.h"
 #include "vnc-front.h"
 
 #define TAG                   "vmgated"
@@ -50,6 +51,7 @@ typedef struct daemon_state {
     vg_idle *idle;
     vg_tls *tls;
     vg_vnc_front *vnc;
+    vg_rdp_front *rdp;
     vg_daemon_live live;
 } daemon_state;
 
@@ -231,8 +233,22 @@ int main(int argc, char **argv)
                      d.cfg->vnc_port, g_strerror(-r));
             goto out;
         }
+        vg_rdp_front_config rdpc = {.address = d.cfg->rdp_listen,
+                                  .port = d.cfg->rdp_port,
+                                  .cert_file = d.cfg->tls_certificate,
+                                  .key_file = d.cfg->tls_key,
+                                  .nla = d.cfg->rdp_nla,
+                                  .lossless = d.cfg->rdp_lossless};
+        if (!rdpc.nla)
+            vg_warning(TAG, "[rdp] nla = false: RDP logins use TLS and the Client Info PDU");
+        if ((r = vg_rdp_front_new(&rdpc, d.broker, d.sessions, d.audit, &d.rdp)) < 0) {
+            vg_error(TAG, "cannot listen for RDP on %s port %u: %s", d.cfg->rdp_listen,
+                     d.cfg->rdp_port, g_strerror(-r));
+            goto out;
+        }
     } else {
-        vg_warning(TAG, "VNC is off: it needs a TLS certificate ([tls] certificate and key)");
+        vg_warning(TAG, "VNC and RDP are off: they need a TLS certificate ([tls] certificate "
+                        "and key)");
     }
     d.idle = vg_idle_new(d.store, d.registry, d.sessions, d.audit);
     d.loop = g_main_loop_new(NULL, FALSE);
@@ -248,6 +264,7 @@ int main(int argc, char **argv)
     rc = 0;
 
 out:
+    vg_rdp_front_free(d.rdp);
     vg_vnc_front_free(d.vnc);
     vg_admin_free(d.admin);
     vg_idle_free(d.idle);

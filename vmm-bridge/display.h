@@ -23,7 +23,8 @@
 #define VG_BUTTON_WHEEL_DOWN  0x10
 #define VG_BUTTON_WHEEL_LEFT  0x20
 #define VG_BUTTON_WHEEL_RIGHT 0x40
-#define VG_BUTTON_MASK        0x7f
+#define VG_BUTTON_SIDE        0x80 /* "back"; RFB's button mask has no room for "forward" */
+#define VG_BUTTON_MASK        0xff
 
 typedef struct vg_display_source vg_display_source;
 typedef struct vg_surface vg_surface;

@@ -21,6 +21,7 @@
 #include <glib.h>
 
 #include "log.h"
+#include "net.h"
 #include "vnc-prelude.h"
 
 #define TAG                       "vnc"
@@ -52,25 +53,6 @@ typedef struct conn {
     char peer[80];
     void *data; /* from authenticate */
 } conn;
-
-static void peer_name(const struct sockaddr_storage *ss, char *out, size_t len)
-{
-    char host[INET6_ADDRSTRLEN] = "?";
-    unsigned port = 0;
-    if (ss->ss_family == AF_INET) {
-        const struct sockaddr_in *a = (const void *)ss;
-        inet_ntop(AF_INET, &a->sin_addr, host, sizeof(host));
-        port = ntohs(a->sin_port);
-        g_snprintf(out, len, "%s:%u", host, port);
-    } else if (ss->ss_family == AF_INET6) {
-        const struct sockaddr_in6 *a = (const void *)ss;
-        inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof(host));
-        port = ntohs(a->sin6_port);
-        g_snprintf(out, len, "[%s]:%u", host, port);
-    } else {
-        g_strlcpy(out, "?", len);
-    }
-}
 
 /* Over the limit: a plain RFB 3.8 failure with a reason, then close. Bounded
  * by a short socket timeout so a silent client cannot hold the thread. */
@@ -179,7 +161,7 @@ static gpointer accept_thread(gpointer data)
                 vg_warning(TAG, "accept: %s", g_strerror(errno));
             continue;
         }
-        peer_name(&ss, peer, sizeof(peer));
+        vg_net_peer_name(&ss, peer, sizeof(peer));
         g_mutex_lock(&l->lock);
         if (fd >= FD_SETSIZE - 64 || l->total >= l->cfg.max_total)
             full = "the gateway is full, try again later";
@@ -218,25 +200,10 @@ int vg_vnc_listener_new(const vg_vnc_listener_config *cfg, const vg_vnc_listener
                         void *opaque, vg_vnc_listener **out)
 {
     vg_vnc_listener *l;
-    struct sockaddr_storage ss;
-    socklen_t sl;
-    int one = 1, r;
+    int r;
 
-    memset(&ss, 0, sizeof(ss));
-    if (inet_pton(AF_INET, cfg->address, &((struct sockaddr_in *)&ss)->sin_addr) == 1) {
-        ((struct sockaddr_in *)&ss)->sin_family = AF_INET;
-        ((struct sockaddr_in *)&ss)->sin_port = htons((uint16_t)cfg->port);
-        sl = sizeof(struct sockaddr_in);
-    } else if (inet_pton(AF_INET6, cfg->address, &((struct sockaddr_in6 *)&ss)->sin6_addr) == 1) {
-        ((struct sockaddr_in6 *)&ss)->sin6_family = AF_INET6;
-        ((struct sockaddr_in6 *)&ss)->sin6_port = htons((uint16_t)cfg->port);
-        sl = sizeof(struct sockaddr_in6);
-    } else {
+    if (!cfg->address || cfg->port > 65535)
         return -EINVAL;
-    }
-    if (cfg->port > 65535)
-        return -EINVAL;
-
     l = g_new0(vg_vnc_listener, 1);
     l->cfg = *cfg;
     l->cfg.address = NULL;
@@ -252,23 +219,18 @@ int vg_vnc_listener_new(const vg_vnc_listener_config *cfg, const vg_vnc_listener
     l->opaque = opaque;
     g_mutex_init(&l->lock);
     g_cond_init(&l->cond);
+    l->fd = -1;
     l->wake_fd = eventfd(0, EFD_CLOEXEC);
-    l->fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (l->fd < 0 || l->wake_fd < 0) {
+    if (l->wake_fd < 0) {
         r = -errno;
         goto fail;
     }
-    setsockopt(l->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    if (ss.ss_family == AF_INET6)
-        setsockopt(l->fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
-    if (bind(l->fd, (struct sockaddr *)&ss, sl) < 0 || listen(l->fd, 64) < 0) {
-        r = -errno;
+    l->fd = vg_net_listen(cfg->address, cfg->port, &l->port);
+    if (l->fd < 0) {
+        r = l->fd;
+        l->fd = -1;
         goto fail;
     }
-    sl = sizeof(ss);
-    getsockname(l->fd, (struct sockaddr *)&ss, &sl);
-    l->port = ss.ss_family == AF_INET ? ntohs(((struct sockaddr_in *)&ss)->sin_port)
-                                      : ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
     l->thread = g_thread_try_new("vg-vnc-accept", accept_thread, l, NULL);
     if (!l->thread) {
         r = -EAGAIN;

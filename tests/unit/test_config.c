@@ -69,6 +69,7 @@ static void assert_defaults(const vg_config *c)
     assert_string_equal(c->rdp_listen, "0.0.0.0");
     assert_int_equal(c->rdp_port, 3389);
     assert_true(c->rdp_nla);
+    assert_false(c->rdp_lossless);
     assert_string_equal(c->tls_certificate, "/etc/vmgate/server.crt");
     assert_string_equal(c->tls_key, "/etc/vmgate/server.key");
     assert_string_equal(c->state_dir, "/var/lib/vmgate");
@@ -264,7 +265,7 @@ static void test_config_sample_documents_every_default(void **state)
     fixture *f = *state;
     static const char *const keys[] = {
         "uri",          "listen",          "port",         "allow_insecure_loopback",
-        "nla",          "certificate",     "key",          "state_dir",
+        "nla",          "lossless",        "certificate",  "key",          "state_dir",
         "admin_socket", "admin_group",     "audit_log",    "log_level",
         "pam",          "pam_service",     "max_failures", "failure_window",
         "lockout",      "power_on_demand", "second_login",

@@ -1,0 +1,272 @@
+/*
+ * vmgate — the RDP graphics pipeline (MS-RDPEGFX) for one peer. See
+ * rdp-priv.h.
+ *
+ * One surface, the size of the VM's screen, mapped at the origin. Each
+ * frame carries the damaged rectangles, planar-coded (lossless RLE, good
+ * for text and flat areas), or uncompressed when planar does not pay. At
+ * most VG_RDP_MAX_UNACKED frames wait for the client's acknowledgement;
+ * damage meanwhile keeps accumulating in the peer, so a slow client gets
+ * fewer, larger frames and never holds anyone else up.
+ *
+ * The channel is driven from the peer's thread (no thread of its own):
+ * its messages are handled when its event handle is signalled.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include <freerdp/channels/rdpgfx.h>
+#include <freerdp/codec/color.h>
+#include <freerdp/codec/planar.h>
+#include <freerdp/server/rdpgfx.h>
+
+#include "log.h"
+#include "rdp-priv.h"
+
+#define TAG        "rdp"
+#define SURFACE_ID 1
+/* Rectangles are sent in pieces of at most this size: bounded buffers, and
+ * planar contexts of a fixed size. */
+#define PIECE 256
+
+struct vg_rdp_gfx {
+    vg_rdp_peer *p;
+    RdpgfxServerContext *ctx;
+    BITMAP_PLANAR_CONTEXT *planar;
+    bool opened;
+    bool ready;
+    bool surface;
+    uint32_t version;
+    uint32_t frame_id;
+    uint32_t acked;
+    bool acks_suspended;
+};
+
+static UINT caps_advertise(RdpgfxServerContext *ctx, const RDPGFX_CAPS_ADVERTISE_PDU *adv);
+static UINT frame_ack(RdpgfxServerContext *ctx, const RDPGFX_FRAME_ACKNOWLEDGE_PDU *ack);
+
+int vg_rdp_gfx_open(vg_rdp_peer *p)
+{
+    vg_rdp_gfx *g;
+
+    if (!freerdp_settings_get_bool(p->client->context->settings, FreeRDP_SupportGraphicsPipeline))
+        return -ENOTSUP;
+    g = g_new0(vg_rdp_gfx, 1);
+    g->p = p;
+    g->ctx = rdpgfx_server_context_new(p->vcm);
+    g->planar = freerdp_bitmap_planar_context_new(PLANAR_FORMAT_HEADER_NA |
+                                                      PLANAR_FORMAT_HEADER_RLE,
+                                                  PIECE, PIECE);
+    if (!g->ctx || !g->planar) {
+        vg_rdp_gfx_free(g);
+        return -ENOMEM;
+    }
+    freerdp_planar_topdown_image(g->planar, TRUE);
+    g->ctx->rdpcontext = p->client->context;
+    g->ctx->custom = g;
+    g->ctx->CapsAdvertise = caps_advertise;
+    g->ctx->FrameAcknowledge = frame_ack;
+    if (!g->ctx->Initialize(g->ctx, TRUE) || !g->ctx->Open(g->ctx)) {
+        vg_info(TAG, "peer=%s: the client has no graphics pipeline channel", p->name);
+        vg_rdp_gfx_free(g);
+        return -ENOTSUP;
+    }
+    g->opened = true;
+    p->gfx = g;
+    return 0;
+}
+
+HANDLE vg_rdp_gfx_event(vg_rdp_gfx *g)
+{
+    return g->ctx ? rdpgfx_server_get_event_handle(g->ctx) : NULL;
+}
+
+bool vg_rdp_gfx_poll(vg_rdp_gfx *g)
+{
+    HANDLE h = vg_rdp_gfx_event(g);
+    if (!h || WaitForSingleObject(h, 0) != WAIT_OBJECT_0)
+        return true;
+    return rdpgfx_server_handle_messages(g->ctx) == CHANNEL_RC_OK;
+}
+
+bool vg_rdp_gfx_ready(vg_rdp_gfx *g)
+{
+    return g->ready;
+}
+
+bool vg_rdp_gfx_busy(vg_rdp_gfx *g)
+{
+    return !g->acks_suspended && g->frame_id - g->acked >= VG_RDP_MAX_UNACKED;
+}
+
+/* Reset the graphics to the peer's size and make the surface. */
+static bool make_surface(vg_rdp_gfx *g)
+{
+    vg_rdp_peer *p = g->p;
+    MONITOR_DEF mon = {.left = 0,
+                       .top = 0,
+                       .right = (INT32)p->width - 1,
+                       .bottom = (INT32)p->height - 1,
+                       .flags = MONITOR_PRIMARY};
+    RDPGFX_RESET_GRAPHICS_PDU reset = {
+        .width = p->width, .height = p->height, .monitorCount = 1, .monitorDefArray = &mon};
+    RDPGFX_CREATE_SURFACE_PDU create = {.surfaceId = SURFACE_ID,
+                                        .width = (UINT16)p->width,
+                                        .height = (UINT16)p->height,
+                                        .pixelFormat = GFX_PIXEL_FORMAT_XRGB_8888};
+    RDPGFX_MAP_SURFACE_TO_OUTPUT_PDU map = {.surfaceId = SURFACE_ID};
+
+    if (g->surface) {
+        RDPGFX_DELETE_SURFACE_PDU del = {.surfaceId = SURFACE_ID};
+        if (g->ctx->DeleteSurface(g->ctx, &del) != CHANNEL_RC_OK)
+            return false;
+        g->surface = false;
+    }
+    freerdp_settings_set_uint32(p->client->context->settings, FreeRDP_DesktopWidth, p->width);
+    freerdp_settings_set_uint32(p->client->context->settings, FreeRDP_DesktopHeight, p->height);
+    if (g->ctx->ResetGraphics(g->ctx, &reset) != CHANNEL_RC_OK ||
+        g->ctx->CreateSurface(g->ctx, &create) != CHANNEL_RC_OK ||
+        g->ctx->MapSurfaceToOutput(g->ctx, &map) != CHANNEL_RC_OK)
+        return false;
+    g->surface = true;
+    return true;
+}
+
+static UINT caps_advertise(RdpgfxServerContext *ctx, const RDPGFX_CAPS_ADVERTISE_PDU *adv)
+{
+    vg_rdp_gfx *g = ctx->custom;
+    vg_rdp_peer *p = g->p;
+    /* Versions vmgate speaks, best first. Planar and uncompressed exist in
+     * all of them. */
+    static const uint32_t wanted[] = {
+        RDPGFX_CAPVERSION_107, RDPGFX_CAPVERSION_106, RDPGFX_CAPVERSION_105,
+        RDPGFX_CAPVERSION_104, RDPGFX_CAPVERSION_103, RDPGFX_CAPVERSION_102,
+        RDPGFX_CAPVERSION_101, RDPGFX_CAPVERSION_10,  RDPGFX_CAPVERSION_81,
+        RDPGFX_CAPVERSION_8};
+    const RDPGFX_CAPSET *chosen = NULL;
+    RDPGFX_CAPSET confirm;
+    RDPGFX_CAPS_CONFIRM_PDU pdu = {.capsSet = &confirm};
+    pixman_region32_t all;
+
+    for (size_t w = 0; w < G_N_ELEMENTS(wanted) && !chosen; w++)
+        for (UINT16 i = 0; i < adv->capsSetCount; i++)
+            if (adv->capsSets[i].version == wanted[w]) {
+                chosen = &adv->capsSets[i];
+                break;
+            }
+    if (!chosen) {
+        vg_notice(TAG, "peer=%s: no graphics pipeline version in common", p->name);
+        return ERROR_NOT_SUPPORTED;
+    }
+    confirm = *chosen;
+    g->version = chosen->version;
+    if (ctx->CapsConfirm(ctx, &pdu) != CHANNEL_RC_OK)
+        return ERROR_INTERNAL_ERROR;
+    if (!make_surface(g))
+        return ERROR_INTERNAL_ERROR;
+    g->ready = true;
+    vg_info(TAG, "peer=%s user=%s: graphics pipeline version 0x%08x, %ux%u, lossless codecs",
+            p->name, p->user, g->version, p->width, p->height);
+    /* Everything, once. */
+    pixman_region32_init_rect(&all, 0, 0, p->width, p->height);
+    g_mutex_lock(&p->lock);
+    pixman_region32_union(&p->damage, &p->damage, &all);
+    g_mutex_unlock(&p->lock);
+    pixman_region32_fini(&all);
+    SetEvent(p->wake);
+    return CHANNEL_RC_OK;
+}
+
+static UINT frame_ack(RdpgfxServerContext *ctx, const RDPGFX_FRAME_ACKNOWLEDGE_PDU *ack)
+{
+    vg_rdp_gfx *g = ctx->custom;
+    g->acks_suspended = ack->queueDepth == SUSPEND_FRAME_ACKNOWLEDGEMENT;
+    /* Frame ids only grow; an id from the future is a confused client. */
+    if (ack->frameId <= g->frame_id && ack->frameId > g->acked)
+        g->acked = ack->frameId;
+    SetEvent(g->p->wake);
+    return CHANNEL_RC_OK;
+}
+
+/* One piece: planar if it is smaller, else uncompressed. */
+static bool send_piece(vg_rdp_gfx *g, uint32_t x, uint32_t y, uint32_t w, uint32_t h)
+{
+    vg_rdp_peer *p = g->p;
+    const uint8_t *src = p->pixels + (size_t)y * p->stride + (size_t)x * 4;
+    RDPGFX_SURFACE_COMMAND cmd = {.surfaceId = SURFACE_ID,
+                                  .format = PIXEL_FORMAT_BGRX32,
+                                  .left = x,
+                                  .top = y,
+                                  .right = x + w,
+                                  .bottom = y + h,
+                                  .width = w,
+                                  .height = h};
+    uint32_t planar_size = 0;
+    uint8_t *planar = NULL, *raw = NULL;
+    UINT rc;
+
+    if (freerdp_bitmap_planar_context_reset(g->planar, w, h)) {
+        freerdp_planar_topdown_image(g->planar, TRUE);
+        planar = freerdp_bitmap_compress_planar(g->planar, src, PIXEL_FORMAT_BGRX32, w, h,
+                                                (UINT32)p->stride, NULL, &planar_size);
+    }
+    if (planar && planar_size < (size_t)w * h * 4) {
+        cmd.codecId = RDPGFX_CODECID_PLANAR;
+        cmd.data = planar;
+        cmd.length = planar_size;
+    } else {
+        raw = g_malloc((size_t)w * h * 4);
+        for (uint32_t r = 0; r < h; r++)
+            memcpy(raw + (size_t)r * w * 4, src + (size_t)r * p->stride, (size_t)w * 4);
+        cmd.codecId = RDPGFX_CODECID_UNCOMPRESSED;
+        cmd.data = raw;
+        cmd.length = w * h * 4;
+    }
+    rc = g->ctx->SurfaceCommand(g->ctx, &cmd);
+    free(planar);
+    g_free(raw);
+    return rc == CHANNEL_RC_OK;
+}
+
+bool vg_rdp_gfx_send(vg_rdp_gfx *g, const pixman_region32_t *region)
+{
+    int n = 0;
+    const pixman_box32_t *b = pixman_region32_rectangles((pixman_region32_t *)region, &n);
+    RDPGFX_START_FRAME_PDU start = {.timestamp = 0, .frameId = ++g->frame_id};
+    RDPGFX_END_FRAME_PDU end = {.frameId = start.frameId};
+    bool ok;
+
+    if (!g->ready || n == 0)
+        return true;
+    ok = g->ctx->StartFrame(g->ctx, &start) == CHANNEL_RC_OK;
+    for (int i = 0; i < n && ok; i++)
+        for (int y = b[i].y1; y < b[i].y2 && ok; y += PIECE)
+            for (int x = b[i].x1; x < b[i].x2 && ok; x += PIECE)
+                ok = send_piece(g, (uint32_t)x, (uint32_t)y, (uint32_t)MIN(PIECE, b[i].x2 - x),
+                                (uint32_t)MIN(PIECE, b[i].y2 - y));
+    if (ok)
+        ok = g->ctx->EndFrame(g->ctx, &end) == CHANNEL_RC_OK;
+    return ok;
+}
+
+bool vg_rdp_gfx_resize(vg_rdp_gfx *g)
+{
+    if (!g->ready)
+        return true; /* the surface is made at the right size when caps come */
+    return make_surface(g);
+}
+
+void vg_rdp_gfx_free(vg_rdp_gfx *g)
+{
+    if (!g)
+        return;
+    if (g->ctx) {
+        if (g->opened)
+            g->ctx->Close(g->ctx);
+        rdpgfx_server_context_free(g->ctx);
+    }
+    freerdp_bitmap_planar_context_free(g->planar);
+    if (g->p && g->p->gfx == g)
+        g->p->gfx = NULL;
+    g_free(g);
+}

@@ -1,0 +1,130 @@
+/*
+ * vmgate — RDP graphics for clients without the graphics pipeline: bitmap
+ * updates, desktop resize by reactivation, and pointer shapes (used on both
+ * paths). See rdp-priv.h.
+ *
+ * Bitmap updates are sent uncompressed at 32 bits per pixel in tiles of at
+ * most 64 × 64: exact, simple, and on a LAN fast enough for the clients that
+ * take this path (GFX is the normal one).
+ */
+#include <string.h>
+
+#include <freerdp/pointer.h>
+#include <freerdp/update.h>
+
+#include "log.h"
+#include "rdp-priv.h"
+
+#define TAG       "rdp"
+#define TILE      64
+#define TILE_SIZE (TILE * TILE * 4)
+
+bool vg_rdp_legacy_send(vg_rdp_peer *p, const pixman_region32_t *region)
+{
+    rdpUpdate *update = p->client->context->update;
+    uint8_t *tile = g_malloc(TILE_SIZE);
+    int n = 0;
+    const pixman_box32_t *b = pixman_region32_rectangles((pixman_region32_t *)region, &n);
+    bool ok = true;
+
+    for (int i = 0; i < n && ok; i++) {
+        for (int ty = b[i].y1; ty < b[i].y2 && ok; ty += TILE) {
+            for (int tx = b[i].x1; tx < b[i].x2 && ok; tx += TILE) {
+                uint32_t w = (uint32_t)MIN(TILE, b[i].x2 - tx);
+                uint32_t h = (uint32_t)MIN(TILE, b[i].y2 - ty);
+                BITMAP_DATA bd = {0};
+                BITMAP_UPDATE bu = {.number = 1, .rectangles = &bd, .skipCompression = TRUE};
+
+                /* Bitmap data is bottom-up. */
+                for (uint32_t y = 0; y < h; y++)
+                    memcpy(tile + (size_t)(h - 1 - y) * w * 4,
+                           p->pixels + (size_t)(ty + (int)y) * p->stride + (size_t)tx * 4,
+                           (size_t)w * 4);
+                bd.destLeft = (uint32_t)tx;
+                bd.destTop = (uint32_t)ty;
+                bd.destRight = (uint32_t)tx + w - 1;
+                bd.destBottom = (uint32_t)ty + h - 1;
+                bd.width = w;
+                bd.height = h;
+                bd.bitsPerPixel = 32;
+                bd.compressed = FALSE;
+                bd.bitmapLength = w * h * 4;
+                bd.bitmapDataStream = tile;
+                ok = update->BitmapUpdate(p->client->context, &bu);
+            }
+        }
+    }
+    g_free(tile);
+    return ok;
+}
+
+bool vg_rdp_legacy_resize(vg_rdp_peer *p)
+{
+    rdpContext *ctx = p->client->context;
+
+    if (!freerdp_settings_get_bool(ctx->settings, FreeRDP_DesktopResize)) {
+        /* The client cannot follow: it keeps the old size, and the screen
+         * it shows is cut or padded until it reconnects. */
+        vg_warning(TAG, "peer=%s: the client does not support desktop resize", p->name);
+        return true;
+    }
+    freerdp_settings_set_uint32(ctx->settings, FreeRDP_DesktopWidth, p->width);
+    freerdp_settings_set_uint32(ctx->settings, FreeRDP_DesktopHeight, p->height);
+    p->active = false; /* until the client reactivates */
+    return ctx->update->DesktopResize(ctx);
+}
+
+bool vg_rdp_send_pointer(vg_rdp_peer *p, const vg_cursor *c)
+{
+    rdpContext *ctx = p->client->context;
+    rdpPointerUpdate *pu = ctx->update->pointer;
+    uint32_t w = c->width, h = c->height;
+    size_t and_stride = ((w + 15) / 16) * 2; /* 1 bpp, rows padded to 16 bits */
+    g_autofree uint8_t *xor_mask = NULL, *and_mask = NULL;
+    bool ok;
+
+    if (w == 0 || h == 0 || w > 384 || h > 384 || !c->argb) {
+        POINTER_SYSTEM_UPDATE sys = {.type = SYSPTR_NULL};
+        return pu->PointerSystem(ctx, &sys);
+    }
+    /* 32 bpp with alpha, bottom-up; the AND mask is all zero (alpha rules). */
+    xor_mask = g_malloc((size_t)w * h * 4);
+    and_mask = g_malloc0(and_stride * h);
+    for (uint32_t y = 0; y < h; y++)
+        for (uint32_t x = 0; x < w; x++) {
+            uint32_t px = c->argb[(size_t)y * w + x];
+            uint8_t *d = xor_mask + ((size_t)(h - 1 - y) * w + x) * 4;
+            d[0] = (uint8_t)px;         /* B */
+            d[1] = (uint8_t)(px >> 8);  /* G */
+            d[2] = (uint8_t)(px >> 16); /* R */
+            d[3] = (uint8_t)(px >> 24); /* A */
+        }
+    if (w <= 96 && h <= 96) {
+        POINTER_NEW_UPDATE pn = {0};
+        pn.xorBpp = 32;
+        pn.colorPtrAttr.cacheIndex = 0;
+        pn.colorPtrAttr.hotSpotX = (UINT16)MIN(c->hot_x, w - 1);
+        pn.colorPtrAttr.hotSpotY = (UINT16)MIN(c->hot_y, h - 1);
+        pn.colorPtrAttr.width = (UINT16)w;
+        pn.colorPtrAttr.height = (UINT16)h;
+        pn.colorPtrAttr.lengthXorMask = (UINT16)(w * h * 4);
+        pn.colorPtrAttr.lengthAndMask = (UINT16)(and_stride * h);
+        pn.colorPtrAttr.xorMaskData = xor_mask;
+        pn.colorPtrAttr.andMaskData = and_mask;
+        ok = pu->PointerNew(ctx, &pn);
+    } else {
+        POINTER_LARGE_UPDATE pl = {0};
+        pl.xorBpp = 32;
+        pl.cacheIndex = 0;
+        pl.hotSpotX = (UINT16)MIN(c->hot_x, w - 1);
+        pl.hotSpotY = (UINT16)MIN(c->hot_y, h - 1);
+        pl.width = (UINT16)w;
+        pl.height = (UINT16)h;
+        pl.lengthXorMask = w * h * 4;
+        pl.lengthAndMask = (UINT32)(and_stride * h);
+        pl.xorMaskData = xor_mask;
+        pl.andMaskData = and_mask;
+        ok = pu->PointerLarge(ctx, &pl);
+    }
+    return ok;
+}

@@ -1,0 +1,108 @@
+/*
+ * vmgate — the RDP front end's insides, shared by its source files:
+ * rdp-server.c (listener, peer thread, security, login, input),
+ * rdp-gfx.c (the graphics pipeline) and rdp-legacy.c (bitmap updates,
+ * pointer shapes).
+ *
+ * Threading: everything in vg_rdp_peer belongs to the peer's thread except
+ * the fields under `lock`, which the surface listener (console thread) and
+ * kicks (any thread) write.
+ */
+#ifndef VG_RDP_PRIV_H
+#define VG_RDP_PRIV_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <freerdp/freerdp.h>
+#include <freerdp/peer.h>
+#include <glib.h>
+#include <pixman.h>
+#include <winpr/synch.h>
+
+#include "rdp-pcb.h"
+#include "rdp-server.h"
+#include "surface.h"
+
+/* At most this many GFX frames sent and not yet acknowledged. */
+#define VG_RDP_MAX_UNACKED 3
+
+typedef struct vg_rdp_gfx vg_rdp_gfx;
+
+struct vg_rdp_peer {
+    vg_rdp_server *server;
+    freerdp_peer *client;
+    int fd;
+    char name[80]; /* peer address, for logs */
+    vg_rdp_pcb pcb;
+    bool lossless;
+
+    /* Login. */
+    char nla_user[65];   /* set when NTLM asked for this user's hash */
+    bool nla_hash_given; /* ... and got it */
+    bool nla_done;       /* Logon came: NTLM accepted the answer */
+    bool logged_in;
+    char user[65];
+    void *conn;
+    vg_console *console; /* reference */
+    vg_surface *surface; /* the console's, while listening */
+    bool attached;
+
+    /* Written from other threads. */
+    GMutex lock;
+    HANDLE wake; /* set with anything below */
+    pixman_region32_t damage;
+    bool resized;
+    bool cursor_dirty;
+    vg_cursor cursor; /* a copy; argb owned */
+    bool closed;
+    bool kicked;
+    char end_reason[160];
+
+    /* Peer thread only. */
+    bool active;     /* activated, not deactivated for a resize */
+    bool suppressed; /* the client asked for no updates (minimised) */
+    uint32_t width, height;
+    uint8_t *pixels; /* this viewer's copy of what it is sent, width*height*4 */
+    size_t stride;
+    HANDLE vcm;      /* virtual channel manager */
+    vg_rdp_gfx *gfx; /* NULL: legacy path */
+    bool gfx_tried;
+    bool pause_seen; /* E1 1D came: drop the 45 that follows */
+    uint32_t buttons;
+    int32_t last_x, last_y;
+};
+
+/* rdp-server.c: end the connection from the peer's own thread. */
+void vg_rdp_peer_fail(vg_rdp_peer *p, const char *reason);
+
+/* rdp-legacy.c */
+/** Send @rects (peer copy coordinates) as bitmap updates. false: the connection failed. */
+bool vg_rdp_legacy_send(vg_rdp_peer *p, const pixman_region32_t *region);
+/** Tell the client the desktop size changed (DesktopResize). */
+bool vg_rdp_legacy_resize(vg_rdp_peer *p);
+/** Send a pointer shape. */
+bool vg_rdp_send_pointer(vg_rdp_peer *p, const vg_cursor *cursor);
+
+/* rdp-gfx.c */
+/**
+ * Open the graphics pipeline channel if the client announced support. The
+ * pipeline becomes usable once the client confirmed its capabilities.
+ * @return 0 opened (or pending), -ENOTSUP the client has no GFX, <0 error.
+ */
+int vg_rdp_gfx_open(vg_rdp_peer *p);
+/** Handle to wait on for the channel's messages, or NULL. */
+HANDLE vg_rdp_gfx_event(vg_rdp_gfx *g);
+/** Process pending channel messages. false: the channel failed. */
+bool vg_rdp_gfx_poll(vg_rdp_gfx *g);
+/** Capabilities confirmed and the surface is ready. */
+bool vg_rdp_gfx_ready(vg_rdp_gfx *g);
+/** The client cannot take a frame now (too many unacknowledged). */
+bool vg_rdp_gfx_busy(vg_rdp_gfx *g);
+/** Encode and send @region of the peer's copy as one frame. false: failed. */
+bool vg_rdp_gfx_send(vg_rdp_gfx *g, const pixman_region32_t *region);
+/** The desktop changed size: reset the graphics and make a new surface. */
+bool vg_rdp_gfx_resize(vg_rdp_gfx *g);
+void vg_rdp_gfx_free(vg_rdp_gfx *g);
+
+#endif /* VG_RDP_PRIV_H */

@@ -1,0 +1,1139 @@
+/*
+ * vmgate — the RDP listener and its peers. See rdp-server.h for the life of
+ * a connection and the threading rules.
+ */
+#include "rdp-server.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <freerdp/channels/channels.h>
+#include <freerdp/channels/drdynvc.h>
+#include <freerdp/channels/wtsvc.h>
+#include <freerdp/crypto/certificate.h>
+#include <freerdp/crypto/privatekey.h>
+#include <freerdp/server/server-common.h>
+#include <freerdp/settings.h>
+#include <openssl/crypto.h>
+#include <openssl/ssl.h>
+#include <winpr/ntlm.h>
+#include <winpr/ssl.h>
+#include <winpr/wlog.h>
+#include <winpr/wtsapi.h>
+
+#include "keymap.h"
+#include "log.h"
+#include "net.h"
+#include "rdp-priv.h"
+#include "util.h"
+
+#define TAG                       "rdp"
+#define VG_RDP_DEFAULT_MAX_UNAUTH 16
+#define VG_RDP_DEFAULT_MAX_TOTAL  256
+/* A connection descriptor must stay below FD_SETSIZE: FreeRDP's transport
+ * still select()s in places. */
+#define VG_RDP_FD_LIMIT 960
+/* Time a client has for its preconnection PDU and for the whole login. */
+#define VG_RDP_PCB_TIMEOUT_MS   10000
+#define VG_RDP_LOGIN_TIMEOUT_US (120 * G_USEC_PER_SEC)
+#define VG_RDP_NAME_MAX         64
+#define VG_RDP_TOKEN_MAX        255
+
+struct vg_rdp_server {
+    vg_rdp_server_config cfg;
+    char *cert_file, *key_file;
+    vg_rdp_server_ops ops;
+    void *opaque;
+    int fd, wake_fd;
+    unsigned port;
+    GThread *thread;
+
+    GMutex lock;
+    GCond cond;
+    unsigned unauth, total;
+    GPtrArray *peers; /* of vg_rdp_peer, all live connections */
+};
+
+typedef struct peer_ctx {
+    rdpContext base; /* first: FreeRDP allocates ContextSize bytes */
+    vg_rdp_peer *p;
+} peer_ctx;
+
+static vg_rdp_peer *peer_of(rdpContext *ctx)
+{
+    return ((peer_ctx *)ctx)->p;
+}
+
+/* ---- surface listener (console thread): record and wake ---------------- */
+
+static void on_damage(void *opaque, const pixman_region32_t *damage)
+{
+    vg_rdp_peer *p = opaque;
+    g_mutex_lock(&p->lock);
+    pixman_region32_union(&p->damage, &p->damage, (pixman_region32_t *)damage);
+    g_mutex_unlock(&p->lock);
+    SetEvent(p->wake);
+}
+
+static void on_resize(void *opaque, uint32_t width, uint32_t height)
+{
+    vg_rdp_peer *p = opaque;
+    (void)width;
+    (void)height;
+    g_mutex_lock(&p->lock);
+    p->resized = true;
+    pixman_region32_clear(&p->damage);
+    g_mutex_unlock(&p->lock);
+    SetEvent(p->wake);
+}
+
+static void on_cursor(void *opaque, const vg_cursor *cursor)
+{
+    vg_rdp_peer *p = opaque;
+    size_t n;
+
+    if (vg_image_size(cursor->width, cursor->height, 4, &n) < 0 || cursor->width > 384 ||
+        cursor->height > 384)
+        return;
+    g_mutex_lock(&p->lock);
+    g_free(p->cursor.argb);
+    p->cursor = *cursor;
+    p->cursor.argb = g_memdup2(cursor->argb, n);
+    p->cursor_dirty = true;
+    g_mutex_unlock(&p->lock);
+    SetEvent(p->wake);
+}
+
+static void on_closed(void *opaque, const char *reason)
+{
+    vg_rdp_peer *p = opaque;
+    g_mutex_lock(&p->lock);
+    p->closed = true;
+    if (!p->end_reason[0])
+        g_strlcpy(p->end_reason, reason, sizeof(p->end_reason));
+    g_mutex_unlock(&p->lock);
+    SetEvent(p->wake);
+}
+
+static const vg_surface_listener_ops listener_ops = {
+    .damage = on_damage, .resize = on_resize, .cursor = on_cursor, .closed = on_closed};
+
+void vg_rdp_peer_kick(vg_rdp_peer *p, const char *reason)
+{
+    g_mutex_lock(&p->lock);
+    p->kicked = true;
+    if (!p->end_reason[0])
+        g_strlcpy(p->end_reason, reason, sizeof(p->end_reason));
+    g_mutex_unlock(&p->lock);
+    /* A peer blocked writing to a client that stopped reading wakes only
+     * when its socket fails: shut it down. */
+    shutdown(p->fd, SHUT_RDWR);
+    SetEvent(p->wake);
+}
+
+void vg_rdp_peer_fail(vg_rdp_peer *p, const char *reason)
+{
+    g_mutex_lock(&p->lock);
+    p->kicked = true;
+    if (!p->end_reason[0])
+        g_strlcpy(p->end_reason, reason, sizeof(p->end_reason));
+    g_mutex_unlock(&p->lock);
+}
+
+/* ---- login --------------------------------------------------------------- */
+
+/* A UTF-16 identity field as UTF-8, bounded. */
+static bool identity_string(const void *s, uint32_t len16, char *out, size_t out_len)
+{
+    g_autofree char *u = NULL;
+    glong written = 0;
+
+    out[0] = '\0';
+    if (!s || len16 == 0)
+        return true;
+    if (len16 > VG_RDP_NAME_MAX)
+        return false;
+    u = g_utf16_to_utf8(s, (glong)len16, NULL, &written, NULL);
+    if (!u || (size_t)written >= out_len)
+        return false;
+    memcpy(out, u, (size_t)written + 1);
+    return true;
+}
+
+/* The VM the client named: the preconnection PDU's blob first, then a
+ * routing token ("Cookie: msts=<token>"). */
+static bool requested_vm(vg_rdp_peer *p, char *out, size_t len)
+{
+    DWORD tlen = 0;
+    const char *token;
+
+    out[0] = '\0';
+    if (p->pcb.present && p->pcb.blob[0]) {
+        g_strlcpy(out, p->pcb.blob, len);
+        return true;
+    }
+    token = freerdp_nego_get_routing_token(p->client->context, &tlen);
+    if (token && tlen > 0) {
+        static const char prefix[] = "Cookie: msts=";
+        size_t n = tlen;
+        if (n > VG_RDP_TOKEN_MAX + sizeof(prefix) + 2)
+            return false;
+        if (n >= sizeof(prefix) - 1 && g_ascii_strncasecmp(token, prefix, sizeof(prefix) - 1) == 0) {
+            token += sizeof(prefix) - 1;
+            n -= sizeof(prefix) - 1;
+        }
+        while (n > 0 && (token[n - 1] == '\r' || token[n - 1] == '\n' || token[n - 1] == '\0'))
+            n--;
+        if (n == 0 || n >= len)
+            return false;
+        for (size_t i = 0; i < n; i++)
+            if ((unsigned char)token[i] < 0x20 || (unsigned char)token[i] == 0x7f)
+                return false;
+        memcpy(out, token, n);
+        out[n] = '\0';
+    }
+    return true;
+}
+
+static bool do_login(vg_rdp_peer *p, const char *user, const char *password)
+{
+    vg_rdp_server *s = p->server;
+    char requested[VG_RDP_PCB_BLOB_SIZE];
+    char reason[160] = "";
+    vg_rdp_login login = {.user = user, .password = password, .peer = p->name};
+
+    if (!requested_vm(p, requested, sizeof(requested))) {
+        vg_notice(TAG, "peer=%s user=%s: refused: malformed routing token", p->name, user);
+        vg_rdp_peer_fail(p, "malformed routing token");
+        return false;
+    }
+    login.requested = requested[0] ? requested : NULL;
+    if (s->ops.login(s->opaque, &login, &p->console, &p->conn, reason, sizeof(reason)) < 0) {
+        vg_notice(TAG, "peer=%s user=%s%s%s: refused: %s", p->name, user,
+                  login.requested ? " requested=" : "", login.requested ? login.requested : "",
+                  reason);
+        vg_rdp_peer_fail(p, reason);
+        return false;
+    }
+    p->logged_in = true;
+    g_strlcpy(p->user, user, sizeof(p->user));
+    p->surface = vg_console_surface(p->console);
+    if (vg_surface_add_listener(p->surface, &listener_ops, p) < 0) {
+        p->surface = NULL;
+        vg_rdp_peer_fail(p, "cannot follow the VM's screen");
+    }
+    g_mutex_lock(&s->lock);
+    s->unauth--;
+    g_cond_broadcast(&s->cond);
+    g_mutex_unlock(&s->lock);
+    return true;
+}
+
+/*
+ * The NTLM hash callback's return convention: FreeRDP before 3.24 takes any
+ * nonzero value as success (and SEC_E_OK, 0, as failure); 3.24 and later
+ * take SEC_E_OK as success.
+ */
+static SECURITY_STATUS hash_cb_result(bool ok)
+{
+    int major = 0, minor = 0, rev = 0;
+    freerdp_get_version(&major, &minor, &rev);
+    if (major > 3 || (major == 3 && minor >= 24))
+        return ok ? SEC_E_OK : SEC_E_LOGON_DENIED;
+    return ok ? 1 : 0;
+}
+
+/*
+ * NTLM (inside CredSSP) asks for the key to check the client's answer: the
+ * NTLMv2 hash, derived from the stored NT hash, the user and the domain the
+ * client sent (UTF-16, lengths in characters). Unknown users and locked-out
+ * ones get no hash, which fails the exchange.
+ */
+static SECURITY_STATUS nla_hash_cb(void *arg, const SEC_WINNT_AUTH_IDENTITY *identity,
+                                   const SecBuffer *proof, const BYTE *randkey, const BYTE *mic,
+                                   const SecBuffer *micvalue, BYTE *ntlm_hash)
+{
+    freerdp_peer *client = arg;
+    vg_rdp_peer *p = peer_of(client->context);
+    const SEC_WINNT_AUTH_IDENTITY_W *id = identity;
+    char user[VG_RDP_NAME_MAX * 3 + 1];
+    uint8_t nt[16];
+    BOOL ok;
+
+    (void)proof;
+    (void)randkey;
+    (void)mic;
+    (void)micvalue;
+    if (!identity_string(id->User, id->UserLength, user, sizeof(user)) || !user[0] ||
+        id->DomainLength > VG_RDP_NAME_MAX) {
+        vg_notice(TAG, "peer=%s: NLA: unusable user name", p->name);
+        return hash_cb_result(false);
+    }
+    g_strlcpy(p->nla_user, user, sizeof(p->nla_user));
+    if (p->server->ops.nla_hash(p->server->opaque, user, p->name, nt) < 0)
+        return hash_cb_result(false);
+    ok = NTOWFv2FromHashW(nt, (LPWSTR)(void *)id->User, id->UserLength * 2,
+                          (LPWSTR)(void *)id->Domain, id->DomainLength * 2, ntlm_hash);
+    OPENSSL_cleanse(nt, sizeof(nt));
+    p->nla_hash_given = true;
+    return hash_cb_result(ok);
+}
+
+static BOOL peer_logon(freerdp_peer *client, const SEC_WINNT_AUTH_IDENTITY *identity,
+                       BOOL automatic)
+{
+    vg_rdp_peer *p = peer_of(client->context);
+    rdpSettings *settings = client->context->settings;
+
+    (void)identity; /* empty in FreeRDP 3.10; NTLM named the user in the hash callback */
+    /* CredSSP delegates the client's password in clear; vmgate never needs it. */
+    freerdp_settings_set_string(settings, FreeRDP_Password, NULL);
+    p->nla_done = true;
+    /* With NLA this comes once NTLM accepted the answer: the user in
+     * nla_user proved who they are. Without NLA, PostConnect decides. */
+    if (!automatic || !p->server->cfg.nla || p->logged_in)
+        return TRUE;
+    if (!p->nla_user[0])
+        return FALSE;
+    return do_login(p, p->nla_user, NULL) ? TRUE : FALSE;
+}
+
+static BOOL peer_post_connect(freerdp_peer *client)
+{
+    vg_rdp_peer *p = peer_of(client->context);
+    rdpSettings *settings = client->context->settings;
+
+    if (!p->logged_in) {
+        const char *user = freerdp_settings_get_string(settings, FreeRDP_Username);
+        const char *password = freerdp_settings_get_string(settings, FreeRDP_Password);
+        bool ok;
+
+        if (p->server->cfg.nla) {
+            /* NLA is required, so Logon must have run. */
+            vg_rdp_peer_fail(p, "no NLA login");
+            return FALSE;
+        }
+        if (!user || !*user || !password || !*password) {
+            vg_notice(TAG, "peer=%s: refused: no credentials in the Client Info PDU", p->name);
+            vg_rdp_peer_fail(p, "no credentials");
+            return FALSE;
+        }
+        ok = do_login(p, user, password);
+        /* The password is no longer needed anywhere. */
+        freerdp_settings_set_string(settings, FreeRDP_Password, NULL);
+        if (!ok)
+            return FALSE;
+    }
+
+    if (!p->surface)
+        return FALSE;
+    /* The server dictates the desktop size: the VM's screen. */
+    vg_surface_lock(p->surface);
+    p->width = vg_surface_width_locked(p->surface);
+    p->height = vg_surface_height_locked(p->surface);
+    vg_surface_unlock(p->surface);
+    if (p->width == 0 || p->height == 0) {
+        vg_rdp_peer_fail(p, "the VM has no screen");
+        return FALSE;
+    }
+    freerdp_settings_set_uint32(settings, FreeRDP_DesktopWidth, p->width);
+    freerdp_settings_set_uint32(settings, FreeRDP_DesktopHeight, p->height);
+    freerdp_settings_set_uint32(settings, FreeRDP_ColorDepth, 32);
+    return TRUE;
+}
+
+/* ---- graphics ------------------------------------------------------------ */
+
+/* Take the surface's current size and a full copy of its pixels. */
+static bool resync(vg_rdp_peer *p)
+{
+    size_t size;
+    uint32_t w, h;
+
+    vg_surface_lock(p->surface);
+    w = vg_surface_width_locked(p->surface);
+    h = vg_surface_height_locked(p->surface);
+    if (vg_image_size(w, h, 4, &size) < 0) {
+        vg_surface_unlock(p->surface);
+        return false;
+    }
+    if (w != p->width || h != p->height || !p->pixels) {
+        g_free(p->pixels);
+        p->pixels = g_malloc(size);
+    }
+    p->width = w;
+    p->height = h;
+    p->stride = (size_t)w * 4;
+    {
+        const uint8_t *src = vg_surface_pixels_locked(p->surface);
+        size_t sstride = vg_surface_stride_locked(p->surface);
+        for (uint32_t y = 0; y < h; y++)
+            memcpy(p->pixels + y * p->stride, src + y * sstride, p->stride);
+    }
+    vg_surface_unlock(p->surface);
+    return true;
+}
+
+/* Copy @region from the surface into this viewer's pixels (short, under
+ * the surface lock), so encoding never holds up the console. */
+static void copy_region(vg_rdp_peer *p, pixman_region32_t *region)
+{
+    int n = 0;
+    const pixman_box32_t *b = pixman_region32_rectangles(region, &n);
+    const uint8_t *src;
+    size_t sstride;
+
+    vg_surface_lock(p->surface);
+    if (vg_surface_width_locked(p->surface) != p->width ||
+        vg_surface_height_locked(p->surface) != p->height) {
+        vg_surface_unlock(p->surface);
+        pixman_region32_clear(region); /* a resize is on its way */
+        return;
+    }
+    src = vg_surface_pixels_locked(p->surface);
+    sstride = vg_surface_stride_locked(p->surface);
+    for (int i = 0; i < n; i++) {
+        size_t off = (size_t)b[i].x1 * 4, len = (size_t)(b[i].x2 - b[i].x1) * 4;
+        for (int y = b[i].y1; y < b[i].y2; y++)
+            memcpy(p->pixels + (size_t)y * p->stride + off, src + (size_t)y * sstride + off, len);
+    }
+    vg_surface_unlock(p->surface);
+}
+
+static bool send_region(vg_rdp_peer *p, pixman_region32_t *region)
+{
+    if (p->gfx)
+        return vg_rdp_gfx_send(p->gfx, region);
+    return vg_rdp_legacy_send(p, region);
+}
+
+/* The client is active: a full frame, the pointer, then updates. */
+static bool start_graphics(vg_rdp_peer *p)
+{
+    pixman_region32_t all;
+    bool ok;
+
+    if (!resync(p))
+        return false;
+    pixman_region32_init_rect(&all, 0, 0, p->width, p->height);
+    ok = send_region(p, &all);
+    pixman_region32_fini(&all);
+    return ok;
+}
+
+/* Handle what other threads recorded. false: the connection must end. */
+static bool pump(vg_rdp_peer *p)
+{
+    pixman_region32_t region;
+    bool resized, cursor_dirty, ok = true;
+    vg_cursor cursor = {0};
+
+    g_mutex_lock(&p->lock);
+    if (p->kicked || p->closed) {
+        g_mutex_unlock(&p->lock);
+        return false;
+    }
+    if (!p->active || (p->gfx && !vg_rdp_gfx_ready(p->gfx)) || p->suppressed ||
+        (p->gfx && vg_rdp_gfx_busy(p->gfx))) {
+        g_mutex_unlock(&p->lock);
+        return true; /* the damage waits */
+    }
+    resized = p->resized;
+    p->resized = false;
+    cursor_dirty = p->cursor_dirty;
+    if (cursor_dirty) {
+        cursor = p->cursor;
+        p->cursor.argb = NULL;
+        p->cursor_dirty = false;
+    }
+    pixman_region32_init(&region);
+    pixman_region32_copy(&region, &p->damage);
+    pixman_region32_clear(&p->damage);
+    g_mutex_unlock(&p->lock);
+
+    if (resized) {
+        uint32_t ow = p->width, oh = p->height;
+        ok = resync(p);
+        if (ok && (p->width != ow || p->height != oh)) {
+            vg_info(TAG, "peer=%s user=%s: the VM's screen is now %ux%u", p->name, p->user,
+                    p->width, p->height);
+            ok = p->gfx ? vg_rdp_gfx_resize(p->gfx) : vg_rdp_legacy_resize(p);
+            if (ok && !p->gfx) {
+                /* The client reactivates; Activate sends the full frame. */
+                pixman_region32_fini(&region);
+                g_free(cursor.argb);
+                return true;
+            }
+        }
+        pixman_region32_fini(&region);
+        pixman_region32_init_rect(&region, 0, 0, p->width, p->height);
+    } else if (pixman_region32_not_empty(&region)) {
+        pixman_region32_intersect_rect(&region, &region, 0, 0, p->width, p->height);
+        copy_region(p, &region);
+    }
+    if (ok && pixman_region32_not_empty(&region))
+        ok = send_region(p, &region);
+    pixman_region32_fini(&region);
+    if (ok && cursor_dirty)
+        ok = vg_rdp_send_pointer(p, &cursor);
+    g_free(cursor.argb);
+    return ok;
+}
+
+static BOOL peer_activate(freerdp_peer *client)
+{
+    vg_rdp_peer *p = peer_of(client->context);
+    vg_rdp_server *s = p->server;
+    rdpSettings *settings = client->context->settings;
+
+    if (!p->attached) {
+        if (s->ops.attach(s->opaque, p->conn, p) < 0) {
+            vg_rdp_peer_fail(p, "cannot join the session");
+            return FALSE;
+        }
+        p->attached = true;
+    }
+    /* A client that cannot follow a size change gets the size it has. */
+    if (freerdp_settings_get_uint32(settings, FreeRDP_DesktopWidth) != p->width ||
+        freerdp_settings_get_uint32(settings, FreeRDP_DesktopHeight) != p->height)
+        vg_info(TAG, "peer=%s: the client kept its own desktop size", p->name);
+    p->active = true;
+    if (!p->gfx_tried) {
+        p->gfx_tried = true;
+        /* GFX needs the dynamic channel; it opens in the peer loop when ready. */
+    }
+    if (!p->gfx) {
+        if (!start_graphics(p))
+            return FALSE;
+        g_mutex_lock(&p->lock);
+        if (p->cursor.argb)
+            p->cursor_dirty = true;
+        g_mutex_unlock(&p->lock);
+        SetEvent(p->wake);
+    }
+    return TRUE;
+}
+
+static BOOL peer_suppress_output(rdpContext *ctx, BYTE allow, const RECTANGLE_16 *area)
+{
+    vg_rdp_peer *p = peer_of(ctx);
+    (void)area;
+    p->suppressed = !allow;
+    if (allow) {
+        g_mutex_lock(&p->lock);
+        pixman_region32_union_rect(&p->damage, &p->damage, 0, 0, p->width, p->height);
+        g_mutex_unlock(&p->lock);
+        SetEvent(p->wake);
+    }
+    return TRUE;
+}
+
+static BOOL peer_refresh_rect(rdpContext *ctx, BYTE count, const RECTANGLE_16 *areas)
+{
+    vg_rdp_peer *p = peer_of(ctx);
+    g_mutex_lock(&p->lock);
+    for (BYTE i = 0; i < count; i++)
+        pixman_region32_union_rect(&p->damage, &p->damage, areas[i].left, areas[i].top,
+                                   (unsigned)(areas[i].right - areas[i].left) + 1,
+                                   (unsigned)(areas[i].bottom - areas[i].top) + 1);
+    g_mutex_unlock(&p->lock);
+    SetEvent(p->wake);
+    return TRUE;
+}
+
+/* ---- input --------------------------------------------------------------- */
+
+static bool may_input(vg_rdp_peer *p)
+{
+    return p->attached && p->server->ops.may_input(p->server->opaque, p->conn);
+}
+
+static void send_key(vg_rdp_peer *p, uint16_t qnum, uint32_t keysym, bool down)
+{
+    vg_display_source_send_key(vg_console_source(p->console), qnum, keysym, down);
+}
+
+static BOOL input_keyboard(rdpInput *input, UINT16 flags, UINT8 code)
+{
+    vg_rdp_peer *p = peer_of(input->context);
+    bool down = !(flags & KBD_FLAGS_RELEASE);
+    uint16_t qnum;
+
+    if (!may_input(p))
+        return TRUE;
+    /* Pause comes as E1 1D, then a plain 45: the 45 is part of it. */
+    if (flags & KBD_FLAGS_EXTENDED1) {
+        p->pause_seen = code == 0x1d;
+    } else if (p->pause_seen && code == 0x45 && !(flags & KBD_FLAGS_EXTENDED)) {
+        if (!down)
+            p->pause_seen = false;
+        return TRUE;
+    }
+    qnum = vg_keymap_rdp_to_qnum(code, flags);
+    if (qnum)
+        send_key(p, qnum, 0, down);
+    else
+        vg_debug(TAG, "peer=%s: unknown scancode 0x%02x flags 0x%04x", p->name, code, flags);
+    return TRUE;
+}
+
+static BOOL input_unicode(rdpInput *input, UINT16 flags, UINT16 code)
+{
+    vg_rdp_peer *p = peer_of(input->context);
+    vg_key_stroke st;
+    bool down = !(flags & KBD_FLAGS_RELEASE);
+
+    if (!may_input(p))
+        return TRUE;
+    if (vg_keymap_char_to_stroke(code, &st) < 0) {
+        vg_debug(TAG, "peer=%s: no key for U+%04X", p->name, code);
+        return TRUE;
+    }
+    /* A whole stroke on press; the release only releases the key. */
+    if (down && st.shift)
+        send_key(p, 0x2a, 0xffe1, true);
+    send_key(p, st.qnum, st.keysym, down);
+    if (down && st.shift)
+        send_key(p, 0x2a, 0xffe1, false);
+    return TRUE;
+}
+
+/* Lock keys: the client says which locks are on. The guest's state is not
+ * known here, so a change from what the client said last is toggled. */
+static BOOL input_synchronize(rdpInput *input, UINT32 flags)
+{
+    vg_rdp_peer *p = peer_of(input->context);
+    static const struct {
+        uint32_t flag;
+        uint16_t qnum;
+        uint32_t keysym;
+    } locks[] = {{KBD_SYNC_CAPS_LOCK, 0x3a, 0xffe5},
+                 {KBD_SYNC_NUM_LOCK, 0x45, 0xff7f},
+                 {KBD_SYNC_SCROLL_LOCK, 0x46, 0xff14}};
+    static const uint32_t unknown = 0x80000000u;
+
+    if (!may_input(p))
+        return TRUE;
+    if (!(p->buttons & unknown)) {
+        /* First sync: take it as the current state. */
+        p->buttons |= unknown | (flags & 0x7) << 24;
+        return TRUE;
+    }
+    for (size_t i = 0; i < G_N_ELEMENTS(locks); i++) {
+        bool want = flags & locks[i].flag, had = (p->buttons >> 24) & locks[i].flag;
+        if (want != had) {
+            send_key(p, locks[i].qnum, locks[i].keysym, true);
+            send_key(p, locks[i].qnum, locks[i].keysym, false);
+        }
+    }
+    p->buttons = (p->buttons & ~(0x7u << 24)) | (flags & 0x7) << 24;
+    return TRUE;
+}
+
+static void send_pointer(vg_rdp_peer *p, UINT16 x, UINT16 y)
+{
+    p->last_x = x < p->width ? x : (int32_t)p->width - 1;
+    p->last_y = y < p->height ? y : (int32_t)p->height - 1;
+    vg_display_source_send_pointer(vg_console_source(p->console), p->last_x, p->last_y,
+                                   p->buttons & VG_BUTTON_MASK);
+}
+
+static BOOL input_mouse(rdpInput *input, UINT16 flags, UINT16 x, UINT16 y)
+{
+    vg_rdp_peer *p = peer_of(input->context);
+    uint32_t bit = 0;
+
+    if (!may_input(p))
+        return TRUE;
+    if (flags & (PTR_FLAGS_WHEEL | PTR_FLAGS_HWHEEL)) {
+        /* Rotation: 9 bits, two's complement; 120 units a notch. */
+        int rot = flags & 0xff;
+        int steps;
+        if (flags & PTR_FLAGS_WHEEL_NEGATIVE)
+            rot -= 256;
+        steps = rot / 120;
+        if (steps == 0)
+            steps = rot > 0 ? 1 : -1;
+        if (flags & PTR_FLAGS_WHEEL) {
+            /* Positive rotation scrolls up (toward the user). */
+            vg_display_source_send_wheel(vg_console_source(p->console), p->last_x, p->last_y,
+                                         p->buttons & VG_BUTTON_MASK, -steps);
+        } else {
+            uint32_t b = steps > 0 ? VG_BUTTON_WHEEL_RIGHT : VG_BUTTON_WHEEL_LEFT;
+            for (int i = 0; i < abs(steps) && i < 16; i++) {
+                vg_display_source_send_pointer(vg_console_source(p->console), p->last_x,
+                                               p->last_y, (p->buttons & VG_BUTTON_MASK) | b);
+                vg_display_source_send_pointer(vg_console_source(p->console), p->last_x,
+                                               p->last_y, p->buttons & VG_BUTTON_MASK);
+            }
+        }
+        return TRUE;
+    }
+    if (flags & PTR_FLAGS_BUTTON1)
+        bit = VG_BUTTON_LEFT;
+    else if (flags & PTR_FLAGS_BUTTON2)
+        bit = VG_BUTTON_RIGHT;
+    else if (flags & PTR_FLAGS_BUTTON3)
+        bit = VG_BUTTON_MIDDLE;
+    if (bit) {
+        if (flags & PTR_FLAGS_DOWN)
+            p->buttons |= bit;
+        else
+            p->buttons &= ~bit;
+    }
+    send_pointer(p, x, y);
+    return TRUE;
+}
+
+static BOOL input_extended_mouse(rdpInput *input, UINT16 flags, UINT16 x, UINT16 y)
+{
+    vg_rdp_peer *p = peer_of(input->context);
+
+    if (!may_input(p))
+        return TRUE;
+    /* Button 4 ("back") is QEMU's side button; RFB has no bit for button 5. */
+    if (flags & PTR_XFLAGS_BUTTON1) {
+        if (flags & PTR_XFLAGS_DOWN)
+            p->buttons |= VG_BUTTON_SIDE;
+        else
+            p->buttons &= ~(uint32_t)VG_BUTTON_SIDE;
+    }
+    send_pointer(p, x, y);
+    return TRUE;
+}
+
+/* ---- the peer ------------------------------------------------------------ */
+
+static BOOL ctx_new(freerdp_peer *client, rdpContext *ctx)
+{
+    (void)client;
+    (void)ctx;
+    return TRUE;
+}
+
+static void ctx_free(freerdp_peer *client, rdpContext *ctx)
+{
+    (void)client;
+    (void)ctx;
+}
+
+static bool configure(vg_rdp_peer *p)
+{
+    vg_rdp_server *s = p->server;
+    rdpSettings *st = p->client->context->settings;
+    rdpCertificate *cert = freerdp_certificate_new_from_file(s->cert_file);
+    rdpPrivateKey *key = freerdp_key_new_from_file(s->key_file);
+
+    if (!cert || !key) {
+        vg_error(TAG, "cannot read the TLS certificate %s or key %s", s->cert_file, s->key_file);
+        freerdp_certificate_free(cert);
+        freerdp_key_free(key);
+        return false;
+    }
+    if (!freerdp_settings_set_pointer_len(st, FreeRDP_RdpServerCertificate, cert, 1) ||
+        !freerdp_settings_set_pointer_len(st, FreeRDP_RdpServerRsaKey, key, 1))
+        return false;
+    return freerdp_settings_set_bool(st, FreeRDP_RdpSecurity, FALSE) &&
+           freerdp_settings_set_bool(st, FreeRDP_TlsSecurity, !s->cfg.nla) &&
+           freerdp_settings_set_bool(st, FreeRDP_NlaSecurity, s->cfg.nla) &&
+           freerdp_settings_set_bool(st, FreeRDP_ExtSecurity, FALSE) &&
+           freerdp_settings_set_uint32(st, FreeRDP_TlsSecLevel, 2) &&
+           freerdp_settings_set_uint16(st, FreeRDP_TLSMinVersion, TLS1_2_VERSION) &&
+           freerdp_settings_set_uint32(st, FreeRDP_ColorDepth, 32) &&
+           freerdp_settings_set_bool(st, FreeRDP_SuppressOutput, TRUE) &&
+           freerdp_settings_set_bool(st, FreeRDP_RefreshRect, TRUE) &&
+           freerdp_settings_set_bool(st, FreeRDP_DesktopResize, TRUE) &&
+           freerdp_settings_set_bool(st, FreeRDP_SupportGraphicsPipeline, TRUE) &&
+           freerdp_settings_set_bool(st, FreeRDP_GfxH264, !s->cfg.lossless) &&
+           freerdp_settings_set_bool(st, FreeRDP_RemoteFxCodec, FALSE) &&
+           freerdp_settings_set_bool(st, FreeRDP_NSCodec, FALSE) &&
+           freerdp_settings_set_bool(st, FreeRDP_HasExtendedMouseEvent, TRUE) &&
+           freerdp_settings_set_bool(st, FreeRDP_HasHorizontalWheel, TRUE) &&
+           freerdp_settings_set_bool(st, FreeRDP_UnicodeInput, TRUE) &&
+           freerdp_settings_set_bool(st, FreeRDP_SupportDisplayControl, TRUE) &&
+           freerdp_settings_set_bool(st, FreeRDP_SupportMonitorLayoutPdu, FALSE);
+}
+
+static void peer_thread_end(vg_rdp_peer *p, const char *fallback)
+{
+    vg_rdp_server *s = p->server;
+    char reason[160];
+
+    if (p->surface)
+        vg_surface_remove_listener(p->surface, &listener_ops, p);
+    g_mutex_lock(&p->lock);
+    g_strlcpy(reason, p->end_reason[0] ? p->end_reason : fallback, sizeof(reason));
+    g_mutex_unlock(&p->lock);
+
+    /* A CredSSP exchange that got the user's hash and never reached Logon
+     * failed on the client's answer: a wrong password. */
+    if (!p->logged_in && p->nla_hash_given && !p->nla_done)
+        s->ops.nla_failed(s->opaque, p->nla_user, p->name);
+
+    if (p->gfx)
+        vg_rdp_gfx_free(p->gfx);
+    if (p->vcm)
+        WTSCloseServer(p->vcm);
+    if (p->client->Disconnect)
+        p->client->Disconnect(p->client);
+    if (p->logged_in) {
+        vg_notice(TAG, "peer=%s user=%s: disconnected: %s", p->name, p->user, reason);
+        s->ops.ended(s->opaque, p->conn, p, reason);
+    } else {
+        vg_info(TAG, "peer=%s: connection ended before login: %s", p->name, reason);
+    }
+
+    g_mutex_lock(&s->lock);
+    g_ptr_array_remove_fast(s->peers, p);
+    if (!p->logged_in)
+        s->unauth--;
+    s->total--;
+    g_cond_broadcast(&s->cond);
+    g_mutex_unlock(&s->lock);
+
+    freerdp_peer_context_free(p->client);
+    freerdp_peer_free(p->client); /* closes the socket */
+    if (p->console)
+        vg_console_unref(p->console);
+    CloseHandle(p->wake);
+    pixman_region32_fini(&p->damage);
+    g_free(p->cursor.argb);
+    g_free(p->pixels);
+    g_mutex_clear(&p->lock);
+    g_free(p);
+}
+
+/* Open the graphics pipeline once the dynamic channel is up. */
+static bool maybe_open_gfx(vg_rdp_peer *p)
+{
+    int r;
+    if (p->gfx || !p->active || !p->vcm ||
+        !freerdp_settings_get_bool(p->client->context->settings, FreeRDP_SupportGraphicsPipeline) ||
+        WTSVirtualChannelManagerGetDrdynvcState(p->vcm) != DRDYNVC_STATE_READY)
+        return true;
+    r = vg_rdp_gfx_open(p);
+    if (r == -ENOTSUP) {
+        freerdp_settings_set_bool(p->client->context->settings, FreeRDP_SupportGraphicsPipeline,
+                                  FALSE);
+        return start_graphics(p);
+    }
+    return r == 0;
+}
+
+static gpointer peer_thread(gpointer data)
+{
+    vg_rdp_peer *p = data;
+    freerdp_peer *client = p->client;
+    int64_t login_deadline = vg_now_us() + VG_RDP_LOGIN_TIMEOUT_US;
+    const char *end = "the client left";
+    sigset_t pipe_set;
+    int r;
+
+    sigemptyset(&pipe_set);
+    sigaddset(&pipe_set, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe_set, NULL);
+
+    r = vg_rdp_pcb_read(p->fd, VG_RDP_PCB_TIMEOUT_MS, &p->pcb);
+    if (r < 0) {
+        vg_notice(TAG, "peer=%s: refused: %s", p->name,
+                  r == -EBADMSG ? "malformed preconnection PDU" : g_strerror(-r));
+        vg_rdp_peer_fail(p, r == -EBADMSG ? "malformed preconnection PDU" : "no request");
+        goto out;
+    }
+    if (p->pcb.present)
+        vg_info(TAG, "peer=%s: preconnection PDU v%u id %u \"%s\"", p->name, p->pcb.version,
+                p->pcb.id, p->pcb.blob);
+
+    /* The channel manager hooks the peer's channel data: before Initialize. */
+    p->vcm = WTSOpenServerA((LPSTR)client->context);
+    if (!p->vcm || p->vcm == INVALID_HANDLE_VALUE) {
+        p->vcm = NULL;
+        vg_rdp_peer_fail(p, "cannot open the channel manager");
+        goto out;
+    }
+    if (!configure(p)) {
+        vg_rdp_peer_fail(p, "server configuration");
+        goto out;
+    }
+    client->Logon = peer_logon;
+    client->PostConnect = peer_post_connect;
+    client->Activate = peer_activate;
+    client->SspiNtlmHashCallback = nla_hash_cb;
+    client->context->update->SuppressOutput = peer_suppress_output;
+    client->context->update->RefreshRect = peer_refresh_rect;
+    client->context->input->SynchronizeEvent = input_synchronize;
+    client->context->input->KeyboardEvent = input_keyboard;
+    client->context->input->UnicodeKeyboardEvent = input_unicode;
+    client->context->input->MouseEvent = input_mouse;
+    client->context->input->ExtendedMouseEvent = input_extended_mouse;
+    if (!client->Initialize(client)) {
+        vg_rdp_peer_fail(p, "cannot initialise the connection");
+        goto out;
+    }
+
+    for (;;) {
+        HANDLE handles[MAXIMUM_WAIT_OBJECTS];
+        DWORD n = 0, k, status;
+
+        handles[n++] = p->wake;
+        k = client->GetEventHandles(client, &handles[n], MAXIMUM_WAIT_OBJECTS - n);
+        if (k == 0) {
+            end = "internal error (no event handles)";
+            break;
+        }
+        n += k;
+        handles[n++] = WTSVirtualChannelManagerGetEventHandle(p->vcm);
+        if (p->gfx && vg_rdp_gfx_event(p->gfx))
+            handles[n++] = vg_rdp_gfx_event(p->gfx);
+        status = WaitForMultipleObjects(n, handles, FALSE, 1000);
+        if (status == WAIT_FAILED) {
+            end = "internal error (wait)";
+            break;
+        }
+        ResetEvent(p->wake);
+        if (!client->CheckFileDescriptor(client))
+            break;
+        /* The dynamic channel opens once, when it first may: after the
+         * activation, and only if the client joined it. */
+        if (!WTSVirtualChannelManagerCheckFileDescriptorEx(
+                p->vcm, client->activated && WTSVirtualChannelManagerIsChannelJoined(
+                                                 p->vcm, DRDYNVC_SVC_CHANNEL_NAME)))
+            break;
+        if (!p->logged_in && vg_now_us() > login_deadline) {
+            vg_rdp_peer_fail(p, "login took too long");
+            break;
+        }
+        if (!maybe_open_gfx(p)) {
+            end = "graphics pipeline failed";
+            break;
+        }
+        if (p->gfx && !vg_rdp_gfx_poll(p->gfx)) {
+            end = "graphics pipeline failed";
+            break;
+        }
+        if (!pump(p))
+            break;
+    }
+
+out:
+    peer_thread_end(p, end);
+    return NULL;
+}
+
+/* ---- listener ------------------------------------------------------------ */
+
+static void start_peer(vg_rdp_server *s, int fd, const char *name)
+{
+    vg_rdp_peer *p = g_new0(vg_rdp_peer, 1);
+    GThread *t;
+
+    p->server = s;
+    p->fd = fd;
+    p->lossless = s->cfg.lossless;
+    g_strlcpy(p->name, name, sizeof(p->name));
+    g_mutex_init(&p->lock);
+    pixman_region32_init(&p->damage);
+    p->wake = CreateEventA(NULL, TRUE, FALSE, NULL);
+    p->client = freerdp_peer_new(fd);
+    if (p->wake)
+        g_mutex_lock(&s->lock);
+    if (!p->wake || !p->client) {
+        if (p->wake)
+            g_mutex_unlock(&s->lock);
+        goto fail;
+    }
+    p->client->ContextSize = sizeof(peer_ctx);
+    p->client->ContextNew = ctx_new;
+    p->client->ContextFree = ctx_free;
+    g_mutex_unlock(&s->lock);
+    if (!freerdp_peer_context_new(p->client))
+        goto fail;
+    ((peer_ctx *)p->client->context)->p = p;
+
+    g_mutex_lock(&s->lock);
+    g_ptr_array_add(s->peers, p);
+    g_mutex_unlock(&s->lock);
+    t = g_thread_try_new("vg-rdp-peer", peer_thread, p, NULL);
+    if (!t) {
+        g_mutex_lock(&s->lock);
+        g_ptr_array_remove_fast(s->peers, p);
+        g_mutex_unlock(&s->lock);
+        freerdp_peer_context_free(p->client);
+        goto fail;
+    }
+    g_thread_unref(t);
+    return;
+
+fail:
+    vg_warning(TAG, "peer=%s: cannot start a connection", name);
+    if (p->client)
+        freerdp_peer_free(p->client);
+    else
+        close(fd);
+    if (p->wake)
+        CloseHandle(p->wake);
+    pixman_region32_fini(&p->damage);
+    g_mutex_clear(&p->lock);
+    g_free(p);
+    g_mutex_lock(&s->lock);
+    s->unauth--;
+    s->total--;
+    g_cond_broadcast(&s->cond);
+    g_mutex_unlock(&s->lock);
+}
+
+static gpointer accept_thread(gpointer data)
+{
+    vg_rdp_server *s = data;
+
+    for (;;) {
+        struct pollfd fds[2] = {{.fd = s->fd, .events = POLLIN},
+                                {.fd = s->wake_fd, .events = POLLIN}};
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof(ss);
+        char name[VG_PEER_NAME_SIZE];
+        const char *full = NULL;
+        int fd;
+
+        if (poll(fds, 2, -1) < 0) {
+            if (errno == EINTR)
+                continue;
+            vg_error(TAG, "poll: %s", g_strerror(errno));
+            return NULL;
+        }
+        if (fds[1].revents)
+            return NULL;
+        fd = accept4(s->fd, (struct sockaddr *)&ss, &sl, SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EMFILE || errno == ENFILE)
+                vg_warning(TAG, "accept: %s", g_strerror(errno));
+            continue;
+        }
+        vg_net_peer_name(&ss, name, sizeof(name));
+        g_mutex_lock(&s->lock);
+        if (fd >= VG_RDP_FD_LIMIT || s->total >= s->cfg.max_total)
+            full = "the gateway is full";
+        else if (s->unauth >= s->cfg.max_unauth)
+            full = "too many connections are logging in";
+        if (!full) {
+            s->unauth++;
+            s->total++;
+        }
+        g_mutex_unlock(&s->lock);
+        if (full) {
+            vg_warning(TAG, "peer=%s: refused: %s", name, full);
+            close(fd);
+            continue;
+        }
+        start_peer(s, fd, name);
+    }
+}
+
+static void quiet_freerdp_logs(void)
+{
+    /* FreeRDP logs through WLog to stdout; vmgate's log is the record. Keep
+     * its errors unless the operator asked for more (WLOG_LEVEL). */
+    if (!g_getenv("WLOG_LEVEL")) {
+        wLog *root = WLog_GetRoot();
+        if (root)
+            WLog_SetLogLevel(root, WLOG_FATAL);
+    }
+}
+
+int vg_rdp_server_new(const vg_rdp_server_config *cfg, const vg_rdp_server_ops *ops, void *opaque,
+                      vg_rdp_server **out)
+{
+    vg_rdp_server *s;
+    int r;
+
+    if (!cfg->cert_file || !cfg->key_file)
+        return -EINVAL;
+    winpr_InitializeSSL(WINPR_SSL_INIT_DEFAULT);
+    /* Virtual channels through FreeRDP's own WTS API implementation. */
+    if (!WTSRegisterWtsApiFunctionTable(FreeRDP_InitWtsApi()))
+        return -ENOSYS;
+    quiet_freerdp_logs();
+    s = g_new0(vg_rdp_server, 1);
+    s->cfg = *cfg;
+    s->cfg.address = NULL;
+    s->cert_file = g_strdup(cfg->cert_file);
+    s->key_file = g_strdup(cfg->key_file);
+    s->cfg.cert_file = s->cert_file;
+    s->cfg.key_file = s->key_file;
+    if (!s->cfg.max_unauth)
+        s->cfg.max_unauth = VG_RDP_DEFAULT_MAX_UNAUTH;
+    if (!s->cfg.max_total)
+        s->cfg.max_total = VG_RDP_DEFAULT_MAX_TOTAL;
+    s->ops = *ops;
+    s->opaque = opaque;
+    g_mutex_init(&s->lock);
+    g_cond_init(&s->cond);
+    s->peers = g_ptr_array_new();
+    s->fd = -1;
+    s->wake_fd = eventfd(0, EFD_CLOEXEC);
+    if (s->wake_fd < 0) {
+        r = -errno;
+        goto fail;
+    }
+    s->fd = vg_net_listen(cfg->address, cfg->port, &s->port);
+    if (s->fd < 0) {
+        r = s->fd;
+        s->fd = -1;
+        goto fail;
+    }
+    s->thread = g_thread_try_new("vg-rdp-accept", accept_thread, s, NULL);
+    if (!s->thread) {
+        r = -EAGAIN;
+        goto fail;
+    }
+    *out = s;
+    return 0;
+
+fail:
+    if (s->fd >= 0)
+        close(s->fd);
+    if (s->wake_fd >= 0)
+        close(s->wake_fd);
+    g_ptr_array_unref(s->peers);
+    g_mutex_clear(&s->lock);
+    g_cond_clear(&s->cond);
+    g_free(s->cert_file);
+    g_free(s->key_file);
+    g_free(s);
+    return r;
+}
+
+unsigned vg_rdp_server_port(vg_rdp_server *s)
+{
+    return s->port;
+}
+
+void vg_rdp_server_free(vg_rdp_server *s)
+{
+    uint64_t one = 1;
+
+    if (!s)
+        return;
+    if (write(s->wake_fd, &one, sizeof(one)) < 0)
+        vg_debug(TAG, "eventfd: %s", g_strerror(errno));
+    g_thread_join(s->thread);
+    close(s->fd);
+    g_mutex_lock(&s->lock);
+    for (guint i = 0; i < s->peers->len; i++)
+        vg_rdp_peer_kick(s->peers->pdata[i], "the gateway is stopping");
+    while (s->total > 0)
+        g_cond_wait(&s->cond, &s->lock);
+    g_mutex_unlock(&s->lock);
+    close(s->wake_fd);
+    g_ptr_array_unref(s->peers);
+    g_mutex_clear(&s->lock);
+    g_cond_clear(&s->cond);
+    g_free(s->cert_file);
+    g_free(s->key_file);
+    g_free(s);
+}

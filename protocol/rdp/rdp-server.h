@@ -1,0 +1,86 @@
+/*
+ * vmgate — the RDP front end's protocol side, on FreeRDP 3: the listener,
+ * one thread per peer, security (TLS 1.2+, NLA), the preconnection PDU,
+ * graphics (GFX pipeline or legacy bitmap updates) and input. FreeRDP's
+ * API stays behind this header; the daemon decides logins and sessions
+ * through the ops below.
+ *
+ * A connection's life, on its own thread:
+ *   accept → preconnection PDU (rdp-pcb.h) → FreeRDP peer (X.224, TLS or
+ *   CredSSP) → login (NLA: in Logon, after NTLM checked the hash from
+ *   ops.nla_hash; TLS only: in PostConnect, with the Client Info PDU's
+ *   credentials) → activation → attach → screen updates and input until
+ *   the client leaves, a kick, or the VM's console ends → ended.
+ *
+ * Threading: the ops run on the peer's thread (login blocks: that is fine
+ * there). vg_rdp_peer_kick may be called from any thread until ops.ended has
+ * returned for that peer; after that the peer is gone.
+ */
+#ifndef VG_RDP_SERVER_H
+#define VG_RDP_SERVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "console.h"
+
+typedef struct vg_rdp_server vg_rdp_server;
+typedef struct vg_rdp_peer vg_rdp_peer;
+
+typedef struct vg_rdp_server_config {
+    const char *address;   /**< IP literal to bind */
+    unsigned port;         /**< 0 picks a free port */
+    const char *cert_file; /**< PEM certificate, read for each connection */
+    const char *key_file;  /**< PEM private key */
+    bool nla;              /**< require NLA (CredSSP/NTLM); false: TLS with Client Info credentials */
+    bool lossless;         /**< never use a lossy codec (H.264) */
+    unsigned max_unauth;   /**< connections not yet logged in (0: 16) */
+    unsigned max_total;    /**< all connections (0: 256) */
+} vg_rdp_server_config;
+
+/** What a login carries. */
+typedef struct vg_rdp_login {
+    const char *user;      /**< as the client sent it */
+    const char *password;  /**< NULL when NLA already proved the identity */
+    const char *requested; /**< VM named by the preconnection PDU or routing token, or NULL */
+    const char *peer;      /**< "address:port" */
+} vg_rdp_login;
+
+typedef struct vg_rdp_server_ops {
+    /** NLA: the user's NT hash (16 bytes) or -1 to refuse (unknown, locked out). */
+    int (*nla_hash)(void *opaque, const char *user, const char *peer, uint8_t nt_hash[16]);
+    /** NLA: the user's answer did not match (a wrong password). */
+    void (*nla_failed)(void *opaque, const char *user, const char *peer);
+    /**
+     * Log in and choose a VM. On success return 0 with *console (a
+     * reference that moves to the peer) and *conn (the front end's handle
+     * for the other ops); else -1 with a reason for the log.
+     */
+    int (*login)(void *opaque, const vg_rdp_login *login, vg_console **console, void **conn,
+                 char *reason, size_t reason_len);
+    /** The peer is active and about to be shown the screen: join the session. 0 or -1. */
+    int (*attach)(void *opaque, void *conn, vg_rdp_peer *peer);
+    /** Whether this viewer's input may reach the VM (the session decides). */
+    bool (*may_input)(void *opaque, void *conn);
+    /** The connection ended (after a successful login). Last call for @conn and @peer. */
+    void (*ended)(void *opaque, void *conn, vg_rdp_peer *peer, const char *reason);
+} vg_rdp_server_ops;
+
+/**
+ * Listen on cfg->address:cfg->port.
+ * @return 0 or a negative errno (-EINVAL for a bad address, -EADDRINUSE, ...).
+ */
+int vg_rdp_server_new(const vg_rdp_server_config *cfg, const vg_rdp_server_ops *ops, void *opaque,
+                      vg_rdp_server **out);
+
+/** The bound port. */
+unsigned vg_rdp_server_port(vg_rdp_server *s);
+
+/** Stop listening, end every connection (ops.ended runs for each), free. */
+void vg_rdp_server_free(vg_rdp_server *s);
+
+/** End @peer's connection; @reason goes to the log. Any thread. */
+void vg_rdp_peer_kick(vg_rdp_peer *peer, const char *reason);
+
+#endif /* VG_RDP_SERVER_H */

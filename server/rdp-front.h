@@ -1,0 +1,41 @@
+/*
+ * vmgate — the RDP front end in vmgated: logins from the RDP server
+ * (protocol/rdp) go to the broker, active peers join their VM's session,
+ * and their input is checked by the session (the one place that checks
+ * roles).
+ *
+ * Threading: the server's ops run on each peer's own thread; kicks come
+ * from any thread. `lock` guards the table of live viewers, so a kick never
+ * reaches a peer that has ended.
+ */
+#ifndef VG_RDP_FRONT_H
+#define VG_RDP_FRONT_H
+
+#include <stdbool.h>
+
+#include "audit.h"
+#include "broker.h"
+#include "sessions.h"
+
+typedef struct vg_rdp_front vg_rdp_front;
+
+typedef struct vg_rdp_front_config {
+    const char *address;   /**< IP literal to bind */
+    unsigned port;         /**< 0 picks a free port */
+    const char *cert_file; /**< PEM certificate (read for each connection) */
+    const char *key_file;  /**< PEM private key */
+    bool nla;              /**< require NLA */
+    bool lossless;         /**< no lossy codecs */
+} vg_rdp_front_config;
+
+/** Start serving RDP. @return 0 or a negative errno. */
+int vg_rdp_front_new(const vg_rdp_front_config *cfg, vg_broker *broker, vg_sessions *sessions,
+                     vg_audit *audit, vg_rdp_front **out);
+
+/** The bound port. */
+unsigned vg_rdp_front_port(vg_rdp_front *f);
+
+/** Disconnect everyone, stop listening, free. NULL is fine. */
+void vg_rdp_front_free(vg_rdp_front *f);
+
+#endif /* VG_RDP_FRONT_H */
