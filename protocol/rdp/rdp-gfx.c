@@ -4,8 +4,15 @@
  *
  * One surface, the size of the VM's screen, mapped at the origin. Each
  * frame carries the damaged rectangles, planar-coded (lossless RLE, good
- * for text and flat areas), or uncompressed when planar does not pay. At
- * most VG_RDP_MAX_UNACKED frames wait for the client's acknowledgement;
+ * for text and flat areas), or uncompressed when planar does not pay.
+ *
+ * Large damage (a quarter of the screen or more: video, scrolling, a new
+ * window) goes as one AVC420 (H.264) frame when the client allows it and
+ * lossless mode is off. What H.264 blurred is sent again losslessly as soon
+ * as the motion pauses (VG_RDP_REFINE_MS), so a still screen is always
+ * exact.
+ *
+ * At most VG_RDP_MAX_UNACKED frames wait for the client's acknowledgement;
  * damage meanwhile keeps accumulating in the peer, so a slow client gets
  * fewer, larger frames and never holds anyone else up.
  *
@@ -17,6 +24,7 @@
 
 #include <freerdp/channels/rdpgfx.h>
 #include <freerdp/codec/color.h>
+#include <freerdp/codec/h264.h>
 #include <freerdp/codec/planar.h>
 #include <freerdp/server/rdpgfx.h>
 
@@ -28,6 +36,8 @@
 /* Rectangles are sent in pieces of at most this size: bounded buffers, and
  * planar contexts of a fixed size. */
 #define PIECE 256
+/* After this long without an H.264 frame, its area is sent again losslessly. */
+#define VG_RDP_REFINE_MS 200
 
 struct vg_rdp_gfx {
     vg_rdp_peer *p;
@@ -40,6 +50,12 @@ struct vg_rdp_gfx {
     uint32_t frame_id;
     uint32_t acked;
     bool acks_suspended;
+
+    bool avc;            /* the client takes AVC420 and lossless mode is off */
+    H264_CONTEXT *h264;  /* made on first use */
+    bool h264_broken;    /* the encoder failed once: no more H.264 */
+    pixman_region32_t lossy; /* sent with H.264, not yet refined */
+    int64_t last_avc_us;
 };
 
 static UINT caps_advertise(RdpgfxServerContext *ctx, const RDPGFX_CAPS_ADVERTISE_PDU *adv);
@@ -62,6 +78,7 @@ int vg_rdp_gfx_open(vg_rdp_peer *p)
         return -ENOMEM;
     }
     freerdp_planar_topdown_image(g->planar, TRUE);
+    pixman_region32_init(&g->lossy);
     g->ctx->rdpcontext = p->client->context;
     g->ctx->custom = g;
     g->ctx->CapsAdvertise = caps_advertise;
@@ -160,13 +177,26 @@ static UINT caps_advertise(RdpgfxServerContext *ctx, const RDPGFX_CAPS_ADVERTISE
     }
     confirm = *chosen;
     g->version = chosen->version;
+    if (g->version >= RDPGFX_CAPVERSION_10)
+        g->avc = !(chosen->flags & RDPGFX_CAPS_FLAG_AVC_DISABLED);
+    else if (g->version == RDPGFX_CAPVERSION_81)
+        g->avc = chosen->flags & RDPGFX_CAPS_FLAG_AVC420_ENABLED;
+    else
+        g->avc = false;
+    if (p->lossless)
+        g->avc = false;
+    if (!g->avc && g->version >= RDPGFX_CAPVERSION_10)
+        confirm.flags |= RDPGFX_CAPS_FLAG_AVC_DISABLED;
+    else if (!g->avc)
+        confirm.flags &= ~RDPGFX_CAPS_FLAG_AVC420_ENABLED;
     if (ctx->CapsConfirm(ctx, &pdu) != CHANNEL_RC_OK)
         return ERROR_INTERNAL_ERROR;
     if (!make_surface(g))
         return ERROR_INTERNAL_ERROR;
     g->ready = true;
-    vg_info(TAG, "peer=%s user=%s: graphics pipeline version 0x%08x, %ux%u, lossless codecs",
-            p->name, p->user, g->version, p->width, p->height);
+    vg_info(TAG, "peer=%s user=%s: graphics pipeline version 0x%08x, %ux%u, %s", p->name,
+            p->user, g->version, p->width, p->height,
+            g->avc ? "H.264 for motion, lossless otherwise" : "lossless codecs");
     /* Everything, once. */
     pixman_region32_init_rect(&all, 0, 0, p->width, p->height);
     g_mutex_lock(&p->lock);
@@ -228,24 +258,131 @@ static bool send_piece(vg_rdp_gfx *g, uint32_t x, uint32_t y, uint32_t w, uint32
     return rc == CHANNEL_RC_OK;
 }
 
-bool vg_rdp_gfx_send(vg_rdp_gfx *g, const pixman_region32_t *region)
+static uint64_t region_area(const pixman_region32_t *region)
 {
     int n = 0;
     const pixman_box32_t *b = pixman_region32_rectangles((pixman_region32_t *)region, &n);
-    RDPGFX_START_FRAME_PDU start = {.timestamp = 0, .frameId = ++g->frame_id};
-    RDPGFX_END_FRAME_PDU end = {.frameId = start.frameId};
-    bool ok;
+    uint64_t area = 0;
+    for (int i = 0; i < n; i++)
+        area += (uint64_t)(b[i].x2 - b[i].x1) * (uint64_t)(b[i].y2 - b[i].y1);
+    return area;
+}
 
-    if (!g->ready || n == 0)
-        return true;
-    ok = g->ctx->StartFrame(g->ctx, &start) == CHANNEL_RC_OK;
+/* The whole surface as one H.264 frame, its damage in the metablock.
+ * Returns 1 sent, 0 not possible (use lossless), -1 the connection failed. */
+static int send_avc(vg_rdp_gfx *g, const pixman_region32_t *region)
+{
+    vg_rdp_peer *p = g->p;
+    RECTANGLE_16 all = {0, 0, (UINT16)p->width, (UINT16)p->height};
+    RDPGFX_AVC420_BITMAP_STREAM bs = {0};
+    RDPGFX_SURFACE_COMMAND cmd = {.surfaceId = SURFACE_ID,
+                                  .codecId = RDPGFX_CODECID_AVC420,
+                                  .format = PIXEL_FORMAT_BGRX32,
+                                  .right = p->width,
+                                  .bottom = p->height,
+                                  .width = p->width,
+                                  .height = p->height,
+                                  .extra = &bs};
+    INT32 rc;
+    UINT crc;
+
+    /* The encoder takes even sizes only. */
+    if (g->h264_broken || p->width % 2 || p->height % 2 || p->width > 4096 || p->height > 4096)
+        return 0;
+    if (!g->h264) {
+        g->h264 = h264_context_new(TRUE);
+        if (!g->h264 || !h264_context_reset(g->h264, p->width, p->height)) {
+            vg_warning(TAG, "peer=%s: no H.264 encoder: lossless codecs only", p->name);
+            g->h264_broken = true;
+            return 0;
+        }
+        h264_context_set_option(g->h264, H264_CONTEXT_OPTION_RATECONTROL, H264_RATECONTROL_VBR);
+        h264_context_set_option(g->h264, H264_CONTEXT_OPTION_BITRATE, 10000000);
+        h264_context_set_option(g->h264, H264_CONTEXT_OPTION_FRAMERATE, 30);
+    }
+    rc = avc420_compress(g->h264, p->pixels, PIXEL_FORMAT_BGRX32, (UINT32)p->stride, p->width,
+                         p->height, &all, &bs.data, &bs.length, &bs.meta);
+    if (rc < 0) {
+        vg_warning(TAG, "peer=%s: H.264 encoding failed: lossless codecs only", p->name);
+        g->h264_broken = true;
+        free_h264_metablock(&bs.meta);
+        return 0;
+    }
+    if (rc == 0) { /* nothing new: the encoder saw no change */
+        free_h264_metablock(&bs.meta);
+        return 1;
+    }
+    cmd.length = bs.length;
+    cmd.data = bs.data;
+    crc = g->ctx->SurfaceCommand(g->ctx, &cmd);
+    free_h264_metablock(&bs.meta);
+    if (crc != CHANNEL_RC_OK)
+        return -1;
+    pixman_region32_union(&g->lossy, &g->lossy, (pixman_region32_t *)region);
+    g->last_avc_us = g_get_monotonic_time();
+    return 1;
+}
+
+static bool send_lossless(vg_rdp_gfx *g, const pixman_region32_t *region)
+{
+    int n = 0;
+    const pixman_box32_t *b = pixman_region32_rectangles((pixman_region32_t *)region, &n);
+    bool ok = true;
+
     for (int i = 0; i < n && ok; i++)
         for (int y = b[i].y1; y < b[i].y2 && ok; y += PIECE)
             for (int x = b[i].x1; x < b[i].x2 && ok; x += PIECE)
                 ok = send_piece(g, (uint32_t)x, (uint32_t)y, (uint32_t)MIN(PIECE, b[i].x2 - x),
                                 (uint32_t)MIN(PIECE, b[i].y2 - y));
+    return ok;
+}
+
+bool vg_rdp_gfx_refine_due(vg_rdp_gfx *g, int *wait_ms)
+{
+    int64_t left;
+    if (!pixman_region32_not_empty(&g->lossy))
+        return false;
+    left = g->last_avc_us + VG_RDP_REFINE_MS * 1000 - g_get_monotonic_time();
+    if (left > 0) {
+        if (wait_ms)
+            *wait_ms = (int)(left / 1000) + 1;
+        return false;
+    }
+    return true;
+}
+
+bool vg_rdp_gfx_send(vg_rdp_gfx *g, const pixman_region32_t *region)
+{
+    vg_rdp_peer *p = g->p;
+    RDPGFX_START_FRAME_PDU start = {.timestamp = 0, .frameId = g->frame_id + 1};
+    RDPGFX_END_FRAME_PDU end = {.frameId = start.frameId};
+    pixman_region32_t todo;
+    bool ok;
+    int avc = 0;
+
+    if (!g->ready)
+        return true;
+    pixman_region32_init(&todo);
+    pixman_region32_copy(&todo, (pixman_region32_t *)region);
+    if (!pixman_region32_not_empty(&todo) && !vg_rdp_gfx_refine_due(g, NULL)) {
+        pixman_region32_fini(&todo);
+        return true;
+    }
+    g->frame_id++;
+    ok = g->ctx->StartFrame(g->ctx, &start) == CHANNEL_RC_OK;
+    if (ok && g->avc && region_area(&todo) * 4 >= (uint64_t)p->width * p->height) {
+        avc = send_avc(g, &todo);
+        ok = avc >= 0;
+    }
+    if (ok && avc == 0) {
+        /* Lossless: the damage, and whatever H.264 left blurred. */
+        pixman_region32_union(&todo, &todo, &g->lossy);
+        pixman_region32_clear(&g->lossy);
+        ok = send_lossless(g, &todo);
+    }
     if (ok)
         ok = g->ctx->EndFrame(g->ctx, &end) == CHANNEL_RC_OK;
+    pixman_region32_fini(&todo);
     return ok;
 }
 
@@ -253,6 +390,9 @@ bool vg_rdp_gfx_resize(vg_rdp_gfx *g)
 {
     if (!g->ready)
         return true; /* the surface is made at the right size when caps come */
+    h264_context_free(g->h264);
+    g->h264 = NULL;
+    pixman_region32_clear(&g->lossy);
     return make_surface(g);
 }
 
@@ -266,6 +406,8 @@ void vg_rdp_gfx_free(vg_rdp_gfx *g)
         rdpgfx_server_context_free(g->ctx);
     }
     freerdp_bitmap_planar_context_free(g->planar);
+    h264_context_free(g->h264);
+    pixman_region32_fini(&g->lossy);
     if (g->p && g->p->gfx == g)
         g->p->gfx = NULL;
     g_free(g);

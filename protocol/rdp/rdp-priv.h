@@ -63,11 +63,11 @@ struct vg_rdp_peer {
     bool active;     /* activated, not deactivated for a resize */
     bool suppressed; /* the client asked for no updates (minimised) */
     uint32_t width, height;
+    uint32_t announced_w, announced_h; /* in the last Demand Active */
     uint8_t *pixels; /* this viewer's copy of what it is sent, width*height*4 */
     size_t stride;
     HANDLE vcm;      /* virtual channel manager */
     vg_rdp_gfx *gfx; /* NULL: legacy path */
-    bool gfx_tried;
     bool pause_seen; /* E1 1D came: drop the 45 that follows */
     uint32_t buttons;
     int32_t last_x, last_y;
@@ -101,6 +101,12 @@ bool vg_rdp_gfx_ready(vg_rdp_gfx *g);
 bool vg_rdp_gfx_busy(vg_rdp_gfx *g);
 /** Encode and send @region of the peer's copy as one frame. false: failed. */
 bool vg_rdp_gfx_send(vg_rdp_gfx *g, const pixman_region32_t *region);
+/**
+ * H.264 left blurred areas and the motion has paused long enough: a frame
+ * (even without damage) should refine them. Otherwise, when refinement is
+ * pending, @wait_ms (if not NULL) receives how long until it is due.
+ */
+bool vg_rdp_gfx_refine_due(vg_rdp_gfx *g, int *wait_ms);
 /** The desktop changed size: reset the graphics and make a new surface. */
 bool vg_rdp_gfx_resize(vg_rdp_gfx *g);
 void vg_rdp_gfx_free(vg_rdp_gfx *g);

@@ -476,13 +476,31 @@ static bool pump(vg_rdp_peer *p)
         pixman_region32_intersect_rect(&region, &region, 0, 0, p->width, p->height);
         copy_region(p, &region);
     }
-    if (ok && pixman_region32_not_empty(&region))
+    if (ok && (pixman_region32_not_empty(&region) ||
+               (p->gfx && vg_rdp_gfx_refine_due(p->gfx, NULL))))
         ok = send_region(p, &region);
     pixman_region32_fini(&region);
     if (ok && cursor_dirty)
         ok = vg_rdp_send_pointer(p, &cursor);
     g_free(cursor.argb);
     return ok;
+}
+
+/* Before each Demand Active: announce the VM's screen size when it is
+ * known (with NLA the login came first; without, PostConnect comes later
+ * and Activate corrects the size). */
+static BOOL peer_capabilities(freerdp_peer *client)
+{
+    vg_rdp_peer *p = peer_of(client->context);
+    rdpSettings *settings = client->context->settings;
+
+    if (p->surface && p->width && p->height) {
+        freerdp_settings_set_uint32(settings, FreeRDP_DesktopWidth, p->width);
+        freerdp_settings_set_uint32(settings, FreeRDP_DesktopHeight, p->height);
+    }
+    p->announced_w = freerdp_settings_get_uint32(settings, FreeRDP_DesktopWidth);
+    p->announced_h = freerdp_settings_get_uint32(settings, FreeRDP_DesktopHeight);
+    return TRUE;
 }
 
 static BOOL peer_activate(freerdp_peer *client)
@@ -498,14 +516,16 @@ static BOOL peer_activate(freerdp_peer *client)
         }
         p->attached = true;
     }
-    /* A client that cannot follow a size change gets the size it has. */
-    if (freerdp_settings_get_uint32(settings, FreeRDP_DesktopWidth) != p->width ||
-        freerdp_settings_get_uint32(settings, FreeRDP_DesktopHeight) != p->height)
-        vg_info(TAG, "peer=%s: the client kept its own desktop size", p->name);
     p->active = true;
-    if (!p->gfx_tried) {
-        p->gfx_tried = true;
-        /* GFX needs the dynamic channel; it opens in the peer loop when ready. */
+    /* GFX (opened in the peer loop once the dynamic channel is up) sets the
+     * size itself; bitmap updates need the size the client was told. */
+    if (!p->gfx && !resync(p))
+        return FALSE;
+    if (!p->gfx && (p->announced_w != p->width || p->announced_h != p->height) &&
+        freerdp_settings_get_bool(settings, FreeRDP_DesktopResize)) {
+        vg_info(TAG, "peer=%s: desktop %ux%u, the VM's screen is %ux%u: resizing", p->name,
+                p->announced_w, p->announced_h, p->width, p->height);
+        return vg_rdp_legacy_resize(p) ? TRUE : FALSE;
     }
     if (!p->gfx) {
         if (!start_graphics(p))
@@ -863,6 +883,7 @@ static gpointer peer_thread(gpointer data)
     client->Logon = peer_logon;
     client->PostConnect = peer_post_connect;
     client->Activate = peer_activate;
+    client->Capabilities = peer_capabilities;
     client->SspiNtlmHashCallback = nla_hash_cb;
     client->context->update->SuppressOutput = peer_suppress_output;
     client->context->update->RefreshRect = peer_refresh_rect;
@@ -879,6 +900,7 @@ static gpointer peer_thread(gpointer data)
     for (;;) {
         HANDLE handles[MAXIMUM_WAIT_OBJECTS];
         DWORD n = 0, k, status;
+        int wait_ms;
 
         handles[n++] = p->wake;
         k = client->GetEventHandles(client, &handles[n], MAXIMUM_WAIT_OBJECTS - n);
@@ -890,7 +912,10 @@ static gpointer peer_thread(gpointer data)
         handles[n++] = WTSVirtualChannelManagerGetEventHandle(p->vcm);
         if (p->gfx && vg_rdp_gfx_event(p->gfx))
             handles[n++] = vg_rdp_gfx_event(p->gfx);
-        status = WaitForMultipleObjects(n, handles, FALSE, 1000);
+        wait_ms = 1000;
+        if (p->gfx)
+            vg_rdp_gfx_refine_due(p->gfx, &wait_ms);
+        status = WaitForMultipleObjects(n, handles, FALSE, (DWORD)wait_ms);
         if (status == WAIT_FAILED) {
             end = "internal error (wait)";
             break;
