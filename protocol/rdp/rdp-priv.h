@@ -68,6 +68,9 @@ struct vg_rdp_peer {
     size_t stride;
     HANDLE vcm;      /* virtual channel manager */
     vg_rdp_gfx *gfx; /* NULL: legacy path */
+    struct s_disp_server_context *disp; /* display control, or NULL */
+    bool disp_tried;
+    bool gfx_failed; /* the client announced GFX but its channel did not open */
     bool pause_seen; /* E1 1D came: drop the 45 that follows */
     uint32_t buttons;
     int32_t last_x, last_y;

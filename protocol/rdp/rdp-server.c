@@ -17,6 +17,7 @@
 #include <freerdp/channels/wtsvc.h>
 #include <freerdp/crypto/certificate.h>
 #include <freerdp/crypto/privatekey.h>
+#include <freerdp/server/disp.h>
 #include <freerdp/server/server-common.h>
 #include <freerdp/settings.h>
 #include <openssl/crypto.h>
@@ -797,6 +798,10 @@ static void peer_thread_end(vg_rdp_peer *p, const char *fallback)
 
     if (p->gfx)
         vg_rdp_gfx_free(p->gfx);
+    if (p->disp) {
+        p->disp->Close(p->disp); /* joins its thread */
+        disp_server_context_free(p->disp);
+    }
     if (p->vcm)
         WTSCloseServer(p->vcm);
     if (p->client->Disconnect)
@@ -828,19 +833,90 @@ static void peer_thread_end(vg_rdp_peer *p, const char *fallback)
     g_free(p);
 }
 
+/*
+ * Display control: the client asks for a new size (its window changed).
+ * Runs on the channel's own thread. Only viewers whose input counts may
+ * resize; a VM whose display cannot change its mode keeps its size, and
+ * the client keeps showing it as it is.
+ */
+static UINT disp_layout(DispServerContext *ctx, const DISPLAY_CONTROL_MONITOR_LAYOUT_PDU *pdu)
+{
+    vg_rdp_peer *p = ctx->custom;
+    const DISPLAY_CONTROL_MONITOR_LAYOUT *m = NULL;
+    int r;
+
+    for (UINT32 i = 0; i < pdu->NumMonitors && i < 16; i++)
+        if (!m || (pdu->Monitors[i].Flags & DISPLAY_CONTROL_MONITOR_PRIMARY))
+            m = &pdu->Monitors[i];
+    if (!m || m->Width < 200 || m->Height < 200 || m->Width > 8192 || m->Height > 8192)
+        return CHANNEL_RC_OK;
+    {
+        uint32_t w, h;
+        vg_surface_lock(p->surface);
+        w = vg_surface_width_locked(p->surface);
+        h = vg_surface_height_locked(p->surface);
+        vg_surface_unlock(p->surface);
+        if (m->Width == w && m->Height == h)
+            return CHANNEL_RC_OK;
+    }
+    if (!may_input(p)) {
+        vg_info(TAG, "peer=%s: resize to %ux%u ignored: view only", p->name, m->Width, m->Height);
+        return CHANNEL_RC_OK;
+    }
+    r = vg_display_source_request_resize(vg_console_source(p->console), m->Width, m->Height);
+    if (r < 0)
+        vg_info(TAG, "peer=%s user=%s: resize to %ux%u refused: %s", p->name, p->user, m->Width,
+                m->Height,
+                r == -ENOTSUP ? "the VM's display cannot change its mode from here"
+                              : g_strerror(-r));
+    return CHANNEL_RC_OK;
+}
+
+static void maybe_open_disp(vg_rdp_peer *p)
+{
+    DispServerContext *d;
+
+    if (p->disp_tried || !freerdp_settings_get_bool(p->client->context->settings,
+                                                    FreeRDP_SupportDisplayControl))
+        return;
+    p->disp_tried = true;
+    d = disp_server_context_new(p->vcm);
+    if (!d)
+        return;
+    d->custom = p;
+    d->rdpcontext = p->client->context;
+    d->MaxNumMonitors = 1;
+    d->MaxMonitorAreaFactorA = 8192;
+    d->MaxMonitorAreaFactorB = 8192;
+    d->DispMonitorLayout = disp_layout;
+    if (d->Open(d) != CHANNEL_RC_OK) {
+        disp_server_context_free(d);
+        return;
+    }
+    if (d->DisplayControlCaps(d) != CHANNEL_RC_OK) {
+        d->Close(d);
+        disp_server_context_free(d);
+        return;
+    }
+    p->disp = d;
+}
+
 /* Open the graphics pipeline once the dynamic channel is up. */
 static bool maybe_open_gfx(vg_rdp_peer *p)
 {
     int r;
-    if (p->gfx || !p->active || !p->vcm ||
-        !freerdp_settings_get_bool(p->client->context->settings, FreeRDP_SupportGraphicsPipeline) ||
+    if (!p->active || !p->vcm ||
         WTSVirtualChannelManagerGetDrdynvcState(p->vcm) != DRDYNVC_STATE_READY)
+        return true;
+    maybe_open_disp(p);
+    if (p->gfx || p->gfx_failed ||
+        !freerdp_settings_get_bool(p->client->context->settings, FreeRDP_SupportGraphicsPipeline))
         return true;
     r = vg_rdp_gfx_open(p);
     if (r == -ENOTSUP) {
-        freerdp_settings_set_bool(p->client->context->settings, FreeRDP_SupportGraphicsPipeline,
-                                  FALSE);
-        return start_graphics(p);
+        /* Bitmap updates it is; the first frame went in Activate. */
+        p->gfx_failed = true;
+        return true;
     }
     return r == 0;
 }
