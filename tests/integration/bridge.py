@@ -127,8 +127,9 @@ class Daemon:
     """vmgated in the foreground with its own state directory, admin socket
     and audit log under `root`, against the real libvirtd."""
 
-    def __init__(self, root, extra=""):
+    def __init__(self, root, extra="", rdp=""):
         self.root = root
+        self.rdp_extra = rdp
         self.state = os.path.join(root, "state")
         self.socket = os.path.join(root, "admin.sock")
         self.audit = os.path.join(root, "audit.log")
@@ -136,6 +137,7 @@ class Daemon:
         self.log = os.path.join(root, "vmgated.log")
         self.proc = None
         self.vnc_port = free_port()
+        self.rdp_port = free_port()
         self.write_config(extra)
 
     def write_config(self, extra=""):
@@ -143,9 +145,9 @@ class Daemon:
             f.write("[libvirt]\nuri = %s\n\n[daemon]\nstate_dir = %s\nadmin_socket = %s\n"
                     "audit_log = %s\nlog_level = info\n\n"
                     "[vnc]\nlisten = 127.0.0.1\nport = %d\n\n"
-                    "[rdp]\nlisten = 127.0.0.1\nport = %d\n\n%s" %
-                    (URI, self.state, self.socket, self.audit, self.vnc_port, free_port(),
-                     extra))
+                    "[rdp]\nlisten = 127.0.0.1\nport = %d\n%s\n%s" %
+                    (URI, self.state, self.socket, self.audit, self.vnc_port, self.rdp_port,
+                     self.rdp_extra, extra))
 
     def start(self, timeout=30):
         if os.path.exists(self.socket):

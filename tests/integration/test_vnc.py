@@ -27,7 +27,7 @@ class Gateway:
     """vmgated with a certificate, alice owning vm1 and bob owning vm2 and
     observing vm1."""
 
-    def __init__(self, g1, g2, extra=""):
+    def __init__(self, g1, g2, extra="", rdp="", nla=False):
         self.root = tempfile.mkdtemp(prefix="vgvnc-")
         os.chmod(self.root, 0o755)
         self.certs = os.path.join(self.root, "certs")
@@ -35,7 +35,9 @@ class Gateway:
                        stderr=subprocess.DEVNULL)
         self.ca = os.path.join(self.certs, "ca.crt")
         self.d = Daemon(self.root, extra="[tls]\ncertificate = %s\nkey = %s\n" % (
-            os.path.join(self.certs, "server.crt"), os.path.join(self.certs, "server.key")) + extra)
+            os.path.join(self.certs, "server.crt"), os.path.join(self.certs, "server.key")) + extra,
+            rdp=rdp)
+        self.nla = nla
         self.g1, self.g2 = g1, g2
         self.pw = {}
 
@@ -43,7 +45,8 @@ class Gateway:
         self.d.start()
         for user in ("alice", "bob", "carol"):
             self.pw[user] = "%s-%08x" % (user, random.getrandbits(32))
-            self.d.ok("user", "add", user, "--password-stdin", input=self.pw[user] + "\n")
+            self.d.ok("user", "add", user, *(["--nla"] if self.nla else []), "--password-stdin",
+                      input=self.pw[user] + "\n")
             with open(os.path.join(self.root, user + ".pw"), "w") as f:
                 f.write(self.pw[user] + "\n")
         self.d.wait_vm(self.g1.name)
