@@ -40,6 +40,17 @@ typedef struct shot_vnc_params {
     bool insecure;        /**< accept any server certificate */
 } shot_vnc_params;
 
+/** What the RDP mode needs besides the common options; the caller owns all of it. */
+typedef struct shot_rdp_params {
+    const char *host;     /**< name or address, IPv6 without brackets */
+    const char *port;     /**< decimal, 1..65535 */
+    const char *user;     /**< RDP user name */
+    const char *password; /**< never logged; the caller wipes it */
+    const char *vm;       /**< VM id sent as the preconnection blob; NULL: none */
+    const char *ca_file;  /**< PEM trust anchors; NULL: the system's */
+    bool insecure;        /**< accept any server certificate */
+} shot_rdp_params;
+
 /**
  * The shared tail of every mode: wait for a complete screen, type
  * opt->type_text, wait until the screen is still (if asked), write the PNG.
@@ -67,5 +78,14 @@ int shot_parse_host_port(const char *text, char **host, char **port);
  * @return an exit code (SHOT_EXIT_*).
  */
 int shot_run_vnc(const shot_vnc_params *params, const shot_options *opt);
+
+/**
+ * Run the RDP mode: NLA or TLS (never standard RDP security) to a vmgate RDP
+ * front end (or any RDP server), asking for lossless codecs only (a lossy one
+ * the server sends anyway is reported as a warning). Prints errors on stderr,
+ * never the password.
+ * @return an exit code (SHOT_EXIT_*).
+ */
+int shot_run_rdp(const shot_rdp_params *params, const shot_options *opt);
 
 #endif /* VG_SHOT_H */

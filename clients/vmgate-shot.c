@@ -32,6 +32,15 @@ static const char summary[] =
     "                                certificate must match HOST and be signed by\n"
     "                                a CA in --ca FILE (default: the system's);\n"
     "                                --insecure skips that check.\n"
+    "  --rdp HOST:PORT --user USER --password-file FILE [--vm ID]\n"
+    "      [--ca FILE | --insecure]  through vmgate's RDP front end: NLA or TLS\n"
+    "                                (never standard RDP security), TLS 1.2 or\n"
+    "                                newer, asking for lossless codecs only (a\n"
+    "                                server that sends lossy ones anyway gets a\n"
+    "                                warning). --vm ID is sent as the\n"
+    "                                preconnection blob that chooses the VM.\n"
+    "                                Password, IPv6 HOST and certificate checks\n"
+    "                                as for --vnc.\n"
     "\n"
     "Text for --type: \\n is Enter, \\t Tab, \\e Escape, \\b BackSpace, \\\\ a\n"
     "backslash. Characters are typed as keys of a US keyboard layout.\n"
@@ -97,7 +106,8 @@ out:
 int main(int argc, char **argv)
 {
     g_autofree char *uri = NULL, *domain = NULL, *output = NULL, *type = NULL, *log_level = NULL;
-    g_autofree char *vnc = NULL, *user = NULL, *password_file = NULL, *ca = NULL;
+    g_autofree char *vnc = NULL, *rdp = NULL, *vm = NULL, *user = NULL, *password_file = NULL;
+    g_autofree char *ca = NULL;
     g_autofree char *host = NULL, *port = NULL;
     char *password = NULL;
     int wait_stable = -1, timeout = 30, key_delay = 10, rc;
@@ -107,9 +117,11 @@ int main(int argc, char **argv)
         {"libvirt", 0, 0, G_OPTION_ARG_STRING, &uri, "libvirt connection URI", "URI"},
         {"domain", 0, 0, G_OPTION_ARG_STRING, &domain, "libvirt domain (VM) name", "NAME"},
         {"vnc", 0, 0, G_OPTION_ARG_STRING, &vnc, "vmgate's VNC front end", "HOST:PORT"},
-        {"user", 0, 0, G_OPTION_ARG_STRING, &user, "user name for --vnc", "USER"},
+        {"rdp", 0, 0, G_OPTION_ARG_STRING, &rdp, "vmgate's RDP front end", "HOST:PORT"},
+        {"user", 0, 0, G_OPTION_ARG_STRING, &user, "user name for --vnc or --rdp", "USER"},
         {"password-file", 0, 0, G_OPTION_ARG_FILENAME, &password_file,
-         "file whose first line is the password for --vnc", "FILE"},
+         "file whose first line is the password for --vnc or --rdp", "FILE"},
+        {"vm", 0, 0, G_OPTION_ARG_STRING, &vm, "VM to ask the RDP front end for", "ID"},
         {"ca", 0, 0, G_OPTION_ARG_FILENAME, &ca,
          "CA certificates (PEM) that sign the server's certificate", "FILE"},
         {"insecure", 0, 0, G_OPTION_ARG_NONE, &insecure,
@@ -150,9 +162,13 @@ int main(int argc, char **argv)
     } else if (verbose) {
         vg_log_set_level(VG_LOG_INFO);
     }
-    if (!uri == !vnc) {
-        fprintf(stderr, "vmgate-shot: choose one mode: --libvirt URI --domain NAME, or --vnc "
-                        "HOST:PORT\nTry 'vmgate-shot --help'.\n");
+    if ((uri != NULL) + (vnc != NULL) + (rdp != NULL) != 1) {
+        fprintf(stderr, "vmgate-shot: choose one mode: --libvirt URI --domain NAME, --vnc "
+                        "HOST:PORT or --rdp HOST:PORT\nTry 'vmgate-shot --help'.\n");
+        return SHOT_EXIT_USAGE;
+    }
+    if (vm && !rdp) {
+        fprintf(stderr, "vmgate-shot: --vm is for --rdp\n");
         return SHOT_EXIT_USAGE;
     }
     if (uri) {
@@ -162,23 +178,30 @@ int main(int argc, char **argv)
         }
         if (user || password_file || ca || insecure) {
             fprintf(stderr, "vmgate-shot: --user, --password-file, --ca and --insecure are for "
-                            "--vnc\n");
+                            "--vnc and --rdp\n");
             return SHOT_EXIT_USAGE;
         }
     } else {
+        const char *mode = vnc ? "--vnc" : "--rdp";
+        const char *where = vnc ? vnc : rdp;
+
         if (domain) {
             fprintf(stderr, "vmgate-shot: --domain is for --libvirt\n");
             return SHOT_EXIT_USAGE;
         }
-        if (shot_parse_host_port(vnc, &host, &port) < 0) {
+        if (shot_parse_host_port(where, &host, &port) < 0) {
             fprintf(stderr,
-                    "vmgate-shot: --vnc '%s' is not HOST:PORT (IPv6 in brackets: "
-                    "[::1]:5900; port 1 to 65535)\n",
-                    vnc);
+                    "vmgate-shot: %s '%s' is not HOST:PORT (IPv6 in brackets: "
+                    "[::1]:%s; port 1 to 65535)\n",
+                    mode, where, vnc ? "5900" : "3389");
             return SHOT_EXIT_USAGE;
         }
         if (!user || !user[0] || !password_file) {
-            fprintf(stderr, "vmgate-shot: --vnc needs --user USER and --password-file FILE\n");
+            fprintf(stderr, "vmgate-shot: %s needs --user USER and --password-file FILE\n", mode);
+            return SHOT_EXIT_USAGE;
+        }
+        if (vm && (!vm[0] || strlen(vm) > 255 || !g_utf8_validate(vm, -1, NULL))) {
+            fprintf(stderr, "vmgate-shot: --vm must be 1 to 255 bytes of UTF-8\n");
             return SHOT_EXIT_USAGE;
         }
         if (strlen(user) > 255) {
@@ -229,7 +252,7 @@ int main(int argc, char **argv)
             return SHOT_EXIT_USAGE;
         }
     }
-    if (vnc) {
+    if (vnc || rdp) {
         rc = read_password_file(password_file, &password);
         if (rc != SHOT_EXIT_OK)
             return rc;
@@ -243,15 +266,28 @@ int main(int argc, char **argv)
     if (uri)
         return shot_run_libvirt(uri, domain, &opt);
 
-    shot_vnc_params vp = {
-        .host = host,
-        .port = port,
-        .user = user,
-        .password = password,
-        .ca_file = ca,
-        .insecure = insecure,
-    };
-    rc = shot_run_vnc(&vp, &opt);
+    if (rdp) {
+        shot_rdp_params rp = {
+            .host = host,
+            .port = port,
+            .user = user,
+            .password = password,
+            .vm = vm,
+            .ca_file = ca,
+            .insecure = insecure,
+        };
+        rc = shot_run_rdp(&rp, &opt);
+    } else {
+        shot_vnc_params vp = {
+            .host = host,
+            .port = port,
+            .user = user,
+            .password = password,
+            .ca_file = ca,
+            .insecure = insecure,
+        };
+        rc = shot_run_vnc(&vp, &opt);
+    }
     explicit_bzero(password, strlen(password));
     g_free(password);
     return rc;

@@ -117,7 +117,7 @@ struct vg_rdp_client {
     vg_display_source base; /* first */
     rdpContext *context;
     GThread *thread;
-    HANDLE wake; /* WinPR event: input queued or stop */
+    HANDLE wake;       /* WinPR event: input queued or stop */
     X509_STORE *trust; /* NULL with insecure */
     char *host;        /* for messages and the host check */
     char *host_port;   /* "host:port" or "[v6]:port" for messages */
@@ -137,6 +137,7 @@ struct vg_rdp_client {
 
     /* client thread only */
     char cert_error[512];
+    char end_reason[256]; /* why we ended the session ourselves */
     bool cert_checked;
     uint32_t width, height; /* the surface's size */
     int32_t pointer_x, pointer_y;
@@ -212,56 +213,58 @@ static void setup_wlog(void)
 
 /* ---- certificates ---- */
 
-/* The chain in @pem, leaf first. Returns 0 or a negative errno; the
- * reason is in c->cert_error. */
-static int parse_chain(vg_rdp_client *c, const BYTE *pem, size_t len, X509 **leaf,
-                       STACK_OF(X509) **rest)
+/* The chain in @pem, leaf first: the leaf in *leaf, the rest returned.
+ * NULL (and *leaf NULL) on failure, with the reason in c->cert_error. */
+static STACK_OF(X509) * parse_chain(vg_rdp_client *c, const BYTE *pem, size_t len, X509 **leaf)
 {
-    BIO *bio;
+    STACK_OF(X509) *rest = NULL;
+    BIO *bio = NULL;
     X509 *x;
     int n = 0;
 
     *leaf = NULL;
-    *rest = sk_X509_new_null();
-    if (!*rest)
-        return -ENOMEM;
     if (!pem || len == 0 || len > VG_RDP_MAX_PEM) {
         g_strlcpy(c->cert_error, "the server sent no usable certificate", sizeof(c->cert_error));
-        return -EINVAL;
+        return NULL;
     }
+    rest = sk_X509_new_null();
     bio = BIO_new_mem_buf(pem, (int)len);
-    if (!bio)
-        return -ENOMEM;
+    if (!rest || !bio) {
+        g_strlcpy(c->cert_error, "out of memory", sizeof(c->cert_error));
+        goto fail;
+    }
     while (n < VG_RDP_MAX_CHAIN && (x = PEM_read_bio_X509(bio, NULL, NULL, NULL))) {
         if (n++ == 0)
             *leaf = x;
-        else if (!sk_X509_push(*rest, x))
+        else if (!sk_X509_push(rest, x))
             X509_free(x);
     }
     ERR_clear_error(); /* the end of the data reads as an error */
     BIO_free(bio);
-    if (!*leaf) {
-        g_strlcpy(c->cert_error, "cannot parse the server's certificate", sizeof(c->cert_error));
-        return -EINVAL;
-    }
-    return 0;
+    if (*leaf)
+        return rest;
+    g_strlcpy(c->cert_error, "cannot parse the server's certificate", sizeof(c->cert_error));
+    bio = NULL;
+fail:
+    BIO_free(bio);
+    sk_X509_pop_free(rest, X509_free);
+    return NULL;
 }
 
 /* Chain and name; 0 when trusted, otherwise c->cert_error says why. */
 static int check_certificate(vg_rdp_client *c, const BYTE *pem, size_t len, const char *host)
 {
     X509 *leaf = NULL;
-    STACK_OF(X509) *rest = NULL;
+    STACK_OF(X509) *rest = parse_chain(c, pem, len, &leaf);
     X509_STORE_CTX *ctx = NULL;
-    int r = parse_chain(c, pem, len, &leaf, &rest);
+    int r = -EINVAL;
 
-    if (r < 0)
+    if (!rest)
         goto out;
     ctx = X509_STORE_CTX_new();
     if (!ctx || !X509_STORE_CTX_init(ctx, c->trust, leaf, rest) ||
         !X509_STORE_CTX_set_purpose(ctx, X509_PURPOSE_SSL_SERVER)) {
-        g_strlcpy(c->cert_error, "cannot set up certificate verification",
-                  sizeof(c->cert_error));
+        g_strlcpy(c->cert_error, "cannot set up certificate verification", sizeof(c->cert_error));
         r = -ENOMEM;
         goto out;
     }
@@ -320,8 +323,8 @@ static int cb_verify_x509(freerdp *instance, const BYTE *data, size_t length, co
 }
 
 static DWORD cb_verify_certificate(freerdp *instance, const char *host, UINT16 port,
-                                   const char *common_name, const char *subject,
-                                   const char *issuer, const char *fingerprint, DWORD flags)
+                                   const char *common_name, const char *subject, const char *issuer,
+                                   const char *fingerprint, DWORD flags)
 {
     vg_rdp_client *c = client_of(instance->context);
 
@@ -370,7 +373,12 @@ static int cb_logon_error_info(freerdp *instance, UINT32 data, UINT32 type)
 
     vg_info(TAG, "%s: logon error %s (%s)", c->host_port, freerdp_get_logon_error_info_data(data),
             freerdp_get_logon_error_info_type(type));
-    if (data == LOGON_FAILED_BAD_PASSWORD || data == LOGON_FAILED_UPDATE_PASSWORD) {
+    /* FreeRDP passes the LOGON_FAILED_* code as data and LOGON_MSG_* as type.
+     * With "continue" kinds of type the data is a session id, which may be 0
+     * or 1 too: those are not refusals. Only used if the session then ends. */
+    if ((data == LOGON_FAILED_BAD_PASSWORD || data == LOGON_FAILED_UPDATE_PASSWORD) &&
+        type != LOGON_MSG_SESSION_CONTINUE && type != LOGON_MSG_RECONNECT_OPTIONS &&
+        type != LOGON_MSG_BUMP_OPTIONS) {
         g_mutex_lock(&c->lock);
         c->auth_refused = true;
         g_mutex_unlock(&c->lock);
@@ -391,8 +399,8 @@ static bool sync_surface_size(vg_rdp_client *c, rdpGdi *gdi)
         return true;
     r = vg_surface_resize(c->base.surface, (uint32_t)gdi->width, (uint32_t)gdi->height);
     if (r < 0) {
-        vg_warning(TAG, "%s: cannot use screen size %dx%d: %s", c->host_port, gdi->width,
-                   gdi->height, g_strerror(-r));
+        snprintf(c->end_reason, sizeof(c->end_reason), "cannot use the screen size %dx%d: %s",
+                 gdi->width, gdi->height, g_strerror(-r));
         return false;
     }
     c->width = (uint32_t)gdi->width;
@@ -414,10 +422,9 @@ static void copy_rect(vg_rdp_client *c, rdpGdi *gdi, const GDI_RGN *rgn)
 
     if (rgn->null || x0 >= x1 || y0 >= y1)
         return;
-    vg_surface_write(c->base.surface, (uint32_t)x0, (uint32_t)y0, (uint32_t)(x1 - x0),
-                     (uint32_t)(y1 - y0),
-                     gdi->primary_buffer + (size_t)y0 * gdi->stride + (size_t)x0 * VG_SURFACE_BPP,
-                     gdi->stride);
+    vg_surface_write(
+        c->base.surface, (uint32_t)x0, (uint32_t)y0, (uint32_t)(x1 - x0), (uint32_t)(y1 - y0),
+        gdi->primary_buffer + (size_t)y0 * gdi->stride + (size_t)x0 * VG_SURFACE_BPP, gdi->stride);
 }
 
 static BOOL cb_end_paint(rdpContext *context)
@@ -429,8 +436,10 @@ static BOOL cb_end_paint(rdpContext *context)
     if (!gdi || !gdi->primary || !gdi->primary->hdc || !gdi->primary->hdc->hwnd)
         return TRUE;
     hwnd = gdi->primary->hdc->hwnd;
-    if (!sync_surface_size(c, gdi))
+    if (!sync_surface_size(c, gdi)) {
+        freerdp_abort_connect_context(context); /* ends the event loop: see session_lost */
         return FALSE;
+    }
     for (INT32 i = 0; i < hwnd->ninvalid; i++)
         copy_rect(c, gdi, &hwnd->cinvalid[i]);
     hwnd->invalid->null = TRUE;
@@ -447,13 +456,16 @@ static BOOL cb_desktop_resize(rdpContext *context)
 
     if (!context->gdi)
         return TRUE; /* before PostConnect: gdi_init takes the size from the settings */
-    if (w == 0 || h == 0 || w > VG_MAX_DIMENSION || h > VG_MAX_DIMENSION) {
-        vg_warning(TAG, "%s: server asked for an unusable screen %ux%u", c->host_port, w, h);
-        return FALSE;
-    }
-    if (!gdi_resize(context->gdi, w, h))
-        return FALSE;
-    return sync_surface_size(c, context->gdi);
+    if (w == 0 || h == 0 || w > VG_MAX_DIMENSION || h > VG_MAX_DIMENSION)
+        snprintf(c->end_reason, sizeof(c->end_reason), "the server asked for a screen of %ux%u", w,
+                 h);
+    else if (!gdi_resize(context->gdi, w, h))
+        snprintf(c->end_reason, sizeof(c->end_reason), "cannot resize the screen to %ux%u", w, h);
+    else if (sync_surface_size(c, context->gdi))
+        return TRUE;
+    /* The graphics pipeline ignores what this returns: end the session ourselves. */
+    freerdp_abort_connect_context(context);
+    return FALSE;
 }
 
 static void warn_lossy(vg_rdp_client *c, unsigned int bit, const char *codec)
@@ -753,8 +765,7 @@ static void send_pointer_now(vg_rdp_client *c, const vg_rdp_input *in)
             input, PTR_FLAGS_WHEEL | PTR_FLAGS_WHEEL_NEGATIVE | (0x100 - VG_RDP_WHEEL_STEP), x, y);
     if ((pressed & VG_BUTTON_WHEEL_LEFT) && hwheel)
         freerdp_input_send_mouse_event(
-            input, PTR_FLAGS_HWHEEL | PTR_FLAGS_WHEEL_NEGATIVE | (0x100 - VG_RDP_WHEEL_STEP), x,
-            y);
+            input, PTR_FLAGS_HWHEEL | PTR_FLAGS_WHEEL_NEGATIVE | (0x100 - VG_RDP_WHEEL_STEP), x, y);
     if ((pressed & VG_BUTTON_WHEEL_RIGHT) && hwheel)
         freerdp_input_send_mouse_event(input, PTR_FLAGS_HWHEEL | VG_RDP_WHEEL_STEP, x, y);
 #ifdef VG_BUTTON_SIDE
@@ -848,11 +859,14 @@ static void connect_failed(vg_rdp_client *c)
     g_mutex_lock(&c->lock);
     refused = c->auth_refused;
     g_mutex_unlock(&c->lock);
-    vg_debug(TAG, "%s: connect failed: %s (0x%08x)", c->host_port,
-             freerdp_get_last_error_name(err), err);
+    vg_debug(TAG, "%s: connect failed: %s (0x%08x)", c->host_port, freerdp_get_last_error_name(err),
+             err);
     if (c->cert_error[0])
-        set_phase(c, PHASE_FAILED, VG_RDP_CONNECT_FAILED, "the certificate of %s is not trusted: %s",
-                  c->host_port, c->cert_error);
+        set_phase(c, PHASE_FAILED, VG_RDP_CONNECT_FAILED,
+                  "the certificate of %s is not trusted: %s", c->host_port, c->cert_error);
+    else if (c->end_reason[0])
+        set_phase(c, PHASE_FAILED, VG_RDP_CONNECT_FAILED, "RDP connection to %s failed: %s",
+                  c->host_port, c->end_reason);
     else if (is_auth_error(err))
         set_phase(c, PHASE_FAILED, VG_RDP_AUTH_FAILED, "authentication failed: %s", text);
     else if (refused)
@@ -863,8 +877,8 @@ static void connect_failed(vg_rdp_client *c)
     else if (err == FREERDP_ERROR_DNS_NAME_NOT_FOUND || err == FREERDP_ERROR_DNS_ERROR)
         set_phase(c, PHASE_FAILED, VG_RDP_CONNECT_FAILED, "cannot resolve %s: %s", c->host, text);
     else if (err == FREERDP_ERROR_CONNECT_TRANSPORT_FAILED || err == FREERDP_ERROR_CONNECT_FAILED)
-        set_phase(c, PHASE_FAILED, VG_RDP_CONNECT_FAILED, "cannot connect to %s: %s",
-                  c->host_port, text);
+        set_phase(c, PHASE_FAILED, VG_RDP_CONNECT_FAILED, "cannot connect to %s: %s", c->host_port,
+                  text);
     else if (err == FREERDP_ERROR_TLS_CONNECT_FAILED)
         set_phase(c, PHASE_FAILED, VG_RDP_CONNECT_FAILED, "TLS with %s failed: %s", c->host_port,
                   text);
@@ -883,11 +897,12 @@ static void session_lost(vg_rdp_client *c, const char *fallback)
     UINT32 err = freerdp_get_last_error(c->context);
     char why[300];
 
-    if (err != FREERDP_ERROR_SUCCESS) {
+    if (c->end_reason[0])
+        g_strlcpy(why, c->end_reason, sizeof(why));
+    else if (err != FREERDP_ERROR_SUCCESS)
         copy_reason(why, sizeof(why), freerdp_get_last_error_string(err));
-    } else {
+    else
         g_strlcpy(why, fallback, sizeof(why));
-    }
     g_mutex_lock(&c->lock);
     c->lost = true;
     g_mutex_unlock(&c->lock);
@@ -908,8 +923,8 @@ static gpointer client_main(gpointer data)
     }
     if (c->trust && !c->cert_checked) {
         /* Every TLS connection passes the check; refuse if one did not. */
-        set_phase(c, PHASE_FAILED, VG_RDP_CONNECT_FAILED,
-                  "the certificate of %s was never checked", c->host_port);
+        set_phase(c, PHASE_FAILED, VG_RDP_CONNECT_FAILED, "the certificate of %s was never checked",
+                  c->host_port);
         freerdp_disconnect(instance);
         goto done;
     }
