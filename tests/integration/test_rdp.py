@@ -1,0 +1,300 @@
+"""The RDP front end with the real guest, the broker and vmgate-shot's RDP
+mode (FreeRDP 3's client library): screenshots equal libvirt's, typing
+reaches the guest (an observer's does not), NLA refusals are audited, the
+preconnection PDU selects the VM (and a malformed one harms nothing), a
+guest mode change is followed, TLS-only logins work when configured, and
+ten viewers keep receiving updates while one of them stops reading."""
+
+import json
+import os
+import random
+import signal
+import socket
+import struct
+import subprocess
+import time
+
+from PIL import Image
+
+import rdpwire
+from bridge import SHOT, shot
+from test_vnc import Gateway
+from vgtest import Guest, assert_images_equal, fail, run_tests
+
+
+class RdpGateway(Gateway):
+    """The VNC tests' gateway with NLA users (an NT hash is stored); `rdp`
+    adds lines to the [rdp] section."""
+
+    def __init__(self, g1, g2, extra="", rdp=""):
+        super().__init__(g1, g2, extra, rdp=rdp, nla=True)
+
+    def rdp_addr(self):
+        return "127.0.0.1:%d" % self.d.rdp_port
+
+    def rdp_args(self, user, out, *args, password_file=None, vm=None):
+        a = ["--rdp", self.rdp_addr(), "--user", user, "--password-file",
+             password_file or os.path.join(self.root, user + ".pw"), "--ca", self.ca,
+             "--output", out]
+        if vm:
+            a += ["--vm", vm]
+        return a + list(args)
+
+    def rdp_shot(self, user, out, *args, password_file=None, vm=None, timeout=120):
+        return shot(*self.rdp_args(user, out, *args, password_file=password_file, vm=vm),
+                    timeout=timeout)
+
+    def audit(self):
+        with open(self.d.audit) as f:
+            return [json.loads(l) for l in f]
+
+    def log_has(self, text, timeout=20):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with open(self.d.log) as f:
+                if text in f.read():
+                    return True
+            time.sleep(0.1)
+        return False
+
+
+def test_screenshot_is_pixel_exact():
+    with Guest() as g1, Guest() as g2, RdpGateway(g1, g2) as gw:
+        g1.wait_ready()
+        g2.wait_ready()
+        gw.d.ok("send-keys", g2.name, "echo this is vm2 over RDP\\n")
+        for user, g in (("alice", g1), ("bob", g2)):
+            still = g.wait_still()
+            out = os.path.join(gw.root, user + "-rdp.png")
+            rc, err = gw.rdp_shot(user, out, "--wait-stable", "1000", "--timeout", "60")
+            if rc != 0:
+                fail("%s: vmgate-shot --rdp exit %d: %s" % (user, rc, err))
+            assert_images_equal(Image.open(out).convert("RGB"), still,
+                                "%s's RDP screenshot vs libvirt" % user)
+        logins = [r for r in gw.audit() if r.get("event") == "login_ok"]
+        if {r["user"] for r in logins} != {"alice", "bob"}:
+            fail("login_ok records: %r" % logins)
+
+
+def test_typing_reaches_the_guest_but_not_from_an_observer():
+    with Guest() as g1, Guest() as g2, RdpGateway(g1, g2) as gw:
+        g1.wait_ready()
+        off = g1.serial_offset()
+        bob_token = "ob%08x" % random.getrandbits(32)
+        # Shifted characters and Enter: the guest's shell must see them exactly.
+        alice_token = "Ow%08x+Q_%%" % random.getrandbits(32)
+        rc, err = gw.rdp_shot("bob", os.path.join(gw.root, "bob.png"), "--type",
+                              "echo %s > /dev/ttyS0\\n" % bob_token, "--timeout", "60",
+                              vm=g1.name)
+        if rc != 0:
+            fail("observer: exit %d: %s" % (rc, err))
+        rc, err = gw.rdp_shot("alice", os.path.join(gw.root, "alice.png"), "--type",
+                              "echo '%s' > /dev/ttyS0\\n" % alice_token, "--timeout", "60")
+        if rc != 0:
+            fail("owner: exit %d: %s" % (rc, err))
+        g1.wait_serial("^%s$" % alice_token.replace("+", r"\+").replace("%", "%"), timeout=30,
+                       since=off)
+        lines, _ = g1.serial_lines(off)
+        if any(bob_token in l for l in lines):
+            fail("the observer's typing reached the guest")
+
+
+def test_nla_refusals_are_audited():
+    with Guest() as g1, Guest() as g2, RdpGateway(g1, g2) as gw:
+        bad = os.path.join(gw.root, "bad.pw")
+        with open(bad, "w") as f:
+            f.write("wrong-password\n")
+        out = os.path.join(gw.root, "x.png")
+        for user in ("alice", "mallory"):
+            rc, err = gw.rdp_shot(user, out, "--timeout", "30", password_file=bad)
+            if rc != 3:
+                fail("%s with a wrong password: exit %d (%s); want 3" % (user, rc, err.strip()))
+        # carol has a password but no VM: authenticated, then refused.
+        rc, err = gw.rdp_shot("carol", out, "--timeout", "30")
+        if rc == 0:
+            fail("carol without a VM got a screen")
+        if not gw.log_has("user=carol: refused: No VM is assigned to you"):
+            fail("no logged reason for carol's refusal")
+        records = [r for r in gw.audit() if r.get("event") == "login_failed"]
+        reasons = {(r.get("user"), r.get("reason")) for r in records}
+        for want in (("alice", "bad-credentials"), ("mallory", "bad-credentials"),
+                     ("carol", "no-vm")):
+            if want not in reasons:
+                fail("no audit record %r in %r" % (want, reasons))
+        if any(not r.get("address", "").startswith("127.0.0.1:") for r in records):
+            fail("failed logins lack the source address: %r" % records)
+        if any("wrong-password" in json.dumps(r) for r in gw.audit()):
+            fail("a password reached the audit log")
+
+
+def test_preconnection_pdu_selects_the_vm():
+    with Guest() as g1, Guest() as g2, RdpGateway(g1, g2) as gw:
+        g1.wait_ready()
+        g2.wait_ready()
+        gw.d.ok("send-keys", g2.name, "echo second vm\\n")
+        uuid1 = json.loads(gw.d.ok("vm", "list", json_out=True))
+        uuid1 = [v for v in uuid1 if v["name"] == g1.name][0]["uuid"]
+        # bob's own VM is g2; by UUID he reaches g1 (as its observer), by
+        # name g2.
+        for ident, g in ((uuid1, g1), (g2.name, g2)):
+            still = g.wait_still()
+            out = os.path.join(gw.root, "pcb-%s.png" % g.name)
+            rc, err = gw.rdp_shot("bob", out, "--wait-stable", "1000", "--timeout", "60",
+                                  vm=ident)
+            if rc != 0:
+                fail("bob /pcb:%s: exit %d: %s" % (ident, rc, err))
+            assert_images_equal(Image.open(out).convert("RGB"), still,
+                                "bob's screenshot of %s (named %s)" % (g.name, ident))
+        # alice may not reach g2.
+        rc, err = gw.rdp_shot("alice", os.path.join(gw.root, "no.png"), "--timeout", "30",
+                              vm=g2.name)
+        if rc == 0:
+            fail("alice reached a VM she is not entitled to")
+        if not gw.log_has("user=alice requested=%s: refused" % g2.name):
+            fail("no logged reason for alice's refusal")
+        # Malformed preconnection PDUs: each connection is dropped, the
+        # gateway carries on.
+        for data in (struct.pack("<IIII", 0x7fffffff, 0, 2, 0),
+                     struct.pack("<IIII", 8, 0, 1, 0),
+                     struct.pack("<IIIIH", 22, 0, 2, 0, 60) + b"a\x00b\x00",
+                     struct.pack("<IIII", 16, 0, 9, 0)):
+            res = rdpwire.raw_pcb("127.0.0.1", gw.d.rdp_port, data)
+            if not res.closed:
+                fail("a malformed preconnection PDU %r was not refused: %r" % (data, res))
+        if not gw.log_has("refused: malformed preconnection PDU"):
+            fail("no logged reason for the malformed preconnection PDU")
+        rc, err = gw.rdp_shot("alice", os.path.join(gw.root, "after.png"), "--timeout", "60")
+        if rc != 0:
+            fail("the gateway failed after malformed PDUs: exit %d: %s" % (rc, err))
+
+
+def test_insecure_clients_are_refused():
+    with Guest() as g1, Guest() as g2, RdpGateway(g1, g2) as gw:
+        port = gw.d.rdp_port
+        # Standard RDP security only: a negotiation failure (or a close).
+        res = rdpwire.standard_security("127.0.0.1", port)
+        if res.selected is not None:
+            fail("standard RDP security was accepted: %r" % (res,))
+        # TLS 1.1 after a successful X.224 negotiation.
+        result, detail = rdpwire.tls_after_x224("127.0.0.1", port, max_version="TLSv1_1")
+        if result == "handshake-ok":
+            fail("a TLS 1.1 handshake succeeded: %r" % (detail,))
+        result, detail = rdpwire.tls_after_x224("127.0.0.1", port, max_version="TLSv1_2")
+        if result != "handshake-ok":
+            fail("TLS 1.2 was refused: %r" % (detail,))
+
+
+def test_tls_only_logins_when_configured():
+    with Guest() as g1, Guest() as g2, RdpGateway(g1, g2, rdp="nla = false\n") as gw:
+        g1.wait_ready()
+        # A user without an NT hash: only possible without NLA.
+        gw.d.ok("user", "add", "dave", "--password-stdin", input="dave-pw-1\n")
+        with open(os.path.join(gw.root, "dave.pw"), "w") as f:
+            f.write("dave-pw-1\n")
+        gw.d.ok("assign", "dave", g1.name)
+        still = g1.wait_still()
+        out = os.path.join(gw.root, "dave.png")
+        rc, err = gw.rdp_shot("dave", out, "--wait-stable", "1000", "--timeout", "60")
+        if rc != 0:
+            fail("TLS-only login: exit %d: %s" % (rc, err))
+        assert_images_equal(Image.open(out).convert("RGB"), still, "TLS-only screenshot")
+        bad = os.path.join(gw.root, "bad.pw")
+        with open(bad, "w") as f:
+            f.write("nope\n")
+        rc, err = gw.rdp_shot("dave", out, "--timeout", "30", password_file=bad)
+        if rc == 0:
+            fail("a wrong password was accepted without NLA")
+        if not any(r.get("event") == "login_failed" and r.get("user") == "dave"
+                   for r in gw.audit()):
+            fail("the wrong TLS-only password was not audited")
+
+
+def test_guest_mode_change_is_followed():
+    with Guest() as g1, Guest() as g2, RdpGateway(g1, g2) as gw:
+        g1.wait_ready()
+        g1.wait_still()
+        out = os.path.join(gw.root, "mode.png")
+        # The shot connects at 1024x768 and waits for a still screen; the
+        # switch happens while it is connected.
+        p = subprocess.Popen([SHOT] + gw.rdp_args("alice", out, "--wait-stable", "4000",
+                                                   "--timeout", "120"),
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        try:
+            if not gw.log_has("viewer v", timeout=60):
+                fail("the viewer did not attach")
+            gw.d.ok("send-keys", g1.name, "vgwork mode 1920x1080 &\\n")
+            g1.wait_serial(r"^VMGATE-MODE 1920x1080$", timeout=60)
+            rc = p.wait(timeout=150)
+        finally:
+            if p.poll() is None:
+                p.kill()
+        if rc != 0:
+            fail("vmgate-shot exit %d: %s" % (rc, p.stderr.read()))
+        img = Image.open(out).convert("RGB")
+        if img.size != (1920, 1080):
+            fail("the client stayed at %dx%d" % img.size)
+        assert_images_equal(img, g1.wait_still(), "screenshot after the mode change")
+
+
+def alice_viewers(gw):
+    text = json.dumps(json.loads(gw.d.ok("session", "list", json_out=True)))
+    return text.count('"alice"')
+
+
+def test_ten_viewers_keep_receiving_while_one_stops_reading():
+    with Guest() as g1, Guest() as g2, RdpGateway(g1, g2, "[policy]\nsecond_login = join\n") \
+            as gw:
+        g1.wait_ready()
+        g1.wait_still()
+        shots = [os.path.join(gw.root, "v%02d.png" % i) for i in range(10)]
+        # Each viewer writes its screenshot once the screen has been still
+        # for 15 s: after all the updates below.
+        procs = [subprocess.Popen([SHOT] + gw.rdp_args("alice", out, "--wait-stable", "15000",
+                                                        "--timeout", "180"),
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                 for out in shots]
+        stalled = procs[0]
+        try:
+            deadline = time.monotonic() + 90
+            while alice_viewers(gw) < 10:
+                dead = [p for p in procs if p.poll() is not None]
+                if dead or time.monotonic() > deadline:
+                    fail("10 viewers did not connect (%d did): %s" %
+                         (alice_viewers(gw), dead[0].stderr.read() if dead else ""))
+                time.sleep(0.2)
+            # One viewer stops reading (its process is frozen), then a burst
+            # of full-screen noise fills its socket and its frame window.
+            os.kill(stalled.pid, signal.SIGSTOP)
+            off = g1.serial_offset()
+            gw.d.ok("send-keys", g1.name, "vgwork noise --fps 20 --frames 60 --exit\n")
+            g1.wait_serial(r"^VMGATE-WORK-DONE noise", timeout=90, since=off)
+            token = "ten%08x" % random.getrandbits(32)
+            gw.d.ok("send-keys", g1.name, "echo %s\n" % token)
+            results = [(p.wait(timeout=150), p.stderr.read()) for p in procs[1:]]
+            want = g1.wait_still()
+            bad = [(i, rc, err) for i, (rc, err) in enumerate(results, 1) if rc != 0]
+            if bad:
+                fail("viewers failed: %r" % bad[:3])
+            for out in shots[1:]:
+                assert_images_equal(Image.open(out).convert("RGB"), want, "viewer %s" % out)
+            if os.path.exists(shots[0]):
+                fail("the frozen viewer wrote a screenshot")
+            # The gateway lets go of the frozen viewer when it dies.
+            stalled.kill()
+            deadline = time.monotonic() + 30
+            while alice_viewers(gw) > 0:
+                if time.monotonic() > deadline:
+                    fail("the frozen viewer's session stayed after it died")
+                time.sleep(0.2)
+        finally:
+            for p in procs:
+                if p.poll() is None:
+                    p.kill()
+
+
+if __name__ == "__main__":
+    run_tests([test_screenshot_is_pixel_exact, test_typing_reaches_the_guest_but_not_from_an_observer,
+               test_nla_refusals_are_audited, test_preconnection_pdu_selects_the_vm,
+               test_insecure_clients_are_refused, test_tls_only_logins_when_configured,
+               test_guest_mode_change_is_followed,
+               test_ten_viewers_keep_receiving_while_one_stops_reading])
