@@ -18,7 +18,7 @@ from PIL import Image
 
 import rdpwire
 from bridge import SHOT, shot
-from test_vnc import Gateway
+from test_vnc import Gateway, check_kick_and_takeover
 from vgtest import Guest, assert_images_equal, fail, run_tests
 
 
@@ -292,9 +292,24 @@ def test_ten_viewers_keep_receiving_while_one_stops_reading():
                     p.kill()
 
 
+def test_kicked_and_taken_over_viewers_get_a_clear_end():
+    with Guest() as g1, Guest() as g2, RdpGateway(g1, g2) as gw:
+        g1.wait_ready()
+        g1.wait_still()
+
+        def viewer(user, out):
+            return subprocess.Popen([SHOT] + gw.rdp_args(user, os.path.join(gw.root, out),
+                                                          "--wait-stable", "100000",
+                                                          "--timeout", "110"),
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+        check_kick_and_takeover(gw, viewer)
+
+
 if __name__ == "__main__":
     run_tests([test_screenshot_is_pixel_exact, test_typing_reaches_the_guest_but_not_from_an_observer,
                test_nla_refusals_are_audited, test_preconnection_pdu_selects_the_vm,
                test_insecure_clients_are_refused, test_tls_only_logins_when_configured,
                test_guest_mode_change_is_followed,
-               test_ten_viewers_keep_receiving_while_one_stops_reading])
+               test_ten_viewers_keep_receiving_while_one_stops_reading,
+               test_kicked_and_taken_over_viewers_get_a_clear_end])

@@ -263,66 +263,73 @@ def test_twenty_viewers_all_receive_an_update():
             assert_images_equal(Image.open(out).convert("RGB"), want, "viewer %s" % out)
 
 
+def check_kick_and_takeover(gw, viewer):
+    """An admin kick ends a viewer's connection at once and is audited; a
+    second login of the same user takes the session over. @viewer(user,
+    out) starts a client that stays connected (it waits 100 s for a still
+    screen) and exits 4 when its connection ends."""
+
+    def viewers_of(user):
+        data = json.loads(gw.d.ok("session", "list", json_out=True))
+        items = data if isinstance(data, list) else data.get("sessions", [])
+        return [(s["id"], v["id"]) for s in items for v in s.get("viewers", [])
+                if v.get("user") == user]
+
+    def wait_for(cond, what, timeout=60):
+        deadline = time.monotonic() + timeout
+        while not cond():
+            if time.monotonic() > deadline:
+                fail("timed out waiting for %s" % what)
+            time.sleep(0.1)
+
+    first = viewer("alice", "k1.png")
+    wait_for(lambda: viewers_of("alice"), "alice's viewer")
+    sid, _ = viewers_of("alice")[0]
+    gw.d.ok("session", "kick", sid, "--reason", "maintenance window")
+    try:
+        rc = first.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        first.kill()
+        fail("the kicked viewer stayed connected")
+    err = first.stderr.read()
+    if rc != 4:
+        fail("kicked viewer: exit %d (%s), want 4 (connection ended)" % (rc, err.strip()))
+    wait_for(lambda: not viewers_of("alice"), "the kicked viewer to leave the session")
+    records = [json.loads(l) for l in open(gw.d.audit)]
+    if not any(r.get("event") == "kick" and "maintenance" in json.dumps(r) for r in records):
+        fail("no kick audit record with the reason")
+    if not any(r.get("event") == "logout" and r.get("user") == "alice" for r in records):
+        fail("no logout audit record for the kicked viewer")
+
+    old = viewer("alice", "k2.png")
+    wait_for(lambda: len(viewers_of("alice")) == 1, "alice's second viewer")
+    new = viewer("alice", "k3.png")
+    try:
+        rc = old.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        old.kill()
+        new.kill()
+        fail("the old viewer was not taken over")
+    if rc != 4:
+        fail("taken-over viewer: exit %d (%s)" % (rc, old.stderr.read().strip()))
+    wait_for(lambda: len(viewers_of("alice")) == 1, "one viewer after the takeover")
+    new.kill()
+    new.wait()
+
+
 def test_kicked_and_taken_over_viewers_get_a_clear_end():
     with Guest() as g1, Guest() as g2, Gateway(g1, g2) as gw:
         g1.wait_ready()
         g1.wait_still()
 
         def viewer(user, out):
-            # Stays connected: it waits for the screen to be still for 100 s.
             return subprocess.Popen([SHOT, "--vnc", gw.addr(), "--user", user, "--password-file",
                                      os.path.join(gw.root, user + ".pw"), "--ca", gw.ca,
                                      "--output", os.path.join(gw.root, out), "--wait-stable",
                                      "100000", "--timeout", "110"],
                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
-        def viewers_of(user):
-            data = json.loads(gw.d.ok("session", "list", json_out=True))
-            items = data if isinstance(data, list) else data.get("sessions", [])
-            return [(s["id"], v["id"]) for s in items for v in s.get("viewers", [])
-                    if v.get("user") == user]
-
-        def wait_for(cond, what, timeout=60):
-            deadline = time.monotonic() + timeout
-            while not cond():
-                if time.monotonic() > deadline:
-                    fail("timed out waiting for %s" % what)
-                time.sleep(0.1)
-
-        # An admin kick ends the viewer's connection at once, and is audited.
-        first = viewer("alice", "k1.png")
-        wait_for(lambda: viewers_of("alice"), "alice's viewer")
-        sid, _ = viewers_of("alice")[0]
-        gw.d.ok("session", "kick", sid, "--reason", "maintenance window")
-        try:
-            rc = first.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            first.kill()
-            fail("the kicked viewer stayed connected")
-        err = first.stderr.read()
-        if rc != 4:
-            fail("kicked viewer: exit %d (%s), want 4 (connection ended)" % (rc, err.strip()))
-        wait_for(lambda: not viewers_of("alice"), "the kicked viewer to leave the session")
-        records = [json.loads(l) for l in open(gw.d.audit)]
-        if not any(r.get("event") == "kick" and "maintenance" in json.dumps(r) for r in records):
-            fail("no kick audit record with the reason")
-
-        # A second login of the same user takes the session over (default).
-        old = viewer("alice", "k2.png")
-        wait_for(lambda: len(viewers_of("alice")) == 1, "alice's second viewer")
-        new = viewer("alice", "k3.png")
-        try:
-            rc = old.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            old.kill()
-            new.kill()
-            fail("the old viewer was not taken over")
-        if rc != 4:
-            fail("taken-over viewer: exit %d (%s)" % (rc, old.stderr.read().strip()))
-        wait_for(lambda: len(viewers_of("alice")) == 1, "one viewer after the takeover")
-        new.kill()
-        new.wait()
-
+        check_kick_and_takeover(gw, viewer)
 
 if __name__ == "__main__":
     run_tests([test_users_land_on_their_vms_and_see_them_exactly,
