@@ -6,6 +6,7 @@ screenshot shows (the gateway refines anything H.264 blurred as soon as the
 screen is still). A guest mode change is followed by the client's window."""
 
 import os
+import re
 import time
 
 from vgtest import Guest, fail, images_equal, run_tests
@@ -69,5 +70,36 @@ def test_xfreerdp3_follows_a_guest_mode_change():
                 fail("after the mode change the window differs: %s" % describe_diff(img, want))
 
 
+def test_xfreerdp_names_the_vm():
+    """/pcb:<name> (FreeRDP 2 and 3) and a routing token (FreeRDP 3's
+    /load-balance-info:"Cookie: msts=<name>") take bob to g1, which he may
+    only watch; his own VM is g2."""
+    with Guest() as g1, Guest() as g2, RdpGateway(g1, g2) as gw:
+        g1.wait_ready()
+        g2.wait_ready()
+        gw.d.ok("send-keys", g2.name, "echo bob's own vm\n")
+        g2.wait_still()
+        want = g1.wait_still()
+        for version, how, kw in ((3, "pcb", dict(pcb=g1.name)), (2, "pcb", dict(pcb=g1.name)),
+                                 (3, "token", dict(extra=("/load-balance-info:Cookie: msts=%s"
+                                                          % g1.name,)))):
+            with Xvfb(1280, 1024) as x, \
+                    XFreeRDP(x, "127.0.0.1", gw.d.rdp_port, "bob", gw.pw["bob"], version=version,
+                             sec="nla", gfx=True, size=(1024, 768), ca=gw.ca,
+                             cert_name="localhost", workdir=gw.root, **kw) as c:
+                deadline = time.monotonic() + 60
+                c.wait_window(1024, 768, deadline)
+                img = c.wait_screenshot(lambda im: images_equal(im, want), deadline)
+                if not images_equal(img, want):
+                    fail("xfreerdp%s by %s: not g1's screen: %s" %
+                         (version, how, describe_diff(img, want)))
+        with open(gw.d.log) as f:
+            n = len(re.findall(r"user=bob vm=%s: viewer v\d+ attached as observer" %
+                               re.escape(g1.name), f.read()))
+        if n != 3:
+            fail("bob was attached to g1 %d times, want 3" % n)
+
+
 if __name__ == "__main__":
-    run_tests([test_xfreerdp_2_and_3_show_the_vm, test_xfreerdp3_follows_a_guest_mode_change])
+    run_tests([test_xfreerdp_2_and_3_show_the_vm, test_xfreerdp3_follows_a_guest_mode_change,
+               test_xfreerdp_names_the_vm])
