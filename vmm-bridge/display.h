@@ -23,7 +23,9 @@
 #define VG_BUTTON_WHEEL_DOWN  0x10
 #define VG_BUTTON_WHEEL_LEFT  0x20
 #define VG_BUTTON_WHEEL_RIGHT 0x40
-#define VG_BUTTON_SIDE        0x80 /* "back"; RFB's button mask has no room for "forward" */
+/* "Back". RFB's 8-bit mask has no room for "forward"; QEMU 7.2's VNC server
+ * maps only bits 0x01-0x10 and drops this one and the horizontal wheel. */
+#define VG_BUTTON_SIDE        0x80
 #define VG_BUTTON_MASK        0xff
 
 typedef struct vg_display_source vg_display_source;

@@ -71,7 +71,9 @@ struct vg_rdp_peer {
     struct s_disp_server_context *disp; /* display control, or NULL */
     bool disp_tried;
     bool gfx_failed; /* the client announced GFX but its channel did not open */
-    bool pause_seen; /* E1 1D came: drop the 45 that follows */
+    bool pause_seen;      /* E1 1D came: drop the 45 that follows */
+    bool unicode_seen;    /* logged once */
+    uint64_t keys_down[4]; /* qnums pressed and not released */
     uint32_t buttons;
     int32_t last_x, last_y;
 };

@@ -576,7 +576,26 @@ static bool may_input(vg_rdp_peer *p)
 
 static void send_key(vg_rdp_peer *p, uint16_t qnum, uint32_t keysym, bool down)
 {
+    if (down)
+        p->keys_down[qnum / 64] |= 1ull << (qnum % 64);
+    else
+        p->keys_down[qnum / 64] &= ~(1ull << (qnum % 64));
     vg_display_source_send_key(vg_console_source(p->console), qnum, keysym, down);
+}
+
+/* The connection ends: keys and buttons this viewer still holds are let go,
+ * or the guest would see them held until someone else presses them. */
+static void release_all(vg_rdp_peer *p)
+{
+    if (!p->console)
+        return;
+    for (unsigned q = 0; q < 256; q++)
+        if (p->keys_down[q / 64] & (1ull << (q % 64)))
+            send_key(p, (uint16_t)q, 0, false);
+    if (p->buttons & VG_BUTTON_MASK) {
+        p->buttons &= ~(uint32_t)VG_BUTTON_MASK;
+        vg_display_source_send_pointer(vg_console_source(p->console), p->last_x, p->last_y, 0);
+    }
 }
 
 static BOOL input_keyboard(rdpInput *input, UINT16 flags, UINT8 code)
@@ -611,6 +630,10 @@ static BOOL input_unicode(rdpInput *input, UINT16 flags, UINT16 code)
 
     if (!may_input(p))
         return TRUE;
+    if (!p->unicode_seen) {
+        p->unicode_seen = true;
+        vg_info(TAG, "peer=%s user=%s: the client sends Unicode key events", p->name, p->user);
+    }
     if (vg_keymap_char_to_stroke(code, &st) < 0) {
         vg_debug(TAG, "peer=%s: no key for U+%04X", p->name, code);
         return TRUE;
@@ -787,6 +810,8 @@ static void peer_thread_end(vg_rdp_peer *p, const char *fallback)
 
     if (p->surface)
         vg_surface_remove_listener(p->surface, &listener_ops, p);
+    if (p->attached)
+        release_all(p);
     g_mutex_lock(&p->lock);
     g_strlcpy(reason, p->end_reason[0] ? p->end_reason : fallback, sizeof(reason));
     g_mutex_unlock(&p->lock);
