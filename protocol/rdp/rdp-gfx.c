@@ -54,6 +54,7 @@ struct vg_rdp_gfx {
     bool avc;            /* the client takes AVC420 and lossless mode is off */
     H264_CONTEXT *h264;  /* made on first use */
     bool h264_broken;    /* the encoder failed once: no more H.264 */
+    bool avc_used;       /* logged once */
     pixman_region32_t lossy; /* sent with H.264, not yet refined */
     int64_t last_avc_us;
 };
@@ -320,6 +321,10 @@ static int send_avc(vg_rdp_gfx *g, const pixman_region32_t *region)
         return -1;
     pixman_region32_union(&g->lossy, &g->lossy, (pixman_region32_t *)region);
     g->last_avc_us = g_get_monotonic_time();
+    if (!g->avc_used) {
+        g->avc_used = true;
+        vg_info(TAG, "peer=%s user=%s: H.264 in use for motion", p->name, p->user);
+    }
     return 1;
 }
 

@@ -154,6 +154,38 @@ def test_xfreerdp3_input_reaches_the_guest():
             fail("Unicode key events were seen in %d sessions, want 1" % n)
 
 
+def test_h264_for_motion_refined_to_exact_and_off_in_lossless_mode():
+    """A client that allows AVC420 gets H.264 for full-screen noise, and
+    once the noise stops its window is exact again; with [rdp] lossless =
+    true the same client never gets H.264."""
+    for lossless in (False, True):
+        with Guest() as g1, Guest() as g2, \
+                RdpGateway(g1, g2, rdp="lossless = true\n" if lossless else "") as gw:
+            g1.wait_ready()
+            g1.wait_still()
+            with Xvfb(1280, 1024) as x, \
+                    XFreeRDP(x, "127.0.0.1", gw.d.rdp_port, "alice", gw.pw["alice"], version=3,
+                             sec="nla", gfx="AVC420", size=(1024, 768), ca=gw.ca,
+                             cert_name="localhost", workdir=gw.root) as c:
+                c.wait_window(1024, 768, time.monotonic() + 60)
+                off = g1.serial_offset()
+                gw.d.ok("send-keys", g1.name, "vgwork noise --fps 10 --frames 30 --exit\n")
+                g1.wait_serial(r"^VMGATE-WORK-DONE noise", timeout=90, since=off)
+                gw.d.ok("send-keys", g1.name, "echo after the noise\n")
+                want = g1.wait_still()
+                img = c.wait_screenshot(lambda im: images_equal(im, want),
+                                        time.monotonic() + 30)
+                if not images_equal(img, want):
+                    fail("lossless=%s: the window is not exact after the motion: %s" %
+                         (lossless, describe_diff(img, want)))
+            with open(gw.d.log) as f:
+                log = f.read()
+            used = "H.264 in use for motion" in log
+            if used == lossless:
+                fail("lossless=%s: H.264 %s" % (lossless, "was used" if used else "was not used"))
+
+
 if __name__ == "__main__":
     run_tests([test_xfreerdp_2_and_3_show_the_vm, test_xfreerdp3_follows_a_guest_mode_change,
-               test_xfreerdp_names_the_vm, test_xfreerdp3_input_reaches_the_guest])
+               test_xfreerdp_names_the_vm, test_xfreerdp3_input_reaches_the_guest,
+               test_h264_for_motion_refined_to_exact_and_off_in_lossless_mode])
