@@ -1,8 +1,11 @@
 """scripts/demo, as a new user runs it: it ends with a gateway that
-vmgate-shot reaches with the printed credentials, and Ctrl-C stops what it
+vmgate-shot reaches over VNC and RDP with the printed credentials and
+command lines, xfreerdp3 as printed shows the VM, and Ctrl-C stops what it
 started."""
 
 import os
+import re
+import shlex
 import signal
 import subprocess
 import tempfile
@@ -12,6 +15,7 @@ from PIL import Image
 
 from bridge import SHOT, free_port
 from vgtest import URI, fail, run_tests
+from xclient import Xvfb, XFreeRDP
 
 import libvirt
 
@@ -21,10 +25,11 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 def test_demo_serves_the_printed_users_and_stops_on_ctrl_c():
     state = tempfile.mkdtemp(prefix="vgdemo-")
     port = free_port()
+    rdp_port = free_port()
     out = open(os.path.join(state, "demo.out"), "w+")
     demo = subprocess.Popen([os.path.join(REPO, "scripts", "demo"), "--state", state,
-                             "--port", str(port)], stdout=out, stderr=subprocess.STDOUT,
-                            start_new_session=True)
+                             "--port", str(port), "--rdp-port", str(rdp_port)], stdout=out,
+                            stderr=subprocess.STDOUT, start_new_session=True)
     try:
         deadline = time.monotonic() + 300
         while "The gateway is ready" not in open(out.name).read():
@@ -51,6 +56,33 @@ def test_demo_serves_the_printed_users_and_stops_on_ctrl_c():
                 fail("vmgate-shot as %s: exit %d: %s" % (user, p.returncode, p.stderr))
             if Image.open(png).size[0] < 640:
                 fail("%s's screenshot is too small: %r" % (user, Image.open(png).size))
+        # The printed vmgate-shot --rdp command, as printed (with its "\"
+        # continuation), from the state directory.
+        m = re.search(r"^\s*(\S*vmgate-shot --rdp .*?\\\n.*)$", printed, re.M)
+        if not m:
+            fail("the demo printed no vmgate-shot --rdp line: %s" % printed[-1500:])
+        argv = shlex.split(m.group(1).replace("\\\n", " "))
+        p = subprocess.run(argv, cwd=state, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           text=True, timeout=180)
+        if p.returncode != 0:
+            fail("the printed %s: exit %d: %s" % (" ".join(argv), p.returncode, p.stderr))
+        png = os.path.join(state, "alice-rdp.png")
+        if Image.open(png).size[0] < 640:
+            fail("the RDP screenshot is too small: %r" % (Image.open(png).size,))
+        # The printed xfreerdp3 line: CA-checked, NLA, the password typed in
+        # (here handed over by the harness, never on its command line).
+        m = re.search(r"SSL_CERT_FILE=(\S+) xfreerdp3 /v:127\.0\.0\.1:(\d+) /u:alice "
+                      r"/cert:deny,name:(\S+)", printed)
+        if not m or int(m.group(2)) != rdp_port:
+            fail("the demo printed no usable xfreerdp3 line: %s" % printed[-1500:])
+        with Xvfb(1280, 1024) as x, \
+                XFreeRDP(x, "127.0.0.1", rdp_port, "alice", creds["alice"], version=3,
+                         sec=None, gfx=True, size=(1024, 768), ca=m.group(1),
+                         cert_name=m.group(3), workdir=state) as c:
+            c.wait_window(1024, 768, time.monotonic() + 60)
+            shown = c.screenshot_window()
+        if shown.getbbox() is None:
+            fail("xfreerdp3's window is black")
     finally:
         if demo.poll() is None:
             os.killpg(demo.pid, signal.SIGINT)  # what Ctrl-C does in a terminal
