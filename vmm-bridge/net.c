@@ -6,9 +6,17 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
+
+#include <glib.h>
+
+#include "log.h"
 
 int vg_net_listen(const char *address, unsigned port, unsigned *bound_port)
 {
@@ -69,4 +77,202 @@ void vg_net_peer_name(const struct sockaddr_storage *ss, char *out, size_t len)
     } else if (len > 0) {
         snprintf(out, len, "?");
     }
+}
+
+struct vg_net_acceptor {
+    vg_net_acceptor_config cfg;
+    char tag[16];
+    vg_net_acceptor_ops ops;
+    void *opaque;
+    int fd, wake_fd;
+    unsigned port;
+    GThread *thread;
+
+    GMutex lock;
+    GCond cond;
+    unsigned unauth, total;
+};
+
+typedef struct conn {
+    vg_net_acceptor *a;
+    int fd;
+    char peer[VG_PEER_NAME_SIZE];
+} conn;
+
+static gpointer conn_thread(gpointer data)
+{
+    conn *c = data;
+    sigset_t pipe_set;
+
+    /* TLS libraries write with write(): a vanished client must not kill us. */
+    sigemptyset(&pipe_set);
+    sigaddset(&pipe_set, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe_set, NULL);
+    c->a->ops.serve(c->a->opaque, c->fd, c->peer);
+    g_free(c);
+    return NULL;
+}
+
+static gpointer accept_thread(gpointer data)
+{
+    vg_net_acceptor *a = data;
+
+    for (;;) {
+        struct pollfd fds[2] = {{.fd = a->fd, .events = POLLIN},
+                                {.fd = a->wake_fd, .events = POLLIN}};
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof(ss);
+        const char *full = NULL;
+        GThread *t;
+        conn *c;
+        int fd;
+
+        if (poll(fds, 2, -1) < 0) {
+            if (errno == EINTR)
+                continue;
+            vg_error(a->tag, "poll: %s", g_strerror(errno));
+            return NULL;
+        }
+        if (fds[1].revents)
+            return NULL;
+        fd = accept4(a->fd, (struct sockaddr *)&ss, &sl, SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EMFILE || errno == ENFILE)
+                vg_warning(a->tag, "accept: %s", g_strerror(errno));
+            continue;
+        }
+        c = g_new0(conn, 1);
+        c->a = a;
+        c->fd = fd;
+        vg_net_peer_name(&ss, c->peer, sizeof(c->peer));
+        g_mutex_lock(&a->lock);
+        if (fd >= a->cfg.fd_limit || a->total >= a->cfg.max_total)
+            full = "the gateway is full, try again later";
+        else if (a->unauth >= a->cfg.max_unauth)
+            full = "too many connections are logging in, try again later";
+        if (!full) {
+            a->unauth++;
+            a->total++;
+        }
+        g_mutex_unlock(&a->lock);
+        if (full) {
+            vg_warning(a->tag, "peer=%s: refused: %s", c->peer, full);
+            if (a->ops.refuse)
+                a->ops.refuse(a->opaque, fd, full);
+            close(fd);
+            g_free(c);
+            continue;
+        }
+        t = g_thread_try_new("vg-conn", conn_thread, c, NULL);
+        if (!t) {
+            vg_warning(a->tag, "peer=%s: refused: no thread for it", c->peer);
+            vg_net_acceptor_closed(a, false);
+            close(fd);
+            g_free(c);
+            continue;
+        }
+        g_thread_unref(t);
+    }
+}
+
+int vg_net_acceptor_new(const vg_net_acceptor_config *cfg, const vg_net_acceptor_ops *ops,
+                        void *opaque, vg_net_acceptor **out)
+{
+    vg_net_acceptor *a = g_new0(vg_net_acceptor, 1);
+    int r;
+
+    a->cfg = *cfg;
+    a->cfg.address = NULL;
+    g_strlcpy(a->tag, cfg->tag ? cfg->tag : "net", sizeof(a->tag));
+    a->cfg.tag = a->tag;
+    a->ops = *ops;
+    a->opaque = opaque;
+    g_mutex_init(&a->lock);
+    g_cond_init(&a->cond);
+    a->fd = -1;
+    a->wake_fd = eventfd(0, EFD_CLOEXEC);
+    if (a->wake_fd < 0) {
+        r = -errno;
+        goto fail;
+    }
+    a->fd = vg_net_listen(cfg->address, cfg->port, &a->port);
+    if (a->fd < 0) {
+        r = a->fd;
+        a->fd = -1;
+        goto fail;
+    }
+    a->thread = g_thread_try_new("vg-accept", accept_thread, a, NULL);
+    if (!a->thread) {
+        r = -EAGAIN;
+        goto fail;
+    }
+    *out = a;
+    return 0;
+
+fail:
+    if (a->fd >= 0)
+        close(a->fd);
+    if (a->wake_fd >= 0)
+        close(a->wake_fd);
+    g_mutex_clear(&a->lock);
+    g_cond_clear(&a->cond);
+    g_free(a);
+    return r;
+}
+
+unsigned vg_net_acceptor_port(vg_net_acceptor *a)
+{
+    return a->port;
+}
+
+void vg_net_acceptor_logged_in(vg_net_acceptor *a)
+{
+    g_mutex_lock(&a->lock);
+    if (a->unauth > 0)
+        a->unauth--;
+    g_cond_broadcast(&a->cond);
+    g_mutex_unlock(&a->lock);
+}
+
+void vg_net_acceptor_closed(vg_net_acceptor *a, bool logged_in)
+{
+    g_mutex_lock(&a->lock);
+    if (!logged_in && a->unauth > 0)
+        a->unauth--;
+    if (a->total > 0)
+        a->total--;
+    g_cond_broadcast(&a->cond);
+    g_mutex_unlock(&a->lock);
+}
+
+void vg_net_acceptor_stop(vg_net_acceptor *a)
+{
+    uint64_t one = 1;
+    if (!a->thread)
+        return;
+    if (write(a->wake_fd, &one, sizeof(one)) < 0)
+        vg_debug(a->tag, "eventfd: %s", g_strerror(errno));
+    g_thread_join(a->thread);
+    a->thread = NULL;
+    close(a->fd);
+    a->fd = -1;
+}
+
+void vg_net_acceptor_wait(vg_net_acceptor *a, bool all)
+{
+    g_mutex_lock(&a->lock);
+    while (all ? a->total > 0 : a->unauth > 0)
+        g_cond_wait(&a->cond, &a->lock);
+    g_mutex_unlock(&a->lock);
+}
+
+void vg_net_acceptor_free(vg_net_acceptor *a)
+{
+    if (!a)
+        return;
+    vg_net_acceptor_stop(a);
+    close(a->wake_fd);
+    g_mutex_clear(&a->lock);
+    g_cond_clear(&a->cond);
+    g_free(a);
 }

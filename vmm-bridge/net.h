@@ -1,10 +1,18 @@
 /*
- * vmgate — listening TCP sockets and peer names, shared by the public
- * listeners (VNC, RDP).
+ * vmgate — listening TCP sockets, peer names, and the acceptor the public
+ * listeners (VNC, RDP) share: an accept thread, one thread per connection,
+ * and the connection caps that keep the gateway alive under load (a cap on
+ * connections not yet logged in, each bounded by its protocol's deadline;
+ * a cap on all connections; descriptors kept below a limit).
+ *
+ * Threading: one accept thread; serve() runs on a new thread per
+ * connection. `lock` guards the counters; the count functions may be
+ * called from any thread.
  */
 #ifndef VG_NET_H
 #define VG_NET_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/socket.h>
 
@@ -23,5 +31,53 @@ int vg_net_listen(const char *address, unsigned port, unsigned *bound_port);
 
 /** "a.b.c.d:port" or "[v6]:port" for @ss, or "?" for other families. */
 void vg_net_peer_name(const struct sockaddr_storage *ss, char *out, size_t len);
+
+typedef struct vg_net_acceptor vg_net_acceptor;
+
+typedef struct vg_net_acceptor_config {
+    const char *address; /**< IP literal to bind */
+    unsigned port;       /**< 0 picks a free port */
+    unsigned max_unauth; /**< connections not yet logged in */
+    unsigned max_total;  /**< all connections */
+    int fd_limit;        /**< refuse connections whose descriptor is this or above */
+    const char *tag;     /**< log tag ("vnc", "rdp") */
+} vg_net_acceptor_config;
+
+typedef struct vg_net_acceptor_ops {
+    /**
+     * A new connection, counted as not logged in, on a thread of its own
+     * (SIGPIPE blocked). @fd is yours. Call vg_net_acceptor_logged_in once
+     * it logs in and vg_net_acceptor_closed when it ends (from any thread,
+     * also after serve returned).
+     */
+    void (*serve)(void *opaque, int fd, const char *peer);
+    /**
+     * Optional: over a cap. Tell the peer @reason in the protocol's words,
+     * quickly (the accept thread waits); the acceptor closes @fd.
+     */
+    void (*refuse)(void *opaque, int fd, const char *reason);
+} vg_net_acceptor_ops;
+
+/** Bind and start accepting. @return 0 or a negative errno (see vg_net_listen). */
+int vg_net_acceptor_new(const vg_net_acceptor_config *cfg, const vg_net_acceptor_ops *ops,
+                        void *opaque, vg_net_acceptor **out);
+
+/** The port actually bound. */
+unsigned vg_net_acceptor_port(vg_net_acceptor *a);
+
+/** A connection logged in: it no longer counts against max_unauth. */
+void vg_net_acceptor_logged_in(vg_net_acceptor *a);
+
+/** A connection ended; @logged_in says whether vg_net_acceptor_logged_in was called for it. */
+void vg_net_acceptor_closed(vg_net_acceptor *a, bool logged_in);
+
+/** Stop accepting (joins the accept thread). Counting goes on. */
+void vg_net_acceptor_stop(vg_net_acceptor *a);
+
+/** Wait until no connection is left that is not logged in (@all: no connection at all). */
+void vg_net_acceptor_wait(vg_net_acceptor *a, bool all);
+
+/** Stop accepting and free. Wait first for what must end. NULL is fine. */
+void vg_net_acceptor_free(vg_net_acceptor *a);
 
 #endif /* VG_NET_H */

@@ -50,14 +50,11 @@ struct vg_rdp_server {
     char *cert_file, *key_file;
     vg_rdp_server_ops ops;
     void *opaque;
-    int fd, wake_fd;
-    unsigned port;
-    GThread *thread;
+    vg_net_acceptor *acceptor;
 
     GMutex lock;
-    GCond cond;
-    unsigned unauth, total;
     GPtrArray *peers; /* of vg_rdp_peer, all live connections */
+    bool stopping;    /* peers that start now are ended at once */
 };
 
 typedef struct peer_ctx {
@@ -228,10 +225,7 @@ static bool do_login(vg_rdp_peer *p, const char *user, const char *password)
         p->surface = NULL;
         vg_rdp_peer_fail(p, "cannot follow the VM's screen");
     }
-    g_mutex_lock(&s->lock);
-    s->unauth--;
-    g_cond_broadcast(&s->cond);
-    g_mutex_unlock(&s->lock);
+    vg_net_acceptor_logged_in(s->acceptor);
     return true;
 }
 
@@ -840,11 +834,8 @@ static void peer_thread_end(vg_rdp_peer *p, const char *fallback)
 
     g_mutex_lock(&s->lock);
     g_ptr_array_remove_fast(s->peers, p);
-    if (!p->logged_in)
-        s->unauth--;
-    s->total--;
-    g_cond_broadcast(&s->cond);
     g_mutex_unlock(&s->lock);
+    vg_net_acceptor_closed(s->acceptor, p->logged_in);
 
     freerdp_peer_context_free(p->client);
     freerdp_peer_free(p->client); /* closes the socket */
@@ -946,18 +937,12 @@ static bool maybe_open_gfx(vg_rdp_peer *p)
     return r == 0;
 }
 
-static gpointer peer_thread(gpointer data)
+static void run_peer(vg_rdp_peer *p)
 {
-    vg_rdp_peer *p = data;
     freerdp_peer *client = p->client;
     int64_t login_deadline = vg_now_us() + VG_RDP_LOGIN_TIMEOUT_US;
     const char *end = "the client left";
-    sigset_t pipe_set;
     int r;
-
-    sigemptyset(&pipe_set);
-    sigaddset(&pipe_set, SIGPIPE);
-    pthread_sigmask(SIG_BLOCK, &pipe_set, NULL);
 
     r = vg_rdp_pcb_read(p->fd, VG_RDP_PCB_TIMEOUT_MS, &p->pcb);
     if (r < 0) {
@@ -1048,15 +1033,16 @@ static gpointer peer_thread(gpointer data)
 
 out:
     peer_thread_end(p, end);
-    return NULL;
 }
 
 /* ---- listener ------------------------------------------------------------ */
 
-static void start_peer(vg_rdp_server *s, int fd, const char *name)
+/* A new connection, on its own thread (the shared acceptor's): the peer
+ * lives and ends here. */
+static void serve(void *opaque, int fd, const char *name)
 {
+    vg_rdp_server *s = opaque;
     vg_rdp_peer *p = g_new0(vg_rdp_peer, 1);
-    GThread *t;
 
     p->server = s;
     p->fd = fd;
@@ -1065,99 +1051,33 @@ static void start_peer(vg_rdp_server *s, int fd, const char *name)
     g_mutex_init(&p->lock);
     pixman_region32_init(&p->damage);
     p->wake = CreateEventA(NULL, TRUE, FALSE, NULL);
-    p->client = freerdp_peer_new(fd);
-    if (p->wake)
-        g_mutex_lock(&s->lock);
-    if (!p->wake || !p->client) {
-        if (p->wake)
-            g_mutex_unlock(&s->lock);
-        goto fail;
+    p->client = p->wake ? freerdp_peer_new(fd) : NULL;
+    if (p->client) {
+        p->client->ContextSize = sizeof(peer_ctx);
+        p->client->ContextNew = ctx_new;
+        p->client->ContextFree = ctx_free;
     }
-    p->client->ContextSize = sizeof(peer_ctx);
-    p->client->ContextNew = ctx_new;
-    p->client->ContextFree = ctx_free;
-    g_mutex_unlock(&s->lock);
-    if (!freerdp_peer_context_new(p->client))
-        goto fail;
+    if (!p->client || !freerdp_peer_context_new(p->client)) {
+        vg_warning(TAG, "peer=%s: cannot start a connection", name);
+        if (p->client)
+            freerdp_peer_free(p->client); /* closes the socket */
+        else
+            close(fd);
+        if (p->wake)
+            CloseHandle(p->wake);
+        pixman_region32_fini(&p->damage);
+        g_mutex_clear(&p->lock);
+        g_free(p);
+        vg_net_acceptor_closed(s->acceptor, false);
+        return;
+    }
     ((peer_ctx *)p->client->context)->p = p;
-
     g_mutex_lock(&s->lock);
     g_ptr_array_add(s->peers, p);
+    if (s->stopping)
+        vg_rdp_peer_kick(p, "the gateway is stopping");
     g_mutex_unlock(&s->lock);
-    t = g_thread_try_new("vg-rdp-peer", peer_thread, p, NULL);
-    if (!t) {
-        g_mutex_lock(&s->lock);
-        g_ptr_array_remove_fast(s->peers, p);
-        g_mutex_unlock(&s->lock);
-        freerdp_peer_context_free(p->client);
-        goto fail;
-    }
-    g_thread_unref(t);
-    return;
-
-fail:
-    vg_warning(TAG, "peer=%s: cannot start a connection", name);
-    if (p->client)
-        freerdp_peer_free(p->client);
-    else
-        close(fd);
-    if (p->wake)
-        CloseHandle(p->wake);
-    pixman_region32_fini(&p->damage);
-    g_mutex_clear(&p->lock);
-    g_free(p);
-    g_mutex_lock(&s->lock);
-    s->unauth--;
-    s->total--;
-    g_cond_broadcast(&s->cond);
-    g_mutex_unlock(&s->lock);
-}
-
-static gpointer accept_thread(gpointer data)
-{
-    vg_rdp_server *s = data;
-
-    for (;;) {
-        struct pollfd fds[2] = {{.fd = s->fd, .events = POLLIN},
-                                {.fd = s->wake_fd, .events = POLLIN}};
-        struct sockaddr_storage ss;
-        socklen_t sl = sizeof(ss);
-        char name[VG_PEER_NAME_SIZE];
-        const char *full = NULL;
-        int fd;
-
-        if (poll(fds, 2, -1) < 0) {
-            if (errno == EINTR)
-                continue;
-            vg_error(TAG, "poll: %s", g_strerror(errno));
-            return NULL;
-        }
-        if (fds[1].revents)
-            return NULL;
-        fd = accept4(s->fd, (struct sockaddr *)&ss, &sl, SOCK_CLOEXEC);
-        if (fd < 0) {
-            if (errno == EMFILE || errno == ENFILE)
-                vg_warning(TAG, "accept: %s", g_strerror(errno));
-            continue;
-        }
-        vg_net_peer_name(&ss, name, sizeof(name));
-        g_mutex_lock(&s->lock);
-        if (fd >= VG_RDP_FD_LIMIT || s->total >= s->cfg.max_total)
-            full = "the gateway is full";
-        else if (s->unauth >= s->cfg.max_unauth)
-            full = "too many connections are logging in";
-        if (!full) {
-            s->unauth++;
-            s->total++;
-        }
-        g_mutex_unlock(&s->lock);
-        if (full) {
-            vg_warning(TAG, "peer=%s: refused: %s", name, full);
-            close(fd);
-            continue;
-        }
-        start_peer(s, fd, name);
-    }
+    run_peer(p);
 }
 
 static void quiet_freerdp_logs(void)
@@ -1174,6 +1094,15 @@ static void quiet_freerdp_logs(void)
 int vg_rdp_server_new(const vg_rdp_server_config *cfg, const vg_rdp_server_ops *ops, void *opaque,
                       vg_rdp_server **out)
 {
+    static const vg_net_acceptor_ops aops = {.serve = serve};
+    vg_net_acceptor_config ac = {.address = cfg->address,
+                                 .port = cfg->port,
+                                 .max_unauth = cfg->max_unauth ? cfg->max_unauth
+                                                               : VG_RDP_DEFAULT_MAX_UNAUTH,
+                                 .max_total = cfg->max_total ? cfg->max_total
+                                                             : VG_RDP_DEFAULT_MAX_TOTAL,
+                                 .fd_limit = VG_RDP_FD_LIMIT,
+                                 .tag = TAG};
     vg_rdp_server *s;
     int r;
 
@@ -1191,74 +1120,43 @@ int vg_rdp_server_new(const vg_rdp_server_config *cfg, const vg_rdp_server_ops *
     s->key_file = g_strdup(cfg->key_file);
     s->cfg.cert_file = s->cert_file;
     s->cfg.key_file = s->key_file;
-    if (!s->cfg.max_unauth)
-        s->cfg.max_unauth = VG_RDP_DEFAULT_MAX_UNAUTH;
-    if (!s->cfg.max_total)
-        s->cfg.max_total = VG_RDP_DEFAULT_MAX_TOTAL;
     s->ops = *ops;
     s->opaque = opaque;
     g_mutex_init(&s->lock);
-    g_cond_init(&s->cond);
     s->peers = g_ptr_array_new();
-    s->fd = -1;
-    s->wake_fd = eventfd(0, EFD_CLOEXEC);
-    if (s->wake_fd < 0) {
-        r = -errno;
-        goto fail;
-    }
-    s->fd = vg_net_listen(cfg->address, cfg->port, &s->port);
-    if (s->fd < 0) {
-        r = s->fd;
-        s->fd = -1;
-        goto fail;
-    }
-    s->thread = g_thread_try_new("vg-rdp-accept", accept_thread, s, NULL);
-    if (!s->thread) {
-        r = -EAGAIN;
-        goto fail;
+    r = vg_net_acceptor_new(&ac, &aops, s, &s->acceptor);
+    if (r < 0) {
+        g_ptr_array_unref(s->peers);
+        g_mutex_clear(&s->lock);
+        g_free(s->cert_file);
+        g_free(s->key_file);
+        g_free(s);
+        return r;
     }
     *out = s;
     return 0;
-
-fail:
-    if (s->fd >= 0)
-        close(s->fd);
-    if (s->wake_fd >= 0)
-        close(s->wake_fd);
-    g_ptr_array_unref(s->peers);
-    g_mutex_clear(&s->lock);
-    g_cond_clear(&s->cond);
-    g_free(s->cert_file);
-    g_free(s->key_file);
-    g_free(s);
-    return r;
 }
 
 unsigned vg_rdp_server_port(vg_rdp_server *s)
 {
-    return s->port;
+    return vg_net_acceptor_port(s->acceptor);
 }
 
 void vg_rdp_server_free(vg_rdp_server *s)
 {
-    uint64_t one = 1;
-
     if (!s)
         return;
-    if (write(s->wake_fd, &one, sizeof(one)) < 0)
-        vg_debug(TAG, "eventfd: %s", g_strerror(errno));
-    g_thread_join(s->thread);
-    close(s->fd);
+    vg_net_acceptor_stop(s->acceptor);
     g_mutex_lock(&s->lock);
+    s->stopping = true;
     for (guint i = 0; i < s->peers->len; i++)
         vg_rdp_peer_kick(s->peers->pdata[i], "the gateway is stopping");
-    while (s->total > 0)
-        g_cond_wait(&s->cond, &s->lock);
     g_mutex_unlock(&s->lock);
-    close(s->wake_fd);
+    /* A peer still logging in ends when its login returns or times out. */
+    vg_net_acceptor_wait(s->acceptor, true);
+    vg_net_acceptor_free(s->acceptor);
     g_ptr_array_unref(s->peers);
     g_mutex_clear(&s->lock);
-    g_cond_clear(&s->cond);
     g_free(s->cert_file);
     g_free(s->key_file);
     g_free(s);

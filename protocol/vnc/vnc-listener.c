@@ -1,21 +1,18 @@
 /*
  * vmgate — the public VNC listener. Threading rules are in vnc-listener.h.
+ * Accepting, the connection caps and the thread per connection are the
+ * shared acceptor's (vmm-bridge/net.h); this file adds the VeNCrypt prelude
+ * and the RFB way of saying "full".
  */
 #include "vnc-listener.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <netinet/in.h>
-#include <poll.h>
-#include <pthread.h>
-#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <sys/select.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include <glib.h>
@@ -37,20 +34,11 @@ struct vg_vnc_listener {
     vg_vnc_listener_config cfg;
     vg_vnc_listener_ops ops;
     void *opaque;
-    int fd, wake_fd;
-    unsigned port;
-    GThread *thread;
-
-    GMutex lock;
-    GCond cond;
-    unsigned unauth, total;
-    bool stopping;
+    vg_net_acceptor *acceptor;
 };
 
 typedef struct conn {
     vg_vnc_listener *l;
-    int fd;
-    char peer[80];
     void *data; /* from authenticate */
 } conn;
 
@@ -87,200 +75,94 @@ static int conn_authenticate(void *opaque, const char *user, const char *passwor
     return c->l->ops.authenticate(c->l->opaque, user, password, peer, &c->data, reason, reason_len);
 }
 
-static gpointer conn_thread(gpointer data)
+static void refuse(void *opaque, int fd, const char *reason)
 {
-    conn *c = data;
-    vg_vnc_listener *l = c->l;
-    vg_vnc_prelude_params p = {0};
-    vg_vnc_prelude_result res = {0};
-    sigset_t pipe_set;
-    int r;
-
-    /* OpenSSL writes with write(): a vanished client must not kill us. */
-    sigemptyset(&pipe_set);
-    sigaddset(&pipe_set, SIGPIPE);
-    pthread_sigmask(SIG_BLOCK, &pipe_set, NULL);
-
-    p.ssl_ctx = l->ops.get_ssl_ctx(l->opaque);
-    p.peer_addr = c->peer;
-    p.timeout_ms = l->cfg.prelude_timeout_ms;
-    p.authenticate = conn_authenticate;
-    p.opaque = c;
-    p.allow_insecure_loopback = l->cfg.allow_insecure_loopback;
-    if (!p.ssl_ctx) {
-        refuse_full(c->fd, "the gateway has no TLS certificate");
-        r = -ENOKEY;
-    } else {
-        r = vg_vnc_prelude_run(c->fd, &p, &res);
-        SSL_CTX_free(p.ssl_ctx);
-    }
-
-    g_mutex_lock(&l->lock);
-    l->unauth--;
-    if (r < 0)
-        l->total--;
-    g_cond_broadcast(&l->cond);
-    g_mutex_unlock(&l->lock);
-
-    if (r < 0) {
-        vg_info(TAG, "peer=%s: connection ended before login: %s", c->peer, g_strerror(-r));
-        close(c->fd);
-    } else {
-        l->ops.attach(l->opaque, c->data, res.ssl, c->fd, c->peer);
-    }
-    g_free(c);
-    return NULL;
+    (void)opaque;
+    refuse_full(fd, reason);
 }
 
-static gpointer accept_thread(gpointer data)
+/* On the connection's own thread: the prelude, then attach. */
+static void serve(void *opaque, int fd, const char *peer)
 {
-    vg_vnc_listener *l = data;
+    vg_vnc_listener *l = opaque;
+    conn c = {.l = l};
+    vg_vnc_prelude_params p = {0};
+    vg_vnc_prelude_result res = {0};
+    int r;
 
-    for (;;) {
-        struct pollfd fds[2] = {{.fd = l->fd, .events = POLLIN},
-                                {.fd = l->wake_fd, .events = POLLIN}};
-        struct sockaddr_storage ss;
-        socklen_t sl = sizeof(ss);
-        char peer[80];
-        const char *full = NULL;
-        GThread *t;
-        conn *c;
-        int fd;
-
-        if (poll(fds, 2, -1) < 0) {
-            if (errno == EINTR)
-                continue;
-            vg_error(TAG, "poll: %s", g_strerror(errno));
-            return NULL;
-        }
-        if (fds[1].revents)
-            return NULL;
-        fd = accept4(l->fd, (struct sockaddr *)&ss, &sl, SOCK_CLOEXEC);
-        if (fd < 0) {
-            if (errno == EMFILE || errno == ENFILE)
-                vg_warning(TAG, "accept: %s", g_strerror(errno));
-            continue;
-        }
-        vg_net_peer_name(&ss, peer, sizeof(peer));
-        g_mutex_lock(&l->lock);
-        if (fd >= FD_SETSIZE - 64 || l->total >= l->cfg.max_total)
-            full = "the gateway is full, try again later";
-        else if (l->unauth >= l->cfg.max_unauth)
-            full = "too many connections are logging in, try again later";
-        if (!full) {
-            l->unauth++;
-            l->total++;
-        }
-        g_mutex_unlock(&l->lock);
-        if (full) {
-            vg_warning(TAG, "peer=%s: refused: %s", peer, full);
-            refuse_full(fd, full);
-            close(fd);
-            continue;
-        }
-        c = g_new0(conn, 1);
-        c->l = l;
-        c->fd = fd;
-        g_strlcpy(c->peer, peer, sizeof(c->peer));
-        t = g_thread_try_new("vg-vnc-conn", conn_thread, c, NULL);
-        if (!t) {
-            g_mutex_lock(&l->lock);
-            l->unauth--;
-            l->total--;
-            g_mutex_unlock(&l->lock);
-            close(fd);
-            g_free(c);
-            continue;
-        }
-        g_thread_unref(t);
+    p.ssl_ctx = l->ops.get_ssl_ctx(l->opaque);
+    p.peer_addr = peer;
+    p.timeout_ms = l->cfg.prelude_timeout_ms;
+    p.authenticate = conn_authenticate;
+    p.opaque = &c;
+    p.allow_insecure_loopback = l->cfg.allow_insecure_loopback;
+    if (!p.ssl_ctx) {
+        refuse_full(fd, "the gateway has no TLS certificate");
+        r = -ENOKEY;
+    } else {
+        r = vg_vnc_prelude_run(fd, &p, &res);
+        SSL_CTX_free(p.ssl_ctx);
     }
+    if (r < 0) {
+        vg_info(TAG, "peer=%s: connection ended before login: %s", peer, g_strerror(-r));
+        close(fd);
+        vg_net_acceptor_closed(l->acceptor, false);
+        return;
+    }
+    vg_net_acceptor_logged_in(l->acceptor);
+    l->ops.attach(l->opaque, c.data, res.ssl, fd, peer);
 }
 
 int vg_vnc_listener_new(const vg_vnc_listener_config *cfg, const vg_vnc_listener_ops *ops,
                         void *opaque, vg_vnc_listener **out)
 {
+    static const vg_net_acceptor_ops aops = {.serve = serve, .refuse = refuse};
+    vg_net_acceptor_config ac = {.address = cfg->address,
+                                 .port = cfg->port,
+                                 .max_unauth = cfg->max_unauth ? cfg->max_unauth
+                                                               : VG_VNC_DEFAULT_MAX_UNAUTH,
+                                 .max_total = cfg->max_total ? cfg->max_total
+                                                             : VG_VNC_DEFAULT_MAX_TOTAL,
+                                 .fd_limit = FD_SETSIZE - 64,
+                                 .tag = TAG};
     vg_vnc_listener *l;
     int r;
 
-    if (!cfg->address || cfg->port > 65535)
-        return -EINVAL;
+    if (ac.max_total > VG_VNC_MAX_TOTAL_LIMIT)
+        ac.max_total = VG_VNC_MAX_TOTAL_LIMIT;
     l = g_new0(vg_vnc_listener, 1);
     l->cfg = *cfg;
     l->cfg.address = NULL;
-    if (!l->cfg.max_unauth)
-        l->cfg.max_unauth = VG_VNC_DEFAULT_MAX_UNAUTH;
-    if (!l->cfg.max_total)
-        l->cfg.max_total = VG_VNC_DEFAULT_MAX_TOTAL;
-    if (l->cfg.max_total > VG_VNC_MAX_TOTAL_LIMIT)
-        l->cfg.max_total = VG_VNC_MAX_TOTAL_LIMIT;
     if (!l->cfg.prelude_timeout_ms)
         l->cfg.prelude_timeout_ms = VG_VNC_PRELUDE_TIMEOUT_MS;
     l->ops = *ops;
     l->opaque = opaque;
-    g_mutex_init(&l->lock);
-    g_cond_init(&l->cond);
-    l->fd = -1;
-    l->wake_fd = eventfd(0, EFD_CLOEXEC);
-    if (l->wake_fd < 0) {
-        r = -errno;
-        goto fail;
-    }
-    l->fd = vg_net_listen(cfg->address, cfg->port, &l->port);
-    if (l->fd < 0) {
-        r = l->fd;
-        l->fd = -1;
-        goto fail;
-    }
-    l->thread = g_thread_try_new("vg-vnc-accept", accept_thread, l, NULL);
-    if (!l->thread) {
-        r = -EAGAIN;
-        goto fail;
+    r = vg_net_acceptor_new(&ac, &aops, l, &l->acceptor);
+    if (r < 0) {
+        g_free(l);
+        return r;
     }
     *out = l;
     return 0;
-
-fail:
-    if (l->fd >= 0)
-        close(l->fd);
-    if (l->wake_fd >= 0)
-        close(l->wake_fd);
-    g_mutex_clear(&l->lock);
-    g_cond_clear(&l->cond);
-    g_free(l);
-    return r;
 }
 
 unsigned vg_vnc_listener_port(vg_vnc_listener *l)
 {
-    return l->port;
+    return vg_net_acceptor_port(l->acceptor);
 }
 
 void vg_vnc_listener_release(vg_vnc_listener *l)
 {
-    g_mutex_lock(&l->lock);
-    if (l->total > 0)
-        l->total--;
-    g_cond_broadcast(&l->cond);
-    g_mutex_unlock(&l->lock);
+    vg_net_acceptor_closed(l->acceptor, true);
 }
 
 void vg_vnc_listener_free(vg_vnc_listener *l)
 {
-    uint64_t one = 1;
     if (!l)
         return;
-    if (write(l->wake_fd, &one, sizeof(one)) < 0)
-        vg_debug(TAG, "eventfd: %s", g_strerror(errno));
-    g_thread_join(l->thread);
-    close(l->fd);
+    vg_net_acceptor_stop(l->acceptor);
     /* Connection threads still in the prelude end by their deadline. */
-    g_mutex_lock(&l->lock);
-    l->stopping = true;
-    while (l->unauth > 0)
-        g_cond_wait(&l->cond, &l->lock);
-    g_mutex_unlock(&l->lock);
-    close(l->wake_fd);
-    g_mutex_clear(&l->lock);
-    g_cond_clear(&l->cond);
+    vg_net_acceptor_wait(l->acceptor, false);
+    vg_net_acceptor_free(l->acceptor);
     g_free(l);
 }
