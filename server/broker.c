@@ -286,8 +286,10 @@ int vg_broker_nla_hash(vg_broker *b, const char *user, const char *address,
         why = "rate-limited";
     else if ((r = vg_store_user_get(b->store, user, &u)) < 0 && r != -ENOENT)
         why = "store-error";
-    else if (!u || !u->nt_hash)
-        why = "bad-credentials"; /* unknown, or no NLA for this user */
+    else if (!u)
+        why = "bad-credentials";
+    else if (!u->nt_hash)
+        why = "no-nla"; /* the user exists, but was not given a password with --nla */
     else {
         for (unsigned i = 0; i < VG_BROKER_NT_HASH_BYTES; i++) {
             int hi = g_ascii_xdigit_value(u->nt_hash[2 * i]);
@@ -303,7 +305,7 @@ int vg_broker_nla_hash(vg_broker *b, const char *user, const char *address,
     if (!why)
         return 0;
     OPENSSL_cleanse(nt_hash, VG_BROKER_NT_HASH_BYTES);
-    if (strcmp(why, "bad-credentials") == 0)
+    if (strcmp(why, "bad-credentials") == 0 || strcmp(why, "no-nla") == 0)
         vg_ratelimit_fail(b->rl, user ? user : "", address, now);
     vg_notice(TAG, "login failed: user=%s address=%s (%s, NLA)", user ? user : "", address, why);
     audit(b, "login_failed", user ? user : "", address, "reason", why, "method", "nla");

@@ -83,8 +83,10 @@ int vg_broker_login(vg_broker *b, const char *login, const char *password, const
 
 /**
  * NLA, step one: the NT hash NTLM needs to check @user's answer. Refused
- * (and audited, and counted by the rate limiter) for an unknown user, a
- * user without NLA, or a user or address that is locked out.
+ * (and audited, and counted by the rate limiter) for an unknown user
+ * ("bad-credentials"), a user without an NT hash ("no-nla": not given a
+ * password with --nla), or a user or address that is locked out
+ * ("rate-limited"). The client sees the same failure for each.
  * @return 0 and @nt_hash filled (a secret: wipe it); -EACCES; -EIO.
  */
 int vg_broker_nla_hash(vg_broker *b, const char *user, const char *address,
