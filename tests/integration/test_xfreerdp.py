@@ -53,23 +53,28 @@ def test_xfreerdp_2_and_3_show_the_vm():
 
 
 def test_xfreerdp3_follows_a_guest_mode_change():
-    with Guest() as g1, Guest() as g2, RdpGateway(g1, g2) as gw:
-        g1.wait_ready()
-        g1.wait_still()
-        with Xvfb(2200, 1300) as x, \
-                XFreeRDP(x, "127.0.0.1", gw.d.rdp_port, "alice", gw.pw["alice"], version=3,
-                         sec="nla", gfx=True, size=(1024, 768), ca=gw.ca,
-                         cert_name="localhost", workdir=gw.root) as c:
-            c.wait_window(1024, 768, time.monotonic() + 60)
-            gw.d.ok("send-keys", g1.name, "vgwork mode 1920x1080 &\\n")
-            g1.wait_serial(r"^VMGATE-MODE 1920x1080$", timeout=60)
-            c.wait_window(1920, 1080, time.monotonic() + 60)
-            want = g1.wait_still()
-            if want.size != (1920, 1080):
-                fail("the guest is %dx%d" % want.size)
-            img = c.wait_screenshot(lambda im: images_equal(im, want), time.monotonic() + 60)
-            if not images_equal(img, want):
-                fail("after the mode change the window differs: %s" % describe_diff(img, want))
+    """With the graphics pipeline (ResetGraphics) and without it
+    (DesktopResize and reactivation)."""
+    for gfx in (True, False):
+        with Guest() as g1, Guest() as g2, RdpGateway(g1, g2) as gw:
+            g1.wait_ready()
+            g1.wait_still()
+            with Xvfb(2200, 1300) as x, \
+                    XFreeRDP(x, "127.0.0.1", gw.d.rdp_port, "alice", gw.pw["alice"], version=3,
+                             sec="nla", gfx=gfx, size=(1024, 768), ca=gw.ca,
+                             cert_name="localhost", workdir=gw.root) as c:
+                c.wait_window(1024, 768, time.monotonic() + 60)
+                gw.d.ok("send-keys", g1.name, "vgwork mode 1920x1080 &\n")
+                g1.wait_serial(r"^VMGATE-MODE 1920x1080$", timeout=60)
+                c.wait_window(1920, 1080, time.monotonic() + 60)
+                want = g1.wait_still()
+                if want.size != (1920, 1080):
+                    fail("the guest is %dx%d" % want.size)
+                img = c.wait_screenshot(lambda im: images_equal(im, want),
+                                        time.monotonic() + 60)
+                if not images_equal(img, want):
+                    fail("gfx=%s: after the mode change the window differs: %s" %
+                         (gfx, describe_diff(img, want)))
 
 
 def test_xfreerdp_names_the_vm():
