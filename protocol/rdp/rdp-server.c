@@ -489,9 +489,16 @@ static BOOL peer_capabilities(freerdp_peer *client)
     vg_rdp_peer *p = peer_of(client->context);
     rdpSettings *settings = client->context->settings;
 
-    if (p->surface && p->width && p->height) {
-        freerdp_settings_set_uint32(settings, FreeRDP_DesktopWidth, p->width);
-        freerdp_settings_set_uint32(settings, FreeRDP_DesktopHeight, p->height);
+    if (p->surface) {
+        uint32_t w, h;
+        vg_surface_lock(p->surface);
+        w = vg_surface_width_locked(p->surface);
+        h = vg_surface_height_locked(p->surface);
+        vg_surface_unlock(p->surface);
+        if (w && h) {
+            freerdp_settings_set_uint32(settings, FreeRDP_DesktopWidth, w);
+            freerdp_settings_set_uint32(settings, FreeRDP_DesktopHeight, h);
+        }
     }
     p->announced_w = freerdp_settings_get_uint32(settings, FreeRDP_DesktopWidth);
     p->announced_h = freerdp_settings_get_uint32(settings, FreeRDP_DesktopHeight);
