@@ -559,10 +559,15 @@ static BOOL peer_refresh_rect(rdpContext *ctx, BYTE count, const RECTANGLE_16 *a
 {
     vg_rdp_peer *p = peer_of(ctx);
     g_mutex_lock(&p->lock);
-    for (BYTE i = 0; i < count; i++)
+    for (BYTE i = 0; i < count; i++) {
+        /* Inclusive bounds from the client: ignore inverted ones; the pump
+         * clips the rest to the screen. */
+        if (areas[i].right < areas[i].left || areas[i].bottom < areas[i].top)
+            continue;
         pixman_region32_union_rect(&p->damage, &p->damage, areas[i].left, areas[i].top,
                                    (unsigned)(areas[i].right - areas[i].left) + 1,
                                    (unsigned)(areas[i].bottom - areas[i].top) + 1);
+    }
     g_mutex_unlock(&p->lock);
     SetEvent(p->wake);
     return TRUE;
