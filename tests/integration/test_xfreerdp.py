@@ -190,7 +190,26 @@ def test_h264_for_motion_refined_to_exact_and_off_in_lossless_mode():
                 fail("lossless=%s: H.264 %s" % (lossless, "was used" if used else "was not used"))
 
 
+def test_xfreerdp_forcing_standard_rdp_security_is_refused():
+    with Guest() as g1, Guest() as g2, RdpGateway(g1, g2) as gw:
+        for version in (2, 3):
+            with Xvfb(1280, 1024) as x, \
+                    XFreeRDP(x, "127.0.0.1", gw.d.rdp_port, "alice", gw.pw["alice"],
+                             version=version, sec="rdp", gfx=True, size=(1024, 768),
+                             workdir=gw.root) as c:
+                rc = c.wait_exit(60)
+                if rc is None or rc == 0:
+                    fail("xfreerdp%s /sec:rdp: still connected or exit 0 (%r)" %
+                         ("3" if version == 3 else "", rc))
+        with open(gw.d.log) as f:
+            if "attached" in f.read():
+                fail("a standard-security client was attached")
+        if any(r.get("event") == "login_ok" for r in gw.audit()):
+            fail("a standard-security client logged in")
+
+
 if __name__ == "__main__":
     run_tests([test_xfreerdp_2_and_3_show_the_vm, test_xfreerdp3_follows_a_guest_mode_change,
                test_xfreerdp_names_the_vm, test_xfreerdp3_input_reaches_the_guest,
-               test_h264_for_motion_refined_to_exact_and_off_in_lossless_mode])
+               test_h264_for_motion_refined_to_exact_and_off_in_lossless_mode,
+               test_xfreerdp_forcing_standard_rdp_security_is_refused])
