@@ -3,12 +3,16 @@
  * updates, desktop resize by reactivation, and pointer shapes (used on both
  * paths). See rdp-priv.h.
  *
- * Bitmap updates are sent uncompressed at 32 bits per pixel in tiles of at
- * most 64 × 64: exact, simple, and on a LAN fast enough for the clients that
- * take this path (GFX is the normal one).
+ * Bitmap updates go in tiles of at most 64 × 64 at 32 bits per pixel,
+ * planar-compressed (lossless RLE; "compressed" 32 bpp bitmap data is
+ * planar) when the client may skip the alpha plane and it pays, else
+ * uncompressed. Either way the pixels are exact.
  */
+#include <stdlib.h>
 #include <string.h>
 
+#include <freerdp/codec/color.h>
+#include <freerdp/codec/planar.h>
 #include <freerdp/pointer.h>
 #include <freerdp/update.h>
 
@@ -27,19 +31,49 @@ bool vg_rdp_legacy_send(vg_rdp_peer *p, const pixman_region32_t *region)
     const pixman_box32_t *b = pixman_region32_rectangles((pixman_region32_t *)region, &n);
     bool ok = true;
 
+    /* Planar without an alpha plane needs the client's consent. */
+    if (!p->planar && !p->planar_off) {
+        if (freerdp_settings_get_bool(p->client->context->settings, FreeRDP_DrawAllowSkipAlpha))
+            p->planar = freerdp_bitmap_planar_context_new(PLANAR_FORMAT_HEADER_NA |
+                                                              PLANAR_FORMAT_HEADER_RLE,
+                                                          TILE, TILE);
+        p->planar_off = !p->planar;
+        vg_info(TAG, "peer=%s user=%s: bitmap updates, %s", p->name, p->user,
+                p->planar ? "planar-compressed" : "uncompressed (the client wants alpha)");
+    }
+
     for (int i = 0; i < n && ok; i++) {
         for (int ty = b[i].y1; ty < b[i].y2 && ok; ty += TILE) {
             for (int tx = b[i].x1; tx < b[i].x2 && ok; tx += TILE) {
                 uint32_t w = (uint32_t)MIN(TILE, b[i].x2 - tx);
                 uint32_t h = (uint32_t)MIN(TILE, b[i].y2 - ty);
+                const uint8_t *src = p->pixels + (size_t)ty * p->stride + (size_t)tx * 4;
                 BITMAP_DATA bd = {0};
                 BITMAP_UPDATE bu = {.number = 1, .rectangles = &bd, .skipCompression = TRUE};
+                uint8_t *planar = NULL;
+                uint32_t planar_size = 0;
 
-                /* Bitmap data is bottom-up. */
-                for (uint32_t y = 0; y < h; y++)
-                    memcpy(tile + (size_t)(h - 1 - y) * w * 4,
-                           p->pixels + (size_t)(ty + (int)y) * p->stride + (size_t)tx * 4,
-                           (size_t)w * 4);
+                /* The planar encoder writes bottom-up from a top-down source. */
+                if (p->planar && freerdp_bitmap_planar_context_reset(p->planar, w, h))
+                    planar = freerdp_bitmap_compress_planar(p->planar, src, PIXEL_FORMAT_BGRX32,
+                                                            w, h, (UINT32)p->stride, NULL,
+                                                            &planar_size);
+                if (planar && planar_size < w * h * 4) {
+                    bd.compressed = TRUE;
+                    bd.bitmapLength = planar_size;
+                    bd.bitmapDataStream = planar;
+                    bd.cbScanWidth = w * 4;
+                    bd.cbUncompressedSize = w * h * 4;
+                    bd.cbCompMainBodySize = planar_size;
+                } else {
+                    /* Uncompressed bitmap data is bottom-up. */
+                    for (uint32_t y = 0; y < h; y++)
+                        memcpy(tile + (size_t)(h - 1 - y) * w * 4,
+                               src + (size_t)y * p->stride, (size_t)w * 4);
+                    bd.compressed = FALSE;
+                    bd.bitmapLength = w * h * 4;
+                    bd.bitmapDataStream = tile;
+                }
                 bd.destLeft = (uint32_t)tx;
                 bd.destTop = (uint32_t)ty;
                 bd.destRight = (uint32_t)tx + w - 1;
@@ -47,10 +81,8 @@ bool vg_rdp_legacy_send(vg_rdp_peer *p, const pixman_region32_t *region)
                 bd.width = w;
                 bd.height = h;
                 bd.bitsPerPixel = 32;
-                bd.compressed = FALSE;
-                bd.bitmapLength = w * h * 4;
-                bd.bitmapDataStream = tile;
                 ok = update->BitmapUpdate(p->client->context, &bu);
+                free(planar);
             }
         }
     }
@@ -99,6 +131,12 @@ bool vg_rdp_send_pointer(vg_rdp_peer *p, const vg_cursor *c)
             d[2] = (uint8_t)(px >> 16); /* R */
             d[3] = (uint8_t)(px >> 24); /* A */
         }
+    if ((w > 96 || h > 96) &&
+        !(freerdp_settings_get_uint32(ctx->settings, FreeRDP_LargePointerFlag) &
+          LARGE_POINTER_FLAG_384x384)) {
+        POINTER_SYSTEM_UPDATE sys = {.type = SYSPTR_DEFAULT};
+        return pu->PointerSystem(ctx, &sys); /* too big for this client */
+    }
     if (w <= 96 && h <= 96) {
         POINTER_NEW_UPDATE pn = {0};
         pn.xorBpp = 32;

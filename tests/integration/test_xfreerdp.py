@@ -50,6 +50,12 @@ def test_xfreerdp_2_and_3_show_the_vm():
                 if used != gfx:
                     fail("%s: the gateway %s the graphics pipeline" %
                          (what, "used" if used else "did not use"))
+        # Every session started with bitmap updates (GFX takes over once its
+        # channel is up), all of them planar-compressed.
+        with open(gw.d.log) as f:
+            log = f.read()
+        if log.count("bitmap updates, planar-compressed") != 4 or "uncompressed (" in log:
+            fail("bitmap updates were not planar-compressed in every session")
 
 
 def test_xfreerdp3_follows_a_guest_mode_change():
