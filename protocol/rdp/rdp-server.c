@@ -120,19 +120,6 @@ static void on_closed(void *opaque, const char *reason)
 static const vg_surface_listener_ops listener_ops = {
     .damage = on_damage, .resize = on_resize, .cursor = on_cursor, .closed = on_closed};
 
-void vg_rdp_peer_kick(vg_rdp_peer *p, const char *reason)
-{
-    g_mutex_lock(&p->lock);
-    p->kicked = true;
-    if (!p->end_reason[0])
-        g_strlcpy(p->end_reason, reason, sizeof(p->end_reason));
-    g_mutex_unlock(&p->lock);
-    /* A peer blocked writing to a client that stopped reading wakes only
-     * when its socket fails: shut it down. */
-    shutdown(p->fd, SHUT_RDWR);
-    SetEvent(p->wake);
-}
-
 void vg_rdp_peer_fail(vg_rdp_peer *p, const char *reason)
 {
     g_mutex_lock(&p->lock);
@@ -140,6 +127,24 @@ void vg_rdp_peer_fail(vg_rdp_peer *p, const char *reason)
     if (!p->end_reason[0])
         g_strlcpy(p->end_reason, reason, sizeof(p->end_reason));
     g_mutex_unlock(&p->lock);
+}
+
+void vg_rdp_peer_kick(vg_rdp_peer *p, const char *reason)
+{
+    vg_rdp_peer_fail(p, reason);
+    /* A peer blocked writing to a client that stopped reading wakes only
+     * when its socket fails: shut it down. */
+    shutdown(p->fd, SHUT_RDWR);
+    SetEvent(p->wake);
+}
+
+/* The VM screen's current size. */
+static void surface_size(vg_surface *s, uint32_t *w, uint32_t *h)
+{
+    vg_surface_lock(s);
+    *w = vg_surface_width_locked(s);
+    *h = vg_surface_height_locked(s);
+    vg_surface_unlock(s);
 }
 
 /* ---- login --------------------------------------------------------------- */
@@ -327,10 +332,7 @@ static BOOL peer_post_connect(freerdp_peer *client)
     if (!p->surface)
         return FALSE;
     /* The server dictates the desktop size: the VM's screen. */
-    vg_surface_lock(p->surface);
-    p->width = vg_surface_width_locked(p->surface);
-    p->height = vg_surface_height_locked(p->surface);
-    vg_surface_unlock(p->surface);
+    surface_size(p->surface, &p->width, &p->height);
     if (p->width == 0 || p->height == 0) {
         vg_rdp_peer_fail(p, "the VM has no screen");
         return FALSE;
@@ -490,10 +492,7 @@ static BOOL peer_capabilities(freerdp_peer *client)
 
     if (p->surface) {
         uint32_t w, h;
-        vg_surface_lock(p->surface);
-        w = vg_surface_width_locked(p->surface);
-        h = vg_surface_height_locked(p->surface);
-        vg_surface_unlock(p->surface);
+        surface_size(p->surface, &w, &h);
         if (w && h) {
             freerdp_settings_set_uint32(settings, FreeRDP_DesktopWidth, w);
             freerdp_settings_set_uint32(settings, FreeRDP_DesktopHeight, h);
@@ -664,23 +663,21 @@ static BOOL input_synchronize(rdpInput *input, UINT32 flags)
     } locks[] = {{KBD_SYNC_CAPS_LOCK, 0x3a, 0xffe5},
                  {KBD_SYNC_NUM_LOCK, 0x45, 0xff7f},
                  {KBD_SYNC_SCROLL_LOCK, 0x46, 0xff14}};
-    static const uint32_t unknown = 0x80000000u;
+    const uint32_t mask = KBD_SYNC_CAPS_LOCK | KBD_SYNC_NUM_LOCK | KBD_SYNC_SCROLL_LOCK;
 
     if (!may_input(p))
         return TRUE;
-    if (!(p->buttons & unknown)) {
-        /* First sync: take it as the current state. */
-        p->buttons |= unknown | (flags & 0x7) << 24;
-        return TRUE;
-    }
-    for (size_t i = 0; i < G_N_ELEMENTS(locks); i++) {
-        bool want = flags & locks[i].flag, had = (p->buttons >> 24) & locks[i].flag;
-        if (want != had) {
-            send_key(p, locks[i].qnum, locks[i].keysym, true);
-            send_key(p, locks[i].qnum, locks[i].keysym, false);
+    if (p->locks_known) {
+        for (size_t i = 0; i < G_N_ELEMENTS(locks); i++) {
+            if ((flags & locks[i].flag) != (p->locks & locks[i].flag)) {
+                send_key(p, locks[i].qnum, locks[i].keysym, true);
+                send_key(p, locks[i].qnum, locks[i].keysym, false);
+            }
         }
     }
-    p->buttons = (p->buttons & ~(0x7u << 24)) | (flags & 0x7) << 24;
+    /* The first sync is taken as the current state. */
+    p->locks = flags & mask;
+    p->locks_known = true;
     return TRUE;
 }
 
@@ -871,6 +868,7 @@ static UINT disp_layout(DispServerContext *ctx, const DISPLAY_CONTROL_MONITOR_LA
 {
     vg_rdp_peer *p = ctx->custom;
     const DISPLAY_CONTROL_MONITOR_LAYOUT *m = NULL;
+    uint32_t w, h;
     int r;
 
     for (UINT32 i = 0; i < pdu->NumMonitors && i < 16; i++)
@@ -878,15 +876,9 @@ static UINT disp_layout(DispServerContext *ctx, const DISPLAY_CONTROL_MONITOR_LA
             m = &pdu->Monitors[i];
     if (!m || m->Width < 200 || m->Height < 200 || m->Width > 8192 || m->Height > 8192)
         return CHANNEL_RC_OK;
-    {
-        uint32_t w, h;
-        vg_surface_lock(p->surface);
-        w = vg_surface_width_locked(p->surface);
-        h = vg_surface_height_locked(p->surface);
-        vg_surface_unlock(p->surface);
-        if (m->Width == w && m->Height == h)
-            return CHANNEL_RC_OK;
-    }
+    surface_size(p->surface, &w, &h);
+    if (m->Width == w && m->Height == h)
+        return CHANNEL_RC_OK;
     if (!may_input(p)) {
         vg_info(TAG, "peer=%s: resize to %ux%u ignored: view only", p->name, m->Width, m->Height);
         return CHANNEL_RC_OK;

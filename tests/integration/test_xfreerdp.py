@@ -11,7 +11,7 @@ import re
 import subprocess
 import time
 
-from vgtest import Guest, fail, images_equal, run_tests
+from vgtest import Guest, diff_images, fail, images_equal, run_tests
 from test_rdp import RdpGateway
 from xclient import Xvfb, XFreeRDP
 
@@ -19,11 +19,6 @@ from xclient import Xvfb, XFreeRDP
 def gfx_frames(gw):
     with open(gw.d.log) as f:
         return f.read().count("graphics pipeline version")
-
-
-def describe_diff(a, b):
-    from vgtest import diff_images
-    return diff_images(a, b)
 
 
 def test_xfreerdp_2_and_3_show_the_vm():
@@ -45,7 +40,7 @@ def test_xfreerdp_2_and_3_show_the_vm():
                     img = c.wait_screenshot(lambda im: images_equal(im, want), deadline)
                     if not images_equal(img, want):
                         fail("%s: the window differs from the VM: %s" %
-                             (what, describe_diff(img, want)))
+                             (what, diff_images(img, want)))
                 used = gfx_frames(gw) > before
                 if used != gfx:
                     fail("%s: the gateway %s the graphics pipeline" %
@@ -80,7 +75,7 @@ def test_xfreerdp3_follows_a_guest_mode_change():
                                         time.monotonic() + 60)
                 if not images_equal(img, want):
                     fail("gfx=%s: after the mode change the window differs: %s" %
-                         (gfx, describe_diff(img, want)))
+                         (gfx, diff_images(img, want)))
 
 
 def test_xfreerdp_names_the_vm():
@@ -105,7 +100,7 @@ def test_xfreerdp_names_the_vm():
                 img = c.wait_screenshot(lambda im: images_equal(im, want), deadline)
                 if not images_equal(img, want):
                     fail("xfreerdp%s by %s: not g1's screen: %s" %
-                         (version, how, describe_diff(img, want)))
+                         (version, how, diff_images(img, want)))
         with open(gw.d.log) as f:
             n = len(re.findall(r"user=bob vm=%s: viewer v\d+ attached as observer" %
                                re.escape(g1.name), f.read()))
@@ -188,7 +183,7 @@ def test_h264_for_motion_refined_to_exact_and_off_in_lossless_mode():
                                         time.monotonic() + 30)
                 if not images_equal(img, want):
                     fail("lossless=%s: the window is not exact after the motion: %s" %
-                         (lossless, describe_diff(img, want)))
+                         (lossless, diff_images(img, want)))
             with open(gw.d.log) as f:
                 log = f.read()
             used = "H.264 in use for motion" in log
