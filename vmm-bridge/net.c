@@ -6,6 +6,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -60,6 +61,13 @@ int vg_net_listen(const char *address, unsigned port, unsigned *bound_port)
     if (bound_port)
         *bound_port = ss.ss_family == AF_INET ? ntohs(v4->sin_port) : ntohs(v6->sin6_port);
     return fd;
+}
+
+int vg_net_set_nodelay(int fd)
+{
+    int one = 1;
+
+    return setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) < 0 ? -errno : 0;
 }
 
 void vg_net_peer_name(const struct sockaddr_storage *ss, char *out, size_t len)
@@ -125,7 +133,7 @@ static gpointer accept_thread(gpointer data)
         const char *full = NULL;
         GThread *t;
         conn *c;
-        int fd;
+        int fd, r;
 
         if (poll(fds, 2, -1) < 0) {
             if (errno == EINTR)
@@ -145,6 +153,9 @@ static gpointer accept_thread(gpointer data)
         c->a = a;
         c->fd = fd;
         vg_net_peer_name(&ss, c->peer, sizeof(c->peer));
+        r = vg_net_set_nodelay(fd);
+        if (r < 0)
+            vg_warning(a->tag, "peer=%s: TCP_NODELAY: %s", c->peer, g_strerror(-r));
         g_mutex_lock(&a->lock);
         if (fd >= a->cfg.fd_limit || a->total >= a->cfg.max_total)
             full = "the gateway is full, try again later";
