@@ -125,9 +125,10 @@ typedef struct shot_vnc {
 
 static int tag_key; /* address used as libvncclient client-data tag */
 
-/* libvncclient logs through process-wide hooks and this process has one
- * connection: the hooks report to it. Set before the client thread starts,
- * cleared after it ended. */
+/* libvncclient logs through process-wide hooks: they report to the
+ * connection whose handshake runs (one at a time in a process). Set before
+ * its client thread starts, cleared when the handshake has ended: only a
+ * failed handshake reads what the hooks kept. */
 static shot_vnc *log_target;
 
 static shot_vnc *session_of(rfbClient *cl)
@@ -774,15 +775,18 @@ static void shot_vnc_free(shot_vnc *s)
     g_free(s);
 }
 
-int shot_run_vnc(const shot_vnc_params *p, const shot_options *opt)
+int shot_vnc_connect(const shot_vnc_params *p, int64_t deadline_us, int timeout_s,
+                     vg_display_source **out)
 {
     g_autofree char *hp = strchr(p->host, ':') ? g_strdup_printf("[%s]:%s", p->host, p->port)
                                                : g_strdup_printf("%s:%s", p->host, p->port);
     const uint32_t schemes[] = {rfbVeNCrypt};
+    shot_phase phase;
     shot_vnc *s;
     rfbClient *cl;
     int rc;
 
+    *out = NULL;
     /* A server that goes away must give EPIPE, not end the process. */
     signal(SIGPIPE, SIG_IGN);
     s = g_new0(shot_vnc, 1);
@@ -790,7 +794,7 @@ int shot_run_vnc(const shot_vnc_params *p, const shot_options *opt)
     s->base.surface = vg_surface_new();
     s->params = p;
     s->fd = -1;
-    s->deadline_us = opt->deadline_us;
+    s->deadline_us = deadline_us;
     g_mutex_init(&s->lock);
     g_cond_init(&s->cond);
     s->queue = g_array_new(FALSE, FALSE, sizeof(shot_input));
@@ -798,19 +802,19 @@ int shot_run_vnc(const shot_vnc_params *p, const shot_options *opt)
     if (s->wake_fd < 0) {
         fprintf(stderr, "vmgate-shot: eventfd: %s\n", g_strerror(errno));
         rc = SHOT_EXIT_CONNECT;
-        goto out;
+        goto fail;
     }
     rc = load_trust(p, &s->trust);
     if (rc != SHOT_EXIT_OK)
-        goto out;
+        goto fail;
     if (p->insecure)
         vg_warning(TAG, "--insecure: the certificate of %s is not checked", hp);
 
-    s->fd = connect_tcp(p, opt->deadline_us, hp);
+    s->fd = connect_tcp(p, deadline_us, hp);
     if (s->fd < 0) {
         rc = -s->fd;
         s->fd = -1;
-        goto out;
+        goto fail;
     }
 
     rfbClientLog = rfb_log_hook;
@@ -819,7 +823,7 @@ int shot_run_vnc(const shot_vnc_params *p, const shot_options *opt)
     if (!cl) {
         fprintf(stderr, "vmgate-shot: out of memory\n");
         rc = SHOT_EXIT_CONNECT;
-        goto out;
+        goto fail;
     }
     s->cl = cl;
     rfbClientSetClientData(cl, &tag_key, s);
@@ -842,13 +846,15 @@ int shot_run_vnc(const shot_vnc_params *p, const shot_options *opt)
     if (!s->thread) {
         fprintf(stderr, "vmgate-shot: cannot start a thread\n");
         rc = SHOT_EXIT_CONNECT;
-        goto out;
+        goto fail;
     }
 
-    switch (wait_handshake(s, opt->deadline_us)) {
+    phase = wait_handshake(s, deadline_us);
+    log_target = NULL;
+    switch (phase) {
     case PHASE_READY:
-        rc = shot_finish(&s->base, opt);
-        break;
+        *out = &s->base;
+        return SHOT_EXIT_OK;
     case PHASE_FAILED:
         g_mutex_lock(&s->lock);
         fprintf(stderr, "vmgate-shot: %s\n", s->fail_msg);
@@ -856,11 +862,28 @@ int shot_run_vnc(const shot_vnc_params *p, const shot_options *opt)
         g_mutex_unlock(&s->lock);
         break;
     default:
-        fprintf(stderr, "vmgate-shot: timed out after %d s connecting to %s\n", opt->timeout_s, hp);
+        fprintf(stderr, "vmgate-shot: timed out after %d s connecting to %s\n", timeout_s, hp);
         rc = SHOT_EXIT_TIMEOUT;
         break;
     }
-out:
+fail:
     shot_vnc_free(s);
+    return rc;
+}
+
+void shot_vnc_disconnect(vg_display_source *src)
+{
+    shot_vnc_free((shot_vnc *)src);
+}
+
+int shot_run_vnc(const shot_vnc_params *p, const shot_options *opt)
+{
+    vg_display_source *src;
+    int rc = shot_vnc_connect(p, opt->deadline_us, opt->timeout_s, &src);
+
+    if (rc != SHOT_EXIT_OK)
+        return rc;
+    rc = shot_finish(src, opt);
+    shot_vnc_disconnect(src);
     return rc;
 }

@@ -80,6 +80,20 @@ int shot_parse_host_port(const char *text, char **host, char **port);
 int shot_run_vnc(const shot_vnc_params *params, const shot_options *opt);
 
 /**
+ * The VNC mode's connection alone: connect, TLS, log in, ask for the first
+ * update. Prints errors on stderr, never the password.
+ * @param p         kept by the source: must outlive it
+ * @param out       receives the display source on success (its surface is
+ *                  the screen); end it with shot_vnc_disconnect()
+ * @return SHOT_EXIT_OK or another exit code (SHOT_EXIT_*)
+ */
+int shot_vnc_connect(const shot_vnc_params *p, int64_t deadline_us, int timeout_s,
+                     vg_display_source **out);
+
+/** Disconnect and free a source from shot_vnc_connect(). */
+void shot_vnc_disconnect(vg_display_source *src);
+
+/**
  * Run the RDP mode: NLA or TLS (never standard RDP security) to a vmgate RDP
  * front end (or any RDP server), asking for lossless codecs only (a lossy one
  * the server sends anyway is reported as a warning). Prints errors on stderr,
