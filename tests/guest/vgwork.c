@@ -7,10 +7,12 @@
  * does on the guest's first serial port, which the host logs to a file.
  *
  *   vgwork counter [--fps N] [--frames N] [--log-frames] [--exit] [--text]
- *   vgwork scroll  [--fps N] [--frames N] [--step PX] [--exit] [--text]
- *   vgwork noise   [--fps N] [--frames N] [--exit] [--text]
+ *   vgwork scroll  [--fps N] [--frames N] [--step PX] [--exit] [--text] [--stamp]
+ *   vgwork noise   [--fps N] [--frames N] [--exit] [--text] [--stamp]
+ *   vgwork window  [--fps N] [--frames N] [--exit] [--text] [--stamp]
  *   vgwork fill RRGGBB [--text]
  *   vgwork pointer [--device /dev/input/eventN] [--wait SECONDS]
+ *   vgwork keys    [--device /dev/input/eventN] [--wait SECONDS] [--text]
  *   vgwork mode WxH
  *   vgwork info
  *
@@ -24,17 +26,31 @@
  *              modes switch the console to KD_GRAPHICS so fbcon (the shell,
  *              its cursor, kernel messages) never draws over the pattern, and
  *              switch it back to text on SIGINT/SIGTERM/SIGHUP.
+ * --stamp      scroll, noise, window: after drawing frame n, overwrite the
+ *              top-left 32B x 2B pixels with the counter stamp of n, exactly
+ *              as "counter" draws it (layout below), and make the pixel
+ *              (width - 1, height - 1) the counter background 0x204080, so
+ *              a decoder of the counter reads the frame number of any
+ *              workload. The stamp is composed with its frame and written
+ *              to the fb last, in a write of its own right after the rest of
+ *              the frame; a capture that catches it half written fails the
+ *              row-1 check. Without --stamp the frames are unchanged.
  *
  * Serial markers (one line each on /dev/ttyS0; VGWORK_SERIAL=PATH overrides
  * the device, and stdout is used when it cannot be opened):
  *   VMGATE-WORK-STARTED <mode>     drawing has begun (for "pointer": the
- *                                  tablet is open and events are being read)
+ *                                  tablet is open and events are being read;
+ *                                  for "keys": the keyboard is grabbed and
+ *                                  frame 0 is on the fb)
  *   VMGATE-FRAME <n>               counter --log-frames: frame n is on the fb
  *   VMGATE-WORK-DONE <mode> <n>    --frames N reached, n frames drawn
  *   VMGATE-POINTER <x> <y> <b>     pointer: one per EV_SYN report
  *   VMGATE-WHEEL <n>               pointer: REL_WHEEL event of value n
  *                                  (positive = wheel up, away from the user)
  *   VMGATE-HWHEEL <n>              pointer: REL_HWHEEL event of value n
+ *   VMGATE-KEY <k> <code>          keys: the k-th key press (k = 1, 2, ...),
+ *                                  Linux key code <code>; printed after the
+ *                                  stamp of k was written to the fb
  *   VMGATE-MODE <W>x<H>            mode: the display now scans out WxH
  *   VMGATE-WORK-ERROR <mode> <msg> the workload failed (also on stderr)
  *
@@ -60,13 +76,28 @@
  *   n*step + height) of an endless deterministic page: 16-pixel lines of
  *   8-pixel cells, each glyph a 5x7 dot pattern drawn 5x14 pixels at (1, 1)
  *   in its cell, chosen by hash32() of the line and cell numbers (see
- *   scroll_row()). Every frame changes the whole screen.
+ *   scroll_row()). Every frame changes the whole screen. With --stamp, the
+ *   stamp and corner pixel cover the page only on the display: the page
+ *   itself keeps scrolling underneath.
  *
  * noise: a table T of width*height + 65536 pixels is filled once by xorshift32
  *   seeded with 0x9E3779B9 (pixel = state & 0xFFFFFF after each step). Frame n
  *   uses h = hash32(n ^ 0xA5A5A5A5), offset o = h & 0xFFFF, mask
  *   m = hash32(h) & 0xFFFFFF, and pixel (x, y) = T[o + y*width + x] ^ m.
  *   Every frame changes (nearly) every pixel.
+ *
+ * window: a moving window, the damage pattern of a desktop. The background
+ *   is the counter background 0x204080; the window is 480 x 320 pixels: a
+ *   1-pixel black 0x000000 border, inside it a 24-pixel title bar 0x3060A0
+ *   (rows 1..24 of the window) and a light grey 0xD0D0D0 body below. In
+ *   frame n its top-left corner is (bounce(8n, W - 480), bounce(6n, H - 320))
+ *   for a W x H screen, where bounce(t, L) = t mod 2L if that is <= L, else
+ *   2L - (t mod 2L) (and 0 when L <= 0; a window larger than the screen is
+ *   clipped at the right and bottom): it moves by (8, 6) pixels per frame and
+ *   bounces off the screen edges, starting at (0, 0). Frame 0 paints the
+ *   whole screen; frame n > 0 repaints only the window rectangle of frame
+ *   n - 1 (background) and of frame n (the window) and writes only the rows
+ *   those two rectangles span (plus the stamp rows with --stamp).
  *
  * fill RRGGBB: the whole screen in one colour, held until killed.
  *
@@ -80,6 +111,20 @@
  *   clamped to [0, W - 1]. W and H are the mode of the active DRM CRTC
  *   (so they follow "vgwork mode"), else the fbdev resolution. Buttons are a
  *   bitmask: left 1, middle 2, right 4, side 8, extra 16.
+ *
+ * keys: the typing echo, for key-to-pixel latency. Opens the keyboard's evdev
+ *   device (--device, else the first /dev/input/event* with EV_KEY and all
+ *   of KEY_A..KEY_Z whose name does not contain "Tablet"; in the guest that
+ *   is QEMU's PS/2 "AT Translated Set 2 keyboard"; waiting up to --wait
+ *   seconds, default 15, for one to appear) and grabs it (EVIOCGRAB), so the
+ *   console and its shell see no keys while it runs. The screen is the
+ *   counter layout showing k, the number of key presses (EV_KEY events of
+ *   value 1; autorepeats, value 2, and releases do not count) read since the
+ *   grab, starting at 0: the background 0x204080 everywhere and the stamp of
+ *   k in the top-left corner, rewritten (rows [0, 2B) only) whenever k
+ *   changes. Prints VMGATE-WORK-STARTED keys once the device is grabbed and
+ *   frame 0 is on the fb, then VMGATE-KEY <k> <code> per press. Waits in
+ *   poll(); it never polls in a loop.
  *
  * mode WxH: switches the display to WxH with raw DRM KMS ioctls on
  *   /dev/dri/card0 (dumb buffer, ADDFB, SETCRTC; no libdrm), draws four
@@ -102,6 +147,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -537,6 +583,7 @@ struct draw_opts {
     int log_frames;
     int exit_when_done;
     int text;
+    int stamp;
     uint32_t colour;
 };
 
@@ -559,6 +606,79 @@ static void counter_frame(struct fb *fb, uint32_t n)
         fb_rect(fb, i * b, 0, (i + 1) * b, b, bit ? WHITE : BLACK);
         fb_rect(fb, i * b, b, (i + 1) * b, 2 * b, bit ? BLACK : WHITE);
     }
+}
+
+/* The counter stamp of n as overlay (--stamp), and the background-coloured
+ * corner pixel that tells a decoder a stamped workload is on screen. */
+static void stamp_frame(struct fb *fb, uint32_t n)
+{
+    counter_frame(fb, n);
+    if (fb->w && fb->h)
+        fb->buf[(size_t)(fb->h - 1) * fb->stride + fb->w - 1] = COUNTER_BG;
+}
+
+/* Rows [0, stamp_rows) hold the stamp (0 without one). */
+static unsigned stamp_rows(const struct fb *fb)
+{
+    unsigned r = 2 * counter_block(fb);
+    return r < fb->h ? r : fb->h;
+}
+
+/* Write rows [y0, y1) of the frame, with the stamp rows [0, sr) last. */
+static int fb_flush_stamped(struct fb *fb, unsigned y0, unsigned y1, unsigned sr)
+{
+    if (!sr)
+        return fb_flush(fb, y0, y1);
+    unsigned lo = y0 > sr ? y0 : sr;
+    if (lo < y1 && fb_flush(fb, lo, y1) < 0)
+        return -1;
+    return fb_flush(fb, 0, sr);
+}
+
+#define WIN_W 480
+#define WIN_H 320
+#define WIN_TITLE 24
+#define WIN_DX 8
+#define WIN_DY 6
+#define WIN_BODY 0xD0D0D0u
+#define WIN_TITLE_BG 0x3060A0u
+
+/* A triangle wave: 0..range..0 with period 2 * range (0 when range is 0). */
+static unsigned bounce(uint64_t t, unsigned range)
+{
+    if (!range)
+        return 0;
+    uint64_t p = t % (2 * (uint64_t)range);
+    return (unsigned)(p <= range ? p : 2 * (uint64_t)range - p);
+}
+
+static void window_pos(const struct fb *fb, uint32_t n, unsigned *x, unsigned *y)
+{
+    *x = bounce((uint64_t)n * WIN_DX, fb->w > WIN_W ? fb->w - WIN_W : 0);
+    *y = bounce((uint64_t)n * WIN_DY, fb->h > WIN_H ? fb->h - WIN_H : 0);
+}
+
+/* Frame n of "window"; rows [*y0, *y1) are the ones that changed. */
+static void window_frame(struct fb *fb, uint32_t n, unsigned *y0, unsigned *y1)
+{
+    unsigned x, y;
+    window_pos(fb, n, &x, &y);
+    if (n == 0) {
+        fb_rect(fb, 0, 0, fb->w, fb->h, COUNTER_BG);
+        *y0 = 0;
+        *y1 = fb->h;
+    } else {
+        unsigned ox, oy;
+        window_pos(fb, n - 1, &ox, &oy);
+        fb_rect(fb, ox, oy, ox + WIN_W, oy + WIN_H, COUNTER_BG);
+        *y0 = oy < y ? oy : y;
+        *y1 = (oy > y ? oy : y) + WIN_H;
+        if (*y1 > fb->h)
+            *y1 = fb->h;
+    }
+    fb_rect(fb, x, y, x + WIN_W, y + WIN_H, BLACK);
+    fb_rect(fb, x + 1, y + 1, x + WIN_W - 1, y + 1 + WIN_TITLE, WIN_TITLE_BG);
+    fb_rect(fb, x + 1, y + 1 + WIN_TITLE, x + WIN_W - 1, y + WIN_H - 1, WIN_BODY);
 }
 
 #define SCROLL_LINE 16
@@ -601,8 +721,10 @@ static int run_drawing(const char *mode, const struct draw_opts *o)
         console_graphics();
 
     int rc = 0;
-    uint32_t *noise = NULL;
+    uint32_t *noise = NULL, *under = NULL;
     size_t npix = (size_t)fb.w * fb.h;
+    int stamped = o->stamp && strcmp(mode, "counter") && strcmp(mode, "fill");
+    unsigned sr = stamped ? stamp_rows(&fb) : 0; /* rows [0, sr): the stamp */
     if (!strcmp(mode, "noise")) {
         noise = malloc((npix + 65536) * sizeof(uint32_t));
         if (!noise) {
@@ -616,6 +738,16 @@ static int run_drawing(const char *mode, const struct draw_opts *o)
             s ^= s >> 17;
             s ^= s << 5;
             noise[i] = s & 0xFFFFFFu;
+        }
+    }
+    /* scroll moves last frame's page up: keep what the stamp covers. */
+    size_t under_len = (size_t)sr * fb.stride;
+    if (sr && !strcmp(mode, "scroll")) {
+        under = malloc((under_len + 1) * sizeof(uint32_t));
+        if (!under) {
+            fail("out of memory for the stamp");
+            rc = 1;
+            goto out;
         }
     }
 
@@ -652,6 +784,8 @@ static int run_drawing(const char *mode, const struct draw_opts *o)
             }
             for (unsigned y = fb.h - fresh; y < fb.h; y++)
                 scroll_row(&fb, top + y, fb.buf + (size_t)y * fb.stride);
+        } else if (!strcmp(mode, "window")) {
+            window_frame(&fb, n, &y0, &y1);
         } else { /* noise */
             uint32_t h = hash32(n ^ 0xA5A5A5A5u);
             const uint32_t *src = noise + (h & 0xFFFFu);
@@ -663,9 +797,20 @@ static int run_drawing(const char *mode, const struct draw_opts *o)
                     row[x] = s[x] ^ m;
             }
         }
-        if (fb_flush(&fb, y0, y1) < 0) {
+        uint32_t *corner = fb.buf + (size_t)(fb.h - 1) * fb.stride + fb.w - 1;
+        if (under) {
+            memcpy(under, fb.buf, under_len * sizeof(uint32_t));
+            under[under_len] = *corner;
+        }
+        if (sr)
+            stamp_frame(&fb, n);
+        if (fb_flush_stamped(&fb, y0, y1, sr) < 0) {
             rc = 1;
             goto out;
+        }
+        if (under) {
+            memcpy(fb.buf, under, under_len * sizeof(uint32_t));
+            *corner = under[under_len];
         }
         if (n == 0)
             say("VMGATE-WORK-STARTED %s", mode);
@@ -683,6 +828,7 @@ static int run_drawing(const char *mode, const struct draw_opts *o)
 out:
     console_text();
     free(noise);
+    free(under);
     fb_close(&fb);
     return rc;
 }
@@ -1141,6 +1287,137 @@ static int run_pointer(const char *device, unsigned long wait_s)
 }
 
 /* ------------------------------------------------------------------------ */
+/* Keys: the keyboard as seen by evdev, echoed as a counter of presses. */
+
+/* A keyboard: EV_KEY with all of KEY_A..KEY_Z, and not the tablet. */
+static int is_keyboard(int fd)
+{
+    unsigned long evbits[NLONGS(EV_CNT)] = {0};
+    unsigned long keybits[NLONGS(KEY_CNT)] = {0};
+    char name[128] = "";
+    if (ioctl(fd, EVIOCGBIT(0, sizeof(evbits)), evbits) < 0 || !test_bit(evbits, EV_KEY))
+        return 0;
+    if (ioctl(fd, EVIOCGBIT(EV_KEY, sizeof(keybits)), keybits) < 0)
+        return 0;
+    static const unsigned short letters[] = {
+        KEY_A, KEY_B, KEY_C, KEY_D, KEY_E, KEY_F, KEY_G, KEY_H, KEY_I, KEY_J, KEY_K, KEY_L, KEY_M,
+        KEY_N, KEY_O, KEY_P, KEY_Q, KEY_R, KEY_S, KEY_T, KEY_U, KEY_V, KEY_W, KEY_X, KEY_Y, KEY_Z,
+    };
+    for (size_t i = 0; i < sizeof(letters) / sizeof(letters[0]); i++)
+        if (!test_bit(keybits, letters[i]))
+            return 0;
+    ioctl(fd, EVIOCGNAME(sizeof(name) - 1), name);
+    return !strstr(name, "Tablet");
+}
+
+static int find_keyboard(char *path, size_t len)
+{
+    for (int i = 0; i < 64; i++) {
+        char p[32];
+        snprintf(p, sizeof(p), "/dev/input/event%d", i);
+        int fd = open(p, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+            continue;
+        int ok = is_keyboard(fd);
+        close(fd);
+        if (ok) {
+            snprintf(path, len, "%s", p);
+            return 0;
+        }
+    }
+    return -1;
+}
+
+static int run_keys(const char *device, unsigned long wait_s, int text)
+{
+    char path[64];
+    int fd = -1;
+    int64_t deadline = now_ns() + (int64_t)wait_s * 1000000000;
+    for (;;) {
+        if (device) {
+            fd = open(device, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+            if (fd >= 0)
+                snprintf(path, sizeof(path), "%s", device);
+        } else if (find_keyboard(path, sizeof(path)) == 0) {
+            fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+        }
+        if (fd >= 0 || stop_requested || now_ns() >= deadline)
+            break;
+        struct timespec ts = {.tv_sec = 0, .tv_nsec = 100000000};
+        nanosleep(&ts, NULL);
+    }
+    if (fd < 0) {
+        fail("no keyboard input device found within %lu s", wait_s);
+        return 1;
+    }
+    if (ioctl(fd, EVIOCGRAB, 1) < 0) {
+        fail("cannot grab %s: %s", path, strerror(errno));
+        close(fd);
+        return 1;
+    }
+
+    struct fb fb;
+    if (fb_open(&fb) < 0) {
+        ioctl(fd, EVIOCGRAB, 0);
+        close(fd);
+        return 1;
+    }
+    if (!text)
+        console_graphics();
+
+    int rc = 1;
+    uint32_t k = 0;
+    unsigned sr = stamp_rows(&fb);
+    fb_rect(&fb, 0, 0, fb.w, fb.h, COUNTER_BG);
+    counter_frame(&fb, k);
+    if (fb_flush(&fb, 0, fb.h) < 0)
+        goto out;
+    say("VMGATE-WORK-STARTED keys");
+    while (!stop_requested) {
+        struct pollfd pfd = {.fd = fd, .events = POLLIN};
+        int pr = poll(&pfd, 1, -1);
+        if (pr < 0) {
+            if (errno == EINTR)
+                continue;
+            fail("poll %s: %s", path, strerror(errno));
+            goto out;
+        }
+        struct input_event ev[64];
+        ssize_t n = read(fd, ev, sizeof(ev));
+        if (n < 0) {
+            if (errno == EINTR || errno == EAGAIN)
+                continue;
+            fail("read %s: %s", path, strerror(errno));
+            goto out;
+        }
+        if (n == 0) {
+            fail("%s: end of file", path);
+            goto out;
+        }
+        /* Draw once per batch, then report each press of it. */
+        unsigned short codes[64];
+        size_t presses = 0;
+        for (size_t i = 0; i < (size_t)n / sizeof(ev[0]); i++)
+            if (ev[i].type == EV_KEY && ev[i].value == 1)
+                codes[presses++] = ev[i].code;
+        if (!presses)
+            continue;
+        counter_frame(&fb, k + (uint32_t)presses);
+        if (fb_flush(&fb, 0, sr) < 0)
+            goto out;
+        for (size_t i = 0; i < presses; i++)
+            say("VMGATE-KEY %u %u", ++k, codes[i]);
+    }
+    rc = 0;
+out:
+    console_text();
+    fb_close(&fb);
+    ioctl(fd, EVIOCGRAB, 0);
+    close(fd);
+    return rc;
+}
+
+/* ------------------------------------------------------------------------ */
 
 static int run_info(void)
 {
@@ -1180,10 +1457,12 @@ static void usage(void)
 {
     fprintf(stderr,
             "usage: vgwork counter [--fps N] [--frames N] [--log-frames] [--exit] [--text]\n"
-            "       vgwork scroll  [--fps N] [--frames N] [--step PX] [--exit] [--text]\n"
-            "       vgwork noise   [--fps N] [--frames N] [--exit] [--text]\n"
+            "       vgwork scroll  [--fps N] [--frames N] [--step PX] [--exit] [--text] [--stamp]\n"
+            "       vgwork noise   [--fps N] [--frames N] [--exit] [--text] [--stamp]\n"
+            "       vgwork window  [--fps N] [--frames N] [--exit] [--text] [--stamp]\n"
             "       vgwork fill RRGGBB [--text]\n"
             "       vgwork pointer [--device /dev/input/eventN] [--wait SECONDS]\n"
+            "       vgwork keys    [--device /dev/input/eventN] [--wait SECONDS] [--text]\n"
             "       vgwork mode WxH\n"
             "       vgwork info\n");
 }
@@ -1228,6 +1507,8 @@ int main(int argc, char **argv)
             o.exit_when_done = 1;
         } else if (!strcmp(a, "--text")) {
             o.text = 1;
+        } else if (!strcmp(a, "--stamp")) {
+            o.stamp = 1;
         } else if (a[0] != '-' && !positional) {
             positional = a;
         } else {
@@ -1237,7 +1518,8 @@ int main(int argc, char **argv)
         }
     }
 
-    if (!strcmp(mode, "counter") || !strcmp(mode, "scroll") || !strcmp(mode, "noise")) {
+    if (!strcmp(mode, "counter") || !strcmp(mode, "scroll") || !strcmp(mode, "noise") ||
+        !strcmp(mode, "window")) {
         if (positional) {
             usage();
             return 2;
@@ -1264,6 +1546,13 @@ int main(int argc, char **argv)
             return 2;
         }
         return run_pointer(device, wait_s);
+    }
+    if (!strcmp(mode, "keys")) {
+        if (positional) {
+            usage();
+            return 2;
+        }
+        return run_keys(device, wait_s, o.text);
     }
     if (!strcmp(mode, "mode")) {
         unsigned w, h;
