@@ -122,6 +122,7 @@ struct vg_rdp_client {
     char *host;        /* for messages and the host check */
     char *host_port;   /* "host:port" or "[v6]:port" for messages */
     int64_t deadline_us;
+    vg_rdp_graphics graphics;
 
     GMutex lock;
     GCond cond;
@@ -144,6 +145,7 @@ struct vg_rdp_client {
     uint32_t buttons;
     bool pointer_known;
     uint32_t lossy_warned; /* bit per codec already reported */
+    vg_rdp_client_stats stats; /* written here, read with atomics from any thread */
     pcRdpgfxSurfaceCommand gdi_surface_command;
     pSurfaceBits gdi_surface_bits;
 };
@@ -482,7 +484,15 @@ static UINT cb_gfx_surface_command(RdpgfxClientContext *gfx, const RDPGFX_SURFAC
     rdpGdi *gdi = gfx->custom;
     vg_rdp_client *c = client_of(gdi->context);
 
+    uint64_t *counter = &c->stats.other;
+
     switch (cmd->codecId) {
+    case RDPGFX_CODECID_UNCOMPRESSED:
+        counter = &c->stats.uncompressed;
+        break;
+    case RDPGFX_CODECID_PLANAR:
+        counter = &c->stats.planar;
+        break;
     case RDPGFX_CODECID_CAVIDEO:
         warn_lossy(c, 0, "RemoteFX");
         break;
@@ -493,11 +503,14 @@ static UINT cb_gfx_surface_command(RdpgfxClientContext *gfx, const RDPGFX_SURFAC
     case RDPGFX_CODECID_AVC420:
     case RDPGFX_CODECID_AVC444:
     case RDPGFX_CODECID_AVC444v2:
-        warn_lossy(c, 2, "H.264");
+        if (c->graphics != VG_RDP_GRAPHICS_H264)
+            warn_lossy(c, 2, "H.264");
+        counter = &c->stats.h264;
         break;
     default:
         break;
     }
+    __atomic_add_fetch(counter, cmd->length, __ATOMIC_RELAXED);
     return c->gdi_surface_command(gfx, cmd);
 }
 
@@ -704,6 +717,10 @@ static int apply_settings(const vg_rdp_client_params *p, rdpSettings *s)
                                      (uint32_t)CLAMP(left_ms + 1000, 1000, 24 * 3600 * 1000)) &&
          freerdp_settings_set_uint32(s, FreeRDP_OsMajorType, OSMAJORTYPE_UNIX) &&
          freerdp_settings_set_uint32(s, FreeRDP_OsMinorType, OSMINORTYPE_PSEUDO_XSERVER);
+    if (ok && p->graphics == VG_RDP_GRAPHICS_LEGACY)
+        ok = freerdp_settings_set_bool(s, FreeRDP_SupportGraphicsPipeline, FALSE);
+    else if (ok && p->graphics == VG_RDP_GRAPHICS_H264)
+        ok = freerdp_settings_set_bool(s, FreeRDP_GfxH264, TRUE);
     if (ok && p->vm) {
         ok = freerdp_settings_set_bool(s, FreeRDP_SendPreconnectionPdu, TRUE) &&
              freerdp_settings_set_uint32(s, FreeRDP_PreconnectionId, 0) &&
@@ -1083,6 +1100,14 @@ static vg_rdp_phase wait_connected(vg_rdp_client *c, int64_t deadline_us)
     return phase;
 }
 
+void vg_rdp_client_get_stats(vg_rdp_client *c, vg_rdp_client_stats *out)
+{
+    out->uncompressed = __atomic_load_n(&c->stats.uncompressed, __ATOMIC_RELAXED);
+    out->planar = __atomic_load_n(&c->stats.planar, __ATOMIC_RELAXED);
+    out->h264 = __atomic_load_n(&c->stats.h264, __ATOMIC_RELAXED);
+    out->other = __atomic_load_n(&c->stats.other, __ATOMIC_RELAXED);
+}
+
 void vg_rdp_client_free(vg_rdp_client *c)
 {
     if (!c)
@@ -1160,6 +1185,7 @@ vg_rdp_result vg_rdp_client_connect(const vg_rdp_client_params *p, vg_rdp_client
     c->base.surface = vg_surface_new();
     c->queue = g_array_new(FALSE, FALSE, sizeof(vg_rdp_input));
     c->host = g_strdup(p->host);
+    c->graphics = p->graphics;
     c->host_port = strchr(p->host, ':') ? g_strdup_printf("[%s]:%u", p->host, p->port)
                                         : g_strdup_printf("%s:%u", p->host, p->port);
     c->phase = PHASE_CONNECTING;

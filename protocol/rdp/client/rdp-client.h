@@ -41,6 +41,24 @@ typedef enum vg_rdp_result {
     VG_RDP_TIMEOUT = -4,
 } vg_rdp_result;
 
+/** Which graphics the client asks for. */
+typedef enum vg_rdp_graphics {
+    /** The graphics pipeline with lossless codecs only (planar, uncompressed): exact pixels. */
+    VG_RDP_GRAPHICS_LOSSLESS = 0,
+    /** No graphics pipeline: bitmap updates (what older clients get). */
+    VG_RDP_GRAPHICS_LEGACY,
+    /** The graphics pipeline with H.264 (AVC420) allowed besides the lossless codecs. */
+    VG_RDP_GRAPHICS_H264,
+} vg_rdp_graphics;
+
+/** Bytes of graphics-pipeline surface commands received, by codec. */
+typedef struct vg_rdp_client_stats {
+    uint64_t uncompressed;
+    uint64_t planar;
+    uint64_t h264;  /**< AVC420 and AVC444 */
+    uint64_t other; /**< RemoteFX, progressive, ClearCodec, ... */
+} vg_rdp_client_stats;
+
 /** What to connect to and how; the caller owns every string. */
 typedef struct vg_rdp_client_params {
     const char *host;     /**< name or address, IPv6 without brackets */
@@ -53,6 +71,7 @@ typedef struct vg_rdp_client_params {
     uint32_t width;       /**< desktop size to ask for; 0: 1024 (the server decides) */
     uint32_t height;      /**< 0: 768 */
     int64_t deadline_us;  /**< monotonic (vg_now_us) deadline for the whole connection */
+    vg_rdp_graphics graphics; /**< default: lossless graphics pipeline */
 } vg_rdp_client_params;
 
 /**
@@ -82,6 +101,9 @@ vg_display_source *vg_rdp_client_source(vg_rdp_client *c);
  * the credentials, not the network.
  */
 bool vg_rdp_client_auth_refused(vg_rdp_client *c);
+
+/** What the graphics pipeline has carried so far (any thread). */
+void vg_rdp_client_get_stats(vg_rdp_client *c, vg_rdp_client_stats *out);
 
 /** Disconnect, stop the client's thread and free everything. NULL is fine. */
 void vg_rdp_client_free(vg_rdp_client *c);
