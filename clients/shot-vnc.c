@@ -482,10 +482,7 @@ static gpointer client_main(gpointer data)
         handshake_failed(s);
         return NULL;
     }
-    cl->width = cl->si.framebufferWidth;
-    cl->height = cl->si.framebufferHeight;
-    if (!cl->MallocFrameBuffer(cl) || !vg_rfb_send_format_and_encodings(cl) ||
-        !SendFramebufferUpdateRequest(cl, 0, 0, cl->width, cl->height, FALSE)) {
+    if (!vg_rfb_start(cl)) {
         set_phase(s, PHASE_FAILED, SHOT_EXIT_CONNECT, "RFB setup with %s failed", cl->serverHost);
         return NULL;
     }

@@ -261,10 +261,7 @@ static gpointer console_thread(gpointer data)
         report_lost(c, "RFB handshake with the VM's display failed");
         return NULL;
     }
-    cl->width = cl->si.framebufferWidth;
-    cl->height = cl->si.framebufferHeight;
-    if (!cb_malloc_framebuffer(cl) || !vg_rfb_send_format_and_encodings(cl) ||
-        !SendFramebufferUpdateRequest(cl, 0, 0, cl->width, cl->height, FALSE)) {
+    if (!vg_rfb_start(cl)) {
         report_lost(c, "RFB setup with the VM's display failed");
         return NULL;
     }

@@ -45,3 +45,11 @@ bool vg_rfb_send_format_and_encodings(rfbClient *cl)
     return WriteToRFBServer(cl, (char *)&se,
                             sz_rfbSetEncodingsMsg + 4 * (unsigned)G_N_ELEMENTS(encodings));
 }
+
+bool vg_rfb_start(rfbClient *cl)
+{
+    cl->width = cl->si.framebufferWidth;
+    cl->height = cl->si.framebufferHeight;
+    return cl->MallocFrameBuffer(cl) && vg_rfb_send_format_and_encodings(cl) &&
+           SendFramebufferUpdateRequest(cl, 0, 0, cl->width, cl->height, FALSE);
+}

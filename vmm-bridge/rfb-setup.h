@@ -22,4 +22,13 @@
  */
 bool vg_rfb_send_format_and_encodings(rfbClient *cl);
 
+/**
+ * Everything after InitialiseRFBConnection() that vmgate's clients do the
+ * same way: take the screen size from ServerInit, allocate the framebuffer
+ * (cl->MallocFrameBuffer), send format and encodings
+ * (vg_rfb_send_format_and_encodings) and ask for the whole screen.
+ * @return false if any of it failed.
+ */
+bool vg_rfb_start(rfbClient *cl);
+
 #endif /* VG_RFB_SETUP_H */
