@@ -50,6 +50,15 @@ bool vg_rfb_start(rfbClient *cl)
 {
     cl->width = cl->si.framebufferWidth;
     cl->height = cl->si.framebufferHeight;
+    /* libvncclient asks for every later (incremental) update with
+     * updateRect, which only rfbInitClient() sets: left at rfbGetClient()'s
+     * -1, the requests name x 65535 and a negative width. QEMU ignores the
+     * rectangle of an incremental request, libvncserver (vmgate's VNC front
+     * end) ignores the request: such a client saw its first frame only. */
+    cl->updateRect.x = 0;
+    cl->updateRect.y = 0;
+    cl->updateRect.w = cl->width;
+    cl->updateRect.h = cl->height;
     return cl->MallocFrameBuffer(cl) && vg_rfb_send_format_and_encodings(cl) &&
            SendFramebufferUpdateRequest(cl, 0, 0, cl->width, cl->height, FALSE);
 }

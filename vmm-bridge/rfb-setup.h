@@ -24,7 +24,8 @@ bool vg_rfb_send_format_and_encodings(rfbClient *cl);
 
 /**
  * Everything after InitialiseRFBConnection() that vmgate's clients do the
- * same way: take the screen size from ServerInit, allocate the framebuffer
+ * same way: take the screen size from ServerInit (also as the area every
+ * later incremental update request names), allocate the framebuffer
  * (cl->MallocFrameBuffer), send format and encodings
  * (vg_rfb_send_format_and_encodings) and ask for the whole screen.
  * @return false if any of it failed.

@@ -17,7 +17,7 @@ import warnings
 from PIL import Image
 
 from bridge import SHOT, Daemon, shot
-from vgtest import Guest, assert_images_equal, fail, run_tests
+from vgtest import Guest, assert_images_equal, fail, images_equal, run_tests
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 MKCERTS = os.path.join(REPO, "certs", "mkcerts")
@@ -108,6 +108,25 @@ def test_typing_reaches_the_guest_but_not_from_an_observer():
         lines, _ = g1.serial_lines(off)
         if any(bob_token in l for l in lines):
             fail("the observer's typing reached the guest")
+
+
+def test_screenshot_after_typing_shows_what_was_typed():
+    """vmgate-shot keeps receiving updates after its first frame: the PNG it
+    writes after typing shows the typed line, as libvirt's screenshot does."""
+    with Guest() as g1, Guest() as g2, Gateway(g1, g2) as gw:
+        g1.wait_ready()
+        before = g1.wait_still()
+        token = "typed%08x" % random.getrandbits(32)
+        out = os.path.join(gw.root, "alice-after-typing.png")
+        rc, err = gw.shot("alice", out, "--type", "echo %s\\n" % token, "--wait-stable", "1500",
+                          "--timeout", "60")
+        if rc != 0:
+            fail("vmgate-shot --vnc --type: exit %d: %s" % (rc, err))
+        still = g1.wait_still()
+        if images_equal(still, before):
+            fail("typing did not change the guest's screen")
+        assert_images_equal(Image.open(out).convert("RGB"), still,
+                            "VNC screenshot after typing vs libvirt")
 
 
 def test_refusals_have_reasons_and_are_audited():
@@ -333,6 +352,7 @@ def test_kicked_and_taken_over_viewers_get_a_clear_end():
 
 if __name__ == "__main__":
     run_tests([test_users_land_on_their_vms_and_see_them_exactly,
+               test_screenshot_after_typing_shows_what_was_typed,
                test_typing_reaches_the_guest_but_not_from_an_observer,
                test_refusals_have_reasons_and_are_audited,
                test_insecure_clients_are_refused,
