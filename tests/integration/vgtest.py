@@ -76,11 +76,13 @@ class Guest:
 
     fb: "WxH" framebuffer size (default 1024x768); run: "MODE,ARG,..." for
     vgwork at boot; extra_cmdline: more kernel parameters; name: domain name
-    (default: unique per process and call).
+    (default: unique per process and call); vnc_tcp: also serve the VM's VNC
+    on 127.0.0.1:PORT (the benchmark's peers reach it there).
     """
 
-    def __init__(self, fb=None, run=None, extra_cmdline=None, name=None):
+    def __init__(self, fb=None, run=None, extra_cmdline=None, name=None, vnc_tcp=None):
         self.name = name or unique_name()
+        self.vnc_tcp = vnc_tcp
         self.fb = fb
         self.run = run
         self.extra_cmdline = extra_cmdline
@@ -98,6 +100,8 @@ class Guest:
             args += ["--run", self.run]
         if self.extra_cmdline:
             args += ["--extra-cmdline", self.extra_cmdline]
+        if self.vnc_tcp:
+            args += ["--vnc-tcp", str(self.vnc_tcp)]
         try:
             testvirt(*args)
             self.created_at = time.monotonic()
