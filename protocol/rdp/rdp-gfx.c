@@ -25,10 +25,10 @@
 #include <freerdp/channels/rdpgfx.h>
 #include <freerdp/codec/color.h>
 #include <freerdp/codec/h264.h>
-#include <freerdp/codec/planar.h>
 #include <freerdp/server/rdpgfx.h>
 
 #include "log.h"
+#include "rdp-planar.h"
 #include "rdp-priv.h"
 
 #define TAG        "rdp"
@@ -42,7 +42,7 @@
 struct vg_rdp_gfx {
     vg_rdp_peer *p;
     RdpgfxServerContext *ctx;
-    BITMAP_PLANAR_CONTEXT *planar;
+    vg_rdp_planar *planar;
     bool opened;
     bool ready;
     bool surface;
@@ -71,14 +71,11 @@ int vg_rdp_gfx_open(vg_rdp_peer *p)
     g = g_new0(vg_rdp_gfx, 1);
     g->p = p;
     g->ctx = rdpgfx_server_context_new(p->vcm);
-    g->planar = freerdp_bitmap_planar_context_new(PLANAR_FORMAT_HEADER_NA |
-                                                      PLANAR_FORMAT_HEADER_RLE,
-                                                  PIECE, PIECE);
+    g->planar = vg_rdp_planar_new(PIECE, true);
     if (!g->ctx || !g->planar) {
         vg_rdp_gfx_free(g);
         return -ENOMEM;
     }
-    freerdp_planar_topdown_image(g->planar, TRUE);
     pixman_region32_init(&g->lossy);
     g->ctx->rdpcontext = p->client->context;
     g->ctx->custom = g;
@@ -233,15 +230,11 @@ static bool send_piece(vg_rdp_gfx *g, uint32_t x, uint32_t y, uint32_t w, uint32
                                   .width = w,
                                   .height = h};
     uint32_t planar_size = 0;
-    uint8_t *planar = NULL, *raw = NULL;
+    uint8_t *planar = vg_rdp_planar_encode(g->planar, src, p->stride, x, y, w, h, &planar_size);
+    uint8_t *raw = NULL;
     UINT rc;
 
-    if (freerdp_bitmap_planar_context_reset(g->planar, w, h)) {
-        freerdp_planar_topdown_image(g->planar, TRUE);
-        planar = freerdp_bitmap_compress_planar(g->planar, src, PIXEL_FORMAT_BGRX32, w, h,
-                                                (UINT32)p->stride, NULL, &planar_size);
-    }
-    if (planar && planar_size < (size_t)w * h * 4) {
+    if (planar) {
         cmd.codecId = RDPGFX_CODECID_PLANAR;
         cmd.data = planar;
         cmd.length = planar_size;
@@ -398,6 +391,7 @@ bool vg_rdp_gfx_resize(vg_rdp_gfx *g)
     h264_context_free(g->h264);
     g->h264 = NULL;
     pixman_region32_clear(&g->lossy);
+    vg_rdp_planar_forget(g->planar);
     return make_surface(g);
 }
 
@@ -410,7 +404,7 @@ void vg_rdp_gfx_free(vg_rdp_gfx *g)
             g->ctx->Close(g->ctx);
         rdpgfx_server_context_free(g->ctx);
     }
-    freerdp_bitmap_planar_context_free(g->planar);
+    vg_rdp_planar_free(g->planar);
     h264_context_free(g->h264);
     pixman_region32_fini(&g->lossy);
     if (g->p && g->p->gfx == g)

@@ -12,11 +12,11 @@
 #include <string.h>
 
 #include <freerdp/codec/color.h>
-#include <freerdp/codec/planar.h>
 #include <freerdp/pointer.h>
 #include <freerdp/update.h>
 
 #include "log.h"
+#include "rdp-planar.h"
 #include "rdp-priv.h"
 
 #define TAG       "rdp"
@@ -34,9 +34,7 @@ bool vg_rdp_legacy_send(vg_rdp_peer *p, const pixman_region32_t *region)
     /* Planar without an alpha plane needs the client's consent. */
     if (!p->planar && !p->planar_off) {
         if (freerdp_settings_get_bool(p->client->context->settings, FreeRDP_DrawAllowSkipAlpha))
-            p->planar = freerdp_bitmap_planar_context_new(PLANAR_FORMAT_HEADER_NA |
-                                                              PLANAR_FORMAT_HEADER_RLE,
-                                                          TILE, TILE);
+            p->planar = vg_rdp_planar_new(TILE, false);
         p->planar_off = !p->planar;
         vg_info(TAG, "peer=%s user=%s: bitmap updates, %s", p->name, p->user,
                 p->planar ? "planar-compressed" : "uncompressed (the client wants alpha)");
@@ -54,11 +52,10 @@ bool vg_rdp_legacy_send(vg_rdp_peer *p, const pixman_region32_t *region)
                 uint32_t planar_size = 0;
 
                 /* The planar encoder writes bottom-up from a top-down source. */
-                if (p->planar && freerdp_bitmap_planar_context_reset(p->planar, w, h))
-                    planar = freerdp_bitmap_compress_planar(p->planar, src, PIXEL_FORMAT_BGRX32,
-                                                            w, h, (UINT32)p->stride, NULL,
-                                                            &planar_size);
-                if (planar && planar_size < w * h * 4) {
+                if (p->planar)
+                    planar = vg_rdp_planar_encode(p->planar, src, p->stride, (uint32_t)tx,
+                                                  (uint32_t)ty, w, h, &planar_size);
+                if (planar) {
                     bd.compressed = TRUE;
                     bd.bitmapLength = planar_size;
                     bd.bitmapDataStream = planar;

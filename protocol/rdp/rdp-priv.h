@@ -68,8 +68,8 @@ struct vg_rdp_peer {
     size_t stride;
     HANDLE vcm;      /* virtual channel manager */
     vg_rdp_gfx *gfx; /* NULL: legacy path */
-    struct S_BITMAP_PLANAR_CONTEXT *planar; /* legacy path encoder, made on first use */
-    bool planar_off;                        /* the client wants an alpha plane: uncompressed */
+    struct vg_rdp_planar *planar; /* legacy path encoder, made on first use */
+    bool planar_off;              /* the client wants an alpha plane: uncompressed */
     struct s_disp_server_context *disp; /* display control, or NULL */
     bool disp_tried;
     bool gfx_failed; /* the client announced GFX but its channel did not open */

@@ -13,7 +13,6 @@
 #include <freerdp/channels/channels.h>
 #include <freerdp/channels/drdynvc.h>
 #include <freerdp/channels/wtsvc.h>
-#include <freerdp/codec/planar.h>
 #include <freerdp/crypto/certificate.h>
 #include <freerdp/crypto/privatekey.h>
 #include <freerdp/server/disp.h>
@@ -29,6 +28,7 @@
 #include "keymap.h"
 #include "log.h"
 #include "net.h"
+#include "rdp-planar.h"
 #include "rdp-priv.h"
 #include "util.h"
 
@@ -825,7 +825,7 @@ static void peer_thread_end(vg_rdp_peer *p, const char *fallback)
 
     if (p->gfx)
         vg_rdp_gfx_free(p->gfx);
-    freerdp_bitmap_planar_context_free(p->planar);
+    vg_rdp_planar_free(p->planar);
     if (p->disp) {
         p->disp->Close(p->disp); /* joins its thread */
         disp_server_context_free(p->disp);
