@@ -1,7 +1,8 @@
 /*
  * vmgate — the lossless choice both RDP graphics paths make for each piece
  * of damage: planar (RLE, alpha plane skipped) when it is smaller than the
- * raw pixels, else uncompressed.
+ * raw pixels, else uncompressed. Areas of the screen where planar found
+ * nothing to compress (noise, video) skip it for a while (see rdp-planar.c).
  *
  * Threading: one per peer, used on the peer's thread only.
  */
@@ -28,7 +29,8 @@ void vg_rdp_planar_free(vg_rdp_planar *pl);
  * The piece of @w × @h BGRX32 pixels at @src (rows @stride bytes apart),
  * which sits at (@x, @y) on the screen, planar-coded.
  * @return the planar data (free() it) with its length in *size, or NULL:
- *         send the piece uncompressed.
+ *         send the piece uncompressed (planar does not pay, or did not pay
+ *         lately in this area).
  */
 uint8_t *vg_rdp_planar_encode(vg_rdp_planar *pl, const uint8_t *src, size_t stride, uint32_t x,
                               uint32_t y, uint32_t w, uint32_t h, uint32_t *size);

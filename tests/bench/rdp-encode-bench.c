@@ -45,7 +45,8 @@ static void draw_text(uint8_t *px, uint32_t w, uint32_t h, uint32_t frame)
     memset(px, 0x10, (size_t)w * h * 4);
     for (uint32_t row = 0; row * 16 + 16 <= h; row++)
         for (uint32_t col = 0; col * 8 + 8 <= w * 3 / 4; col++) {
-            uint32_t g = (row * 131 + col * 31 + (row == frame % (h / 16) ? frame : 0)) * 2654435761u;
+            uint32_t g =
+                (row * 131 + col * 31 + (row == frame % (h / 16) ? frame : 0)) * 2654435761u;
             for (uint32_t y = 2; y < 14; y++)
                 for (uint32_t x = 1; x < 7; x++)
                     if ((g >> ((x * 3 + y) % 31)) & 1)
@@ -65,11 +66,10 @@ static void draw_noise(uint8_t *px, uint32_t w, uint32_t h, uint32_t frame)
 typedef void (*draw_fn)(uint8_t *, uint32_t, uint32_t, uint32_t);
 
 static result run_planar(draw_fn draw, uint32_t w, uint32_t h, int frames, uint32_t piece,
-                         bool topdown)
+                         bool topdown, bool rle)
 {
-    BITMAP_PLANAR_CONTEXT *pl =
-        freerdp_bitmap_planar_context_new(PLANAR_FORMAT_HEADER_NA | PLANAR_FORMAT_HEADER_RLE,
-                                          piece, piece);
+    BITMAP_PLANAR_CONTEXT *pl = freerdp_bitmap_planar_context_new(
+        PLANAR_FORMAT_HEADER_NA | (rle ? PLANAR_FORMAT_HEADER_RLE : 0), piece, piece);
     uint8_t *px = g_malloc((size_t)w * h * 4);
     result r = {.ok = pl != NULL};
     double total_us = 0, total_bytes = 0;
@@ -84,9 +84,9 @@ static result run_planar(draw_fn draw, uint32_t w, uint32_t h, int frames, uint3
                 BYTE *out;
                 freerdp_bitmap_planar_context_reset(pl, pw, ph);
                 freerdp_planar_topdown_image(pl, topdown);
-                out = freerdp_bitmap_compress_planar(pl, px + ((size_t)y * w + x) * 4,
-                                                     PIXEL_FORMAT_BGRX32, pw, ph, w * 4, NULL,
-                                                     &size);
+                out =
+                    freerdp_bitmap_compress_planar(pl, px + ((size_t)y * w + x) * 4,
+                                                   PIXEL_FORMAT_BGRX32, pw, ph, w * 4, NULL, &size);
                 /* The gateway sends a piece raw when planar does not pay. */
                 total_bytes += out && size < pw * ph * 4 ? size : pw * ph * 4;
                 free(out);
@@ -170,7 +170,8 @@ int main(int argc, char **argv)
     static const struct {
         const char *name;
         draw_fn draw;
-    } contents[] = {{"text, one row changes a frame", draw_text}, {"full-screen noise", draw_noise}};
+    } contents[] = {{"text, one row changes a frame", draw_text},
+                    {"full-screen noise", draw_noise}};
     int frames = 20;
 
     for (int i = 1; i < argc; i++) {
@@ -194,9 +195,11 @@ int main(int argc, char **argv)
             printf("\n%ux%u, %s:\n", w, h, contents[c].name);
             print_row("copy (uncompressed)", run_copy(contents[c].draw, w, h, frames), raw);
             print_row("planar, 256x256 pieces (GFX)",
-                      run_planar(contents[c].draw, w, h, frames, 256, true), raw);
+                      run_planar(contents[c].draw, w, h, frames, 256, true, true), raw);
+            print_row("planar without RLE, 256x256 pieces",
+                      run_planar(contents[c].draw, w, h, frames, 256, true, false), raw);
             print_row("planar, 64x64 tiles (bitmap updates)",
-                      run_planar(contents[c].draw, w, h, frames, 64, false), raw);
+                      run_planar(contents[c].draw, w, h, frames, 64, false, true), raw);
             print_row("H.264 AVC420, whole frame", run_h264(contents[c].draw, w, h, frames), raw);
         }
     return 0;
