@@ -144,7 +144,7 @@ struct vg_rdp_client {
     int32_t pointer_x, pointer_y;
     uint32_t buttons;
     bool pointer_known;
-    uint32_t lossy_warned; /* bit per codec already reported */
+    uint32_t lossy_warned;     /* bit per codec already reported */
     vg_rdp_client_stats stats; /* written here, read with atomics from any thread */
     pcRdpgfxSurfaceCommand gdi_surface_command;
     pSurfaceBits gdi_surface_bits;

@@ -61,16 +61,16 @@ typedef struct vg_rdp_client_stats {
 
 /** What to connect to and how; the caller owns every string. */
 typedef struct vg_rdp_client_params {
-    const char *host;     /**< name or address, IPv6 without brackets */
-    uint16_t port;        /**< TCP port, 1..65535 */
-    const char *user;     /**< user name; "DOMAIN\\user" or "user@domain" are passed as is */
-    const char *password; /**< never logged; copied, the caller wipes its own */
-    const char *vm;       /**< sent as the MS-RDPEPS preconnection blob; NULL: no PDU */
-    const char *ca_file;  /**< PEM trust anchors; NULL: the system's trust store */
-    bool insecure;        /**< accept any server certificate (tests only) */
-    uint32_t width;       /**< desktop size to ask for; 0: 1024 (the server decides) */
-    uint32_t height;      /**< 0: 768 */
-    int64_t deadline_us;  /**< monotonic (vg_now_us) deadline for the whole connection */
+    const char *host;         /**< name or address, IPv6 without brackets */
+    uint16_t port;            /**< TCP port, 1..65535 */
+    const char *user;         /**< user name; "DOMAIN\\user" or "user@domain" are passed as is */
+    const char *password;     /**< never logged; copied, the caller wipes its own */
+    const char *vm;           /**< sent as the MS-RDPEPS preconnection blob; NULL: no PDU */
+    const char *ca_file;      /**< PEM trust anchors; NULL: the system's trust store */
+    bool insecure;            /**< accept any server certificate (tests only) */
+    uint32_t width;           /**< desktop size to ask for; 0: 1024 (the server decides) */
+    uint32_t height;          /**< 0: 768 */
+    int64_t deadline_us;      /**< monotonic (vg_now_us) deadline for the whole connection */
     vg_rdp_graphics graphics; /**< default: lossless graphics pipeline */
 } vg_rdp_client_params;
 
