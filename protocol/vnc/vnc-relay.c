@@ -36,6 +36,8 @@
  * last bytes to the viewer after libvncserver closed. */
 #define INNER_PRELUDE_TIMEOUT_US (10 * 1000 * 1000)
 #define FLUSH_TIMEOUT_US         (2 * 1000 * 1000)
+/* How long a relay that ended keeps reading what libvncserver still writes. */
+#define DRAIN_TIMEOUT_US         (10 * 1000 * 1000)
 
 /* A linear buffer: data in [start, end), compacted when it runs out of tail. */
 typedef struct relay_buf {
@@ -289,6 +291,35 @@ static const char *relay_loop(vg_vnc_relay *r)
     }
 }
 
+/*
+ * After the end: read and drop what libvncserver still writes on the inner
+ * end until it closes it. The shutdown above makes its next write fail, but
+ * a write already waiting for room (a large update to a viewer that left)
+ * only learns that once there is room: left alone it would hold the VM's
+ * screen thread, and so every other viewer of the VM and every new login
+ * to it, for rfbMaxClientWait. Bounded in time; the owner's stop ends it.
+ */
+static void drain_inner(vg_vnc_relay *r)
+{
+    int64_t deadline = vg_now_us() + DRAIN_TIMEOUT_US;
+    char scratch[65536];
+
+    while (!g_atomic_int_get(&r->stop)) {
+        int64_t left = deadline - vg_now_us();
+        struct pollfd pfd[2] = {{.fd = r->wake_fd, .events = POLLIN},
+                                {.fd = r->inner_fd, .events = POLLIN}};
+        ssize_t n;
+
+        if (left <= 0 || poll(pfd, 2, (int)MIN(left / 1000 + 1, 1000)) < 0)
+            return;
+        if (pfd[0].revents)
+            return;
+        n = recv(r->inner_fd, scratch, sizeof(scratch), MSG_DONTWAIT);
+        if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
+            return;
+    }
+}
+
 static gpointer relay_thread(gpointer opaque)
 {
     vg_vnc_relay *r = opaque;
@@ -320,6 +351,7 @@ static gpointer relay_thread(gpointer opaque)
         if (r->ended)
             r->ended(r->opaque, r, reason);
     }
+    drain_inner(r);
     g_atomic_int_set(&r->finished, 1);
     return NULL;
 }

@@ -129,6 +129,40 @@ def test_screenshot_after_typing_shows_what_was_typed():
                             "VNC screenshot after typing vs libvirt")
 
 
+def test_a_viewer_leaving_mid_update_holds_no_one_up():
+    """A viewer that goes away while a large update is on its way (full-screen
+    noise at 1920x1080) must not hold the VM's screen: the next login sees
+    its first frame at once, not after libvncserver's client timeout (3 s),
+    which is how long the screen's thread waited on a write to the viewer
+    that had left."""
+    with Guest(fb="1920x1080", run="noise,--fps,30") as g1, Guest() as g2, \
+            Gateway(g1, g2) as gw:
+        g1.wait_serial(r"^VMGATE-WORK-STARTED noise$", timeout=120)
+        out = os.path.join(gw.root, "after-leave.png")
+        for i in range(3):
+            # Never still: it stays until killed, mid-stream.
+            leaver = subprocess.Popen(
+                [SHOT, "--vnc", gw.addr(), "--user", "alice", "--password-file",
+                 os.path.join(gw.root, "alice.pw"), "--ca", gw.ca, "--output", out,
+                 "--wait-stable", "60000", "--timeout", "60"],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            deadline = time.monotonic() + 60
+            while "alice" not in gw.d.ok("session", "list"):
+                if leaver.poll() is not None or time.monotonic() > deadline:
+                    fail("the first viewer did not log in (exit %s)" % leaver.poll())
+                time.sleep(0.05)
+            leaver.kill()
+            leaver.wait()
+            t0 = time.monotonic()
+            rc, err = gw.shot("alice", out, "--timeout", "30")
+            took = time.monotonic() - t0
+            if rc != 0:
+                fail("login after a viewer left: exit %d: %s" % (rc, err))
+            if took >= 2.5:
+                fail("round %d: the login after a viewer left took %.1f s: the VM's screen "
+                     "waited on the viewer that had gone" % (i, took))
+
+
 def test_refusals_have_reasons_and_are_audited():
     with Guest() as g1, Guest() as g2, Gateway(g1, g2) as gw:
         bad = os.path.join(gw.root, "bad.pw")
@@ -353,6 +387,7 @@ def test_kicked_and_taken_over_viewers_get_a_clear_end():
 if __name__ == "__main__":
     run_tests([test_users_land_on_their_vms_and_see_them_exactly,
                test_screenshot_after_typing_shows_what_was_typed,
+               test_a_viewer_leaving_mid_update_holds_no_one_up,
                test_typing_reaches_the_guest_but_not_from_an_observer,
                test_refusals_have_reasons_and_are_audited,
                test_insecure_clients_are_refused,
