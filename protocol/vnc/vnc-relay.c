@@ -37,7 +37,7 @@
 #define INNER_PRELUDE_TIMEOUT_US (10 * 1000 * 1000)
 #define FLUSH_TIMEOUT_US         (2 * 1000 * 1000)
 /* How long a relay that ended keeps reading what libvncserver still writes. */
-#define DRAIN_TIMEOUT_US         (10 * 1000 * 1000)
+#define DRAIN_TIMEOUT_US (10 * 1000 * 1000)
 
 /* A linear buffer: data in [start, end), compacted when it runs out of tail. */
 typedef struct relay_buf {
