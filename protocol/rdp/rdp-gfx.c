@@ -216,38 +216,35 @@ static UINT frame_ack(RdpgfxServerContext *ctx, const RDPGFX_FRAME_ACKNOWLEDGE_P
     return CHANNEL_RC_OK;
 }
 
-/* One piece: planar if it is smaller, else uncompressed. */
-static bool send_piece(vg_rdp_gfx *g, uint32_t x, uint32_t y, uint32_t w, uint32_t h)
+/* One encoded piece: its planar data, or its pixels uncompressed. */
+static bool send_piece(vg_rdp_gfx *g, const vg_rdp_piece *pc)
 {
     vg_rdp_peer *p = g->p;
-    const uint8_t *src = p->pixels + (size_t)y * p->stride + (size_t)x * 4;
+    const uint8_t *src = p->pixels + (size_t)pc->y * p->stride + (size_t)pc->x * 4;
     RDPGFX_SURFACE_COMMAND cmd = {.surfaceId = SURFACE_ID,
                                   .format = PIXEL_FORMAT_BGRX32,
-                                  .left = x,
-                                  .top = y,
-                                  .right = x + w,
-                                  .bottom = y + h,
-                                  .width = w,
-                                  .height = h};
-    uint32_t planar_size = 0;
-    uint8_t *planar = vg_rdp_planar_encode(g->planar, src, p->stride, x, y, w, h, &planar_size);
+                                  .left = pc->x,
+                                  .top = pc->y,
+                                  .right = pc->x + pc->w,
+                                  .bottom = pc->y + pc->h,
+                                  .width = pc->w,
+                                  .height = pc->h};
     uint8_t *raw = NULL;
     UINT rc;
 
-    if (planar) {
+    if (pc->planar) {
         cmd.codecId = RDPGFX_CODECID_PLANAR;
-        cmd.data = planar;
-        cmd.length = planar_size;
+        cmd.data = pc->planar;
+        cmd.length = pc->size;
     } else {
-        raw = g_malloc((size_t)w * h * 4);
-        for (uint32_t r = 0; r < h; r++)
-            memcpy(raw + (size_t)r * w * 4, src + (size_t)r * p->stride, (size_t)w * 4);
+        raw = g_malloc((size_t)pc->w * pc->h * 4);
+        for (uint32_t r = 0; r < pc->h; r++)
+            memcpy(raw + (size_t)r * pc->w * 4, src + (size_t)r * p->stride, (size_t)pc->w * 4);
         cmd.codecId = RDPGFX_CODECID_UNCOMPRESSED;
         cmd.data = raw;
-        cmd.length = w * h * 4;
+        cmd.length = pc->w * pc->h * 4;
     }
     rc = g->ctx->SurfaceCommand(g->ctx, &cmd);
-    free(planar);
     g_free(raw);
     return rc == CHANNEL_RC_OK;
 }
@@ -323,15 +320,16 @@ static int send_avc(vg_rdp_gfx *g, const pixman_region32_t *region)
 
 static bool send_lossless(vg_rdp_gfx *g, const pixman_region32_t *region)
 {
-    int n = 0;
-    const pixman_box32_t *b = pixman_region32_rectangles((pixman_region32_t *)region, &n);
+    vg_rdp_peer *p = g->p;
+    size_t count = 0;
+    g_autofree vg_rdp_piece *pieces = vg_rdp_pieces(region, PIECE, &count);
     bool ok = true;
 
-    for (int i = 0; i < n && ok; i++)
-        for (int y = b[i].y1; y < b[i].y2 && ok; y += PIECE)
-            for (int x = b[i].x1; x < b[i].x2 && ok; x += PIECE)
-                ok = send_piece(g, (uint32_t)x, (uint32_t)y, (uint32_t)MIN(PIECE, b[i].x2 - x),
-                                (uint32_t)MIN(PIECE, b[i].y2 - y));
+    vg_rdp_planar_encode_all(g->planar, p->pixels, p->stride, pieces, count);
+    for (size_t i = 0; i < count; i++) {
+        ok = ok && send_piece(g, &pieces[i]);
+        free(pieces[i].planar);
+    }
     return ok;
 }
 

@@ -27,8 +27,8 @@ bool vg_rdp_legacy_send(vg_rdp_peer *p, const pixman_region32_t *region)
 {
     rdpUpdate *update = p->client->context->update;
     uint8_t *tile = g_malloc(TILE_SIZE);
-    int n = 0;
-    const pixman_box32_t *b = pixman_region32_rectangles((pixman_region32_t *)region, &n);
+    g_autofree vg_rdp_piece *pieces = NULL;
+    size_t count = 0;
     bool ok = true;
 
     /* Planar without an alpha plane needs the client's consent. */
@@ -40,48 +40,41 @@ bool vg_rdp_legacy_send(vg_rdp_peer *p, const pixman_region32_t *region)
                 p->planar ? "planar-compressed" : "uncompressed (the client wants alpha)");
     }
 
-    for (int i = 0; i < n && ok; i++) {
-        for (int ty = b[i].y1; ty < b[i].y2 && ok; ty += TILE) {
-            for (int tx = b[i].x1; tx < b[i].x2 && ok; tx += TILE) {
-                uint32_t w = (uint32_t)MIN(TILE, b[i].x2 - tx);
-                uint32_t h = (uint32_t)MIN(TILE, b[i].y2 - ty);
-                const uint8_t *src = p->pixels + (size_t)ty * p->stride + (size_t)tx * 4;
-                BITMAP_DATA bd = {0};
-                BITMAP_UPDATE bu = {.number = 1, .rectangles = &bd, .skipCompression = TRUE};
-                uint8_t *planar = NULL;
-                uint32_t planar_size = 0;
+    pieces = vg_rdp_pieces(region, TILE, &count);
+    if (p->planar)
+        vg_rdp_planar_encode_all(p->planar, p->pixels, p->stride, pieces, count);
+    for (size_t i = 0; i < count; i++) {
+        const vg_rdp_piece *pc = &pieces[i];
+        const uint8_t *src = p->pixels + (size_t)pc->y * p->stride + (size_t)pc->x * 4;
+        BITMAP_DATA bd = {0};
+        BITMAP_UPDATE bu = {.number = 1, .rectangles = &bd, .skipCompression = TRUE};
 
-                /* The planar encoder writes bottom-up from a top-down source. */
-                if (p->planar)
-                    planar = vg_rdp_planar_encode(p->planar, src, p->stride, (uint32_t)tx,
-                                                  (uint32_t)ty, w, h, &planar_size);
-                if (planar) {
-                    bd.compressed = TRUE;
-                    bd.bitmapLength = planar_size;
-                    bd.bitmapDataStream = planar;
-                    bd.cbScanWidth = w * 4;
-                    bd.cbUncompressedSize = w * h * 4;
-                    bd.cbCompMainBodySize = planar_size;
-                } else {
-                    /* Uncompressed bitmap data is bottom-up. */
-                    for (uint32_t y = 0; y < h; y++)
-                        memcpy(tile + (size_t)(h - 1 - y) * w * 4,
-                               src + (size_t)y * p->stride, (size_t)w * 4);
-                    bd.compressed = FALSE;
-                    bd.bitmapLength = w * h * 4;
-                    bd.bitmapDataStream = tile;
-                }
-                bd.destLeft = (uint32_t)tx;
-                bd.destTop = (uint32_t)ty;
-                bd.destRight = (uint32_t)tx + w - 1;
-                bd.destBottom = (uint32_t)ty + h - 1;
-                bd.width = w;
-                bd.height = h;
-                bd.bitsPerPixel = 32;
-                ok = update->BitmapUpdate(p->client->context, &bu);
-                free(planar);
-            }
+        /* The planar encoder writes bottom-up from a top-down source. */
+        if (pc->planar) {
+            bd.compressed = TRUE;
+            bd.bitmapLength = pc->size;
+            bd.bitmapDataStream = pc->planar;
+            bd.cbScanWidth = pc->w * 4;
+            bd.cbUncompressedSize = pc->w * pc->h * 4;
+            bd.cbCompMainBodySize = pc->size;
+        } else {
+            /* Uncompressed bitmap data is bottom-up. */
+            for (uint32_t y = 0; y < pc->h; y++)
+                memcpy(tile + (size_t)(pc->h - 1 - y) * pc->w * 4, src + (size_t)y * p->stride,
+                       (size_t)pc->w * 4);
+            bd.compressed = FALSE;
+            bd.bitmapLength = pc->w * pc->h * 4;
+            bd.bitmapDataStream = tile;
         }
+        bd.destLeft = pc->x;
+        bd.destTop = pc->y;
+        bd.destRight = pc->x + pc->w - 1;
+        bd.destBottom = pc->y + pc->h - 1;
+        bd.width = pc->w;
+        bd.height = pc->h;
+        bd.bitsPerPixel = 32;
+        ok = ok && update->BitmapUpdate(p->client->context, &bu);
+        free(pieces[i].planar);
     }
     g_free(tile);
     return ok;
