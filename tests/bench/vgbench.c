@@ -477,6 +477,24 @@ static void read_links(link_count *links, unsigned nlinks)
     }
 }
 
+/* Shrink the receive buffer of this process's TCP sockets: a viewer that
+ * stops reading then fills its pipe in a second, not after megabytes. */
+static void set_rcvbuf(int bytes)
+{
+    g_autoptr(GDir) dir = g_dir_open("/proc/self/fd", 0, NULL);
+    const char *name;
+
+    while (dir && (name = g_dir_read_name(dir))) {
+        int fd = atoi(name);
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof(ss);
+
+        if (getpeername(fd, (struct sockaddr *)&ss, &sl) == 0 &&
+            (ss.ss_family == AF_INET || ss.ss_family == AF_INET6))
+            setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bytes, sizeof(bytes));
+    }
+}
+
 /* The distinct server ports of the TCP sources. */
 static unsigned source_ports(link_count *links, unsigned max)
 {
@@ -625,7 +643,7 @@ static int cmd_ttff(void)
 int main(int argc, char **argv)
 {
     double seconds = 10;
-    int count = 20, interval_ms = 150, timeout_s = 60;
+    int count = 20, interval_ms = 150, timeout_s = 60, rcvbuf = 0;
     GOptionEntry entries[] = {
         {"seconds", 0, 0, G_OPTION_ARG_DOUBLE, &seconds, "watch: how long (default 10)", "S"},
         {"count", 0, 0, G_OPTION_ARG_INT, &count, "keys: presses per source (default 20)", "N"},
@@ -633,6 +651,9 @@ int main(int argc, char **argv)
          "keys: pause before each press (default 150, plus up to 30 at random)", "MS"},
         {"pid", 0, 0, G_OPTION_ARG_INT, &server_pid,
          "watch: also report this process's CPU time in the window and its PSS", "PID"},
+        {"rcvbuf", 0, 0, G_OPTION_ARG_INT, &rcvbuf,
+         "receive buffer of the TCP sockets once connected (a viewer that will stop reading)",
+         "BYTES"},
         {"timeout", 0, 0, G_OPTION_ARG_INT, &timeout_s,
          "seconds to connect each source and see its first frame (default 60)", "S"},
         {NULL},
@@ -673,6 +694,8 @@ int main(int argc, char **argv)
     /* One at a time: libvncclient's log hooks follow the handshake that runs. */
     for (unsigned i = 0; i < nwatchers; i++)
         connect_source(&watchers[i], g_get_monotonic_time() + timeout_s * G_USEC_PER_SEC);
+    if (rcvbuf > 0)
+        set_rcvbuf(rcvbuf);
     if (!strcmp(cmd, "watch"))
         rc = cmd_watch(seconds);
     else if (!strcmp(cmd, "keys"))
