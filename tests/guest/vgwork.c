@@ -1124,7 +1124,8 @@ static int rate_device(int fd)
     return 0;
 }
 
-static int find_tablet(char *path, size_t len)
+/* The input device that @rate likes best (the first of equals), as a path. */
+static int find_device(int (*rate)(int fd), char *path, size_t len)
 {
     int best = -1, best_rate = 0;
     for (int i = 0; i < 64; i++) {
@@ -1133,7 +1134,7 @@ static int find_tablet(char *path, size_t len)
         int fd = open(p, O_RDONLY | O_CLOEXEC);
         if (fd < 0)
             continue;
-        int r = rate_device(fd);
+        int r = rate(fd);
         close(fd);
         if (r > best_rate) {
             best_rate = r;
@@ -1144,6 +1145,11 @@ static int find_tablet(char *path, size_t len)
         return -1;
     snprintf(path, len, "/dev/input/event%d", best);
     return 0;
+}
+
+static int find_tablet(char *path, size_t len)
+{
+    return find_device(rate_device, path, len);
 }
 
 /* Inverse of QEMU's pixel -> tablet mapping (see the header). */
@@ -1312,20 +1318,7 @@ static int is_keyboard(int fd)
 
 static int find_keyboard(char *path, size_t len)
 {
-    for (int i = 0; i < 64; i++) {
-        char p[32];
-        snprintf(p, sizeof(p), "/dev/input/event%d", i);
-        int fd = open(p, O_RDONLY | O_CLOEXEC);
-        if (fd < 0)
-            continue;
-        int ok = is_keyboard(fd);
-        close(fd);
-        if (ok) {
-            snprintf(path, len, "%s", p);
-            return 0;
-        }
-    }
-    return -1;
+    return find_device(is_keyboard, path, len);
 }
 
 static int run_keys(const char *device, unsigned long wait_s, int text)
