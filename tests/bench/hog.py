@@ -32,8 +32,19 @@ def recv_exact(s, n):
     return buf
 
 
-def login(host, port, user, password, ca):
+def login(host, port, user, password, ca, times=None):
+    """Log in; returns (TLS socket, width, height). With a dict @times it
+    also records, in ms from the start: "tcp" (connected), "tls" (the
+    VeNCrypt exchange and TLS handshake done), "auth" (SecurityResult read)
+    and "init" (ServerInit read)."""
+    t0 = time.monotonic()
+
+    def mark(what):
+        if times is not None:
+            times[what] = (time.monotonic() - t0) * 1000.0
+
     s = socket.create_connection((host, port), timeout=30)
+    mark("tcp")
     s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
     if recv_exact(s, 12) != b"RFB 003.008\n":
         raise ConnectionError("no RFB 3.8 greeting")
@@ -55,14 +66,17 @@ def login(host, port, user, password, ca):
     ctx = ssl.create_default_context(cafile=ca)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
     t = ctx.wrap_socket(s, server_hostname=host)
+    mark("tls")
     u, p = user.encode(), password.encode()
     t.sendall(struct.pack(">II", len(u), len(p)) + u + p)
     if struct.unpack(">I", recv_exact(t, 4))[0] != 0:
         raise PermissionError("login refused")
+    mark("auth")
     t.sendall(b"\x01")  # ClientInit, shared
     w, h = struct.unpack(">HH", recv_exact(t, 4))
     recv_exact(t, 16)
     recv_exact(t, struct.unpack(">I", recv_exact(t, 4))[0])
+    mark("init")
     return t, w, h
 
 
