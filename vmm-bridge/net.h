@@ -55,9 +55,9 @@ typedef struct vg_net_acceptor_config {
 typedef struct vg_net_acceptor_ops {
     /**
      * A new connection, counted as not logged in, on a thread of its own
-     * (SIGPIPE blocked), with TCP_NODELAY set. @fd is yours. Call vg_net_acceptor_logged_in once
-     * it logs in and vg_net_acceptor_closed when it ends (from any thread,
-     * also after serve returned).
+     * (SIGPIPE blocked), with TCP_NODELAY set. @fd is yours. Call
+     * vg_net_acceptor_logged_in once it logs in and vg_net_acceptor_closed
+     * when it ends (from any thread, also after serve returned).
      */
     void (*serve)(void *opaque, int fd, const char *peer);
     /**

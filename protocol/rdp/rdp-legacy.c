@@ -33,6 +33,7 @@ bool vg_rdp_legacy_send(vg_rdp_peer *p, const pixman_region32_t *region)
 
     /* Planar without an alpha plane needs the client's consent. */
     if (!p->planar && !p->planar_off) {
+        /* Bottom-up output, as bitmap updates want, from a top-down source. */
         if (freerdp_settings_get_bool(p->client->context->settings, FreeRDP_DrawAllowSkipAlpha))
             p->planar = vg_rdp_planar_new(TILE, false);
         p->planar_off = !p->planar;
@@ -49,7 +50,6 @@ bool vg_rdp_legacy_send(vg_rdp_peer *p, const pixman_region32_t *region)
         BITMAP_DATA bd = {0};
         BITMAP_UPDATE bu = {.number = 1, .rectangles = &bd, .skipCompression = TRUE};
 
-        /* The planar encoder writes bottom-up from a top-down source. */
         if (pc->planar) {
             bd.compressed = TRUE;
             bd.bitmapLength = pc->size;

@@ -437,62 +437,77 @@ static void read_pid(probe *p)
     }
 }
 
-/* Bytes received so far on this process's TCP sockets, by the server's
- * port (TCP_INFO), for @ports only: the client link's traffic whatever
- * library owns the socket. */
+/* Call @fn for each of this process's connected TCP sockets with the
+ * server's port: the client links, whatever library owns the socket. */
+static void for_each_tcp_socket(void (*fn)(int fd, unsigned port, void *opaque), void *opaque)
+{
+    g_autoptr(GDir) dir = g_dir_open("/proc/self/fd", 0, NULL);
+    const char *name;
+
+    while (dir && (name = g_dir_read_name(dir))) {
+        int fd = atoi(name);
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof(ss);
+
+        if (getpeername(fd, (struct sockaddr *)&ss, &sl) < 0 ||
+            (ss.ss_family != AF_INET && ss.ss_family != AF_INET6))
+            continue;
+        fn(fd,
+           ntohs(ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
+                                         : ((struct sockaddr_in6 *)&ss)->sin6_port),
+           opaque);
+    }
+}
+
+/* Bytes received so far (TCP_INFO), by the server's port, for the ports
+ * of @links only. */
 typedef struct link_count {
     unsigned port;
     uint64_t bytes;
     unsigned sockets;
 } link_count;
 
+typedef struct link_table {
+    link_count *links;
+    unsigned n;
+} link_table;
+
+static void count_link(int fd, unsigned port, void *opaque)
+{
+    link_table *t = opaque;
+    struct tcp_info ti;
+    socklen_t tl = sizeof(ti);
+
+    if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &tl) < 0)
+        return;
+    for (unsigned i = 0; i < t->n; i++) {
+        if (t->links[i].port == port) {
+            t->links[i].bytes += ti.tcpi_bytes_received;
+            t->links[i].sockets++;
+        }
+    }
+}
+
 static void read_links(link_count *links, unsigned nlinks)
 {
-    g_autoptr(GDir) dir = g_dir_open("/proc/self/fd", 0, NULL);
-    const char *name;
+    link_table t = {links, nlinks};
 
     for (unsigned i = 0; i < nlinks; i++)
         links[i].bytes = links[i].sockets = 0;
-    while (dir && (name = g_dir_read_name(dir))) {
-        int fd = atoi(name);
-        struct sockaddr_storage ss;
-        socklen_t sl = sizeof(ss);
-        struct tcp_info ti;
-        socklen_t tl = sizeof(ti);
-        unsigned port;
+    for_each_tcp_socket(count_link, &t);
+}
 
-        if (getpeername(fd, (struct sockaddr *)&ss, &sl) < 0 ||
-            (ss.ss_family != AF_INET && ss.ss_family != AF_INET6))
-            continue;
-        port = ntohs(ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
-                                             : ((struct sockaddr_in6 *)&ss)->sin6_port);
-        if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &tl) < 0)
-            continue;
-        for (unsigned i = 0; i < nlinks; i++) {
-            if (links[i].port == port) {
-                links[i].bytes += ti.tcpi_bytes_received;
-                links[i].sockets++;
-            }
-        }
-    }
+static void shrink_rcvbuf(int fd, unsigned port, void *opaque)
+{
+    (void)port;
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, opaque, sizeof(int));
 }
 
 /* Shrink the receive buffer of this process's TCP sockets: a viewer that
  * stops reading then fills its pipe in a second, not after megabytes. */
 static void set_rcvbuf(int bytes)
 {
-    g_autoptr(GDir) dir = g_dir_open("/proc/self/fd", 0, NULL);
-    const char *name;
-
-    while (dir && (name = g_dir_read_name(dir))) {
-        int fd = atoi(name);
-        struct sockaddr_storage ss;
-        socklen_t sl = sizeof(ss);
-
-        if (getpeername(fd, (struct sockaddr *)&ss, &sl) == 0 &&
-            (ss.ss_family == AF_INET || ss.ss_family == AF_INET6))
-            setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bytes, sizeof(bytes));
-    }
+    for_each_tcp_socket(shrink_rcvbuf, &bytes);
 }
 
 /* The distinct server ports of the TCP sources. */
