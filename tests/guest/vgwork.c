@@ -1181,24 +1181,35 @@ static void display_size(int drm_fd, int fb_fd, unsigned *w, unsigned *h)
     *h = 768;
 }
 
-static int run_pointer(const char *device, unsigned long wait_s)
+/*
+ * Open @device, or else the device @find names, trying every 100 ms for up
+ * to @wait_s seconds (devices appear while the guest boots). @path receives
+ * the one opened. Returns the descriptor or -1.
+ */
+static int open_device(const char *device, int (*find)(char *, size_t), int flags,
+                       unsigned long wait_s, char *path, size_t len)
 {
-    char path[64];
-    int fd = -1;
     int64_t deadline = now_ns() + (int64_t)wait_s * 1000000000;
+    int fd = -1;
     for (;;) {
         if (device) {
-            fd = open(device, O_RDONLY | O_CLOEXEC);
+            fd = open(device, flags);
             if (fd >= 0)
-                snprintf(path, sizeof(path), "%s", device);
-        } else if (find_tablet(path, sizeof(path)) == 0) {
-            fd = open(path, O_RDONLY | O_CLOEXEC);
+                snprintf(path, len, "%s", device);
+        } else if (find(path, len) == 0) {
+            fd = open(path, flags);
         }
         if (fd >= 0 || stop_requested || now_ns() >= deadline)
-            break;
+            return fd;
         struct timespec ts = {.tv_sec = 0, .tv_nsec = 100000000};
         nanosleep(&ts, NULL);
     }
+}
+
+static int run_pointer(const char *device, unsigned long wait_s)
+{
+    char path[64];
+    int fd = open_device(device, find_tablet, O_RDONLY | O_CLOEXEC, wait_s, path, sizeof(path));
     if (fd < 0) {
         fail("no tablet input device found within %lu s", wait_s);
         return 1;
@@ -1324,21 +1335,8 @@ static int find_keyboard(char *path, size_t len)
 static int run_keys(const char *device, unsigned long wait_s, int text)
 {
     char path[64];
-    int fd = -1;
-    int64_t deadline = now_ns() + (int64_t)wait_s * 1000000000;
-    for (;;) {
-        if (device) {
-            fd = open(device, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-            if (fd >= 0)
-                snprintf(path, sizeof(path), "%s", device);
-        } else if (find_keyboard(path, sizeof(path)) == 0) {
-            fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-        }
-        if (fd >= 0 || stop_requested || now_ns() >= deadline)
-            break;
-        struct timespec ts = {.tv_sec = 0, .tv_nsec = 100000000};
-        nanosleep(&ts, NULL);
-    }
+    int fd = open_device(device, find_keyboard, O_RDONLY | O_CLOEXEC | O_NONBLOCK, wait_s, path,
+                         sizeof(path));
     if (fd < 0) {
         fail("no keyboard input device found within %lu s", wait_s);
         return 1;
