@@ -8,6 +8,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdbool.h>
 #include <string.h>
 
@@ -79,15 +80,48 @@ static char *user_key(const char *user)
     return g_strdup_printf("u:%.*s", KEY_MAX, user);
 }
 
-/* The address as counted: IPv6 by /64 prefix, IPv4-mapped IPv6 as IPv4. */
+/*
+ * The host part of a peer string: "a.b.c.d:port" and "[v6]:port" (how the
+ * front ends name a TCP peer) lose the port, a bare address stays as it is.
+ * Writes into @buf; returns false when @peer has no such form.
+ */
+static bool peer_host(const char *peer, char *buf, size_t len)
+{
+    const char *colon, *end;
+    size_t n;
+
+    if (peer[0] == '[') {
+        end = strchr(peer, ']');
+        if (!end || (end[1] != '\0' && end[1] != ':'))
+            return false;
+        peer++;
+    } else {
+        colon = strchr(peer, ':');
+        /* Two colons or more: a bare IPv6 address, no port. */
+        if (!colon || strchr(colon + 1, ':'))
+            return false;
+        end = colon;
+    }
+    n = (size_t)(end - peer);
+    if (n == 0 || n >= len)
+        return false;
+    memcpy(buf, peer, n);
+    buf[n] = '\0';
+    return true;
+}
+
+/* The address as counted: IPv6 by /64 prefix, IPv4-mapped IPv6 as IPv4, no port. */
 static char *addr_key(const char *addr)
 {
     unsigned char a6[16];
     struct in_addr a4;
-    char buf[INET6_ADDRSTRLEN];
+    char buf[INET6_ADDRSTRLEN], host[INET6_ADDRSTRLEN];
 
     if (!addr)
         return NULL;
+    if (peer_host(addr, host, sizeof(host)) &&
+        (inet_pton(AF_INET6, host, a6) == 1 || inet_pton(AF_INET, host, &a4) == 1))
+        addr = host;
     if (inet_pton(AF_INET6, addr, a6) == 1) {
         static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
         if (memcmp(a6, mapped, sizeof(mapped)) == 0) {
@@ -156,7 +190,45 @@ int vg_ratelimit_check(vg_ratelimit *rl, const char *user, const char *addr, int
     return refused ? -EAGAIN : 0;
 }
 
-/* The entry for @key, created if there is room; NULL if the table is full. Takes @key. */
+/*
+ * The key to forget when the table is full: not locked out, fewest failures
+ * in the window, and of those the one whose last failure is oldest. A flood
+ * of new keys (one failure each) thus only ever pushes out keys with one
+ * failure, never a source or user closer to a lockout, nor a lockout.
+ * NULL when every key is locked out.
+ *
+ * A linear scan: it runs only when the table is full, at most once per
+ * recorded failure, and a failure has already cost a password hash, which
+ * is far dearer than walking max_entries pointers.
+ */
+static const char *victim_locked(vg_ratelimit *rl, int64_t now)
+{
+    GHashTableIter it;
+    gpointer k, v;
+    const char *best = NULL;
+    unsigned best_n = UINT_MAX;
+    int64_t best_last = INT64_MAX;
+
+    g_hash_table_iter_init(&it, rl->keys);
+    while (g_hash_table_iter_next(&it, &k, &v)) {
+        entry *e = v;
+        int64_t last;
+
+        if (now < e->locked_until)
+            continue;
+        expire_locked(rl, e, now);
+        last = e->n ? e->times[e->n - 1] : INT64_MIN;
+        if (e->n < best_n || (e->n == best_n && last < best_last)) {
+            best = k;
+            best_n = e->n;
+            best_last = last;
+        }
+    }
+    return best;
+}
+
+/* The entry for @key, created if there is room or room can be made; NULL if
+ * every tracked key is locked out. Takes @key. */
 static entry *entry_get_locked(vg_ratelimit *rl, char *key, int64_t now)
 {
     entry *e = g_hash_table_lookup(rl->keys, key);
@@ -175,17 +247,22 @@ static entry *entry_get_locked(vg_ratelimit *rl, char *key, int64_t now)
         g_hash_table_foreach_remove(rl->keys, sweep_one, &ctx);
     }
     if (g_hash_table_size(rl->keys) >= rl->cfg.max_entries) {
+        const char *victim = victim_locked(rl, now);
         if (!rl->warned_full) {
             vg_warning(TAG,
                        "login rate limiter full (%u users and addresses); "
-                       "not counting failures for new ones",
+                       "forgetting those with the fewest failures",
                        rl->cfg.max_entries);
             rl->warned_full = true;
         }
-        g_free(key);
-        return NULL;
+        if (!victim) {
+            g_free(key);
+            return NULL;
+        }
+        g_hash_table_remove(rl->keys, victim);
+    } else {
+        rl->warned_full = false;
     }
-    rl->warned_full = false;
     e = g_malloc0(sizeof(*e) + rl->cfg.max_failures * sizeof(e->times[0]));
     g_hash_table_insert(rl->keys, key, e);
     return e;

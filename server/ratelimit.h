@@ -8,17 +8,23 @@
  * addresses and guessing many users' passwords from one address are both
  * slowed down. A success clears the user's counter (not the address's).
  *
- * Addresses are grouped the way attackers get them: an IPv6 address counts
- * as its /64 prefix, an IPv4-mapped IPv6 address as the IPv4 address; any
- * other string (a UNIX socket peer, say) is taken as it is.
+ * Addresses are grouped the way attackers get them: the port of a peer
+ * string ("192.0.2.1:40000", "[2001:db8::1]:3389", as the front ends name
+ * peers) is dropped, an IPv6 address counts as its /64 prefix, an
+ * IPv4-mapped IPv6 address as the IPv4 address; any other string (a UNIX
+ * socket peer, say) is taken as it is.
  *
  * Time is passed in by the caller (@now, seconds on a monotonic clock such
  * as vg_now_us() / 1000000), which is how tests inject a clock.
  *
  * Memory is bounded: at most max_entries keys are tracked. When the table is
- * full after dropping expired keys, failures for new keys are not recorded
- * (the limiter fails open for them): failing closed would let anyone with
- * many addresses lock every user out.
+ * full after dropping expired keys, a new key takes the place of the key
+ * with the fewest failures in the window (the oldest of those), never of a
+ * key that is locked out: a flood of new addresses can only push out keys
+ * with as few failures as its own, not an offender close to a lockout, and
+ * cannot lift a lockout. Only when every tracked key is locked out are
+ * failures of new keys not recorded (failing closed would let anyone with
+ * many addresses lock every user out).
  *
  * Threading: all functions may be called from any thread; the limiter has
  * its own mutex.

@@ -265,6 +265,65 @@ static void test_ratelimit_full_table_keeps_existing_lockouts(void **state)
     vg_ratelimit_free(rl);
 }
 
+/* The front ends pass the peer as "address:port" ("[v6]:port" for IPv6):
+ * every connection has a new port, and it must still count as one source. */
+static void test_ratelimit_counts_a_peer_by_address_not_port(void **state)
+{
+    vg_ratelimit *rl = limiter();
+    char peer[64];
+    (void)state;
+
+    for (int i = 0; i < 5; i++) {
+        g_snprintf(peer, sizeof(peer), "127.0.0.1:%d", 40000 + i);
+        vg_ratelimit_fail(rl, "u", peer, 10);
+        vg_ratelimit_success(rl, "u"); /* only the address may lock */
+    }
+    assert_int_equal(vg_ratelimit_check(rl, "other", "127.0.0.1:50000", 10), -EAGAIN);
+    assert_int_equal(vg_ratelimit_check(rl, "other", "127.0.0.1", 10), -EAGAIN);
+    assert_int_equal(vg_ratelimit_check(rl, "other", "[::ffff:127.0.0.1]:1", 10), -EAGAIN);
+    assert_int_equal(vg_ratelimit_check(rl, "other", "127.0.0.2:40000", 10), 0);
+
+    for (int i = 0; i < 5; i++) {
+        g_snprintf(peer, sizeof(peer), "[2001:db8:7::%x]:%d", i + 1, 3389 + i);
+        vg_ratelimit_fail(rl, "v", peer, 10);
+        vg_ratelimit_success(rl, "v");
+    }
+    assert_int_equal(vg_ratelimit_check(rl, "other", "[2001:db8:7::99]:1", 10), -EAGAIN);
+    assert_int_equal(vg_ratelimit_check(rl, "other", "2001:db8:7::99", 10), -EAGAIN);
+    assert_int_equal(vg_ratelimit_check(rl, "other", "[2001:db8:8::1]:1", 10), 0);
+    vg_ratelimit_free(rl);
+}
+
+/* A full table makes room by forgetting the keys with the fewest failures:
+ * a flood of one-failure keys cannot wipe the count of a source that is
+ * one failure short of a lockout, nor anyone's lockout. */
+static void test_ratelimit_flood_cannot_make_it_forget_an_offender(void **state)
+{
+    vg_ratelimit_config cfg;
+    vg_ratelimit *rl = NULL;
+    (void)state;
+
+    vg_ratelimit_config_defaults(&cfg);
+    cfg.max_entries = 16;
+    assert_int_equal(vg_ratelimit_new(&cfg, &rl), 0);
+    fail_n(rl, "mallory", "192.0.2.66:1000", 4, 100);
+    for (int i = 0; i < 200; i++) {
+        char addr[32];
+        g_snprintf(addr, sizeof(addr), "198.51.100.%d:%d", i % 250, 2000 + i);
+        vg_ratelimit_fail(rl, NULL, addr, 100);
+    }
+    /* New keys are still counted while the table is full... */
+    assert_int_equal(vg_ratelimit_check(rl, "mallory", "192.0.2.66:1001", 100), 0);
+    vg_ratelimit_fail(rl, "mallory", "192.0.2.66:1001", 100);
+    /* ...and the fifth failure of each locks both out. */
+    assert_int_equal(vg_ratelimit_check(rl, "mallory", NULL, 100), -EAGAIN);
+    assert_int_equal(vg_ratelimit_check(rl, NULL, "192.0.2.66:7", 100), -EAGAIN);
+    fail_n(rl, "trudy", "203.0.113.5:1", 5, 101);
+    assert_int_equal(vg_ratelimit_check(rl, "trudy", NULL, 101), -EAGAIN);
+    assert_int_equal(vg_ratelimit_check(rl, NULL, "192.0.2.66", 101), -EAGAIN);
+    vg_ratelimit_free(rl);
+}
+
 /* ---- login ---- */
 
 typedef struct login_fixture {
@@ -445,6 +504,8 @@ int main(void)
         cmocka_unit_test(test_ratelimit_success_clears_the_user),
         cmocka_unit_test(test_ratelimit_is_configurable),
         cmocka_unit_test(test_ratelimit_full_table_keeps_existing_lockouts),
+        cmocka_unit_test(test_ratelimit_counts_a_peer_by_address_not_port),
+        cmocka_unit_test(test_ratelimit_flood_cannot_make_it_forget_an_offender),
 #define L(fn) cmocka_unit_test_setup_teardown(fn, login_setup, login_teardown)
         L(test_login_accepts_right_password),
         L(test_login_unknown_user_answers_like_wrong_password),
