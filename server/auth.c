@@ -203,6 +203,9 @@ int vg_auth_login(vg_store *store, vg_ratelimit *rl, const char *user, const cha
     if (!store || !result)
         return -EINVAL;
     if (rl && vg_ratelimit_check(rl, user, addr, now) < 0) {
+        /* Refused without looking, but in the time a check takes: the
+         * answer's timing must not tell a prober that the lockout hit. */
+        (void)verify_raw("-", dummy_hash);
         *result = VG_AUTH_RATE_LIMITED;
         return 0;
     }

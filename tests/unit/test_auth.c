@@ -428,6 +428,24 @@ static void test_login_unknown_user_costs_a_hash_check(void **state)
     assert_true(known > unknown * 0.5);
 }
 
+static void test_login_throttled_costs_a_hash_check(void **state)
+{
+    login_fixture *f = *state;
+    double t[3], wrong = login_seconds(f, "alice"), throttled;
+
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(login(f, "dora", "wrong", "192.0.2.9", 100), VG_AUTH_BAD_CREDENTIALS);
+    for (int i = 0; i < 3; i++) {
+        int64_t start = g_get_monotonic_time();
+        assert_int_equal(login(f, "alice", "s3cret", "192.0.2.9", 101), VG_AUTH_RATE_LIMITED);
+        t[i] = (double)(g_get_monotonic_time() - start) / G_USEC_PER_SEC;
+    }
+    throttled = median3(t[0], t[1], t[2]);
+    /* A refusal that skipped the check would answer thousands of times faster. */
+    assert_true(throttled > wrong * 0.5);
+    assert_true(wrong > throttled * 0.5);
+}
+
 static void test_login_is_rate_limited_even_with_right_password(void **state)
 {
     login_fixture *f = *state;
@@ -510,6 +528,7 @@ int main(void)
         L(test_login_accepts_right_password),
         L(test_login_unknown_user_answers_like_wrong_password),
         L(test_login_unknown_user_costs_a_hash_check),
+        L(test_login_throttled_costs_a_hash_check),
         L(test_login_is_rate_limited_even_with_right_password),
         L(test_login_unknown_users_count_against_the_address),
         L(test_login_disabled_account_only_after_right_password),
