@@ -15,69 +15,14 @@ Standard library only; /usr/bin/python3 or any Python 3.
 """
 
 import argparse
+import os
 import socket
-import ssl
 import struct
 import sys
 import time
 
-
-def recv_exact(s, n):
-    buf = b""
-    while len(buf) < n:
-        chunk = s.recv(n - len(buf))
-        if not chunk:
-            raise ConnectionError("the server closed the connection")
-        buf += chunk
-    return buf
-
-
-def login(host, port, user, password, ca, times=None):
-    """Log in; returns (TLS socket, width, height). With a dict @times it
-    also records, in ms from the start: "tcp" (connected), "tls" (the
-    VeNCrypt exchange and TLS handshake done), "auth" (SecurityResult read)
-    and "init" (ServerInit read)."""
-    t0 = time.monotonic()
-
-    def mark(what):
-        if times is not None:
-            times[what] = (time.monotonic() - t0) * 1000.0
-
-    s = socket.create_connection((host, port), timeout=30)
-    mark("tcp")
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
-    if recv_exact(s, 12) != b"RFB 003.008\n":
-        raise ConnectionError("no RFB 3.8 greeting")
-    s.sendall(b"RFB 003.008\n")
-    types = recv_exact(s, recv_exact(s, 1)[0])
-    if 19 not in types:
-        raise ConnectionError("no VeNCrypt offered")
-    s.sendall(bytes([19]))
-    recv_exact(s, 2)
-    s.sendall(b"\x00\x02")
-    if recv_exact(s, 1) != b"\x00":
-        raise ConnectionError("VeNCrypt 0.2 refused")
-    n = recv_exact(s, 1)[0]
-    if 262 not in struct.unpack(">%dI" % n, recv_exact(s, 4 * n)):
-        raise ConnectionError("no X509Plain offered")
-    s.sendall(struct.pack(">I", 262))
-    if recv_exact(s, 1) != b"\x01":
-        raise ConnectionError("X509Plain refused")
-    ctx = ssl.create_default_context(cafile=ca)
-    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-    t = ctx.wrap_socket(s, server_hostname=host)
-    mark("tls")
-    u, p = user.encode(), password.encode()
-    t.sendall(struct.pack(">II", len(u), len(p)) + u + p)
-    if struct.unpack(">I", recv_exact(t, 4))[0] != 0:
-        raise PermissionError("login refused")
-    mark("auth")
-    t.sendall(b"\x01")  # ClientInit, shared
-    w, h = struct.unpack(">HH", recv_exact(t, 4))
-    recv_exact(t, 16)
-    recv_exact(t, struct.unpack(">I", recv_exact(t, 4))[0])
-    mark("init")
-    return t, w, h
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
+from rfblogin import login  # noqa: E402
 
 
 def main():
