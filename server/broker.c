@@ -38,6 +38,8 @@ struct vg_broker {
     vg_second_login second_login;
 };
 
+static void on_lockout(void *opaque, const char *kind, const char *what, int64_t seconds);
+
 static int apply_config(vg_broker *b, const vg_config *cfg)
 {
     vg_ratelimit_config rc;
@@ -53,6 +55,7 @@ static int apply_config(vg_broker *b, const vg_config *cfg)
     g_mutex_lock(&b->lock);
     /* A reload keeps the failure counts: a new limiter only when the limits change. */
     if (!b->rl) {
+        vg_ratelimit_set_lockout_fn(rl, on_lockout, b);
         b->rl = rl;
         rl = NULL;
     }
@@ -146,6 +149,18 @@ static void audit(vg_broker *b, const char *event, const char *user, const char 
 {
     if (b->audit)
         b->audit(b->audit_opaque, event, "user", user, "address", addr, k1, v1, k2, v2, NULL);
+}
+
+/* A user or an address was locked out after too many failed logins. */
+static void on_lockout(void *opaque, const char *kind, const char *what, int64_t seconds)
+{
+    vg_broker *b = opaque;
+    char secs[24];
+    bool user = strcmp(kind, "user") == 0;
+
+    g_snprintf(secs, sizeof(secs), "%" G_GINT64_FORMAT, seconds);
+    vg_warning(TAG, "%s %s locked out for %s s after repeated failed logins", kind, what, secs);
+    audit(b, "lockout", user ? what : "", user ? "-" : what, "kind", kind, "seconds", secs);
 }
 
 /* Start or resume @vm. */

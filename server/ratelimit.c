@@ -33,6 +33,8 @@ struct vg_ratelimit {
     GHashTable *keys; /* char * key -> entry * */
     int64_t last_sweep;
     bool warned_full;
+    vg_ratelimit_lockout_fn lockout_fn;
+    void *lockout_opaque;
 };
 
 void vg_ratelimit_config_defaults(vg_ratelimit_config *cfg)
@@ -268,30 +270,53 @@ static entry *entry_get_locked(vg_ratelimit *rl, char *key, int64_t now)
     return e;
 }
 
-static void fail_locked(vg_ratelimit *rl, char *key, int64_t now)
+/* Count a failure of @key (taken); true if it locked the key out. */
+static bool fail_locked(vg_ratelimit *rl, char *key, int64_t now)
 {
     entry *e;
 
     if (!key)
-        return;
+        return false;
     e = entry_get_locked(rl, key, now);
     if (!e || now < e->locked_until)
-        return;
+        return false;
     expire_locked(rl, e, now);
     /* n < max_failures here: reaching it locks the key out and empties the list. */
     e->times[e->n++] = now;
     if (e->n >= rl->cfg.max_failures) {
         e->locked_until = now + rl->cfg.lockout;
         e->n = 0;
+        return true;
     }
+    return false;
+}
+
+void vg_ratelimit_set_lockout_fn(vg_ratelimit *rl, vg_ratelimit_lockout_fn fn, void *opaque)
+{
+    g_mutex_lock(&rl->lock);
+    rl->lockout_fn = fn;
+    rl->lockout_opaque = opaque;
+    g_mutex_unlock(&rl->lock);
 }
 
 void vg_ratelimit_fail(vg_ratelimit *rl, const char *user, const char *addr, int64_t now)
 {
+    g_autofree char *uk = user_key(user), *ak = addr_key(addr);
+    vg_ratelimit_lockout_fn fn;
+    void *opaque;
+    bool user_locked, addr_locked;
+
     g_mutex_lock(&rl->lock);
-    fail_locked(rl, user_key(user), now);
-    fail_locked(rl, addr_key(addr), now);
+    user_locked = fail_locked(rl, g_strdup(uk), now);
+    addr_locked = fail_locked(rl, g_strdup(ak), now);
+    fn = rl->lockout_fn;
+    opaque = rl->lockout_opaque;
     g_mutex_unlock(&rl->lock);
+    /* Keys are "u:<user>" and "a:<address>". */
+    if (fn && user_locked)
+        fn(opaque, "user", uk + 2, rl->cfg.lockout);
+    if (fn && addr_locked)
+        fn(opaque, "address", ak + 2, rl->cfg.lockout);
 }
 
 void vg_ratelimit_success(vg_ratelimit *rl, const char *user)

@@ -71,6 +71,18 @@ int vg_ratelimit_check(vg_ratelimit *rl, const char *user, const char *addr, int
 /** Record a failed login by @user from @addr (either may be NULL) at @now. */
 void vg_ratelimit_fail(vg_ratelimit *rl, const char *user, const char *addr, int64_t now);
 
+/**
+ * Called once each time a key is locked out: @kind is "user" or "address",
+ * @what the user name or the address as counted (no port; an IPv6 address as
+ * "prefix/64"), @seconds the lockout. Called from vg_ratelimit_fail's
+ * thread, after the limiter's lock is released.
+ */
+typedef void (*vg_ratelimit_lockout_fn)(void *opaque, const char *kind, const char *what,
+                                        int64_t seconds);
+
+/** Set (or with NULL clear) the lockout callback. Call before sharing @rl between threads. */
+void vg_ratelimit_set_lockout_fn(vg_ratelimit *rl, vg_ratelimit_lockout_fn fn, void *opaque);
+
 /** Record a successful login: clears @user's failures and lockout. NULL is ignored. */
 void vg_ratelimit_success(vg_ratelimit *rl, const char *user);
 

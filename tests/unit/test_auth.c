@@ -324,6 +324,31 @@ static void test_ratelimit_flood_cannot_make_it_forget_an_offender(void **state)
     vg_ratelimit_free(rl);
 }
 
+static void record_lockout(void *opaque, const char *kind, const char *what, int64_t seconds)
+{
+    g_ptr_array_add(opaque, g_strdup_printf("%s %s %" G_GINT64_FORMAT, kind, what, seconds));
+}
+
+/* Each lockout is reported once, by what was locked, without the port. */
+static void test_ratelimit_reports_each_lockout_once(void **state)
+{
+    vg_ratelimit *rl = limiter();
+    g_autoptr(GPtrArray) seen = g_ptr_array_new_with_free_func(g_free);
+    (void)state;
+
+    vg_ratelimit_set_lockout_fn(rl, record_lockout, seen);
+    fail_n(rl, "alice", "[2001:db8:5::1]:4000", 4, 10);
+    assert_int_equal(seen->len, 0);
+    vg_ratelimit_fail(rl, "alice", "[2001:db8:5::2]:4001", 10);
+    assert_int_equal(seen->len, 2);
+    assert_string_equal(g_ptr_array_index(seen, 0), "user alice 300");
+    assert_string_equal(g_ptr_array_index(seen, 1), "address 2001:db8:5::/64 300");
+    /* Failures while locked out lock nothing again. */
+    fail_n(rl, "alice", "[2001:db8:5::3]:4002", 5, 11);
+    assert_int_equal(seen->len, 2);
+    vg_ratelimit_free(rl);
+}
+
 /* ---- login ---- */
 
 typedef struct login_fixture {
@@ -524,6 +549,7 @@ int main(void)
         cmocka_unit_test(test_ratelimit_full_table_keeps_existing_lockouts),
         cmocka_unit_test(test_ratelimit_counts_a_peer_by_address_not_port),
         cmocka_unit_test(test_ratelimit_flood_cannot_make_it_forget_an_offender),
+        cmocka_unit_test(test_ratelimit_reports_each_lockout_once),
 #define L(fn) cmocka_unit_test_setup_teardown(fn, login_setup, login_teardown)
         L(test_login_accepts_right_password),
         L(test_login_unknown_user_answers_like_wrong_password),

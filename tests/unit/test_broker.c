@@ -476,8 +476,22 @@ static void test_broker_nla_failures_lock_out(void **state)
     assert_int_equal(vg_broker_nla_hash(f->broker, "alice", "198.51.100.1", buf), 0);
     assert_memory_equal(buf, nt_of_password, sizeof(buf));
     {
+        /* The failure that reaches the limit locks out the user and the
+         * address: each lockout is audited before the failure itself. */
         guint before = f->events->len;
+        const GPtrArray *ev;
         vg_broker_nla_failed(f->broker, "alice", "198.51.100.1");
+        assert_int_equal(f->events->len, before + 3);
+        ev = f->events->pdata[before];
+        assert_string_equal(ev->pdata[0], "lockout");
+        assert_string_equal(ev_get(ev, "kind"), "user");
+        assert_string_equal(ev_get(ev, "user"), "alice");
+        ev = f->events->pdata[before + 1];
+        assert_string_equal(ev->pdata[0], "lockout");
+        assert_string_equal(ev_get(ev, "kind"), "address");
+        assert_string_equal(ev_get(ev, "address"), "198.51.100.1");
+        assert_non_null(ev_get(ev, "seconds"));
+        g_ptr_array_remove_range(f->events, before, 2);
         assert_nla_failure(f, before, "alice", "198.51.100.1", "bad-credentials");
     }
 
