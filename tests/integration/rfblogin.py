@@ -21,18 +21,30 @@ def recv_exact(s, n):
     return buf
 
 
-def login(host, port, user, password, ca, times=None):
-    """Log in; returns (TLS socket, width, height). With a dict @times it
-    also records, in ms from the start: "tcp" (connected), "tls" (the
-    VeNCrypt exchange and TLS handshake done), "auth" (SecurityResult read)
-    and "init" (ServerInit read)."""
+class LoginRefused(PermissionError):
+    """The server refused the login; .reason is what it said (RFB 3.8
+    SecurityResult reason), or "" when it said nothing."""
+
+    def __init__(self, reason):
+        super().__init__("login refused: %s" % (reason or "(no reason given)"))
+        self.reason = reason
+
+
+def login(host, port, user, password, ca, times=None, source=None):
+    """Log in; returns (TLS socket, width, height); raises LoginRefused with
+    the server's reason when refused. With a dict @times it also records, in
+    ms from the start: "tcp" (connected), "tls" (the VeNCrypt exchange and
+    TLS handshake done), "auth" (SecurityResult read) and "init" (ServerInit
+    read). @source is the local address to connect from (another loopback
+    address, say)."""
     t0 = time.monotonic()
 
     def mark(what):
         if times is not None:
             times[what] = (time.monotonic() - t0) * 1000.0
 
-    s = socket.create_connection((host, port), timeout=30)
+    s = socket.create_connection((host, port), timeout=30,
+                                 source_address=(source, 0) if source else None)
     mark("tcp")
     s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
     if recv_exact(s, 12) != b"RFB 003.008\n":
@@ -59,7 +71,13 @@ def login(host, port, user, password, ca, times=None):
     u, p = user.encode(), password.encode()
     t.sendall(struct.pack(">II", len(u), len(p)) + u + p)
     if struct.unpack(">I", recv_exact(t, 4))[0] != 0:
-        raise PermissionError("login refused")
+        try:
+            n = struct.unpack(">I", recv_exact(t, 4))[0]
+            reason = recv_exact(t, min(n, 4096)).decode("utf-8", "replace")
+        except (ConnectionError, OSError):
+            reason = ""
+        t.close()
+        raise LoginRefused(reason)
     mark("auth")
     t.sendall(b"\x01")  # ClientInit, shared
     w, h = struct.unpack(">HH", recv_exact(t, 4))

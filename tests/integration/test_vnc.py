@@ -16,6 +16,7 @@ import warnings
 
 from PIL import Image
 
+import rfblogin
 from bridge import SHOT, Daemon, shot
 from vgtest import Guest, assert_images_equal, fail, images_equal, run_tests
 
@@ -184,6 +185,42 @@ def test_refusals_have_reasons_and_are_audited():
         if any(r.get("address", "").startswith("127.0.0.1") is False for r in records
                if r.get("event") == "login_failed"):
             fail("failed logins lack the source address: %r" % records)
+
+
+def test_one_address_guessing_many_users_is_throttled():
+    """Wrong passwords for six users from one address lock that address
+    out: the right password of a seventh user from it is refused (and
+    audited as rate-limited with the address), while the same login from
+    another address gets in."""
+    with Guest() as g1, Guest() as g2, Gateway(g1, g2) as gw:
+        port = gw.d.vnc_port
+        for i in range(6):
+            try:
+                rfblogin.login("127.0.0.1", port, "guess%d" % i, "wrong-%d" % i, gw.ca)
+            except rfblogin.LoginRefused as e:
+                if "Authentication failed" not in e.reason:
+                    fail("guess%d: refused with %r" % (i, e.reason))
+            else:
+                fail("guess%d: a wrong password was let in" % i)
+        try:
+            rfblogin.login("127.0.0.1", port, "alice", gw.pw["alice"], gw.ca)
+        except rfblogin.LoginRefused:
+            pass
+        else:
+            fail("alice got in from an address that had just failed six times")
+        t, w, h = rfblogin.login("127.0.0.1", port, "alice", gw.pw["alice"], gw.ca,
+                                 source="127.0.0.2")
+        t.close()
+        if (w, h) != (1024, 768):
+            fail("alice from 127.0.0.2: screen %dx%d" % (w, h))
+        records = [json.loads(l) for l in open(gw.d.audit)]
+        if not any(r.get("event") == "login_failed" and r.get("user") == "alice" and
+                   r.get("reason") == "rate-limited" and
+                   r.get("address", "").startswith("127.0.0.1:") for r in records):
+            fail("no rate-limited login_failed record for alice from 127.0.0.1: %r" % records)
+        if not any(r.get("event") == "lockout" and r.get("kind") == "address" and
+                   r.get("address") == "127.0.0.1" for r in records):
+            fail("the address lockout was not audited: %r" % records)
 
 
 def rfb_hello(port):
@@ -390,6 +427,7 @@ if __name__ == "__main__":
                test_a_viewer_leaving_mid_update_holds_no_one_up,
                test_typing_reaches_the_guest_but_not_from_an_observer,
                test_refusals_have_reasons_and_are_audited,
+               test_one_address_guessing_many_users_is_throttled,
                test_insecure_clients_are_refused,
                test_unencrypted_login_only_when_allowed_on_loopback,
                test_twenty_viewers_all_receive_an_update,
