@@ -10,6 +10,8 @@
 #include <syslog.h>
 #include <time.h>
 
+#include <glib.h>
+
 int vg_log_threshold = VG_LOG_NOTICE;
 static int use_syslog;
 
@@ -42,9 +44,58 @@ int vg_log_parse_level(const char *name)
     return -1;
 }
 
+/*
+ * By hand rather than g_strescape(): that one also escapes every non-ASCII
+ * byte, which would turn a UTF-8 user or VM name into octal noise.
+ */
+void vg_log_escape(const char *in, char *out, size_t len)
+{
+    size_t o = 0;
+    const unsigned char *p = (const unsigned char *)in;
+
+    while (*p) {
+        char piece[8];
+        size_t n;
+        int seq = 1;
+
+        if (*p < 0x20 || *p == 0x7f) {
+            n = (size_t)snprintf(piece, sizeof(piece), "\\x%02x", *p);
+        } else if (*p < 0x80) {
+            piece[0] = (char)*p;
+            n = 1;
+        } else {
+            /* The length of a valid UTF-8 sequence here, or 0. */
+            seq = (*p & 0xe0) == 0xc0 ? 2 : (*p & 0xf0) == 0xe0 ? 3 : (*p & 0xf8) == 0xf0 ? 4 : 0;
+            for (int i = 1; i < seq; i++) {
+                if ((p[i] & 0xc0) != 0x80) {
+                    seq = 0;
+                    break;
+                }
+            }
+            if (seq && !g_utf8_validate((const char *)p, seq, NULL))
+                seq = 0;
+            if (!seq) {
+                seq = 1;
+                n = (size_t)snprintf(piece, sizeof(piece), "\\x%02x", *p);
+            } else if (seq == 2 && p[0] == 0xc2 && p[1] < 0xa0) {
+                n = (size_t)snprintf(piece, sizeof(piece), "\\u%04x", p[1]); /* C1 control */
+            } else {
+                memcpy(piece, p, (size_t)seq);
+                n = (size_t)seq;
+            }
+        }
+        if (o + n >= len)
+            break;
+        memcpy(out + o, piece, n);
+        o += n;
+        p += seq;
+    }
+    out[o] = '\0';
+}
+
 void vg_log_write(int level, const char *tag, const char *fmt, ...)
 {
-    char msg[1024];
+    char raw[1024], msg[1024];
     struct timespec ts;
     struct tm tm;
     va_list ap;
@@ -52,8 +103,9 @@ void vg_log_write(int level, const char *tag, const char *fmt, ...)
     if (level < VG_LOG_ERROR || level > VG_LOG_DEBUG)
         level = VG_LOG_ERROR;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
+    vsnprintf(raw, sizeof(raw), fmt, ap);
     va_end(ap);
+    vg_log_escape(raw, msg, sizeof(msg));
     if (use_syslog) {
         /* VG_LOG_* are syslog's own priorities. */
         syslog(level, "%s: %s", tag, msg);

@@ -9,6 +9,7 @@
 #define VG_LOG_H
 
 #include <stdarg.h>
+#include <stddef.h>
 
 typedef enum vg_log_level {
     VG_LOG_ERROR = 3,
@@ -33,9 +34,22 @@ int vg_log_parse_level(const char *name);
 /** Send log lines to syslog(3) as @ident (daemon facility) instead of stderr. */
 void vg_log_use_syslog(const char *ident);
 
-/** Write one line to stderr: "<level> <tag>: message". Thread-safe. */
+/**
+ * Write one line to stderr: "<level> <tag>: message". Thread-safe. The
+ * message is escaped (vg_log_escape): peer-supplied strings in it (user
+ * names, VM names, reasons) cannot start a new line or move the cursor of
+ * whoever reads the log on a terminal.
+ */
 void vg_log_write(int level, const char *tag, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/**
+ * Copy @in to @out (@len bytes, @len >= 1), always NUL-terminated and cut
+ * if needed: control characters (C0, DEL, C1) and bytes that are not valid
+ * UTF-8 become "\\xNN" (C1 code points "\\u00NN"); everything else,
+ * UTF-8 included, is kept. A sequence is never cut in the middle.
+ */
+void vg_log_escape(const char *in, char *out, size_t len);
 
 #define vg_log(level, tag, ...)                                                                    \
     do {                                                                                           \
