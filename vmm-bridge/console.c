@@ -165,7 +165,12 @@ static void cb_got_cursor(rfbClient *cl, int xhot, int yhot, int width, int heig
     cur.height = (uint32_t)height;
     cur.hot_x = xhot >= 0 && xhot < width ? (uint32_t)xhot : 0;
     cur.hot_y = yhot >= 0 && yhot < height ? (uint32_t)yhot : 0;
-    cur.argb = g_malloc(n);
+    /* Sized by the guest: drop the shape rather than abort on failure. */
+    cur.argb = g_try_malloc(n);
+    if (!cur.argb) {
+        vg_warning(TAG, "vm=%s: no memory for a %dx%d pointer shape", c->name, width, height);
+        return;
+    }
     for (size_t i = 0; i < (size_t)width * (size_t)height; i++) {
         uint32_t px;
         memcpy(&px, cl->rcSource + i * 4, 4);

@@ -356,11 +356,21 @@ static bool resync(vg_rdp_peer *p)
     h = vg_surface_height_locked(p->surface);
     if (vg_image_size(w, h, 4, &size) < 0) {
         vg_surface_unlock(p->surface);
+        vg_rdp_peer_fail(p, "the VM's screen size cannot be served");
         return false;
     }
     if (w != p->width || h != p->height || !p->pixels) {
         g_free(p->pixels);
-        p->pixels = g_malloc(size);
+        /* The size is the guest's choice: a failed allocation ends this
+         * viewer, it must not abort the daemon. */
+        p->pixels = g_try_malloc(size);
+        if (!p->pixels) {
+            vg_surface_unlock(p->surface);
+            vg_warning(TAG, "peer=%s user=%s: no memory for a %ux%u screen", p->name, p->user, w,
+                       h);
+            vg_rdp_peer_fail(p, "the gateway has no memory for the VM's screen size");
+            return false;
+        }
     }
     p->width = w;
     p->height = h;
