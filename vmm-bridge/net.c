@@ -99,7 +99,77 @@ struct vg_net_acceptor {
     GMutex lock;
     GCond cond;
     unsigned unauth, total;
+    GHashTable *unauth_by_source; /* source key -> count (GUINT_TO_POINTER), under lock */
+    GThreadPool *refusals;        /* refuse() off the accept thread */
 };
+
+#define DEFAULT_MAX_UNAUTH_PER_SOURCE 4
+#define REFUSAL_THREADS               2
+#define REFUSALS_QUEUED_MAX           32
+
+/*
+ * The source a peer string counts against: its address without the port,
+ * an IPv6 address by its /64 (one host gets a whole /64), an IPv4-mapped
+ * one as the IPv4 address. @peer is what vg_net_peer_name wrote.
+ */
+static void source_key(const char *peer, char *out, size_t len)
+{
+    char host[INET6_ADDRSTRLEN];
+    const char *end;
+    unsigned char a6[16];
+    size_t n;
+
+    if (peer[0] == '[' && (end = strchr(peer, ']')) != NULL) {
+        n = (size_t)(end - peer - 1);
+        if (n < sizeof(host)) {
+            memcpy(host, peer + 1, n);
+            host[n] = '\0';
+            if (inet_pton(AF_INET6, host, a6) == 1) {
+                static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+                if (memcmp(a6, mapped, sizeof(mapped)) == 0) {
+                    inet_ntop(AF_INET, a6 + 12, out, (socklen_t)len);
+                    return;
+                }
+                memset(a6 + 8, 0, 8);
+                inet_ntop(AF_INET6, a6, host, sizeof(host));
+                snprintf(out, len, "%s/64", host);
+                return;
+            }
+        }
+    }
+    end = strrchr(peer, ':');
+    n = end ? (size_t)(end - peer) : strlen(peer);
+    snprintf(out, len, "%.*s", (int)n, peer);
+}
+
+/* Count one connection not logged in from @peer out. Under a->lock. */
+static void source_release_locked(vg_net_acceptor *a, const char *peer)
+{
+    char key[VG_PEER_NAME_SIZE];
+    guint n;
+
+    source_key(peer, key, sizeof(key));
+    n = GPOINTER_TO_UINT(g_hash_table_lookup(a->unauth_by_source, key));
+    if (n <= 1)
+        g_hash_table_remove(a->unauth_by_source, key);
+    else
+        g_hash_table_insert(a->unauth_by_source, g_strdup(key), GUINT_TO_POINTER(n - 1));
+}
+
+typedef struct refusal {
+    vg_net_acceptor *a;
+    int fd;
+    const char *reason; /* static */
+} refusal;
+
+static void refuse_job(gpointer data, gpointer user_data)
+{
+    refusal *r = data;
+    (void)user_data;
+    r->a->ops.refuse(r->a->opaque, r->fd, r->reason);
+    close(r->fd);
+    g_free(r);
+}
 
 typedef struct conn {
     vg_net_acceptor *a;
@@ -131,6 +201,8 @@ static gpointer accept_thread(gpointer data)
         struct sockaddr_storage ss;
         socklen_t sl = sizeof(ss);
         const char *full = NULL;
+        char key[VG_PEER_NAME_SIZE];
+        guint from_source;
         GThread *t;
         conn *c;
         int fd, r;
@@ -156,28 +228,40 @@ static gpointer accept_thread(gpointer data)
         r = vg_net_set_nodelay(fd);
         if (r < 0)
             vg_warning(a->tag, "peer=%s: TCP_NODELAY: %s", c->peer, g_strerror(-r));
+        source_key(c->peer, key, sizeof(key));
         g_mutex_lock(&a->lock);
+        from_source = GPOINTER_TO_UINT(g_hash_table_lookup(a->unauth_by_source, key));
         if (fd >= a->cfg.fd_limit || a->total >= a->cfg.max_total)
             full = "the gateway is full, try again later";
         else if (a->unauth >= a->cfg.max_unauth)
             full = "too many connections are logging in, try again later";
+        else if (from_source >= a->cfg.max_unauth_per_source)
+            full = "too many connections from your address are logging in, try again later";
         if (!full) {
             a->unauth++;
             a->total++;
+            g_hash_table_insert(a->unauth_by_source, g_strdup(key),
+                                GUINT_TO_POINTER(from_source + 1));
         }
         g_mutex_unlock(&a->lock);
         if (full) {
             vg_warning(a->tag, "peer=%s: refused: %s", c->peer, full);
-            if (a->ops.refuse)
-                a->ops.refuse(a->opaque, fd, full);
-            close(fd);
+            /* Telling the peer why waits on the peer: never here. */
+            if (a->ops.refuse && a->refusals &&
+                g_thread_pool_unprocessed(a->refusals) < REFUSALS_QUEUED_MAX) {
+                refusal *job = g_new(refusal, 1);
+                *job = (refusal){a, fd, full};
+                g_thread_pool_push(a->refusals, job, NULL);
+            } else {
+                close(fd);
+            }
             g_free(c);
             continue;
         }
         t = g_thread_try_new("vg-conn", conn_thread, c, NULL);
         if (!t) {
             vg_warning(a->tag, "peer=%s: refused: no thread for it", c->peer);
-            vg_net_acceptor_closed(a, false);
+            vg_net_acceptor_closed(a, c->peer, false);
             close(fd);
             g_free(c);
             continue;
@@ -196,8 +280,13 @@ int vg_net_acceptor_new(const vg_net_acceptor_config *cfg, const vg_net_acceptor
     a->cfg.address = NULL;
     g_strlcpy(a->tag, cfg->tag ? cfg->tag : "net", sizeof(a->tag));
     a->cfg.tag = a->tag;
+    if (!a->cfg.max_unauth_per_source)
+        a->cfg.max_unauth_per_source = DEFAULT_MAX_UNAUTH_PER_SOURCE;
     a->ops = *ops;
     a->opaque = opaque;
+    a->unauth_by_source = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    if (ops->refuse)
+        a->refusals = g_thread_pool_new(refuse_job, NULL, REFUSAL_THREADS, FALSE, NULL);
     g_mutex_init(&a->lock);
     g_cond_init(&a->cond);
     a->fd = -1;
@@ -221,6 +310,9 @@ int vg_net_acceptor_new(const vg_net_acceptor_config *cfg, const vg_net_acceptor
     return 0;
 
 fail:
+    if (a->refusals)
+        g_thread_pool_free(a->refusals, FALSE, TRUE);
+    g_hash_table_unref(a->unauth_by_source);
     if (a->fd >= 0)
         close(a->fd);
     if (a->wake_fd >= 0)
@@ -236,20 +328,24 @@ unsigned vg_net_acceptor_port(vg_net_acceptor *a)
     return a->port;
 }
 
-void vg_net_acceptor_logged_in(vg_net_acceptor *a)
+void vg_net_acceptor_logged_in(vg_net_acceptor *a, const char *peer)
 {
     g_mutex_lock(&a->lock);
     if (a->unauth > 0)
         a->unauth--;
+    if (peer)
+        source_release_locked(a, peer);
     g_cond_broadcast(&a->cond);
     g_mutex_unlock(&a->lock);
 }
 
-void vg_net_acceptor_closed(vg_net_acceptor *a, bool logged_in)
+void vg_net_acceptor_closed(vg_net_acceptor *a, const char *peer, bool logged_in)
 {
     g_mutex_lock(&a->lock);
     if (!logged_in && a->unauth > 0)
         a->unauth--;
+    if (!logged_in && peer)
+        source_release_locked(a, peer);
     if (a->total > 0)
         a->total--;
     g_cond_broadcast(&a->cond);
@@ -267,6 +363,10 @@ void vg_net_acceptor_stop(vg_net_acceptor *a)
     a->thread = NULL;
     close(a->fd);
     a->fd = -1;
+    if (a->refusals) {
+        g_thread_pool_free(a->refusals, FALSE, TRUE); /* each refusal bounds its own waits */
+        a->refusals = NULL;
+    }
 }
 
 void vg_net_acceptor_wait(vg_net_acceptor *a, bool all)
@@ -282,6 +382,7 @@ void vg_net_acceptor_free(vg_net_acceptor *a)
     if (!a)
         return;
     vg_net_acceptor_stop(a);
+    g_hash_table_unref(a->unauth_by_source);
     close(a->wake_fd);
     g_mutex_clear(&a->lock);
     g_cond_clear(&a->cond);

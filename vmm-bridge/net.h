@@ -44,12 +44,13 @@ void vg_net_peer_name(const struct sockaddr_storage *ss, char *out, size_t len);
 typedef struct vg_net_acceptor vg_net_acceptor;
 
 typedef struct vg_net_acceptor_config {
-    const char *address; /**< IP literal to bind */
-    unsigned port;       /**< 0 picks a free port */
-    unsigned max_unauth; /**< connections not yet logged in */
-    unsigned max_total;  /**< all connections */
-    int fd_limit;        /**< refuse connections whose descriptor is this or above */
-    const char *tag;     /**< log tag ("vnc", "rdp") */
+    const char *address;            /**< IP literal to bind */
+    unsigned port;                  /**< 0 picks a free port */
+    unsigned max_unauth;            /**< connections not yet logged in */
+    unsigned max_unauth_per_source; /**< of those, from one address (IPv6: one /64); 0: 4 */
+    unsigned max_total;             /**< all connections */
+    int fd_limit;                   /**< refuse connections whose descriptor is this or above */
+    const char *tag;                /**< log tag ("vnc", "rdp") */
 } vg_net_acceptor_config;
 
 typedef struct vg_net_acceptor_ops {
@@ -61,8 +62,10 @@ typedef struct vg_net_acceptor_ops {
      */
     void (*serve)(void *opaque, int fd, const char *peer);
     /**
-     * Optional: over a cap. Tell the peer @reason in the protocol's words,
-     * quickly (the accept thread waits); the acceptor closes @fd.
+     * Optional: over a cap. Tell the peer @reason in the protocol's words;
+     * the acceptor closes @fd afterwards. Runs on a small pool of its own,
+     * never on the accept thread; when that pool is busy, over-cap
+     * connections are closed without a word. Must bound its own waits.
      */
     void (*refuse)(void *opaque, int fd, const char *reason);
 } vg_net_acceptor_ops;
@@ -74,13 +77,16 @@ int vg_net_acceptor_new(const vg_net_acceptor_config *cfg, const vg_net_acceptor
 /** The port actually bound. */
 unsigned vg_net_acceptor_port(vg_net_acceptor *a);
 
-/** A connection logged in: it no longer counts against max_unauth. */
-void vg_net_acceptor_logged_in(vg_net_acceptor *a);
+/** The connection from @peer (as serve() got it) logged in: it no longer counts against the
+ * caps on connections not logged in. */
+void vg_net_acceptor_logged_in(vg_net_acceptor *a, const char *peer);
 
-/** A connection ended; @logged_in says whether vg_net_acceptor_logged_in was called for it. */
-void vg_net_acceptor_closed(vg_net_acceptor *a, bool logged_in);
+/** The connection from @peer ended; @logged_in says whether vg_net_acceptor_logged_in was
+ * called for it (then @peer may be NULL). */
+void vg_net_acceptor_closed(vg_net_acceptor *a, const char *peer, bool logged_in);
 
-/** Stop accepting (joins the accept thread). Counting goes on. */
+/** Stop accepting (joins the accept thread and waits for refusals in progress). Counting goes
+ * on. */
 void vg_net_acceptor_stop(vg_net_acceptor *a);
 
 /** Wait until no connection is left that is not logged in (@all: no connection at all). */

@@ -229,7 +229,7 @@ static bool do_login(vg_rdp_peer *p, const char *user, const char *password)
         p->surface = NULL;
         vg_rdp_peer_fail(p, "cannot follow the VM's screen");
     }
-    vg_net_acceptor_logged_in(s->acceptor);
+    vg_net_acceptor_logged_in(s->acceptor, p->name);
     return true;
 }
 
@@ -854,7 +854,7 @@ static void peer_thread_end(vg_rdp_peer *p, const char *fallback)
     g_mutex_lock(&s->lock);
     g_ptr_array_remove_fast(s->peers, p);
     g_mutex_unlock(&s->lock);
-    vg_net_acceptor_closed(s->acceptor, p->logged_in);
+    vg_net_acceptor_closed(s->acceptor, p->name, p->logged_in);
 
     freerdp_peer_context_free(p->client);
     freerdp_peer_free(p->client); /* closes the socket */
@@ -1082,7 +1082,7 @@ static void serve(void *opaque, int fd, const char *name)
         pixman_region32_fini(&p->damage);
         g_mutex_clear(&p->lock);
         g_free(p);
-        vg_net_acceptor_closed(s->acceptor, false);
+        vg_net_acceptor_closed(s->acceptor, name, false);
         return;
     }
     ((peer_ctx *)p->client->context)->p = p;

@@ -106,10 +106,10 @@ static void serve(void *opaque, int fd, const char *peer)
     if (r < 0) {
         vg_info(TAG, "peer=%s: connection ended before login: %s", peer, g_strerror(-r));
         close(fd);
-        vg_net_acceptor_closed(l->acceptor, false);
+        vg_net_acceptor_closed(l->acceptor, peer, false);
         return;
     }
-    vg_net_acceptor_logged_in(l->acceptor);
+    vg_net_acceptor_logged_in(l->acceptor, peer);
     l->ops.attach(l->opaque, c.data, res.ssl, fd, peer);
 }
 
@@ -153,7 +153,7 @@ unsigned vg_vnc_listener_port(vg_vnc_listener *l)
 
 void vg_vnc_listener_release(vg_vnc_listener *l)
 {
-    vg_net_acceptor_closed(l->acceptor, true);
+    vg_net_acceptor_closed(l->acceptor, NULL, true);
 }
 
 void vg_vnc_listener_free(vg_vnc_listener *l)

@@ -9,6 +9,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdbool.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -32,11 +33,10 @@ static void serve(void *opaque, int fd, const char *peer)
     int v = -1;
     socklen_t len = sizeof(v);
 
-    (void)peer;
     if (getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &v, &len) < 0)
         v = -errno;
     close(fd);
-    vg_net_acceptor_closed(s->a, false);
+    vg_net_acceptor_closed(s->a, peer, false);
     g_mutex_lock(&s->lock);
     s->nodelay = v;
     s->count++;
@@ -67,6 +67,22 @@ static int connect_to(const char *address, unsigned port)
     fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
     assert_true(fd >= 0);
     assert_int_equal(connect(fd, (struct sockaddr *)&ss, sl), 0);
+    return fd;
+}
+
+/* An IPv4 connection to @address:@port from the local address @from. */
+static int connect_to_from(const char *address, unsigned port, const char *from)
+{
+    struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    struct sockaddr_in local = {.sin_family = AF_INET};
+    int fd;
+
+    assert_int_equal(inet_pton(AF_INET, address, &to.sin_addr), 1);
+    assert_int_equal(inet_pton(AF_INET, from, &local.sin_addr), 1);
+    fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_true(fd >= 0);
+    assert_int_equal(bind(fd, (struct sockaddr *)&local, sizeof(local)), 0);
+    assert_int_equal(connect(fd, (struct sockaddr *)&to, sizeof(to)), 0);
     return fd;
 }
 
@@ -120,12 +136,124 @@ static void test_set_nodelay_reports_a_non_tcp_socket(void **state)
     close(sv[1]);
 }
 
+/* ---- caps: connections held open until released ---- */
+
+typedef struct holder {
+    GMutex lock;
+    GCond cond;
+    vg_net_acceptor *a;
+    int served, refused;
+    bool release, refuse_may_end;
+    char reason[128];
+} holder;
+
+static bool wait_for(holder *h, const int *counter, int want)
+{
+    int64_t deadline = g_get_monotonic_time() + 10 * G_TIME_SPAN_SECOND;
+    bool ok = true;
+
+    g_mutex_lock(&h->lock);
+    while (*counter < want && ok)
+        ok = g_cond_wait_until(&h->cond, &h->lock, deadline);
+    ok = *counter >= want;
+    g_mutex_unlock(&h->lock);
+    return ok;
+}
+
+static void hold_serve(void *opaque, int fd, const char *peer)
+{
+    holder *h = opaque;
+
+    g_mutex_lock(&h->lock);
+    h->served++;
+    g_cond_broadcast(&h->cond);
+    while (!h->release)
+        g_cond_wait(&h->cond, &h->lock);
+    g_mutex_unlock(&h->lock);
+    close(fd);
+    vg_net_acceptor_closed(h->a, peer, false);
+}
+
+/* A refusal that waits on its peer for as long as the test says. */
+static void slow_refuse(void *opaque, int fd, const char *reason)
+{
+    holder *h = opaque;
+
+    (void)fd;
+    g_mutex_lock(&h->lock);
+    h->refused++;
+    g_strlcpy(h->reason, reason, sizeof(h->reason));
+    g_cond_broadcast(&h->cond);
+    while (!h->refuse_may_end)
+        g_cond_wait(&h->cond, &h->lock);
+    g_mutex_unlock(&h->lock);
+}
+
+static const vg_net_acceptor_ops hold_ops = {.serve = hold_serve, .refuse = slow_refuse};
+
+/* Four connections not logged in from one address fill its share; a fifth
+ * is refused with a reason, while other addresses still get in, also
+ * while that refusal is still talking to its peer. */
+static void test_acceptor_caps_each_source(void **state)
+{
+    vg_net_acceptor_config cfg = {.address = "127.0.0.1",
+                                  .max_unauth = 16,
+                                  .max_total = 16,
+                                  .fd_limit = 1 << 20,
+                                  .tag = "test"};
+    holder h = {0};
+    int fds[7];
+    unsigned port;
+
+    (void)state;
+    g_mutex_init(&h.lock);
+    g_cond_init(&h.cond);
+    assert_int_equal(vg_net_acceptor_new(&cfg, &hold_ops, &h, &h.a), 0);
+    port = vg_net_acceptor_port(h.a);
+    for (int i = 0; i < 4; i++)
+        fds[i] = connect_to("127.0.0.1", port);
+    assert_true(wait_for(&h, &h.served, 4));
+    fds[4] = connect_to_from("127.0.0.1", port, "127.0.0.1");
+    assert_true(wait_for(&h, &h.refused, 1));
+    assert_non_null(strstr(h.reason, "from your address"));
+    /* The refusal is still blocked on its peer: the next address gets in. */
+    fds[5] = connect_to_from("127.0.0.1", port, "127.0.0.2");
+    assert_true(wait_for(&h, &h.served, 5));
+    fds[6] = connect_to_from("127.0.0.1", port, "127.0.0.3");
+    assert_true(wait_for(&h, &h.served, 6));
+
+    g_mutex_lock(&h.lock);
+    h.release = h.refuse_may_end = true;
+    g_cond_broadcast(&h.cond);
+    g_mutex_unlock(&h.lock);
+    vg_net_acceptor_wait(h.a, true);
+    /* The slots came back: 127.0.0.1 gets in again. */
+    h.release = false;
+    {
+        int fd = connect_to("127.0.0.1", port);
+        assert_true(wait_for(&h, &h.served, 7));
+        g_mutex_lock(&h.lock);
+        h.release = true;
+        g_cond_broadcast(&h.cond);
+        g_mutex_unlock(&h.lock);
+        close(fd);
+    }
+    vg_net_acceptor_wait(h.a, true);
+    vg_net_acceptor_free(h.a);
+    for (int i = 0; i < 7; i++)
+        close(fds[i]);
+    assert_int_equal(h.refused, 1);
+    g_mutex_clear(&h.lock);
+    g_cond_clear(&h.cond);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_acceptor_sets_nodelay_ipv4),
         cmocka_unit_test(test_acceptor_sets_nodelay_ipv6),
         cmocka_unit_test(test_set_nodelay_reports_a_non_tcp_socket),
+        cmocka_unit_test(test_acceptor_caps_each_source),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
