@@ -46,6 +46,10 @@ typedef struct vg_config {
     char *audit_log;    /**< audit_log: one JSON object per line */
     int log_level;      /**< log_level: VG_LOG_* */
 
+    /* [limits] */
+    unsigned logins_per_address; /**< logins_per_address: connections not yet logged in from one
+                                      address (IPv6: one /64), per port */
+
     /* [auth] */
     bool pam;                /**< pam: also accept system accounts through PAM */
     char *pam_service;       /**< pam_service */

@@ -156,7 +156,8 @@ int vg_rdp_front_new(const vg_rdp_front_config *cfg, vg_broker *broker, vg_sessi
                                .cert_file = cfg->cert_file,
                                .key_file = cfg->key_file,
                                .nla = cfg->nla,
-                               .lossless = cfg->lossless};
+                               .lossless = cfg->lossless,
+                               .max_unauth_per_source = cfg->logins_per_address};
     vg_rdp_front *f = g_new0(vg_rdp_front, 1);
     int r;
 

@@ -20,12 +20,13 @@
 typedef struct vg_rdp_front vg_rdp_front;
 
 typedef struct vg_rdp_front_config {
-    const char *address;   /**< IP literal to bind */
-    unsigned port;         /**< 0 picks a free port */
-    const char *cert_file; /**< PEM certificate (read for each connection) */
-    const char *key_file;  /**< PEM private key */
-    bool nla;              /**< require NLA */
-    bool lossless;         /**< no lossy codecs */
+    const char *address;         /**< IP literal to bind */
+    unsigned port;               /**< 0 picks a free port */
+    const char *cert_file;       /**< PEM certificate (read for each connection) */
+    const char *key_file;        /**< PEM private key */
+    bool nla;                    /**< require NLA */
+    bool lossless;               /**< no lossy codecs */
+    unsigned logins_per_address; /**< connections not logged in from one address (0: 4) */
 } vg_rdp_front_config;
 
 /** Start serving RDP. @return 0 or a negative errno. */

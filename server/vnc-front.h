@@ -25,6 +25,7 @@ typedef struct vg_vnc_front_config {
     const char *address;          /**< IP literal to bind */
     unsigned port;                /**< 0 picks a free port */
     bool allow_insecure_loopback; /**< VeNCrypt Plain without TLS from loopback peers */
+    unsigned logins_per_address;  /**< connections not logged in from one address (0: 4) */
 } vg_vnc_front_config;
 
 /**

@@ -1115,6 +1115,7 @@ int vg_rdp_server_new(const vg_rdp_server_config *cfg, const vg_rdp_server_ops *
                                                                : VG_RDP_DEFAULT_MAX_UNAUTH,
                                  .max_total = cfg->max_total ? cfg->max_total
                                                              : VG_RDP_DEFAULT_MAX_TOTAL,
+                                 .max_unauth_per_source = cfg->max_unauth_per_source,
                                  .fd_limit = VG_RDP_FD_LIMIT,
                                  .tag = TAG};
     vg_rdp_server *s;

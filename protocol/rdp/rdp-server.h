@@ -33,10 +33,11 @@ typedef struct vg_rdp_server_config {
     unsigned port;         /**< 0 picks a free port */
     const char *cert_file; /**< PEM certificate, read for each connection */
     const char *key_file;  /**< PEM private key */
-    bool nla;              /**< require NLA (CredSSP/NTLM); false: TLS with Client Info credentials */
-    bool lossless;         /**< never use a lossy codec (H.264) */
-    unsigned max_unauth;   /**< connections not yet logged in (0: 16) */
-    unsigned max_total;    /**< all connections (0: 256) */
+    bool nla;            /**< require NLA (CredSSP/NTLM); false: TLS with Client Info credentials */
+    bool lossless;       /**< never use a lossy codec (H.264) */
+    unsigned max_unauth; /**< connections not yet logged in (0: 16) */
+    unsigned max_unauth_per_source; /**< of those, from one address (0: 4) */
+    unsigned max_total;             /**< all connections (0: 256) */
 } vg_rdp_server_config;
 
 /** What a login carries. */

@@ -123,6 +123,7 @@ int vg_vnc_listener_new(const vg_vnc_listener_config *cfg, const vg_vnc_listener
                                                                : VG_VNC_DEFAULT_MAX_UNAUTH,
                                  .max_total = cfg->max_total ? cfg->max_total
                                                              : VG_VNC_DEFAULT_MAX_TOTAL,
+                                 .max_unauth_per_source = cfg->max_unauth_per_source,
                                  .fd_limit = FD_SETSIZE - 64,
                                  .tag = TAG};
     vg_vnc_listener *l;

@@ -245,8 +245,9 @@ def alice_viewers(gw):
 
 
 def test_ten_viewers_keep_receiving_while_one_stops_reading():
-    with Guest() as g1, Guest() as g2, RdpGateway(g1, g2, "[policy]\nsecond_login = join\n") \
-            as gw:
+    # Ten logins at once from one address: more than an address's default share.
+    with Guest() as g1, Guest() as g2, RdpGateway(
+            g1, g2, "[policy]\nsecond_login = join\n[limits]\nlogins_per_address = 16\n") as gw:
         g1.wait_ready()
         g1.wait_still()
         shots = [os.path.join(gw.root, "v%02d.png" % i) for i in range(10)]
