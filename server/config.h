@@ -49,6 +49,7 @@ typedef struct vg_config {
     /* [limits] */
     unsigned logins_per_address; /**< logins_per_address: connections not yet logged in from one
                                       address (IPv6: one /64), per port */
+    unsigned login_timeout;      /**< login_timeout: seconds from TCP to logged in */
 
     /* [auth] */
     bool pam;                /**< pam: also accept system accounts through PAM */

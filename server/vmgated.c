@@ -225,7 +225,8 @@ int main(int argc, char **argv)
         vg_vnc_front_config vc = {.address = d.cfg->vnc_listen,
                                   .port = d.cfg->vnc_port,
                                   .allow_insecure_loopback = d.cfg->vnc_allow_insecure_loopback,
-                                  .logins_per_address = d.cfg->logins_per_address};
+                                  .logins_per_address = d.cfg->logins_per_address,
+                                  .login_timeout_s = d.cfg->login_timeout};
         if (vc.allow_insecure_loopback)
             vg_warning(TAG, "[vnc] allow_insecure_loopback: unencrypted VNC (VeNCrypt Plain, "
                             "no TLS) is allowed on loopback");
@@ -240,7 +241,8 @@ int main(int argc, char **argv)
                                   .key_file = d.cfg->tls_key,
                                   .nla = d.cfg->rdp_nla,
                                   .lossless = d.cfg->rdp_lossless,
-                                  .logins_per_address = d.cfg->logins_per_address};
+                                  .logins_per_address = d.cfg->logins_per_address,
+                                  .login_timeout_s = d.cfg->login_timeout};
         if (!rdpc.nla)
             vg_warning(TAG, "[rdp] nla = false: RDP logins use TLS and the Client Info PDU");
         if ((r = vg_rdp_front_new(&rdpc, d.broker, d.sessions, d.audit, &d.rdp)) < 0) {

@@ -258,7 +258,8 @@ int vg_vnc_front_new(const vg_vnc_front_config *cfg, vg_broker *broker, vg_sessi
     vg_vnc_listener_config lc = {.address = cfg->address,
                                  .port = cfg->port,
                                  .allow_insecure_loopback = cfg->allow_insecure_loopback,
-                                 .max_unauth_per_source = cfg->logins_per_address};
+                                 .max_unauth_per_source = cfg->logins_per_address,
+                                 .prelude_timeout_ms = (int)cfg->login_timeout_s * 1000};
     vg_vnc_front *f = g_new0(vg_vnc_front, 1);
     int r;
 

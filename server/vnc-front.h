@@ -26,6 +26,7 @@ typedef struct vg_vnc_front_config {
     unsigned port;                /**< 0 picks a free port */
     bool allow_insecure_loopback; /**< VeNCrypt Plain without TLS from loopback peers */
     unsigned logins_per_address;  /**< connections not logged in from one address (0: 4) */
+    unsigned login_timeout_s;     /**< from TCP to logged in (0: 10) */
 } vg_vnc_front_config;
 
 /**

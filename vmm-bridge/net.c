@@ -18,6 +18,7 @@
 #include <glib.h>
 
 #include "log.h"
+#include "util.h"
 
 int vg_net_listen(const char *address, unsigned port, unsigned *bound_port)
 {
@@ -100,12 +101,20 @@ struct vg_net_acceptor {
     GCond cond;
     unsigned unauth, total;
     GHashTable *unauth_by_source; /* source key -> count (GUINT_TO_POINTER), under lock */
+    GHashTable *pending;          /* peer -> pending *: not logged in yet, under lock */
     GThreadPool *refusals;        /* refuse() off the accept thread */
 };
 
 #define DEFAULT_MAX_UNAUTH_PER_SOURCE 4
-#define REFUSAL_THREADS               2
-#define REFUSALS_QUEUED_MAX           32
+#define DEFAULT_LOGIN_TIMEOUT_MS      10000
+
+/* A connection not logged in yet, and when it must have. */
+typedef struct pending {
+    int fd;
+    int64_t deadline; /* vg_now_us(); INT64_MAX once it has been cut off */
+} pending;
+#define REFUSAL_THREADS     2
+#define REFUSALS_QUEUED_MAX 32
 
 /*
  * The source a peer string counts against: its address without the port,
@@ -191,6 +200,38 @@ static gpointer conn_thread(gpointer data)
     return NULL;
 }
 
+/*
+ * Cut off the connections whose login deadline has passed: shutdown() wakes
+ * whatever the protocol is blocked in (a TLS or NLA step of a library
+ * included), which then ends the connection and reports it closed. Returns
+ * the poll timeout until the next deadline (ms), or -1 if none.
+ */
+static int expire_pending(vg_net_acceptor *a)
+{
+    GHashTableIter it;
+    gpointer k, v;
+    int64_t now = vg_now_us(), next = INT64_MAX;
+
+    g_mutex_lock(&a->lock);
+    g_hash_table_iter_init(&it, a->pending);
+    while (g_hash_table_iter_next(&it, &k, &v)) {
+        pending *pe = v;
+        if (pe->deadline <= now) {
+            vg_notice(a->tag, "peer=%s: dropped: not logged in within %.1f s", (const char *)k,
+                      a->cfg.login_timeout_ms / 1000.0);
+            shutdown(pe->fd, SHUT_RDWR);
+            pe->deadline = INT64_MAX;
+        } else if (pe->deadline < next) {
+            next = pe->deadline;
+        }
+    }
+    g_mutex_unlock(&a->lock);
+    if (next == INT64_MAX)
+        return -1;
+    /* Round up: waking early would only poll again. */
+    return (int)MIN((next - now + 999) / 1000, 60 * 1000);
+}
+
 static gpointer accept_thread(gpointer data)
 {
     vg_net_acceptor *a = data;
@@ -203,11 +244,14 @@ static gpointer accept_thread(gpointer data)
         const char *full = NULL;
         char key[VG_PEER_NAME_SIZE];
         guint from_source;
+        pending *pe;
         GThread *t;
         conn *c;
         int fd, r;
 
-        if (poll(fds, 2, -1) < 0) {
+        int timeout_ms = expire_pending(a);
+
+        if (poll(fds, 2, timeout_ms) < 0) {
             if (errno == EINTR)
                 continue;
             vg_error(a->tag, "poll: %s", g_strerror(errno));
@@ -215,6 +259,8 @@ static gpointer accept_thread(gpointer data)
         }
         if (fds[1].revents)
             return NULL;
+        if (!fds[0].revents)
+            continue; /* a deadline is due */
         fd = accept4(a->fd, (struct sockaddr *)&ss, &sl, SOCK_CLOEXEC);
         if (fd < 0) {
             if (errno == EMFILE || errno == ENFILE)
@@ -242,6 +288,10 @@ static gpointer accept_thread(gpointer data)
             a->total++;
             g_hash_table_insert(a->unauth_by_source, g_strdup(key),
                                 GUINT_TO_POINTER(from_source + 1));
+            pe = g_new(pending, 1);
+            pe->fd = fd;
+            pe->deadline = vg_now_us() + (int64_t)a->cfg.login_timeout_ms * 1000;
+            g_hash_table_insert(a->pending, g_strdup(c->peer), pe);
         }
         g_mutex_unlock(&a->lock);
         if (full) {
@@ -282,6 +332,9 @@ int vg_net_acceptor_new(const vg_net_acceptor_config *cfg, const vg_net_acceptor
     a->cfg.tag = a->tag;
     if (!a->cfg.max_unauth_per_source)
         a->cfg.max_unauth_per_source = DEFAULT_MAX_UNAUTH_PER_SOURCE;
+    if (!a->cfg.login_timeout_ms)
+        a->cfg.login_timeout_ms = DEFAULT_LOGIN_TIMEOUT_MS;
+    a->pending = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
     a->ops = *ops;
     a->opaque = opaque;
     a->unauth_by_source = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
@@ -313,6 +366,7 @@ fail:
     if (a->refusals)
         g_thread_pool_free(a->refusals, FALSE, TRUE);
     g_hash_table_unref(a->unauth_by_source);
+    g_hash_table_unref(a->pending);
     if (a->fd >= 0)
         close(a->fd);
     if (a->wake_fd >= 0)
@@ -333,8 +387,10 @@ void vg_net_acceptor_logged_in(vg_net_acceptor *a, const char *peer)
     g_mutex_lock(&a->lock);
     if (a->unauth > 0)
         a->unauth--;
-    if (peer)
+    if (peer) {
         source_release_locked(a, peer);
+        g_hash_table_remove(a->pending, peer);
+    }
     g_cond_broadcast(&a->cond);
     g_mutex_unlock(&a->lock);
 }
@@ -344,8 +400,10 @@ void vg_net_acceptor_closed(vg_net_acceptor *a, const char *peer, bool logged_in
     g_mutex_lock(&a->lock);
     if (!logged_in && a->unauth > 0)
         a->unauth--;
-    if (!logged_in && peer)
+    if (!logged_in && peer) {
         source_release_locked(a, peer);
+        g_hash_table_remove(a->pending, peer);
+    }
     if (a->total > 0)
         a->total--;
     g_cond_broadcast(&a->cond);
@@ -383,6 +441,7 @@ void vg_net_acceptor_free(vg_net_acceptor *a)
         return;
     vg_net_acceptor_stop(a);
     g_hash_table_unref(a->unauth_by_source);
+    g_hash_table_unref(a->pending);
     close(a->wake_fd);
     g_mutex_clear(&a->lock);
     g_cond_clear(&a->cond);

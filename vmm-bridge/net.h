@@ -48,6 +48,7 @@ typedef struct vg_net_acceptor_config {
     unsigned port;                  /**< 0 picks a free port */
     unsigned max_unauth;            /**< connections not yet logged in */
     unsigned max_unauth_per_source; /**< of those, from one address (IPv6: one /64); 0: 4 */
+    unsigned login_timeout_ms;      /**< not logged in by then: cut off (0: 10 s) */
     unsigned max_total;             /**< all connections */
     int fd_limit;                   /**< refuse connections whose descriptor is this or above */
     const char *tag;                /**< log tag ("vnc", "rdp") */
@@ -58,7 +59,12 @@ typedef struct vg_net_acceptor_ops {
      * A new connection, counted as not logged in, on a thread of its own
      * (SIGPIPE blocked), with TCP_NODELAY set. @fd is yours. Call
      * vg_net_acceptor_logged_in once it logs in and vg_net_acceptor_closed
-     * when it ends (from any thread, also after serve returned).
+     * when it ends (from any thread, also after serve returned), each with
+     * this @peer string, and vg_net_acceptor_closed before closing @fd. A
+     * connection not logged in within login_timeout_ms is shut down
+     * (shutdown(2)) by the acceptor: every blocking step of the protocol,
+     * a library's TLS or NLA step included, then fails and the connection
+     * ends.
      */
     void (*serve)(void *opaque, int fd, const char *peer);
     /**

@@ -33,14 +33,14 @@
 #include "util.h"
 
 #define TAG                       "rdp"
-#define VG_RDP_DEFAULT_MAX_UNAUTH 16
+#define VG_RDP_DEFAULT_MAX_UNAUTH 64
 #define VG_RDP_DEFAULT_MAX_TOTAL  256
 /* A connection descriptor must stay below FD_SETSIZE: FreeRDP's transport
  * still select()s in places. */
 #define VG_RDP_FD_LIMIT 960
 /* Time a client has for its preconnection PDU and for the whole login. */
 #define VG_RDP_PCB_TIMEOUT_MS   10000
-#define VG_RDP_LOGIN_TIMEOUT_US (120 * G_USEC_PER_SEC)
+#define VG_RDP_LOGIN_TIMEOUT_MS 10000
 #define VG_RDP_NAME_MAX         64
 #define VG_RDP_TOKEN_MAX        255
 
@@ -954,7 +954,7 @@ static bool maybe_open_gfx(vg_rdp_peer *p)
 static void run_peer(vg_rdp_peer *p)
 {
     freerdp_peer *client = p->client;
-    int64_t login_deadline = vg_now_us() + VG_RDP_LOGIN_TIMEOUT_US;
+    int64_t login_deadline = vg_now_us() + (int64_t)p->server->cfg.login_timeout_ms * 1000;
     const char *end = "the client left";
     int r;
 
@@ -1073,6 +1073,7 @@ static void serve(void *opaque, int fd, const char *name)
     }
     if (!p->client || !freerdp_peer_context_new(p->client)) {
         vg_warning(TAG, "peer=%s: cannot start a connection", name);
+        vg_net_acceptor_closed(s->acceptor, name, false);
         if (p->client)
             freerdp_peer_free(p->client); /* closes the socket */
         else
@@ -1082,7 +1083,6 @@ static void serve(void *opaque, int fd, const char *name)
         pixman_region32_fini(&p->damage);
         g_mutex_clear(&p->lock);
         g_free(p);
-        vg_net_acceptor_closed(s->acceptor, name, false);
         return;
     }
     ((peer_ctx *)p->client->context)->p = p;
@@ -1116,6 +1116,9 @@ int vg_rdp_server_new(const vg_rdp_server_config *cfg, const vg_rdp_server_ops *
                                  .max_total = cfg->max_total ? cfg->max_total
                                                              : VG_RDP_DEFAULT_MAX_TOTAL,
                                  .max_unauth_per_source = cfg->max_unauth_per_source,
+                                 .login_timeout_ms = cfg->login_timeout_ms
+                                                         ? cfg->login_timeout_ms
+                                                         : VG_RDP_LOGIN_TIMEOUT_MS,
                                  .fd_limit = VG_RDP_FD_LIMIT,
                                  .tag = TAG};
     vg_rdp_server *s;
@@ -1131,6 +1134,7 @@ int vg_rdp_server_new(const vg_rdp_server_config *cfg, const vg_rdp_server_ops *
     s = g_new0(vg_rdp_server, 1);
     s->cfg = *cfg;
     s->cfg.address = NULL;
+    s->cfg.login_timeout_ms = ac.login_timeout_ms;
     s->cert_file = g_strdup(cfg->cert_file);
     s->key_file = g_strdup(cfg->key_file);
     s->cfg.cert_file = s->cert_file;

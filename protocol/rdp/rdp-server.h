@@ -35,8 +35,9 @@ typedef struct vg_rdp_server_config {
     const char *key_file;  /**< PEM private key */
     bool nla;            /**< require NLA (CredSSP/NTLM); false: TLS with Client Info credentials */
     bool lossless;       /**< never use a lossy codec (H.264) */
-    unsigned max_unauth; /**< connections not yet logged in (0: 16) */
+    unsigned max_unauth; /**< connections not yet logged in (0: 64) */
     unsigned max_unauth_per_source; /**< of those, from one address (0: 4) */
+    unsigned login_timeout_ms;      /**< TCP to logged in, TLS and NLA included (0: 10 s) */
     unsigned max_total;             /**< all connections (0: 256) */
 } vg_rdp_server_config;
 

@@ -22,7 +22,7 @@
 #include "vnc-prelude.h"
 
 #define TAG                       "vnc"
-#define VG_VNC_DEFAULT_MAX_UNAUTH 16
+#define VG_VNC_DEFAULT_MAX_UNAUTH 64
 #define VG_VNC_DEFAULT_MAX_TOTAL  256
 /* Each connection holds its socket and a socketpair: three descriptors, and
  * libvncserver select()s on one of them. 300 connections stay well below
@@ -105,8 +105,8 @@ static void serve(void *opaque, int fd, const char *peer)
     }
     if (r < 0) {
         vg_info(TAG, "peer=%s: connection ended before login: %s", peer, g_strerror(-r));
-        close(fd);
         vg_net_acceptor_closed(l->acceptor, peer, false);
+        close(fd);
         return;
     }
     vg_net_acceptor_logged_in(l->acceptor, peer);
@@ -136,6 +136,9 @@ int vg_vnc_listener_new(const vg_vnc_listener_config *cfg, const vg_vnc_listener
     l->cfg.address = NULL;
     if (!l->cfg.prelude_timeout_ms)
         l->cfg.prelude_timeout_ms = VG_VNC_PRELUDE_TIMEOUT_MS;
+    /* The prelude's own timeout bounds each step; the acceptor bounds the
+     * whole of it, a peer trickling one byte at a time included. */
+    ac.login_timeout_ms = (unsigned)l->cfg.prelude_timeout_ms;
     l->ops = *ops;
     l->opaque = opaque;
     r = vg_net_acceptor_new(&ac, &aops, l, &l->acceptor);

@@ -46,10 +46,10 @@ typedef struct vg_vnc_listener_ops {
 typedef struct vg_vnc_listener_config {
     const char *address;            /**< IP literal to bind, e.g. "127.0.0.1" or "::" */
     unsigned port;                  /**< 0 picks a free port (tests) */
-    unsigned max_unauth;            /**< connections still in the prelude (default 16) */
+    unsigned max_unauth;            /**< connections still in the prelude (default 64) */
     unsigned max_unauth_per_source; /**< of those, from one address (default 4) */
     unsigned max_total;             /**< all connections (default 256, at most 300) */
-    int prelude_timeout_ms;         /**< deadline for unauthenticated connections (default 10000) */
+    int prelude_timeout_ms;         /**< deadline for the whole login (default 10000) */
     /** Offer VeNCrypt Plain without TLS to loopback peers (see
      * vg_vnc_prelude_params); attach() then gets a NULL SSL. */
     bool allow_insecure_loopback;

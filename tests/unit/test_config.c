@@ -67,6 +67,7 @@ static void assert_defaults(const vg_config *c)
     assert_int_equal(c->vnc_port, 5900);
     assert_false(c->vnc_allow_insecure_loopback);
     assert_int_equal(c->logins_per_address, 4);
+    assert_int_equal(c->login_timeout, 10);
     assert_string_equal(c->rdp_listen, "0.0.0.0");
     assert_int_equal(c->rdp_port, 3389);
     assert_true(c->rdp_nla);
@@ -265,16 +266,27 @@ static void test_config_sample_documents_every_default(void **state)
 {
     fixture *f = *state;
     static const char *const keys[] = {
-        "uri",          "listen",
-        "port",         "allow_insecure_loopback",
-        "nla",          "lossless",
-        "certificate",  "key",
-        "state_dir",    "admin_socket",
-        "admin_group",  "audit_log",
-        "log_level",    "logins_per_address",
-        "pam",          "pam_service",
-        "max_failures", "failure_window",
-        "lockout",      "power_on_demand",
+        "uri",
+        "listen",
+        "port",
+        "allow_insecure_loopback",
+        "nla",
+        "lossless",
+        "certificate",
+        "key",
+        "state_dir",
+        "admin_socket",
+        "admin_group",
+        "audit_log",
+        "log_level",
+        "logins_per_address",
+        "login_timeout",
+        "pam",
+        "pam_service",
+        "max_failures",
+        "failure_window",
+        "lockout",
+        "power_on_demand",
         "second_login",
     };
     char *sample = NULL, **lines;

@@ -35,8 +35,8 @@ static void serve(void *opaque, int fd, const char *peer)
 
     if (getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &v, &len) < 0)
         v = -errno;
-    close(fd);
     vg_net_acceptor_closed(s->a, peer, false);
+    close(fd);
     g_mutex_lock(&s->lock);
     s->nodelay = v;
     s->count++;
@@ -170,8 +170,8 @@ static void hold_serve(void *opaque, int fd, const char *peer)
     while (!h->release)
         g_cond_wait(&h->cond, &h->lock);
     g_mutex_unlock(&h->lock);
-    close(fd);
     vg_net_acceptor_closed(h->a, peer, false);
+    close(fd);
 }
 
 /* A refusal that waits on its peer for as long as the test says. */
@@ -247,6 +247,71 @@ static void test_acceptor_caps_each_source(void **state)
     g_cond_clear(&h.cond);
 }
 
+/* ---- the login deadline ---- */
+
+typedef struct reader {
+    GMutex lock;
+    GCond cond;
+    vg_net_acceptor *a;
+    bool done;
+    ssize_t got; /* what the blocked read() returned */
+} reader;
+
+/* A protocol blocked reading a peer that never sends. */
+static void read_serve(void *opaque, int fd, const char *peer)
+{
+    reader *r = opaque;
+    char c;
+    ssize_t n = read(fd, &c, 1);
+
+    vg_net_acceptor_closed(r->a, peer, false);
+    close(fd);
+    g_mutex_lock(&r->lock);
+    r->got = n;
+    r->done = true;
+    g_cond_broadcast(&r->cond);
+    g_mutex_unlock(&r->lock);
+}
+
+static const vg_net_acceptor_ops read_ops = {.serve = read_serve};
+
+/* A connection that has not logged in by the deadline is shut down, which
+ * wakes a protocol blocked on it; the client sees the end. */
+static void test_acceptor_cuts_off_a_login_past_the_deadline(void **state)
+{
+    vg_net_acceptor_config cfg = {.address = "127.0.0.1",
+                                  .max_unauth = 4,
+                                  .max_total = 4,
+                                  .login_timeout_ms = 300,
+                                  .fd_limit = 1 << 20,
+                                  .tag = "test"};
+    reader r = {.got = -2};
+    int64_t start = g_get_monotonic_time(), took;
+    int64_t deadline = start + 10 * G_TIME_SPAN_SECOND;
+    char c;
+    int fd;
+
+    (void)state;
+    g_mutex_init(&r.lock);
+    g_cond_init(&r.cond);
+    assert_int_equal(vg_net_acceptor_new(&cfg, &read_ops, &r, &r.a), 0);
+    fd = connect_to("127.0.0.1", vg_net_acceptor_port(r.a));
+    g_mutex_lock(&r.lock);
+    while (!r.done && g_cond_wait_until(&r.cond, &r.lock, deadline))
+        ;
+    g_mutex_unlock(&r.lock);
+    took = g_get_monotonic_time() - start;
+    assert_true(r.done);
+    assert_int_equal(r.got, 0);
+    assert_true(took >= 300 * 1000);
+    assert_int_equal(read(fd, &c, 1), 0);
+    close(fd);
+    vg_net_acceptor_wait(r.a, true);
+    vg_net_acceptor_free(r.a);
+    g_mutex_clear(&r.lock);
+    g_cond_clear(&r.cond);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -254,6 +319,7 @@ int main(void)
         cmocka_unit_test(test_acceptor_sets_nodelay_ipv6),
         cmocka_unit_test(test_set_nodelay_reports_a_non_tcp_socket),
         cmocka_unit_test(test_acceptor_caps_each_source),
+        cmocka_unit_test(test_acceptor_cuts_off_a_login_past_the_deadline),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
