@@ -113,8 +113,8 @@ typedef struct pending {
     int fd;
     int64_t deadline; /* vg_now_us(); INT64_MAX once it has been cut off */
 } pending;
-#define REFUSAL_THREADS     2
-#define REFUSALS_QUEUED_MAX 32
+#define REFUSAL_THREADS     4
+#define REFUSALS_QUEUED_MAX 16
 
 /*
  * The source a peer string counts against: its address without the port,

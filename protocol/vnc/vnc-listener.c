@@ -28,7 +28,7 @@
  * libvncserver select()s on one of them. 300 connections stay well below
  * FD_SETSIZE with room for the rest of the daemon. */
 #define VG_VNC_MAX_TOTAL_LIMIT 300
-#define VG_VNC_FULL_TIMEOUT_S  2
+#define VG_VNC_FULL_TIMEOUT_S  1
 
 struct vg_vnc_listener {
     vg_vnc_listener_config cfg;
