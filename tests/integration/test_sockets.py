@@ -1,6 +1,8 @@
-"""The gateway's side of live viewer connections: every TCP socket vmgated
-talks to a logged-in VNC or RDP viewer on has TCP_NODELAY set. Without it each
-frame waited for the viewer's delayed ACK (about 50 ms added per frame).
+"""The gateway's side of connections. Every TCP socket vmgated talks to a
+logged-in VNC or RDP viewer on has TCP_NODELAY set: without it each frame
+waited for the viewer's delayed ACK (about 50 ms added per frame). Hundreds
+of idle and slow-loris connections from a few addresses do not keep a real
+user out, and vmgated's threads and descriptors come back down after them.
 
 The option is read from vmgated's own descriptors (pidfd_getfd), found by
 matching the socket inodes of /proc/PID/fd with /proc/net/tcp{,6} entries
@@ -10,9 +12,11 @@ import ctypes
 import os
 import socket
 import subprocess
+import threading
 import time
 
-from bridge import SHOT
+import rfblogin
+from bridge import SHOT, shot
 from test_vnc import Gateway
 from vgtest import Guest, fail, run_tests
 
@@ -108,5 +112,119 @@ def test_live_viewer_sockets_have_nodelay():
         check_live_viewer(gw, "--rdp", gw.d.rdp_port)
 
 
+def daemon_counts(pid):
+    """(threads, descriptors) of vmgated."""
+    return len(os.listdir("/proc/%d/task" % pid)), len(os.listdir("/proc/%d/fd" % pid))
+
+
+def open_attack(port, sources, per_source, trickle):
+    """per_source connections from each source address: plain idle ones,
+    and every other one a slow loris that sends `trickle` one byte a second
+    from a thread. Returns (sockets, stop event)."""
+    socks, stop = [], threading.Event()
+    for src in sources:
+        for i in range(per_source):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.bind((src, 0))
+            s.settimeout(5)
+            try:
+                s.connect(("127.0.0.1", port))
+            except OSError as e:
+                fail("connect from %s: %s" % (src, e))
+            socks.append((s, i % 2 == 1))
+
+    def loris():
+        for k in range(len(trickle)):
+            for s, slow in socks:
+                if slow:
+                    try:
+                        s.send(trickle[k:k + 1])
+                    except OSError:
+                        pass
+            if stop.wait(1.0):
+                return
+    threading.Thread(target=loris, daemon=True).start()
+    return socks, stop
+
+
+def wait_back_to(pid, base, what):
+    deadline = time.monotonic() + 30
+    while True:
+        now = daemon_counts(pid)
+        if now[0] <= base[0] and now[1] <= base[1]:
+            return
+        if time.monotonic() > deadline:
+            fail("after %s vmgated has %d threads and %d descriptors, %d and %d before" %
+                 (what, now[0], now[1], base[0], base[1]))
+        time.sleep(0.2)
+
+
+def rdp_login(gw):
+    """A whole RDP login with NLA, to the first frame, from 127.0.0.1."""
+    out = os.path.join(gw.root, "rdp.png")
+    rc, err = shot("--rdp", "127.0.0.1:%d" % gw.d.rdp_port, "--user", "alice", "--password-file",
+                   os.path.join(gw.root, "alice.pw"), "--ca", gw.ca, "--output", out,
+                   "--timeout", "20")
+    if rc != 0:
+        fail("RDP login: exit %d: %s" % (rc, err.strip()))
+
+
+def test_idle_and_slow_connections_do_not_keep_users_out():
+    sources = ["127.0.1.%d" % i for i in range(1, 11)]  # 10 addresses, 20 each
+    with Guest() as g1, Guest() as g2, Gateway(g1, g2, nla=True) as gw:
+        pid = gw.d.proc.pid
+        # One login on each port first (pools start on first use), then the
+        # baseline once no one is connected.
+        t, _, _ = rfblogin.login("127.0.0.1", gw.d.vnc_port, "alice", gw.pw["alice"], gw.ca)
+        t.close()
+        rdp_login(gw)
+        deadline = time.monotonic() + 30
+        while "alice" in gw.d.ok("session", "list"):
+            if time.monotonic() > deadline:
+                fail("the warm-up viewers did not leave")
+            time.sleep(0.2)
+        base = daemon_counts(pid)
+        for name, port, trickle in (("VNC", gw.d.vnc_port, b"RFB 003.008\n"),
+                                    ("RDP", gw.d.rdp_port, b"\x03\x00\x00\x13\x0e\xe0")):
+            socks, stop = open_attack(port, sources, 20, trickle)
+            try:
+                t0 = time.monotonic()
+                if name == "VNC":
+                    t, w, h = rfblogin.login("127.0.0.1", port, "alice", gw.pw["alice"], gw.ca)
+                    t.close()
+                else:
+                    rdp_login(gw)
+                took = time.monotonic() - t0
+                if took > 2.0:
+                    fail("%s login took %.2f s with 200 idle and slow connections open" %
+                         (name, took))
+                # Every one of them is cut off by the login deadline (10 s).
+                deadline = time.monotonic() + 30
+                while not all(peer_closed(s) for s, _ in socks):
+                    if time.monotonic() > deadline:
+                        fail("%s: %d of the 200 connections still open after 30 s" %
+                             (name, sum(not peer_closed(s) for s, _ in socks)))
+                    time.sleep(0.5)
+            finally:
+                stop.set()
+                for s, _ in socks:
+                    s.close()
+            wait_back_to(pid, base, "the %s connections went" % name)
+
+
+def peer_closed(s):
+    """True once the gateway has closed its end (EOF or reset); what it sent
+    before (a greeting, a refusal) is read and dropped."""
+    try:
+        while True:
+            if s.recv(4096, socket.MSG_DONTWAIT) == b"":
+                return True
+    except BlockingIOError:
+        return False
+    except OSError:
+        return True
+
+
 if __name__ == "__main__":
-    run_tests([test_live_viewer_sockets_have_nodelay])
+    run_tests([test_live_viewer_sockets_have_nodelay,
+               test_idle_and_slow_connections_do_not_keep_users_out])
