@@ -30,10 +30,15 @@ typedef struct listener {
     void *opaque;
 } listener;
 
+/* Records that may wait for the next fsync (see commit): at most this long. */
+#define LAZY_SYNC_US (1 * G_USEC_PER_SEC)
+
 struct vg_audit {
     GMutex lock;
     char *path;
     int fd;
+    bool dirty;        /* written since the last fsync */
+    int64_t last_sync; /* g_get_monotonic_time() of the last fsync */
     GArray *listeners; /* of listener */
     unsigned next_handle;
 };
@@ -111,12 +116,32 @@ void vg_audit_free(vg_audit *a)
 {
     if (!a)
         return;
-    if (a->fd >= 0)
+    if (a->fd >= 0) {
+        if (a->dirty)
+            (void)fsync(a->fd);
         close(a->fd);
+    }
     g_array_unref(a->listeners);
     g_free(a->path);
     g_mutex_clear(&a->lock);
     g_free(a);
+}
+
+int vg_audit_flush(vg_audit *a)
+{
+    int r = 0;
+
+    g_mutex_lock(&a->lock);
+    if (a->dirty) {
+        if (fsync(a->fd) < 0) {
+            r = -errno;
+        } else {
+            a->dirty = false;
+            a->last_sync = g_get_monotonic_time();
+        }
+    }
+    g_mutex_unlock(&a->lock);
+    return r;
 }
 
 int vg_audit_reopen(vg_audit *a)
@@ -128,9 +153,13 @@ int vg_audit_reopen(vg_audit *a)
         return r;
     }
     g_mutex_lock(&a->lock);
+    if (a->dirty)
+        (void)fsync(a->fd);
+    a->dirty = false;
     close(a->fd);
     a->fd = fd;
     g_mutex_unlock(&a->lock);
+    vg_notice(TAG, "audit log %s reopened", a->path);
     return 0;
 }
 
@@ -171,9 +200,22 @@ static void set_string(JsonObject *o, const char *key, const char *value)
     json_object_set_string_member(o, key, clean);
 }
 
+/* Events an unauthenticated client can cause at will: their fsync may wait
+ * (see commit), so that a flood of bad logins does not set the fsync rate. */
+static bool lazy_event(const char *event)
+{
+    return strcmp(event, "login_failed") == 0 || strcmp(event, "lockout") == 0;
+}
+
 /*
  * Write one record: "time" and "event" first, then @fields in their order.
  * Consumes @fields.
+ *
+ * A record is in the file whole or not at all: a write that fails part way
+ * (a full disk) is cut back off, so the next record starts on a line of its
+ * own. It is durable on return, except a lazy_event()'s: it is synced with
+ * the next record, by vg_audit_flush, or at once when the last fsync is
+ * LAZY_SYNC_US old.
  */
 static int commit(vg_audit *a, const char *event, JsonObject *fields)
 {
@@ -205,18 +247,36 @@ static int commit(vg_audit *a, const char *event, JsonObject *fields)
     text = g_realloc(text, len + 2);
     text[len] = '\n';
     text[len + 1] = '\0';
-    while (done < len + 1) {
-        ssize_t n = write(a->fd, text + done, len + 1 - done);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            r = -errno;
-            break;
+    {
+        struct stat st;
+        off_t start = fstat(a->fd, &st) == 0 ? st.st_size : -1;
+
+        while (done < len + 1) {
+            ssize_t n = write(a->fd, text + done, len + 1 - done);
+            if (n < 0) {
+                if (errno == EINTR)
+                    continue;
+                r = -errno;
+                break;
+            }
+            done += (size_t)n;
         }
-        done += (size_t)n;
+        if (r < 0 && done > 0 && (start < 0 || ftruncate(a->fd, start) < 0))
+            vg_error(TAG, "%s: a part-written record could not be cut off: %s", a->path,
+                     g_strerror(errno));
     }
-    if (r == 0 && fsync(a->fd) < 0)
-        r = -errno;
+    if (r == 0) {
+        int64_t now = g_get_monotonic_time();
+        a->dirty = true;
+        if (!lazy_event(event) || now - a->last_sync >= LAZY_SYNC_US) {
+            if (fsync(a->fd) < 0) {
+                r = -errno;
+            } else {
+                a->dirty = false;
+                a->last_sync = now;
+            }
+        }
+    }
     if (r == 0) {
         text[len] = '\0';
         for (guint i = 0; i < a->listeners->len; i++) {

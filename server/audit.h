@@ -24,8 +24,12 @@
  * Strings are made valid UTF-8 and cut at VG_AUDIT_FIELD_MAX bytes, so a
  * hostile client cannot make a record unreadable or huge.
  *
- * Each record is written with one write(2) to a file opened O_APPEND and
- * made durable with fsync(2) before the function returns. Listeners (for
+ * Each record is written with one write(2) to a file opened O_APPEND, whole
+ * or not at all (a write that fails part way is cut back off), and made
+ * durable with fsync(2) before the function returns; except login_failed
+ * and lockout records, which an unauthenticated client can cause at will:
+ * those are synced with the next record, by vg_audit_flush, or at once when
+ * the last fsync is a second old. Listeners (for
  * `vmgatectl audit --follow`) get every record written after they
  * subscribed.
  *
@@ -72,6 +76,9 @@ int vg_audit_new(const char *path, vg_audit **out);
 
 /** Close the log. Listeners still subscribed are dropped. NULL is fine. */
 void vg_audit_free(vg_audit *audit);
+
+/** fsync records still waiting for it (see above). @return 0 or a negative errno. */
+int vg_audit_flush(vg_audit *audit);
 
 /**
  * Reopen the file at the same path (after logrotate moved it away).

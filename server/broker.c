@@ -36,6 +36,7 @@ struct vg_broker {
     bool pam;
     char *pam_service;
     vg_second_login second_login;
+    bool audit_fail_open; /* logins go ahead when the audit log cannot be written */
 };
 
 static void on_lockout(void *opaque, const char *kind, const char *what, int64_t seconds);
@@ -62,6 +63,7 @@ static int apply_config(vg_broker *b, const vg_config *cfg)
     b->power_on_demand = cfg->power_on_demand;
     b->pam = cfg->pam;
     b->second_login = cfg->second_login;
+    b->audit_fail_open = cfg->audit_fail_open;
     g_free(b->pam_service);
     b->pam_service = g_strdup(cfg->pam_service);
     g_mutex_unlock(&b->lock);
@@ -144,11 +146,13 @@ static void fill_vm(facts *f, const char *name, vg_policy_vm *out)
     }
 }
 
-static void audit(vg_broker *b, const char *event, const char *user, const char *addr,
-                  const char *k1, const char *v1, const char *k2, const char *v2)
+static int audit(vg_broker *b, const char *event, const char *user, const char *addr,
+                 const char *k1, const char *v1, const char *k2, const char *v2)
 {
     if (b->audit)
-        b->audit(b->audit_opaque, event, "user", user, "address", addr, k1, v1, k2, v2, NULL);
+        return b->audit(b->audit_opaque, event, "user", user, "address", addr, k1, v1, k2, v2,
+                        NULL);
+    return 0;
 }
 
 /* A user or an address was locked out after too many failed logins. */
@@ -161,6 +165,15 @@ static void on_lockout(void *opaque, const char *kind, const char *what, int64_t
     g_snprintf(secs, sizeof(secs), "%" G_GINT64_FORMAT, seconds);
     vg_warning(TAG, "%s %s locked out for %s s after repeated failed logins", kind, what, secs);
     audit(b, "lockout", user ? what : "", user ? "-" : what, "kind", kind, "seconds", secs);
+}
+
+static bool audit_fail_open(vg_broker *b)
+{
+    bool open;
+    g_mutex_lock(&b->lock);
+    open = b->audit_fail_open;
+    g_mutex_unlock(&b->lock);
+    return open;
 }
 
 /* Start or resume @vm. */
@@ -373,6 +386,7 @@ static int choose_and_connect(vg_broker *b, const char *user, const char *vm_fro
     facts f = {0};
     vg_policy_request req = {0};
     vg_policy_choice choice = {0};
+    bool recorded;
     int r;
 
     /* The facts. */
@@ -470,11 +484,23 @@ static int choose_and_connect(vg_broker *b, const char *user, const char *vm_fro
         audit(b, "login_failed", user, address, "reason", "console-timeout", "vm", choice.vm);
         goto out;
     }
+    recorded = audit(b, "login_ok", user, address, "vm", choice.vm, "role",
+                     vg_role_name(choice.role)) == 0;
+    if (!recorded && !audit_fail_open(b)) {
+        /* No one gets in unrecorded, unless the operator chose so. */
+        vg_error(TAG, "login refused: user=%s address=%s: the audit log cannot be written", user,
+                 address);
+        vg_console_unref(res->console);
+        res->console = NULL;
+        res->status = VG_BROKER_INTERNAL;
+        g_strlcpy(res->message, "The gateway cannot record logins right now, try again later",
+                  sizeof(res->message));
+        goto out;
+    }
     res->status = VG_BROKER_OK;
     g_strlcpy(res->message, "OK", sizeof(res->message));
     vg_notice(TAG, "login: user=%s address=%s vm=%s role=%s", user, address, choice.vm,
               vg_role_name(choice.role));
-    audit(b, "login_ok", user, address, "vm", choice.vm, "role", vg_role_name(choice.role));
 
 out:
     if (assigns)

@@ -29,7 +29,9 @@
 typedef struct vg_broker vg_broker;
 
 /** Audit sink: one event with NULL-terminated key/value string pairs. */
-typedef void (*vg_broker_audit_fn)(void *opaque, const char *event, ...);
+/** Write an audit record: @event, then name/value string pairs up to a NULL name.
+ * @return 0 or a negative errno (the record could not be written). */
+typedef int (*vg_broker_audit_fn)(void *opaque, const char *event, ...);
 
 typedef enum vg_broker_status {
     VG_BROKER_OK = 0,

@@ -56,6 +56,7 @@ static const key_spec specs[] = {
     {"daemon", "admin_group", K_NAME, F(admin_group), "vmgate", 0, 0},
     {"daemon", "audit_log", K_PATH, F(audit_log), "/var/log/vmgate/audit.log", 0, 0},
     {"daemon", "log_level", K_LOG_LEVEL, F(log_level), "notice", 0, 0},
+    {"daemon", "audit_fail_open", K_BOOL, F(audit_fail_open), "false", 0, 0},
     {"limits", "logins_per_address", K_UINT, F(logins_per_address), "4", 1, 1000},
     {"limits", "login_timeout", K_UINT, F(login_timeout), "10", 1, 600},
     {"auth", "pam", K_BOOL, F(pam), "false", 0, 0},

@@ -45,6 +45,8 @@ typedef struct vg_config {
     char *admin_group;  /**< admin_group: may use the admin socket */
     char *audit_log;    /**< audit_log: one JSON object per line */
     int log_level;      /**< log_level: VG_LOG_* */
+    bool
+        audit_fail_open; /**< audit_fail_open: let logins in when the audit log cannot be written */
 
     /* [limits] */
     unsigned logins_per_address; /**< logins_per_address: connections not yet logged in from one

@@ -97,6 +97,8 @@ static gboolean on_reload(gpointer data)
         vg_warning(TAG, "reload: libvirt uri, state_dir and admin_socket take effect on restart");
     vg_broker_reconfigure(d->broker, cfg);
     vg_log_set_level(cfg->log_level);
+    /* After logrotate moved it away (see vmgated.logrotate). */
+    (void)vg_audit_reopen(d->audit);
     load_tls(d, cfg);
     /* Sessions keep running: nothing here touches them. TLS contexts are
      * rebuilt from the new certificate paths by the front ends. */
@@ -113,13 +115,23 @@ static gboolean on_idle_tick(gpointer data)
     return G_SOURCE_CONTINUE;
 }
 
-static void audit_sink(void *opaque, const char *event, ...)
+static int audit_sink(void *opaque, const char *event, ...)
 {
     daemon_state *d = opaque;
     va_list ap;
+    int r;
     va_start(ap, event);
-    vg_audit_eventv(d->audit, event, ap);
+    r = vg_audit_eventv(d->audit, event, ap);
     va_end(ap);
+    return r;
+}
+
+/* Failed-login records wait for an fsync at most this long (see audit.h). */
+static gboolean on_audit_flush(gpointer data)
+{
+    daemon_state *d = data;
+    (void)vg_audit_flush(d->audit);
+    return G_SOURCE_CONTINUE;
 }
 
 static int make_dir(const char *path, mode_t mode)
@@ -236,13 +248,13 @@ int main(int argc, char **argv)
             goto out;
         }
         vg_rdp_front_config rdpc = {.address = d.cfg->rdp_listen,
-                                  .port = d.cfg->rdp_port,
-                                  .cert_file = d.cfg->tls_certificate,
-                                  .key_file = d.cfg->tls_key,
-                                  .nla = d.cfg->rdp_nla,
-                                  .lossless = d.cfg->rdp_lossless,
-                                  .logins_per_address = d.cfg->logins_per_address,
-                                  .login_timeout_s = d.cfg->login_timeout};
+                                    .port = d.cfg->rdp_port,
+                                    .cert_file = d.cfg->tls_certificate,
+                                    .key_file = d.cfg->tls_key,
+                                    .nla = d.cfg->rdp_nla,
+                                    .lossless = d.cfg->rdp_lossless,
+                                    .logins_per_address = d.cfg->logins_per_address,
+                                    .login_timeout_s = d.cfg->login_timeout};
         if (!rdpc.nla)
             vg_warning(TAG, "[rdp] nla = false: RDP logins use TLS and the Client Info PDU");
         if ((r = vg_rdp_front_new(&rdpc, d.broker, d.sessions, d.audit, &d.rdp)) < 0) {
@@ -262,6 +274,7 @@ int main(int argc, char **argv)
     g_unix_signal_add(SIGTERM, on_stop, &d);
     g_unix_signal_add(SIGINT, on_stop, &d);
     g_unix_signal_add(SIGHUP, on_reload, &d);
+    g_timeout_add_seconds(1, on_audit_flush, &d);
     vg_notice(TAG, "started: libvirt %s, state %s, admin socket %s", d.cfg->libvirt_uri,
               d.cfg->state_dir, d.cfg->admin_socket);
     g_main_loop_run(d.loop);

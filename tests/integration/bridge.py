@@ -140,7 +140,11 @@ class Daemon:
         self.rdp_port = free_port()
         self.write_config(extra)
 
-    def write_config(self, extra=""):
+    def write_config(self, extra=None):
+        """Write the configuration; @extra None keeps the last one's extra lines."""
+        if extra is None:
+            extra = getattr(self, "extra", "")
+        self.extra = extra
         with open(self.config, "w") as f:
             f.write("[libvirt]\nuri = %s\n\n[daemon]\nstate_dir = %s\nadmin_socket = %s\n"
                     "audit_log = %s\nlog_level = info\n\n"

@@ -19,7 +19,7 @@
 
 static GPtrArray *events;
 
-static void audit(void *opaque, const char *event, ...)
+static int audit(void *opaque, const char *event, ...)
 {
     GString *s = g_string_new("AUDIT ");
     va_list ap;
@@ -33,6 +33,7 @@ static void audit(void *opaque, const char *event, ...)
     }
     va_end(ap);
     g_ptr_array_add(events, g_string_free(s, FALSE));
+    return 0;
 }
 
 int main(int argc, char **argv)

@@ -6,6 +6,7 @@ carry reasons and are audited, and insecure clients are refused."""
 import json
 import os
 import random
+import signal
 import socket
 import ssl
 import struct
@@ -223,6 +224,79 @@ def test_one_address_guessing_many_users_is_throttled():
             fail("the address lockout was not audited: %r" % records)
 
 
+def test_logins_wait_while_the_audit_log_cannot_be_written():
+    """The audit log on a small file system that fills up: logins are
+    refused with a reason, nothing already written is lost or glued to a
+    half record, logins resume once there is room, and SIGHUP reopens the
+    log after it was rotated."""
+    with Guest() as g1, Guest() as g2:
+        gw = Gateway(g1, g2)
+        fs = os.path.join(gw.root, "auditfs")
+        os.makedirs(fs)
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k,mode=0750", "vgaudit", fs],
+                       check=True)
+        try:
+            gw.d.audit = os.path.join(fs, "audit.log")
+            gw.d.write_config()
+            with gw:
+                port, pw = gw.d.vnc_port, gw.pw["alice"]
+                t, _, _ = rfblogin.login("127.0.0.1", port, "alice", pw, gw.ca)
+                t.close()
+                filler = os.path.join(fs, "filler")
+                fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o600)
+                try:
+                    while os.write(fd, b"\0" * 4096) > 0:
+                        pass
+                except OSError:
+                    pass  # full
+                finally:
+                    os.close(fd)
+                # The log's last page may still have room: failed logins
+                # (from ever new addresses, past the rate limiter) fill it
+                # until a record no longer fits.
+                for i in range(200):
+                    size = os.path.getsize(gw.d.audit)
+                    try:
+                        rfblogin.login("127.0.0.1", port, "nobody%d" % i, "wrong", gw.ca,
+                                       source="127.0.3.%d" % (1 + i))
+                    except rfblogin.LoginRefused:
+                        pass
+                    if os.path.getsize(gw.d.audit) == size:
+                        break
+                else:
+                    fail("the audit log kept growing on a full file system")
+                try:
+                    rfblogin.login("127.0.0.1", port, "alice", pw, gw.ca)
+                except rfblogin.LoginRefused as e:
+                    if "cannot record logins" not in e.reason:
+                        fail("refused with %r while the audit log is full" % e.reason)
+                else:
+                    fail("a login went ahead while the audit log could not be written")
+                os.unlink(filler)
+                t, _, _ = rfblogin.login("127.0.0.1", port, "alice", pw, gw.ca)
+                t.close()
+                lines = open(gw.d.audit).read().splitlines()
+                records = [json.loads(l) for l in lines]  # fails on a glued or cut record
+                oks = [r for r in records if r.get("event") == "login_ok"]
+                if len(oks) != 2:
+                    fail("want the two login_ok records around the full disk, got %r" % oks)
+                # Rotation: the file is moved away, SIGHUP reopens the path.
+                os.rename(gw.d.audit, gw.d.audit + ".1")
+                gw.d.proc.send_signal(signal.SIGHUP)
+                deadline = time.monotonic() + 20
+                while not os.path.exists(gw.d.audit):
+                    if time.monotonic() > deadline:
+                        fail("SIGHUP did not reopen the audit log")
+                    time.sleep(0.1)
+                t, _, _ = rfblogin.login("127.0.0.1", port, "alice", pw, gw.ca)
+                t.close()
+                if not any(json.loads(l).get("event") == "login_ok"
+                           for l in open(gw.d.audit).read().splitlines()):
+                    fail("no login_ok in the reopened audit log")
+        finally:
+            subprocess.run(["umount", "-l", fs], check=False)
+
+
 def rfb_hello(port):
     s = socket.create_connection(("127.0.0.1", port), timeout=10)
     if s.recv(12) != b"RFB 003.008\n":
@@ -431,6 +505,7 @@ if __name__ == "__main__":
                test_typing_reaches_the_guest_but_not_from_an_observer,
                test_refusals_have_reasons_and_are_audited,
                test_one_address_guessing_many_users_is_throttled,
+               test_logins_wait_while_the_audit_log_cannot_be_written,
                test_insecure_clients_are_refused,
                test_unencrypted_login_only_when_allowed_on_loopback,
                test_twenty_viewers_all_receive_an_update,

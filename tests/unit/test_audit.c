@@ -17,6 +17,10 @@
 #include <glib.h>
 #include <glib/gstdio.h>
 
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+
 #include "audit.h"
 
 typedef struct fixture {
@@ -361,6 +365,66 @@ static void test_audit_refuses_unopenable_path(void **state)
     assert_int_equal(vg_audit_new("", &a), -EINVAL);
 }
 
+/* A write that fails part way (here: the file size limit, as a full disk
+ * would) leaves no half record: the next one starts its own line. */
+static void test_audit_record_is_whole_or_absent(void **state)
+{
+    fixture *f = *state;
+    struct rlimit old, lim;
+    struct stat st;
+    g_autoptr(GPtrArray) recs = NULL;
+
+    assert_int_equal(vg_audit_login_ok(f->audit, "alice", "vm1", "vnc", "192.0.2.1"), 0);
+    assert_int_equal(stat(f->path, &st), 0);
+    assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+    signal(SIGXFSZ, SIG_IGN);
+    lim = old;
+    lim.rlim_cur = (rlim_t)st.st_size + 20; /* room for 20 bytes of the next record */
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+    assert_true(vg_audit_login_ok(f->audit, "bob", "vm2", "rdp", "192.0.2.2") < 0);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+    assert_int_equal(stat(f->path, &st), 0);
+    assert_int_equal(vg_audit_login_ok(f->audit, "carol", "vm3", "vnc", "192.0.2.3"), 0);
+
+    recs = read_records(f->path); /* fails on a glued or cut line */
+    assert_int_equal(recs->len, 2);
+    assert_string_equal(json_object_get_string_member(json_node_get_object(recs->pdata[1]), "user"),
+                        "carol");
+}
+
+/* Failed logins (which anyone can cause) need not each wait for the disk;
+ * vg_audit_flush makes them durable, and they are in the file at once. */
+static void test_audit_failed_logins_are_written_at_once_and_flushed(void **state)
+{
+    fixture *f = *state;
+    g_autoptr(GPtrArray) recs = NULL;
+
+    for (int i = 0; i < 50; i++)
+        assert_int_equal(
+            vg_audit_login_failed(f->audit, "mallory", "192.0.2.66", "vnc", "bad-credentials"), 0);
+    assert_int_equal(vg_audit_flush(f->audit), 0);
+    recs = read_records(f->path);
+    assert_int_equal(recs->len, 50);
+}
+
+/* After the file was moved away (logrotate), reopen starts a new one there. */
+static void test_audit_reopen_follows_rotation(void **state)
+{
+    fixture *f = *state;
+    g_autofree char *old = g_strconcat(f->path, ".1", NULL);
+    g_autoptr(GPtrArray) a = NULL, b = NULL;
+
+    assert_int_equal(vg_audit_login_ok(f->audit, "alice", "vm1", "vnc", "192.0.2.1"), 0);
+    assert_int_equal(rename(f->path, old), 0);
+    assert_int_equal(vg_audit_reopen(f->audit), 0);
+    assert_int_equal(vg_audit_login_ok(f->audit, "bob", "vm2", "vnc", "192.0.2.2"), 0);
+    a = read_records(old);
+    b = read_records(f->path);
+    assert_int_equal(a->len, 1);
+    assert_int_equal(b->len, 1);
+    g_unlink(old);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -375,6 +439,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_audit_keeps_lines_whole_across_threads, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_audit_refuses_unopenable_path, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_audit_record_is_whole_or_absent, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_audit_failed_logins_are_written_at_once_and_flushed,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_audit_reopen_follows_rotation, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

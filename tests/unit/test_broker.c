@@ -47,9 +47,10 @@ typedef struct fixture {
     GMutex lock;       /* the registry reports from its own thread */
     GCond cond;
     bool test_vm_running;
+    bool audit_fails; /* the audit sink answers -ENOSPC */
 } fixture;
 
-static void audit(void *opaque, const char *event, ...)
+static int audit(void *opaque, const char *event, ...)
 {
     fixture *f = opaque;
     GPtrArray *ev = g_ptr_array_new_with_free_func(g_free);
@@ -67,6 +68,7 @@ static void audit(void *opaque, const char *event, ...)
     }
     va_end(ap);
     g_ptr_array_add(f->events, ev);
+    return f->audit_fails ? -ENOSPC : 0;
 }
 
 /* The value of @key in audit event @ev, or NULL. */

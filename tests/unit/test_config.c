@@ -68,6 +68,7 @@ static void assert_defaults(const vg_config *c)
     assert_false(c->vnc_allow_insecure_loopback);
     assert_int_equal(c->logins_per_address, 4);
     assert_int_equal(c->login_timeout, 10);
+    assert_false(c->audit_fail_open);
     assert_string_equal(c->rdp_listen, "0.0.0.0");
     assert_int_equal(c->rdp_port, 3389);
     assert_true(c->rdp_nla);
@@ -279,6 +280,7 @@ static void test_config_sample_documents_every_default(void **state)
         "admin_group",
         "audit_log",
         "log_level",
+        "audit_fail_open",
         "logins_per_address",
         "login_timeout",
         "pam",
