@@ -49,9 +49,11 @@ typedef struct vg_config {
         audit_fail_open; /**< audit_fail_open: let logins in when the audit log cannot be written */
 
     /* [limits] */
-    unsigned logins_per_address; /**< logins_per_address: connections not yet logged in from one
-                                      address (IPv6: one /64), per port */
-    unsigned login_timeout;      /**< login_timeout: seconds from TCP to logged in */
+    unsigned logins_per_address;     /**< logins_per_address: connections not yet logged in from one
+                                          address (IPv6: one /64), per port */
+    unsigned login_timeout;          /**< login_timeout: seconds from TCP to logged in */
+    unsigned stalled_viewer_timeout; /**< stalled_viewer_timeout: seconds a viewer may read
+                                          nothing before it is ended (RDP) */
 
     /* [auth] */
     bool pam;                /**< pam: also accept system accounts through PAM */

@@ -158,7 +158,8 @@ int vg_rdp_front_new(const vg_rdp_front_config *cfg, vg_broker *broker, vg_sessi
                                .nla = cfg->nla,
                                .lossless = cfg->lossless,
                                .max_unauth_per_source = cfg->logins_per_address,
-                               .login_timeout_ms = cfg->login_timeout_s * 1000};
+                               .login_timeout_ms = cfg->login_timeout_s * 1000,
+                               .stall_timeout_ms = cfg->stall_timeout_s * 1000};
     vg_rdp_front *f = g_new0(vg_rdp_front, 1);
     int r;
 

@@ -28,6 +28,7 @@ typedef struct vg_rdp_front_config {
     bool lossless;               /**< no lossy codecs */
     unsigned logins_per_address; /**< connections not logged in from one address (0: 4) */
     unsigned login_timeout_s;    /**< from TCP to logged in, TLS and NLA included (0: 10) */
+    unsigned stall_timeout_s;    /**< a viewer reading nothing this long is ended (0: 30) */
 } vg_rdp_front_config;
 
 /** Start serving RDP. @return 0 or a negative errno. */

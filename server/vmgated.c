@@ -254,7 +254,8 @@ int main(int argc, char **argv)
                                     .nla = d.cfg->rdp_nla,
                                     .lossless = d.cfg->rdp_lossless,
                                     .logins_per_address = d.cfg->logins_per_address,
-                                    .login_timeout_s = d.cfg->login_timeout};
+                                    .login_timeout_s = d.cfg->login_timeout,
+                                    .stall_timeout_s = d.cfg->stalled_viewer_timeout};
         if (!rdpc.nla)
             vg_warning(TAG, "[rdp] nla = false: RDP logins use TLS and the Client Info PDU");
         if ((r = vg_rdp_front_new(&rdpc, d.broker, d.sessions, d.audit, &d.rdp)) < 0) {

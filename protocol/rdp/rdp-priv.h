@@ -59,25 +59,33 @@ struct vg_rdp_peer {
     bool kicked;
     char end_reason[160];
 
+    /* The server's stall watchdog only (under the server's lock). */
+    int outq_last;       /* bytes in the socket's send queue at the last look */
+    int64_t stall_since; /* vg_now_us() since when it has not moved; 0: moving */
+
+    /* Peer thread only: since when a GFX frame has been awaiting its
+     * acknowledgement with damage waiting behind it (0: not waiting). */
+    int64_t acks_awaited_since;
+
     /* Peer thread only. */
     bool active;     /* activated, not deactivated for a resize */
     bool suppressed; /* the client asked for no updates (minimised) */
     uint32_t width, height;
     uint32_t announced_w, announced_h; /* in the last Demand Active */
-    uint8_t *pixels; /* this viewer's copy of what it is sent, width*height*4 */
+    uint8_t *pixels;                   /* this viewer's copy of what it is sent, width*height*4 */
     size_t stride;
-    HANDLE vcm;      /* virtual channel manager */
-    vg_rdp_gfx *gfx; /* NULL: legacy path */
-    struct vg_rdp_planar *planar; /* legacy path encoder, made on first use */
-    bool planar_off;              /* the client wants an alpha plane: uncompressed */
+    HANDLE vcm;                         /* virtual channel manager */
+    vg_rdp_gfx *gfx;                    /* NULL: legacy path */
+    struct vg_rdp_planar *planar;       /* legacy path encoder, made on first use */
+    bool planar_off;                    /* the client wants an alpha plane: uncompressed */
     struct s_disp_server_context *disp; /* display control, or NULL */
     bool disp_tried;
-    bool gfx_failed; /* the client announced GFX but its channel did not open */
-    bool pause_seen;      /* E1 1D came: drop the 45 that follows */
-    bool unicode_seen;    /* logged once */
+    bool gfx_failed;       /* the client announced GFX but its channel did not open */
+    bool pause_seen;       /* E1 1D came: drop the 45 that follows */
+    bool unicode_seen;     /* logged once */
     uint64_t keys_down[4]; /* qnums pressed and not released */
-    uint32_t buttons;     /* VG_BUTTON_* held */
-    uint32_t locks;       /* KBD_SYNC_* the client said last */
+    uint32_t buttons;      /* VG_BUTTON_* held */
+    uint32_t locks;        /* KBD_SYNC_* the client said last */
     bool locks_known;
     int32_t last_x, last_y;
 };

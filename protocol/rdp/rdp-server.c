@@ -6,6 +6,8 @@
 
 #include <errno.h>
 #include <string.h>
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -41,11 +43,15 @@
 /* Time a client has for its preconnection PDU and for the whole login. */
 #define VG_RDP_PCB_TIMEOUT_MS   10000
 #define VG_RDP_LOGIN_TIMEOUT_MS 10000
+#define VG_RDP_STALL_TIMEOUT_MS 30000
 #define VG_RDP_NAME_MAX         64
 #define VG_RDP_TOKEN_MAX        255
 
 struct vg_rdp_server {
     vg_rdp_server_config cfg;
+    GThread *watchdog; /* ends viewers that stopped reading */
+    GCond watchdog_cond;
+    bool watchdog_stop; /* under lock */
     char *cert_file, *key_file;
     vg_rdp_server_ops ops;
     void *opaque;
@@ -127,6 +133,18 @@ void vg_rdp_peer_fail(vg_rdp_peer *p, const char *reason)
     if (!p->end_reason[0])
         g_strlcpy(p->end_reason, reason, sizeof(p->end_reason));
     g_mutex_unlock(&p->lock);
+}
+
+static void vg_rdp_peer_fail_fmt(vg_rdp_peer *p, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
+static void vg_rdp_peer_fail_fmt(vg_rdp_peer *p, const char *fmt, ...)
+{
+    char reason[160];
+    va_list ap;
+
+    va_start(ap, fmt);
+    g_vsnprintf(reason, sizeof(reason), fmt, ap);
+    va_end(ap);
+    vg_rdp_peer_fail(p, reason);
 }
 
 void vg_rdp_peer_kick(vg_rdp_peer *p, const char *reason)
@@ -443,6 +461,25 @@ static bool pump(vg_rdp_peer *p)
     if (p->kicked || p->closed) {
         g_mutex_unlock(&p->lock);
         return false;
+    }
+    /* The graphics pipeline still not set up, or frames unacknowledged, for
+     * stall_timeout_ms: the client has read nothing for that long (its
+     * kernel may still be taking the bytes, so the send queue the watchdog
+     * looks at can be empty). */
+    if (p->gfx && (!vg_rdp_gfx_ready(p->gfx) || vg_rdp_gfx_busy(p->gfx)) && !p->suppressed) {
+        int64_t now = vg_now_us();
+        if (!p->acks_awaited_since) {
+            p->acks_awaited_since = now;
+        } else if (now - p->acks_awaited_since >= (int64_t)p->server->cfg.stall_timeout_ms * 1000) {
+            g_mutex_unlock(&p->lock);
+            vg_notice(TAG, "peer=%s user=%s: ended: no frame acknowledged for %u s", p->name,
+                      p->user, p->server->cfg.stall_timeout_ms / 1000);
+            vg_rdp_peer_fail_fmt(p, "the client read nothing for %u s",
+                                 p->server->cfg.stall_timeout_ms / 1000);
+            return false;
+        }
+    } else {
+        p->acks_awaited_since = 0;
     }
     if (!p->active || (p->gfx && !vg_rdp_gfx_ready(p->gfx)) || p->suppressed ||
         (p->gfx && vg_rdp_gfx_busy(p->gfx))) {
@@ -1105,6 +1142,52 @@ static void quiet_freerdp_logs(void)
     }
 }
 
+/*
+ * The stall watchdog. A viewer that stops reading leaves its peer thread
+ * blocked in a write inside FreeRDP, which retries for ever; so once a
+ * second another thread looks at each logged-in peer's send queue
+ * (SIOCOUTQ). A queue that is not empty and has not moved for
+ * stall_timeout_ms means the client has read nothing for that long: the
+ * peer is kicked (shutdown(2) wakes the blocked write). A client that
+ * reads, however slowly, moves the queue.
+ */
+static gpointer watchdog_thread(gpointer data)
+{
+    vg_rdp_server *s = data;
+
+    g_mutex_lock(&s->lock);
+    while (!s->watchdog_stop) {
+        int64_t now = vg_now_us();
+
+        for (guint i = 0; i < s->peers->len; i++) {
+            vg_rdp_peer *p = s->peers->pdata[i];
+            bool live;
+            int q = 0;
+
+            g_mutex_lock(&p->lock);
+            live = p->logged_in && !p->kicked && !p->closed;
+            g_mutex_unlock(&p->lock);
+            if (!live || ioctl(p->fd, SIOCOUTQ, &q) < 0 || q == 0 || q != p->outq_last) {
+                p->outq_last = q;
+                p->stall_since = 0;
+                continue;
+            }
+            if (!p->stall_since) {
+                p->stall_since = now;
+            } else if (now - p->stall_since >= (int64_t)s->cfg.stall_timeout_ms * 1000) {
+                char why[96];
+                g_snprintf(why, sizeof(why), "the client read nothing for %u s",
+                           s->cfg.stall_timeout_ms / 1000);
+                vg_notice(TAG, "peer=%s user=%s: ended: %s", p->name, p->user, why);
+                vg_rdp_peer_kick(p, why);
+            }
+        }
+        g_cond_wait_until(&s->watchdog_cond, &s->lock, g_get_monotonic_time() + G_TIME_SPAN_SECOND);
+    }
+    g_mutex_unlock(&s->lock);
+    return NULL;
+}
+
 int vg_rdp_server_new(const vg_rdp_server_config *cfg, const vg_rdp_server_ops *ops, void *opaque,
                       vg_rdp_server **out)
 {
@@ -1142,9 +1225,20 @@ int vg_rdp_server_new(const vg_rdp_server_config *cfg, const vg_rdp_server_ops *
     s->ops = *ops;
     s->opaque = opaque;
     g_mutex_init(&s->lock);
+    g_cond_init(&s->watchdog_cond);
+    if (!s->cfg.stall_timeout_ms)
+        s->cfg.stall_timeout_ms = VG_RDP_STALL_TIMEOUT_MS;
     s->peers = g_ptr_array_new();
     r = vg_net_acceptor_new(&ac, &aops, s, &s->acceptor);
+    if (r == 0) {
+        s->watchdog = g_thread_try_new("vg-rdp-watch", watchdog_thread, s, NULL);
+        if (!s->watchdog) {
+            vg_net_acceptor_free(s->acceptor);
+            r = -EAGAIN;
+        }
+    }
     if (r < 0) {
+        g_cond_clear(&s->watchdog_cond);
         g_ptr_array_unref(s->peers);
         g_mutex_clear(&s->lock);
         g_free(s->cert_file);
@@ -1167,6 +1261,11 @@ void vg_rdp_server_free(vg_rdp_server *s)
         return;
     vg_net_acceptor_stop(s->acceptor);
     g_mutex_lock(&s->lock);
+    s->watchdog_stop = true;
+    g_cond_broadcast(&s->watchdog_cond);
+    g_mutex_unlock(&s->lock);
+    g_thread_join(s->watchdog);
+    g_mutex_lock(&s->lock);
     s->stopping = true;
     for (guint i = 0; i < s->peers->len; i++)
         vg_rdp_peer_kick(s->peers->pdata[i], "the gateway is stopping");
@@ -1175,6 +1274,7 @@ void vg_rdp_server_free(vg_rdp_server *s)
     vg_net_acceptor_wait(s->acceptor, true);
     vg_net_acceptor_free(s->acceptor);
     g_ptr_array_unref(s->peers);
+    g_cond_clear(&s->watchdog_cond);
     g_mutex_clear(&s->lock);
     g_free(s->cert_file);
     g_free(s->key_file);

@@ -38,7 +38,8 @@ typedef struct vg_rdp_server_config {
     unsigned max_unauth; /**< connections not yet logged in (0: 64) */
     unsigned max_unauth_per_source; /**< of those, from one address (0: 4) */
     unsigned login_timeout_ms;      /**< TCP to logged in, TLS and NLA included (0: 10 s) */
-    unsigned max_total;             /**< all connections (0: 256) */
+    unsigned stall_timeout_ms; /**< a viewer that reads nothing for this long is ended (0: 30 s) */
+    unsigned max_total;        /**< all connections (0: 256) */
 } vg_rdp_server_config;
 
 /** What a login carries. */

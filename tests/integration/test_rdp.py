@@ -296,6 +296,46 @@ def test_ten_viewers_keep_receiving_while_one_stops_reading():
                     p.kill()
 
 
+def test_a_viewer_that_reads_nothing_is_ended():
+    """A frozen viewer (SIGSTOP) with frames waiting for it is ended once it
+    has read nothing for [limits] stalled_viewer_timeout, with that reason
+    audited; another viewer of the VM keeps its session."""
+    with Guest() as g1, Guest() as g2, RdpGateway(
+            g1, g2, "[policy]\nsecond_login = join\n[limits]\nstalled_viewer_timeout = 3\n") \
+            as gw:
+        g1.wait_ready()
+        outs = [os.path.join(gw.root, "s%d.png" % i) for i in range(2)]
+        procs = [subprocess.Popen([SHOT] + gw.rdp_args("alice", out, "--wait-stable", "600000",
+                                                        "--timeout", "120"),
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                 for out in outs]
+        frozen, other = procs
+        try:
+            deadline = time.monotonic() + 60
+            while alice_viewers(gw) < 2:
+                if time.monotonic() > deadline or any(p.poll() is not None for p in procs):
+                    fail("two viewers did not connect")
+                time.sleep(0.2)
+            os.kill(frozen.pid, signal.SIGSTOP)
+            gw.d.ok("send-keys", g1.name, "vgwork noise --fps 20 --frames 400 --exit\n")
+            deadline = time.monotonic() + 60
+            while alice_viewers(gw) > 1:
+                if time.monotonic() > deadline:
+                    fail("the frozen viewer was not ended within 60 s")
+                time.sleep(0.2)
+            if other.poll() is not None:
+                fail("the viewer that kept reading was ended too: %s" % other.stderr.read())
+            ends = [r for r in gw.audit() if r.get("event") == "logout"]
+            if not any("read nothing for 3 s" in r.get("reason", "") for r in ends):
+                fail("no logout audited with the stall as its reason: %r" % ends)
+        finally:
+            for p in procs:
+                if p.poll() is None:
+                    os.kill(p.pid, signal.SIGCONT)
+                    p.kill()
+                p.wait()
+
+
 def test_kicked_and_taken_over_viewers_get_a_clear_end():
     with Guest() as g1, Guest() as g2, RdpGateway(g1, g2) as gw:
         g1.wait_ready()
@@ -316,4 +356,5 @@ if __name__ == "__main__":
                test_insecure_clients_are_refused, test_tls_only_logins_when_configured,
                test_guest_mode_change_is_followed,
                test_ten_viewers_keep_receiving_while_one_stops_reading,
+               test_a_viewer_that_reads_nothing_is_ended,
                test_kicked_and_taken_over_viewers_get_a_clear_end])

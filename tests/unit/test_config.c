@@ -68,6 +68,7 @@ static void assert_defaults(const vg_config *c)
     assert_false(c->vnc_allow_insecure_loopback);
     assert_int_equal(c->logins_per_address, 4);
     assert_int_equal(c->login_timeout, 10);
+    assert_int_equal(c->stalled_viewer_timeout, 30);
     assert_false(c->audit_fail_open);
     assert_string_equal(c->rdp_listen, "0.0.0.0");
     assert_int_equal(c->rdp_port, 3389);
@@ -283,6 +284,7 @@ static void test_config_sample_documents_every_default(void **state)
         "audit_fail_open",
         "logins_per_address",
         "login_timeout",
+        "stalled_viewer_timeout",
         "pam",
         "pam_service",
         "max_failures",
