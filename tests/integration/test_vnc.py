@@ -194,6 +194,7 @@ def test_one_address_guessing_many_users_is_throttled():
     audited as rate-limited with the address), while the same login from
     another address gets in."""
     with Guest() as g1, Guest() as g2, Gateway(g1, g2) as gw:
+        g1.wait_ready()  # alice's VM: its screen is checked below
         port = gw.d.vnc_port
         for i in range(6):
             try:
