@@ -474,7 +474,7 @@ static bool pump(vg_rdp_peer *p)
             g_mutex_unlock(&p->lock);
             vg_notice(TAG, "peer=%s user=%s: ended: no frame acknowledged for %u s", p->name,
                       p->user, p->server->cfg.stall_timeout_ms / 1000);
-            vg_rdp_peer_fail_fmt(p, "the client read nothing for %u s",
+            vg_rdp_peer_fail_fmt(p, "the viewer read nothing for %u s",
                                  p->server->cfg.stall_timeout_ms / 1000);
             return false;
         }
@@ -1176,7 +1176,7 @@ static gpointer watchdog_thread(gpointer data)
                 p->stall_since = now;
             } else if (now - p->stall_since >= (int64_t)s->cfg.stall_timeout_ms * 1000) {
                 char why[96];
-                g_snprintf(why, sizeof(why), "the client read nothing for %u s",
+                g_snprintf(why, sizeof(why), "the viewer read nothing for %u s",
                            s->cfg.stall_timeout_ms / 1000);
                 vg_notice(TAG, "peer=%s user=%s: ended: %s", p->name, p->user, why);
                 vg_rdp_peer_kick(p, why);
