@@ -53,7 +53,7 @@ typedef struct vg_config {
                                           address (IPv6: one /64), per port */
     unsigned login_timeout;          /**< login_timeout: seconds from TCP to logged in */
     unsigned stalled_viewer_timeout; /**< stalled_viewer_timeout: seconds a viewer may read
-                                          nothing before it is ended (RDP) */
+                                          nothing before it is ended (VNC, RDP) */
 
     /* [auth] */
     bool pam;                /**< pam: also accept system accounts through PAM */

@@ -238,7 +238,8 @@ int main(int argc, char **argv)
                                   .port = d.cfg->vnc_port,
                                   .allow_insecure_loopback = d.cfg->vnc_allow_insecure_loopback,
                                   .logins_per_address = d.cfg->logins_per_address,
-                                  .login_timeout_s = d.cfg->login_timeout};
+                                  .login_timeout_s = d.cfg->login_timeout,
+                                  .stall_timeout_s = d.cfg->stalled_viewer_timeout};
         if (vc.allow_insecure_loopback)
             vg_warning(TAG, "[vnc] allow_insecure_loopback: unencrypted VNC (VeNCrypt Plain, "
                             "no TLS) is allowed on loopback");

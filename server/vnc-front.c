@@ -31,6 +31,10 @@
 
 typedef struct vm_screen vm_screen;
 
+/* A viewer's end_reason is written by the relay's thread, a kick's and the
+ * screen's; this lock is taken with no other held. */
+G_LOCK_DEFINE_STATIC(end_reason);
+
 typedef struct viewer {
     vg_vnc_front *front;
     vm_screen *vs;
@@ -53,6 +57,7 @@ struct vm_screen {
 };
 
 struct vg_vnc_front {
+    unsigned stall_timeout_ms;
     vg_broker *broker;
     vg_sessions *sessions;
     vg_audit *audit;
@@ -109,9 +114,24 @@ static void screen_on_gone(void *opaque, const char *reason)
 {
     viewer *v = opaque;
     vg_info(TAG, "peer=%s user=%s vm=%s: disconnected: %s", v->peer, v->user, v->vm, reason);
+    G_LOCK(end_reason);
     if (!v->end_reason[0])
         g_strlcpy(v->end_reason, reason, sizeof(v->end_reason));
+    G_UNLOCK(end_reason);
     g_idle_add(viewer_cleanup, v);
+}
+
+/* Relay thread: the relay ended by itself (the viewer left, fell behind or
+ * read nothing for the stall timeout); the reason the screen then reports
+ * is only that the connection closed, so keep the relay's. */
+static void relay_on_ended(void *opaque, vg_vnc_relay *relay, const char *reason)
+{
+    viewer *v = opaque;
+    (void)relay;
+    G_LOCK(end_reason);
+    if (!v->end_reason[0])
+        g_strlcpy(v->end_reason, reason, sizeof(v->end_reason));
+    G_UNLOCK(end_reason);
 }
 
 static void screen_on_key(void *opaque, uint16_t qnum, uint32_t keysym, bool down)
@@ -142,7 +162,9 @@ static void viewer_kick(void *opaque, const char *reason)
 {
     viewer *v = opaque;
     vg_notice(TAG, "peer=%s user=%s vm=%s: ended: %s", v->peer, v->user, v->vm, reason);
+    G_LOCK(end_reason);
     g_strlcpy(v->end_reason, reason, sizeof(v->end_reason));
+    G_UNLOCK(end_reason);
     vg_vnc_relay_stop(v->relay);
 }
 
@@ -212,8 +234,11 @@ static void attach(void *opaque, void *conn, SSL *ssl, int fd, const char *peer)
     g_strlcpy(v->peer, peer, sizeof(v->peer));
     label = g_strdup_printf("peer %s user %s vm %s", peer, v->user, v->vm);
 
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0 ||
-        vg_vnc_relay_new(ssl, fd, sp[0], label, NULL, NULL, &v->relay) < 0) {
+    r = socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0 ? -errno : 0;
+    if (r == 0)
+        r = vg_vnc_relay_new(ssl, fd, sp[0], label, f->stall_timeout_ms, relay_on_ended, v,
+                             &v->relay);
+    if (r < 0) {
         vg_warning(TAG, "%s: cannot start the relay", label);
         if (sp[0] >= 0)
             close(sp[0]);
@@ -264,11 +289,14 @@ int vg_vnc_front_new(const vg_vnc_front_config *cfg, vg_broker *broker, vg_sessi
     int r;
 
     /* libvncserver blocks a screen's thread while a viewer's socket is full
-     * (the relay stops reading when that viewer does not read), for up to
-     * this many milliseconds, process-wide; then it drops that viewer. The
-     * default, 20 s, would freeze the VM's other viewers that long. */
+     * or a message is half read, for up to this many milliseconds,
+     * process-wide; then it drops that viewer. The relay keeps both from
+     * happening (it always reads, and passes whole messages only); this is
+     * the bound should it not, as the default, 20 s, would freeze the VM's
+     * other viewers that long. */
     rfbMaxClientWait = VG_VNC_MAX_CLIENT_WAIT_MS;
 
+    f->stall_timeout_ms = cfg->stall_timeout_s * 1000;
     f->broker = broker;
     f->sessions = sessions;
     f->audit = audit;

@@ -27,6 +27,7 @@ typedef struct vg_vnc_front_config {
     bool allow_insecure_loopback; /**< VeNCrypt Plain without TLS from loopback peers */
     unsigned logins_per_address;  /**< connections not logged in from one address (0: 4) */
     unsigned login_timeout_s;     /**< from TCP to logged in (0: 10) */
+    unsigned stall_timeout_s;     /**< a viewer taking nothing this long is ended (0: 30) */
 } vg_vnc_front_config;
 
 /**

@@ -10,10 +10,15 @@
  * the inner end (RFB 3.8, security type None), so that the viewer's next
  * message, ClientInit, arrives where libvncserver expects it.
  *
- * Memory is bounded: each direction has a fixed buffer; when the buffer
- * towards the viewer is full the relay stops reading from libvncserver
- * (whose own writes then block or queue, its business), and likewise the
- * other way.
+ * The relay keeps each viewer from holding up libvncserver, which serves
+ * every viewer of a VM on one thread: it always takes what libvncserver
+ * writes, passes it whole messages only, and forwards a viewer's update
+ * requests only once the viewer has taken what came before (vnc-relay.c,
+ * "Isolation"). Memory: towards libvncserver two fixed buffers; towards the
+ * viewer VG_VNC_RELAY_TO_VIEWER_BUF, which grows while the viewer is behind
+ * (about one screen update beyond the kernel's socket buffer) up to
+ * VG_VNC_RELAY_TO_VIEWER_MAX, where the viewer is ended. A viewer that takes
+ * nothing for the stall timeout while there is something for it is ended.
  *
  * Threading: each relay has one thread that owns the SSL and both fds after
  * vg_vnc_relay_new() returns. vg_vnc_relay_stop() and vg_vnc_relay_free()
@@ -30,7 +35,11 @@ typedef struct vg_vnc_relay vg_vnc_relay;
 
 /** Buffer size towards the viewer (bytes): one buffer per relay. */
 #define VG_VNC_RELAY_TO_VIEWER_BUF (256 * 1024)
-/** Buffer size towards libvncserver (bytes). */
+/** What that buffer may grow to for a viewer that is behind: two raw
+ * updates of a 3840x2160 screen at 32 bits, with room to spare. */
+#define VG_VNC_RELAY_TO_VIEWER_MAX (96 * 1024 * 1024)
+/** Buffer sizes towards libvncserver (bytes): the viewer's raw bytes, and
+ * the whole messages framed from them. */
 #define VG_VNC_RELAY_TO_SERVER_BUF (16 * 1024)
 
 /**
@@ -52,11 +61,14 @@ typedef void (*vg_vnc_relay_ended_fn)(void *opaque, vg_vnc_relay *relay, const c
  * @param inner_fd  our end of the socketpair whose other end was given to
  *                  rfbNewClient() (taken; closed on free)
  * @param label  for logs, e.g. "peer 192.0.2.1:5000 user alice vm web1"
+ * @param stall_timeout_ms  a viewer that takes nothing for this long while
+ *                          the relay holds bytes for it is ended (0: 30 s)
  * @param ended  optional
  * @return 0, -EMFILE (eventfd), -ENOMEM. On failure nothing is taken.
  */
 int vg_vnc_relay_new(SSL *ssl, int viewer_fd, int inner_fd, const char *label,
-                     vg_vnc_relay_ended_fn ended, void *opaque, vg_vnc_relay **out);
+                     unsigned stall_timeout_ms, vg_vnc_relay_ended_fn ended, void *opaque,
+                     vg_vnc_relay **out);
 
 /** Ask the relay to end: shuts the inner socket down (libvncserver drops
  * its client) but closes no fd yet. Idempotent, any thread. */

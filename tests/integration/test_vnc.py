@@ -11,18 +11,22 @@ import socket
 import ssl
 import struct
 import subprocess
+import sys
 import tempfile
+import threading
 import time
 import warnings
 
 from PIL import Image
 
 import rfblogin
-from bridge import SHOT, Daemon, shot
+from bridge import BUILD, SHOT, Daemon, shot
 from vgtest import Guest, assert_images_equal, fail, images_equal, run_tests
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 MKCERTS = os.path.join(REPO, "certs", "mkcerts")
+VGBENCH = os.path.join(BUILD, "tests", "bench", "vgbench")
+HOG = os.path.join(REPO, "tests", "bench", "hog.py")
 
 
 class Gateway:
@@ -499,6 +503,96 @@ def test_kicked_and_taken_over_viewers_get_a_clear_end():
 
         check_kick_and_takeover(gw, viewer)
 
+def arrivals_ms(src, skip_s=0.5):
+    """A vgbench source's frame arrival times (ms), the first skip_s left out."""
+    return sorted(t / 1000.0 for _, t in src["frames"] if t >= skip_s * 1e6)
+
+
+def largest_gap(times):
+    return max((b - a for a, b in zip(times, times[1:])), default=float("inf"))
+
+
+def test_a_stalled_or_trickling_viewer_holds_no_other_viewer_up():
+    """Three viewers of a VM showing a 30 fps counter: one that reads and
+    measures (vgbench, beside a viewer straight on QEMU's VNC), one that asks
+    for the whole screen every 20 ms and reads nothing (tests/bench/hog.py),
+    and one that trickles a key event a byte every 2 s. The reading viewer's
+    frames keep the rate and rhythm of QEMU's own, and the one that reads
+    nothing is ended after [limits] stalled_viewer_timeout with that reason
+    audited. (libvncserver serves a VM's viewers on one blocking thread: the
+    relay must keep both others from holding it.)"""
+    window = 10
+    with Guest(run="counter,--fps,30") as g1, Guest() as g2, Gateway(
+            g1, g2, "[policy]\nsecond_login = join\n"
+            "[limits]\nstalled_viewer_timeout = 5\nlogins_per_address = 16\n") as gw:
+        g1.wait_serial(r"^VMGATE-WORK-STARTED counter$", timeout=120)
+        pwfile = os.path.join(gw.root, "alice.pw")
+        hog = subprocess.Popen([sys.executable, HOG, "127.0.0.1", str(gw.d.vnc_port), "alice",
+                                pwfile, gw.ca, "--seconds", "60"], stdin=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+        trickler, _, _ = rfblogin.login("127.0.0.1", gw.d.vnc_port, "alice", gw.pw["alice"],
+                                        gw.ca)
+        stop = threading.Event()
+
+        def trickle():
+            for b in bytes([4, 0, 0, 0, 0, 0, 0xff, 0xe1]):  # Shift_L released
+                trickler.sendall(bytes([b]))
+                if stop.wait(2):
+                    return
+
+        watch = None
+        try:
+            if "logged in" not in hog.stderr.readline():
+                fail("the viewer that reads nothing did not log in: %s" % hog.stderr.read())
+            watch = subprocess.Popen(
+                [VGBENCH, "watch", "--seconds", str(window), "direct=libvirt,%s" % g1.name,
+                 "vnc=vmgate-vnc,127.0.0.1,%d,alice,%s,%s" % (gw.d.vnc_port, pwfile, gw.ca)],
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            for line in watch.stderr:
+                if "watching" in line:
+                    break
+            else:
+                fail("vgbench ended before its window: exit %s" % watch.wait())
+            hog.stdin.write("go\n")
+            hog.stdin.flush()
+            threading.Thread(target=trickle, daemon=True).start()
+            out, err = watch.communicate(timeout=window + 60)
+            if watch.returncode != 0:
+                fail("vgbench: exit %d: %s" % (watch.returncode, err))
+            src = {x["label"]: x for x in json.loads(out)["sources"]}
+            direct, through = arrivals_ms(src["direct"]), arrivals_ms(src["vnc"])
+            gap_d, gap_v = largest_gap(direct), largest_gap(through)
+            print("frames direct %d, through vmgate %d; largest gap direct %.0f ms, through "
+                  "vmgate %.0f ms" % (len(direct), len(through), gap_d, gap_v))
+            if len(through) < 0.5 * len(direct):
+                fail("the reading viewer got %d frames, QEMU's own viewer %d" %
+                     (len(through), len(direct)))
+            if gap_v > gap_d + 500:
+                fail("the reading viewer waited %.0f ms between frames (QEMU's own viewer at "
+                     "most %.0f ms)" % (gap_v, gap_d))
+            try:
+                hog.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                fail("the viewer that reads nothing was not ended within 30 s")
+            deadline = time.monotonic() + 10
+            while True:
+                ends = [r for r in (json.loads(l) for l in open(gw.d.audit))
+                        if r.get("event") == "logout"]
+                if any(r.get("reason") == "the viewer read nothing for 5 s" for r in ends):
+                    break
+                if time.monotonic() > deadline:
+                    fail("no logout audited with the stall as its reason: %r" % ends)
+                time.sleep(0.2)
+        finally:
+            stop.set()
+            trickler.close()
+            if watch and watch.poll() is None:
+                watch.kill()
+                watch.wait()
+            hog.kill()
+            hog.wait()
+
+
 if __name__ == "__main__":
     run_tests([test_users_land_on_their_vms_and_see_them_exactly,
                test_screenshot_after_typing_shows_what_was_typed,
@@ -510,4 +604,5 @@ if __name__ == "__main__":
                test_insecure_clients_are_refused,
                test_unencrypted_login_only_when_allowed_on_loopback,
                test_twenty_viewers_all_receive_an_update,
+               test_a_stalled_or_trickling_viewer_holds_no_other_viewer_up,
                test_kicked_and_taken_over_viewers_get_a_clear_end])

@@ -253,7 +253,7 @@ static void serve(int fd)
         close(inner[1]);
         goto fail;
     }
-    if (vg_vnc_relay_new(res.ssl, fd, inner[1], "shot test", NULL, NULL, &relay) < 0) {
+    if (vg_vnc_relay_new(res.ssl, fd, inner[1], "shot test", 0, NULL, NULL, &relay) < 0) {
         close(inner[1]);
         goto fail;
     }

@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -31,6 +32,7 @@
 #include <rfb/rfbclient.h>
 
 #include "util.h"
+#include "vnc-client-msg.h"
 #include "vnc-prelude.h"
 #include "vnc-relay.h"
 
@@ -346,8 +348,8 @@ static vg_vnc_relay *connect_viewer(viewer *v, const char *password, ended_rec *
     g_mutex_unlock(&sf.lock);
     assert_non_null(cl);
     vg_vnc_relay *relay = NULL;
-    assert_int_equal(vg_vnc_relay_new(res.ssl, sv[0], inner[1], "test viewer", on_ended, e, &relay),
-                     0);
+    assert_int_equal(
+        vg_vnc_relay_new(res.ssl, sv[0], inner[1], "test viewer", 0, on_ended, e, &relay), 0);
     return relay;
 }
 
@@ -470,7 +472,11 @@ static void scripted_screen_prelude(int fd)
     assert_int_equal(write(fd, "\0\0\0\0", 4), 4);
 }
 
-static void test_relay_buffers_are_bounded_when_viewer_stops_reading(void **state)
+/* The screen writes a counting byte stream while the viewer reads nothing:
+ * the relay takes it all (libvncserver must never wait for one viewer),
+ * growing its buffer, and once the viewer reads every byte arrives, in
+ * order, through TLS writes retried from a buffer that moved. */
+static void test_relay_takes_all_the_screen_writes_while_the_viewer_reads_nothing(void **state)
 {
     int sv[2], inner[2];
     assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
@@ -483,33 +489,37 @@ static void test_relay_buffers_are_bounded_when_viewer_stops_reading(void **stat
     GThread *t = g_thread_new("tls-client", tls_client_main, client);
     assert_int_equal(SSL_accept(server), 1);
     assert_true(GPOINTER_TO_INT(g_thread_join(t)));
+    (void)state;
 
     ended_rec e = {0};
     vg_vnc_relay *relay = NULL;
-    assert_int_equal(vg_vnc_relay_new(server, sv[0], inner[1], "bounded", on_ended, &e, &relay), 0);
+    assert_int_equal(vg_vnc_relay_new(server, sv[0], inner[1], "behind", 0, on_ended, &e, &relay),
+                     0);
     scripted_screen_prelude(inner[0]);
 
-    /* The screen writes a counting byte stream; the viewer reads nothing.
-     * Writes must start to block once the relay's buffer and the socket
-     * buffers are full. */
+    /* 16 MiB, far beyond the socket buffers and the relay's first buffer,
+     * within 10 s; no write waits more than 1 s for room. */
+    const size_t want = 16u * 1024 * 1024;
     int fl = fcntl(inner[0], F_GETFL);
     fcntl(inner[0], F_SETFL, fl | O_NONBLOCK);
     uint8_t chunk[16384];
     size_t total = 0;
-    int64_t last_progress = vg_now_us();
-    while (vg_now_us() - last_progress < 300000) {
-        for (size_t i = 0; i < sizeof(chunk); i++)
+    int64_t start = vg_now_us(), last_progress = start;
+    while (total < want) {
+        size_t len = MIN(sizeof(chunk), want - total);
+        for (size_t i = 0; i < len; i++)
             chunk[i] = (uint8_t)((total + i) % 251);
-        ssize_t n = write(inner[0], chunk, sizeof(chunk));
+        ssize_t n = write(inner[0], chunk, len);
         if (n > 0) {
             total += (size_t)n;
             last_progress = vg_now_us();
-            assert_true(total < 32u * 1024 * 1024);
         } else {
-            g_usleep(5000);
+            assert_true(vg_now_us() - last_progress < 1000000);
+            struct pollfd pfd = {.fd = inner[0], .events = POLLOUT};
+            poll(&pfd, 1, 100);
         }
+        assert_true(vg_now_us() - start < 10000000);
     }
-    assert_true(total > VG_VNC_RELAY_TO_VIEWER_BUF);
 
     /* Now the viewer reads: every byte arrives, in order. */
     size_t got = 0;
@@ -527,6 +537,209 @@ static void test_relay_buffers_are_bounded_when_viewer_stops_reading(void **stat
     SSL_CTX_free(cctx);
     close(sv[1]);
     close(inner[0]);
+}
+
+/* A plain relay between a test viewer socket and a scripted screen, past
+ * the inner prelude and ClientInit. */
+typedef struct plain_rig {
+    int viewer, screen;
+    vg_vnc_relay *relay;
+    ended_rec e;
+} plain_rig;
+
+static void plain_rig_start(plain_rig *r, unsigned stall_ms)
+{
+    int sv[2], inner[2];
+    uint8_t init = 0;
+
+    memset(r, 0, sizeof(*r));
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, inner), 0);
+    assert_int_equal(
+        vg_vnc_relay_new(NULL, sv[0], inner[1], "rig", stall_ms, on_ended, &r->e, &r->relay), 0);
+    r->viewer = sv[1];
+    r->screen = inner[0];
+    struct timeval tv = {.tv_sec = 5};
+    setsockopt(r->screen, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    setsockopt(r->viewer, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    scripted_screen_prelude(r->screen);
+    assert_int_equal(send(r->viewer, "\x01", 1, MSG_NOSIGNAL), 1);
+    assert_int_equal(recv(r->screen, &init, 1, 0), 1);
+    assert_int_equal(init, 1);
+}
+
+static void plain_rig_stop(plain_rig *r)
+{
+    vg_vnc_relay_free(r->relay);
+    close(r->viewer);
+    close(r->screen);
+}
+
+/* Whether the screen gets something within @ms. */
+static bool screen_readable(plain_rig *r, int ms)
+{
+    struct pollfd pfd = {.fd = r->screen, .events = POLLIN};
+    return poll(&pfd, 1, ms) == 1;
+}
+
+static void send_all(int fd, const void *p, size_t n)
+{
+    assert_int_equal(send(fd, p, n, MSG_NOSIGNAL), (ssize_t)n);
+}
+
+static void fbur(uint8_t m[10], bool incremental, uint16_t x, uint16_t y, uint16_t w, uint16_t h)
+{
+    m[0] = 3;
+    m[1] = incremental;
+    m[2] = (uint8_t)(x >> 8), m[3] = (uint8_t)x, m[4] = (uint8_t)(y >> 8), m[5] = (uint8_t)y;
+    m[6] = (uint8_t)(w >> 8), m[7] = (uint8_t)w, m[8] = (uint8_t)(h >> 8), m[9] = (uint8_t)h;
+}
+
+/* A message trickled byte by byte reaches the screen whole, at its last
+ * byte; never part of one (libvncserver would wait for the rest). */
+static void test_relay_hands_the_screen_whole_messages_only(void **state)
+{
+    plain_rig r;
+    uint8_t key[8] = {4, 1, 0, 0, 0, 0, 0, 'q'}, got[8];
+    (void)state;
+
+    plain_rig_start(&r, 0);
+    for (size_t i = 0; i < sizeof(key) - 1; i++) {
+        send_all(r.viewer, key + i, 1);
+        assert_false(screen_readable(&r, 20));
+    }
+    send_all(r.viewer, key + 7, 1);
+    assert_true(screen_readable(&r, 5000));
+    assert_int_equal(recv(r.screen, got, sizeof(got), 0), (ssize_t)sizeof(got));
+    assert_memory_equal(got, key, sizeof(key));
+    plain_rig_stop(&r);
+}
+
+/* Client cut text (the gateway has no clipboard) is dropped, however long,
+ * and what follows it goes through. */
+static void test_relay_drops_cut_text(void **state)
+{
+    plain_rig r;
+    uint8_t hdr[8] = {6, 0, 0, 0, 0, 0x01, 0x86, 0xa0}; /* 100,000 bytes of text */
+    uint8_t key[8] = {4, 0, 0, 0, 0, 0, 0, 'z'}, got[8];
+    static uint8_t text[100000];
+    (void)state;
+
+    plain_rig_start(&r, 0);
+    memset(text, 'x', sizeof(text));
+    send_all(r.viewer, hdr, sizeof(hdr));
+    for (size_t off = 0; off < sizeof(text); off += 8192)
+        send_all(r.viewer, text + off, MIN(8192, sizeof(text) - off));
+    send_all(r.viewer, key, sizeof(key));
+    assert_true(screen_readable(&r, 5000));
+    assert_int_equal(recv(r.screen, got, sizeof(got), 0), (ssize_t)sizeof(got));
+    assert_memory_equal(got, key, sizeof(key));
+    assert_false(screen_readable(&r, 50));
+    plain_rig_stop(&r);
+}
+
+/* A message type vmgate does not serve ends the viewer with a reason. */
+static void test_relay_ends_a_viewer_sending_an_unknown_message(void **state)
+{
+    plain_rig r;
+    (void)state;
+
+    plain_rig_start(&r, 0);
+    send_all(r.viewer, "\x96\0\0\0\0\0\0\0\0\0", 10); /* EnableContinuousUpdates */
+    assert_true(wait_ended(&r.e, 5000));
+    assert_string_equal(r.e.reason, "the viewer sent a message the gateway does not serve");
+    plain_rig_stop(&r);
+}
+
+/* While the viewer has not taken what the screen wrote, its update
+ * requests wait, merged into one; other input goes through at once. Once
+ * it has read everything the merged request follows. */
+static void test_relay_holds_update_requests_while_the_viewer_is_behind(void **state)
+{
+    plain_rig r;
+    uint8_t m[10], got[16];
+    uint8_t key[8] = {4, 1, 0, 0, 0, 0, 0, 'k'};
+    static uint8_t update[4 * 1024 * 1024];
+    (void)state;
+
+    plain_rig_start(&r, 0);
+    /* Caught up: a request goes straight through. */
+    fbur(m, true, 0, 0, 64, 48);
+    send_all(r.viewer, m, sizeof(m));
+    assert_int_equal(recv(r.screen, got, 10, MSG_WAITALL), 10);
+    assert_memory_equal(got, m, 10);
+
+    /* The screen answers with 4 MiB the viewer does not read yet. */
+    memset(update, 0x5a, sizeof(update));
+    int fl = fcntl(r.screen, F_GETFL);
+    fcntl(r.screen, F_SETFL, fl | O_NONBLOCK);
+    size_t put = 0;
+    int64_t deadline = vg_now_us() + 10000000;
+    while (put < sizeof(update)) {
+        ssize_t n = write(r.screen, update + put, sizeof(update) - put);
+        if (n > 0)
+            put += (size_t)n;
+        else {
+            struct pollfd pfd = {.fd = r.screen, .events = POLLOUT};
+            poll(&pfd, 1, 100);
+        }
+        assert_true(vg_now_us() < deadline);
+    }
+    fcntl(r.screen, F_SETFL, fl);
+
+    /* Three requests while behind, and a key: only the key goes through. */
+    fbur(m, true, 10, 20, 5, 5);
+    send_all(r.viewer, m, sizeof(m));
+    fbur(m, false, 2, 30, 4, 4);
+    send_all(r.viewer, m, sizeof(m));
+    fbur(m, true, 40, 1, 8, 2);
+    send_all(r.viewer, m, sizeof(m));
+    send_all(r.viewer, key, sizeof(key));
+    assert_int_equal(recv(r.screen, got, 8, MSG_WAITALL), 8);
+    assert_memory_equal(got, key, 8);
+    assert_false(screen_readable(&r, 100));
+
+    /* The viewer catches up: one request, the three merged (not
+     * incremental, as one of them was not; their bounding box). */
+    size_t read_total = 0;
+    while (read_total < sizeof(update)) {
+        ssize_t n = recv(r.viewer, update, sizeof(update), 0);
+        assert_true(n > 0);
+        read_total += (size_t)n;
+    }
+    assert_int_equal(recv(r.screen, got, 10, MSG_WAITALL), 10);
+    fbur(m, false, 2, 1, 46, 33);
+    assert_memory_equal(got, m, 10);
+    assert_false(screen_readable(&r, 50));
+    assert_int_equal(r.e.count, 0);
+    plain_rig_stop(&r);
+}
+
+/* A viewer that takes nothing for the stall timeout while the relay holds
+ * bytes for it is ended, with that reason. */
+static void test_relay_ends_a_viewer_that_reads_nothing(void **state)
+{
+    plain_rig r;
+    static uint8_t update[4 * 1024 * 1024];
+    (void)state;
+
+    plain_rig_start(&r, 1000);
+    int fl = fcntl(r.screen, F_GETFL);
+    fcntl(r.screen, F_SETFL, fl | O_NONBLOCK);
+    int64_t start = vg_now_us();
+    size_t put = 0;
+    while (put < sizeof(update)) {
+        ssize_t n = write(r.screen, update + put, sizeof(update) - put);
+        if (n > 0)
+            put += (size_t)n;
+        else
+            g_usleep(1000);
+        assert_true(vg_now_us() - start < 5000000);
+    }
+    assert_true(wait_ended(&r.e, 5000));
+    assert_true(vg_now_us() - start >= 1000000);
+    assert_string_equal(r.e.reason, "the viewer read nothing for 1 s");
+    plain_rig_stop(&r);
 }
 
 static void read_exact(int fd, void *buf, size_t n)
@@ -558,8 +771,8 @@ static void test_relay_plain_passes_bytes_both_ways(void **state)
     rfbClientPtr cl = rfbNewClient(sf.screen, inner[0]);
     g_mutex_unlock(&sf.lock);
     assert_non_null(cl);
-    assert_int_equal(vg_vnc_relay_new(NULL, sv[0], inner[1], "plain viewer", on_ended, &e, &relay),
-                     0);
+    assert_int_equal(
+        vg_vnc_relay_new(NULL, sv[0], inner[1], "plain viewer", 0, on_ended, &e, &relay), 0);
     int keys_before = sf.keys;
 
     /* Viewer → screen: ClientInit (shared). Screen → viewer: ServerInit. */
@@ -586,17 +799,71 @@ static void test_relay_plain_passes_bytes_both_ways(void **state)
     vg_vnc_relay_free(relay);
 }
 
+/* Framing: each message's length from its header, "more" until it is all
+ * there, refusals for types not served and for oversized messages. */
+static void test_client_messages_are_framed(void **state)
+{
+    static const struct {
+        uint8_t bytes[12];
+        size_t n;
+        int ret;
+        size_t len;
+        vg_vnc_msg_action action;
+    } cases[] = {
+        {{0}, 20, 1, 20, VG_VNC_MSG_FORWARD},          /* SetPixelFormat */
+        {{0}, 19, 0, 0, 0},                            /* ... not all there */
+        {{2, 0, 0, 2}, 12, 1, 12, VG_VNC_MSG_FORWARD}, /* SetEncodings, 2 */
+        {{2, 0, 0, 2}, 11, 0, 0, 0},
+        {{2, 0}, 2, 0, 0, 0},                     /* count not there yet */
+        {{2, 0, 0x04, 0x01}, 4, -EMSGSIZE, 0, 0}, /* 1025 encodings */
+        {{3}, 10, 1, 10, VG_VNC_MSG_UPDATE_REQUEST},
+        {{4}, 8, 1, 8, VG_VNC_MSG_FORWARD},
+        {{5}, 6, 1, 6, VG_VNC_MSG_FORWARD},
+        {{5}, 5, 0, 0, 0},
+        {{6, 0, 0, 0, 0, 0, 0, 5}, 8, 1, 13, VG_VNC_MSG_DROP},             /* cut text, 5 bytes */
+        {{6, 0, 0, 0, 0xff, 0xff, 0xff, 0xfc}, 8, 1, 12, VG_VNC_MSG_DROP}, /* extended: -4 */
+        {{251, 0, 0, 0, 0, 0, 2}, 40, 1, 40, VG_VNC_MSG_FORWARD},          /* SetDesktopSize, 2 */
+        {{255, 0}, 12, 1, 12, VG_VNC_MSG_FORWARD},                         /* QEMU extended key */
+        {{255, 1}, 12, -EPROTO, 0, 0},                                     /* QEMU audio */
+        {{1}, 6, -EPROTO, 0, 0},                                           /* FixColourMapEntries */
+        {{150}, 10, -EPROTO, 0, 0},                                        /* continuous updates */
+        {{248}, 9, -EPROTO, 0, 0},                                         /* fence */
+    };
+    uint8_t buf[64];
+    (void)state;
+
+    for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
+        vg_vnc_client_msg m;
+        memset(buf, 0, sizeof(buf));
+        memcpy(buf, cases[i].bytes, sizeof(cases[i].bytes));
+        int ret = vg_vnc_client_msg_frame(buf, cases[i].n, &m);
+        if (ret != cases[i].ret)
+            fail_msg("case %zu: %d, not %d", i, ret, cases[i].ret);
+        assert_int_equal(m.type, cases[i].bytes[0]);
+        if (ret == 1) {
+            assert_int_equal(m.len, cases[i].len);
+            assert_int_equal(m.action, cases[i].action);
+        }
+    }
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
     rfbLogEnable(0);
     make_cert();
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_client_messages_are_framed),
         cmocka_unit_test(test_relay_viewer_sees_screen_and_sends_input),
         cmocka_unit_test(test_relay_free_drops_the_screen_client),
         cmocka_unit_test(test_relay_ends_when_screen_drops_client),
         cmocka_unit_test(test_relay_not_reached_with_bad_password),
-        cmocka_unit_test(test_relay_buffers_are_bounded_when_viewer_stops_reading),
+        cmocka_unit_test(test_relay_takes_all_the_screen_writes_while_the_viewer_reads_nothing),
+        cmocka_unit_test(test_relay_hands_the_screen_whole_messages_only),
+        cmocka_unit_test(test_relay_drops_cut_text),
+        cmocka_unit_test(test_relay_ends_a_viewer_sending_an_unknown_message),
+        cmocka_unit_test(test_relay_holds_update_requests_while_the_viewer_is_behind),
+        cmocka_unit_test(test_relay_ends_a_viewer_that_reads_nothing),
         cmocka_unit_test(test_relay_plain_passes_bytes_both_ways),
     };
     int rc = cmocka_run_group_tests(tests, setup_screen, teardown_screen);
