@@ -1090,36 +1090,40 @@ static int cmd_audit(vg_admin_call *k)
 static const struct {
     const char *name;
     vg_admin_handler fn;
+    bool reads_only; /* changes nothing, controls no VM: the read-only group may run it */
 } commands[] = {
-    {VG_CONTROL_CMD_USER_ADD, cmd_user_add},
-    {VG_CONTROL_CMD_USER_PASSWD, cmd_user_passwd},
-    {VG_CONTROL_CMD_USER_DEL, cmd_user_del},
-    {VG_CONTROL_CMD_USER_DISABLE, cmd_user_disable},
-    {VG_CONTROL_CMD_USER_ENABLE, cmd_user_enable},
-    {VG_CONTROL_CMD_USER_LIST, cmd_user_list},
-    {VG_CONTROL_CMD_VM_LIST, cmd_vm_list},
-    {VG_CONTROL_CMD_VM_POWER, cmd_vm_power},
-    {VG_CONTROL_CMD_ASSIGN, cmd_assign},
-    {VG_CONTROL_CMD_UNASSIGN, cmd_unassign},
-    {VG_CONTROL_CMD_POOL_CREATE, cmd_pool_create},
-    {VG_CONTROL_CMD_POOL_ADD, cmd_pool_add},
-    {VG_CONTROL_CMD_POOL_REMOVE, cmd_pool_remove},
-    {VG_CONTROL_CMD_POOL_DEL, cmd_pool_del},
-    {VG_CONTROL_CMD_POOL_LIST, cmd_pool_list},
-    {VG_CONTROL_CMD_ENTITLE, cmd_entitle},
-    {VG_CONTROL_CMD_UNENTITLE, cmd_unentitle},
-    {VG_CONTROL_CMD_SESSION_LIST, cmd_session_list},
-    {VG_CONTROL_CMD_SESSION_KICK, cmd_session_kick},
-    {VG_CONTROL_CMD_SCREENSHOT, cmd_screenshot},
-    {VG_CONTROL_CMD_SEND_TEXT, cmd_send_text},
-    {VG_CONTROL_CMD_SEND_COMBO, cmd_send_combo},
-    {VG_CONTROL_CMD_AUDIT, cmd_audit},
+    {VG_CONTROL_CMD_USER_ADD, cmd_user_add, false},
+    {VG_CONTROL_CMD_USER_PASSWD, cmd_user_passwd, false},
+    {VG_CONTROL_CMD_USER_DEL, cmd_user_del, false},
+    {VG_CONTROL_CMD_USER_DISABLE, cmd_user_disable, false},
+    {VG_CONTROL_CMD_USER_ENABLE, cmd_user_enable, false},
+    {VG_CONTROL_CMD_USER_LIST, cmd_user_list, true},
+    {VG_CONTROL_CMD_VM_LIST, cmd_vm_list, true},
+    {VG_CONTROL_CMD_VM_POWER, cmd_vm_power, false},
+    {VG_CONTROL_CMD_ASSIGN, cmd_assign, false},
+    {VG_CONTROL_CMD_UNASSIGN, cmd_unassign, false},
+    {VG_CONTROL_CMD_POOL_CREATE, cmd_pool_create, false},
+    {VG_CONTROL_CMD_POOL_ADD, cmd_pool_add, false},
+    {VG_CONTROL_CMD_POOL_REMOVE, cmd_pool_remove, false},
+    {VG_CONTROL_CMD_POOL_DEL, cmd_pool_del, false},
+    {VG_CONTROL_CMD_POOL_LIST, cmd_pool_list, true},
+    {VG_CONTROL_CMD_ENTITLE, cmd_entitle, false},
+    {VG_CONTROL_CMD_UNENTITLE, cmd_unentitle, false},
+    {VG_CONTROL_CMD_SESSION_LIST, cmd_session_list, true},
+    {VG_CONTROL_CMD_SESSION_KICK, cmd_session_kick, false},
+    {VG_CONTROL_CMD_SCREENSHOT, cmd_screenshot, true},
+    {VG_CONTROL_CMD_SEND_TEXT, cmd_send_text, false},
+    {VG_CONTROL_CMD_SEND_COMBO, cmd_send_combo, false},
+    {VG_CONTROL_CMD_AUDIT, cmd_audit, true},
 };
 
-vg_admin_handler vg_admin_find_command(const char *cmd)
+vg_admin_handler vg_admin_find_command(const char *cmd, bool *reads_only)
 {
     for (size_t i = 0; i < G_N_ELEMENTS(commands); i++)
-        if (strcmp(commands[i].name, cmd) == 0)
+        if (strcmp(commands[i].name, cmd) == 0) {
+            *reads_only = commands[i].reads_only;
             return commands[i].fn;
+        }
+    *reads_only = false;
     return NULL;
 }

@@ -24,6 +24,7 @@ typedef struct vg_admin_call {
     JsonObject *args;
     int64_t uid;      /**< the peer's */
     const char *user; /**< the peer's user name ("uid:N" if it has none) */
+    bool readonly;    /**< the peer is in the read-only group only */
     JsonNode *result; /**< set by a command that succeeded (NULL: JSON null) */
     char *error;      /**< set by vg_admin_fail: the message for the client */
     bool replied;     /**< the command answered itself (a stream) */
@@ -42,8 +43,9 @@ struct vg_admin_ctx {
     void *live_opaque;
 };
 
-/** The command named @cmd, or NULL. */
-vg_admin_handler vg_admin_find_command(const char *cmd);
+/** The command named @cmd, or NULL; *reads_only: whether it changes nothing
+ * (what the read-only group may run). */
+vg_admin_handler vg_admin_find_command(const char *cmd, bool *reads_only);
 
 /** The store, sessions, audit log and live ops of @admin. */
 const struct vg_admin_ctx *vg_admin_ctx(vg_admin *admin);

@@ -39,7 +39,8 @@
 #define TAG "admin"
 
 /* A client that does not read its answer for this long is dropped. */
-#define SEND_TIMEOUT_S 30
+#define SEND_TIMEOUT_S          30
+#define VG_ADMIN_IDLE_TIMEOUT_S 300
 /* New audit records queued for a follower at most; beyond, it fell behind. */
 #define FOLLOW_QUEUE_MAX 4096
 /* How often a follower checks that its client is still there. */
@@ -64,6 +65,9 @@ struct vg_admin {
     ino_t sock_ino;
     gid_t gid;
     bool have_group;
+    gid_t ro_gid; /* the read-only group */
+    bool have_ro_group;
+    unsigned idle_timeout_s;
 
     int listen_fd;
     int wake_fd;
@@ -171,11 +175,14 @@ static void wipe_secrets(JsonObject *args)
 
 static int handle(vg_admin_conn *c, vg_admin_call *k)
 {
-    vg_admin_handler fn = vg_admin_find_command(k->cmd);
+    bool reads_only;
+    vg_admin_handler fn = vg_admin_find_command(k->cmd, &reads_only);
     int r;
 
     if (!fn)
         r = vg_admin_fail(k, -EOPNOTSUPP, "unknown command '%s'", k->cmd);
+    else if (k->readonly && !reads_only)
+        r = vg_admin_fail(k, -EACCES, "permission denied: '%s' needs the admin group", k->cmd);
     else
         r = fn(k);
     if (r < 0 && !k->error)
@@ -285,6 +292,7 @@ typedef struct peer {
     int64_t uid;
     char *user; /* name, or "uid:N" */
     bool allowed;
+    bool readonly; /* allowed through the read-only group only */
 } peer;
 
 /* Whether @user (primary group @primary) is in group @gid, from the group database. */
@@ -339,6 +347,8 @@ static void identify_peer(vg_admin *a, int fd, peer *p)
         p->allowed = true;
     else if (a->have_group && res)
         p->allowed = user_in_group(res->pw_name, res->pw_gid, a->gid);
+    if (!p->allowed && a->have_ro_group && res)
+        p->allowed = p->readonly = user_in_group(res->pw_name, res->pw_gid, a->ro_gid);
 }
 
 /* ---- connections ---- */
@@ -349,9 +359,13 @@ static gpointer conn_main(gpointer data)
     vg_admin *a = c->admin;
     vg_control_reader *reader = NULL;
     struct timeval tv = {.tv_sec = SEND_TIMEOUT_S};
+    struct timeval idle = {.tv_sec = a->idle_timeout_s};
     peer p = {0};
 
     setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+    /* A connection that sends nothing for idle_timeout_s ends (reads time
+     * out); a command that streams does not read meanwhile. */
+    setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &idle, sizeof(idle));
     identify_peer(a, c->fd, &p);
     if (!p.allowed) {
         vg_notice(TAG, "refused admin connection from uid %" G_GINT64_FORMAT " (%s)", p.uid,
@@ -362,12 +376,14 @@ static gpointer conn_main(gpointer data)
         send_error(c, 0, -EACCES, "permission denied");
         goto out;
     }
-    vg_debug(TAG, "admin connection from uid %" G_GINT64_FORMAT " (%s)", p.uid, p.user);
+    vg_debug(TAG, "admin connection from uid %" G_GINT64_FORMAT " (%s)%s", p.uid, p.user,
+             p.readonly ? ", read-only" : "");
 
     reader = vg_control_reader_new(c->fd, VG_CONTROL_REQUEST_MAX);
     for (;;) {
         vg_control_request *req = NULL;
-        vg_admin_call k = {.admin = a, .conn = c, .uid = p.uid, .user = p.user};
+        vg_admin_call k = {
+            .admin = a, .conn = c, .uid = p.uid, .user = p.user, .readonly = p.readonly};
         char *line;
         size_t len;
         int64_t id;
@@ -376,6 +392,13 @@ static gpointer conn_main(gpointer data)
         r = vg_control_reader_next(reader, &line, &len);
         if (r == -E2BIG) {
             send_error(c, 0, r, "request too long (the limit is 64 KiB)");
+            break;
+        }
+        if (r == -EAGAIN || r == -EWOULDBLOCK) {
+            vg_info(TAG, "admin connection from %s closed: idle for %u s", p.user,
+                    a->idle_timeout_s);
+            g_autofree char *msg = g_strdup_printf("closed: idle for %u s", a->idle_timeout_s);
+            send_error(c, 0, -ETIMEDOUT, msg);
             break;
         }
         if (r < 0 || !line)
@@ -544,7 +567,8 @@ static int clear_path(const char *path)
     return 0;
 }
 
-static int lookup_group(vg_admin *a, const char *name)
+/* The id of group @name. @return whether it exists. */
+static bool find_group(const char *name, gid_t *gid)
 {
     struct group gr, *res = NULL;
     g_autofree char *buf = NULL;
@@ -558,14 +582,19 @@ static int lookup_group(vg_admin *a, const char *name)
             break;
         size *= 2;
     }
-    if (!res) {
-        vg_warning(TAG, "group '%s' does not exist: the admin socket is for root only (mode 0600)",
-                   name);
-        return 0;
-    }
-    a->gid = res->gr_gid;
-    a->have_group = true;
-    return 0;
+    if (res)
+        *gid = res->gr_gid;
+    return res != NULL;
+}
+
+static void lookup_groups(vg_admin *a, const char *name, const char *ro_name)
+{
+    a->have_group = find_group(name, &a->gid);
+    if (!a->have_group)
+        vg_warning(TAG, "group '%s' does not exist: the admin socket is for root only", name);
+    a->have_ro_group = ro_name && find_group(ro_name, &a->ro_gid);
+    if (ro_name && !a->have_ro_group)
+        vg_info(TAG, "read-only admin group '%s' does not exist: no read-only access", ro_name);
 }
 
 static int make_socket(vg_admin *a)
@@ -605,7 +634,12 @@ static int make_socket(vg_admin *a)
                    g_strerror(errno));
         a->have_group = false;
     }
-    mode = a->have_group ? 0660 : 0600;
+    /* With a read-only group the socket is open to everyone, as libvirt's
+     * read-only socket is: a file has one group, and SO_PEERCRED decides
+     * each connection anyway (identify_peer: root and the admin group may
+     * do everything, the read-only group may read, anyone else is refused
+     * and audited). */
+    mode = a->have_ro_group ? 0666 : a->have_group ? 0660 : 0600;
     if (chmod(a->path, mode) < 0 || lstat(a->path, &st) < 0) {
         r = -errno;
         unlink(a->path);
@@ -646,8 +680,9 @@ int vg_admin_new(const vg_admin_config *cfg, vg_store *store, vg_sessions *sessi
     a->wake_fd = -1;
     g_mutex_init(&a->lock);
 
-    if ((r = lookup_group(a, cfg && cfg->group ? cfg->group : VG_ADMIN_DEFAULT_GROUP)) < 0)
-        goto fail;
+    a->idle_timeout_s = cfg && cfg->idle_timeout_s ? cfg->idle_timeout_s : VG_ADMIN_IDLE_TIMEOUT_S;
+    lookup_groups(a, cfg && cfg->group ? cfg->group : VG_ADMIN_DEFAULT_GROUP,
+                  cfg ? cfg->readonly_group : NULL);
     if ((r = make_socket(a)) < 0)
         goto fail;
     a->wake_fd = eventfd(0, EFD_CLOEXEC);
@@ -662,7 +697,10 @@ int vg_admin_new(const vg_admin_config *cfg, vg_store *store, vg_sessions *sessi
         r = -EAGAIN;
         goto fail;
     }
-    vg_notice(TAG, "admin socket %s (mode %s)", a->path, a->have_group ? "0660" : "0600");
+    vg_notice(TAG, "admin socket %s (mode %s)", a->path,
+              a->have_ro_group ? "0666, read-only group"
+              : a->have_group  ? "0660"
+                               : "0600");
     *out = a;
     return 0;
 

@@ -75,6 +75,9 @@ typedef struct vg_admin_live_ops {
 typedef struct vg_admin_config {
     const char *socket_path; /**< NULL: VG_CONTROL_DEFAULT_SOCKET */
     const char *group;       /**< NULL: VG_ADMIN_DEFAULT_GROUP */
+    const char
+        *readonly_group;     /**< may list, read the audit log and take screenshots (NULL: none) */
+    unsigned idle_timeout_s; /**< a connection that sends nothing this long is closed (0: 300) */
 } vg_admin_config;
 
 /**

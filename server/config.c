@@ -54,6 +54,8 @@ static const key_spec specs[] = {
     {"daemon", "state_dir", K_PATH, F(state_dir), "/var/lib/vmgate", 0, 0},
     {"daemon", "admin_socket", K_PATH, F(admin_socket), "/run/vmgate/admin.sock", 0, 0},
     {"daemon", "admin_group", K_NAME, F(admin_group), "vmgate", 0, 0},
+    {"daemon", "admin_readonly_group", K_NAME, F(admin_readonly_group), "vmgate-readonly", 0, 0},
+    {"daemon", "admin_idle_timeout", K_UINT, F(admin_idle_timeout), "300", 10, 86400},
     {"daemon", "audit_log", K_PATH, F(audit_log), "/var/log/vmgate/audit.log", 0, 0},
     {"daemon", "log_level", K_LOG_LEVEL, F(log_level), "notice", 0, 0},
     {"daemon", "audit_fail_open", K_BOOL, F(audit_fail_open), "false", 0, 0},

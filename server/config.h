@@ -40,11 +40,15 @@ typedef struct vg_config {
     char *tls_key;         /**< key: PEM private key */
 
     /* [daemon] */
-    char *state_dir;    /**< state_dir: the store lives here */
-    char *admin_socket; /**< admin_socket */
-    char *admin_group;  /**< admin_group: may use the admin socket */
-    char *audit_log;    /**< audit_log: one JSON object per line */
-    int log_level;      /**< log_level: VG_LOG_* */
+    char *state_dir;             /**< state_dir: the store lives here */
+    char *admin_socket;          /**< admin_socket */
+    char *admin_group;           /**< admin_group: may use the admin socket */
+    char *admin_readonly_group;  /**< admin_readonly_group: may list, read the audit log and take
+                                      screenshots */
+    unsigned admin_idle_timeout; /**< admin_idle_timeout: seconds an admin connection may send
+                                      nothing */
+    char *audit_log;             /**< audit_log: one JSON object per line */
+    int log_level;               /**< log_level: VG_LOG_* */
     bool
         audit_fail_open; /**< audit_fail_open: let logins in when the audit log cannot be written */
 

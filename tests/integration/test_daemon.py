@@ -20,6 +20,8 @@ from vgtest import Guest, assert_images_equal, fail, run_tests
 ADMIN_GROUP = "vmgate"
 MEMBER = "vgtest-admin"
 OUTSIDER = "vgtest-other"
+READONLY_GROUP = "vgtest-readonly"
+READER = "vgtest-reader"
 
 
 def tmpdir():
@@ -36,9 +38,11 @@ def expect_fail(d, want_rc, want_text, *args, **kw):
 
 
 def ensure_accounts():
-    """The admin group, a member of it and an outsider (created once)."""
+    """The admin group, a member of it, a read-only group and a member of that,
+    and an outsider (created once)."""
     subprocess.run(["groupadd", "-f", "-r", ADMIN_GROUP], check=True)
-    for name, groups in ((MEMBER, [ADMIN_GROUP]), (OUTSIDER, [])):
+    subprocess.run(["groupadd", "-f", "-r", READONLY_GROUP], check=True)
+    for name, groups in ((MEMBER, [ADMIN_GROUP]), (OUTSIDER, []), (READER, [READONLY_GROUP])):
         try:
             pwd.getpwnam(name)
         except KeyError:
@@ -176,6 +180,38 @@ def test_admin_socket_permissions():
             fail("an outsider added a user")
 
 
+def test_readonly_admin_group():
+    """A member of [daemon] admin_readonly_group may list and read the audit
+    log, is refused anything that changes state with a reason, and an
+    outsider is still refused, though the socket is then mode 0666."""
+    ensure_accounts()
+    with Daemon(tmpdir(), extra="[daemon]\nadmin_readonly_group = %s\n" % READONLY_GROUP) as d:
+        d.ok("user", "add", "alice", "--password-stdin", input="alice-secret-1\n")
+        st = os.stat(d.socket)
+        if st.st_mode & 0o777 != 0o666:
+            fail("socket mode %o with a read-only group, want 666" % (st.st_mode & 0o777))
+        rc, out, err = as_user(d, READER, "user", "list")
+        if rc != 0 or "alice" not in out:
+            fail("a read-only member could not list users: %d %s" % (rc, err.strip()))
+        rc, out, err = as_user(d, READER, "audit", "--lines", "5")
+        if rc != 0 or "user" not in out:
+            fail("a read-only member could not read the audit log: %d %s" % (rc, err.strip()))
+        rc, out, err = as_user(d, READER, "user", "add", "mallory", "--password-stdin",
+                               input="mallory-pw\n")
+        if rc != 4 or "needs the admin group" not in err:
+            fail("a read-only member adding a user: exit %d (%s), want 4 and a reason" %
+                 (rc, err.strip()))
+        rc, out, err = as_user(d, READER, "user", "del", "alice")
+        if rc != 4:
+            fail("a read-only member deleting a user: exit %d (%s), want 4" % (rc, err.strip()))
+        users = d.ok("user", "list")
+        if "mallory" in users or "alice" not in users:
+            fail("a read-only member changed the users: %s" % users)
+        rc, out, err = as_user(d, OUTSIDER, "user", "list")
+        if rc != 4 or "permission" not in err.lower():
+            fail("an outsider got exit %d (%s), want 4 permission denied" % (rc, err.strip()))
+
+
 def test_restart_reload_and_errors():
     root = tmpdir()
     d = Daemon(root)
@@ -257,5 +293,5 @@ def test_tls_certificate_loaded_and_reloaded_on_sighup():
 
 
 if __name__ == "__main__":
-    run_tests([test_admin_commands, test_admin_socket_permissions,
+    run_tests([test_admin_commands, test_admin_socket_permissions, test_readonly_admin_group,
                test_restart_reload_and_errors, test_tls_certificate_loaded_and_reloaded_on_sighup])

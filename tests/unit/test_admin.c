@@ -31,6 +31,7 @@
 #include "control.h"
 #include "log.h"
 #include "png-writer.h"
+#include "util.h"
 
 #ifndef VMGATECTL_PATH
 #error "VMGATECTL_PATH must name the vmgatectl binary"
@@ -1227,6 +1228,86 @@ static void test_admin_group_member_is_allowed(void **state)
     assert_false(g_file_test(sock, G_FILE_TEST_EXISTS)); /* removed on the way out */
 }
 
+/* A member of the read-only group may look (lists, screenshots, the audit
+ * log) and nothing else; the refusal says why and is audited. */
+static void test_readonly_group_member_may_only_look(void **state)
+{
+    fixture *f = *state;
+    g_autofree char *sock = g_build_filename(f->dir, "ro.sock", NULL);
+    g_autofree char *audit = NULL;
+    vg_admin_config cfg = {.socket_path = sock, .group = NO_GROUP, .readonly_group = "nogroup"};
+    vg_admin *admin = NULL;
+    struct stat st;
+
+    if (!is_root()) {
+        skip();
+        return;
+    }
+    assert_int_equal(
+        vg_admin_new(&cfg, f->store, f->sessions, f->audit, &fake_ops, &f->fake, &admin), 0);
+    assert_int_equal(stat(sock, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0666);
+    {
+        g_autoptr(run_result) r = ctl_as_nobody(sock, "vm", "list", NULL);
+        expect(r, 0, "vm1", NULL);
+    }
+    {
+        g_autoptr(run_result) r = ctl_as_nobody(sock, "session", "list", NULL);
+        expect(r, 0, NULL, NULL);
+    }
+    {
+        g_autoptr(run_result) r = ctl_as_nobody(sock, "pool", "create", "sneaky", NULL);
+        expect(r, 4, NULL, "'pool.create' needs the admin group");
+    }
+    {
+        vg_store_pool *p = NULL;
+        assert_int_equal(vg_store_pool_get(f->store, "sneaky", &p), -ENOENT);
+    }
+    {
+        g_autoptr(run_result) r = ctl_as_nobody(sock, "send-keys", "vm1", "hello", NULL);
+        expect(r, 4, NULL, "needs the admin group");
+    }
+    assert_true(g_file_get_contents(f->audit_path, &audit, NULL, NULL));
+    assert_non_null(strstr(audit, "\"command\":\"pool.create\""));
+    assert_non_null(strstr(audit, "needs the admin group"));
+    vg_admin_free(admin);
+}
+
+/* An admin connection that sends nothing for the idle timeout is told so
+ * and closed. */
+static void test_idle_admin_connection_is_closed(void **state)
+{
+    fixture *f = *state;
+    g_autofree char *sock = g_build_filename(f->dir, "idle.sock", NULL);
+    vg_admin_config cfg = {.socket_path = sock, .group = NO_GROUP, .idle_timeout_s = 1};
+    vg_admin *admin = NULL;
+    vg_control_reader *reader;
+    vg_control_response *resp = NULL;
+    char *line;
+    size_t len;
+    int fd = -1;
+    int64_t start;
+
+    assert_int_equal(vg_admin_new(&cfg, f->store, NULL, NULL, NULL, NULL, &admin), 0);
+    assert_int_equal(vg_control_connect(sock, &fd), 0);
+    reader = vg_control_reader_new(fd, VG_CONTROL_RESPONSE_MAX);
+    start = vg_now_us();
+    assert_int_equal(vg_control_reader_next(reader, &line, &len), 0);
+    assert_non_null(line);
+    assert_true(vg_now_us() - start >= 900000);
+    assert_true(vg_now_us() - start < 5000000);
+    assert_int_equal(vg_control_decode_response(line, len, &resp), 0);
+    assert_false(resp->ok);
+    assert_string_equal(resp->error, "closed: idle for 1 s");
+    assert_string_equal(resp->code, "ETIMEDOUT");
+    vg_control_response_free(resp);
+    assert_int_equal(vg_control_reader_next(reader, &line, &len), 0);
+    assert_null(line); /* then the end */
+    vg_control_reader_free(reader);
+    close(fd);
+    vg_admin_free(admin);
+}
+
 /* ---- the socket file and the raw protocol ---- */
 
 static void test_admin_replaces_stale_socket_but_not_live_one(void **state)
@@ -1380,6 +1461,8 @@ int main(void)
         T(test_admin_socket_is_root_only_without_group),
         T(test_vmgatectl_as_unprivileged_user_is_denied),
         T(test_admin_group_member_is_allowed),
+        T(test_readonly_group_member_may_only_look),
+        T(test_idle_admin_connection_is_closed),
         T(test_admin_replaces_stale_socket_but_not_live_one),
         T(test_admin_answers_malformed_and_unknown_requests),
         T(test_admin_closes_connection_on_oversized_request),

@@ -79,6 +79,8 @@ static void assert_defaults(const vg_config *c)
     assert_string_equal(c->state_dir, "/var/lib/vmgate");
     assert_string_equal(c->admin_socket, "/run/vmgate/admin.sock");
     assert_string_equal(c->admin_group, "vmgate");
+    assert_string_equal(c->admin_readonly_group, "vmgate-readonly");
+    assert_int_equal(c->admin_idle_timeout, 300);
     assert_string_equal(c->audit_log, "/var/log/vmgate/audit.log");
     assert_int_equal(c->log_level, VG_LOG_NOTICE);
     assert_false(c->pam);
@@ -279,6 +281,8 @@ static void test_config_sample_documents_every_default(void **state)
         "state_dir",
         "admin_socket",
         "admin_group",
+        "admin_readonly_group",
+        "admin_idle_timeout",
         "audit_log",
         "log_level",
         "audit_fail_open",
