@@ -243,11 +243,13 @@ static int authenticate(vg_broker *b, const char *user, const char *password, co
     if (r < 0 || *result != VG_AUTH_BAD_CREDENTIALS || !pam)
         return r;
     /* A system account known to the store only by name (for its
-     * assignments) may log in through PAM. */
-    {
+     * assignments) may log in through PAM. PAM is asked whoever the name
+     * is, known to the store or not: asking only for known names would
+     * tell a prober, by the time PAM takes, which names exist. */
+    if (vg_auth_pam(service, user, password) == 0) {
         vg_store_user *u = NULL;
         if (vg_store_user_get(b->store, user, &u) == 0) {
-            if (vg_auth_pam(service, user, password) == 0 && !u->disabled) {
+            if (!u->disabled) {
                 vg_ratelimit_success(b->rl, user);
                 *result = VG_AUTH_OK;
             }

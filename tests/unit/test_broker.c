@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 #include <glib.h>
@@ -627,6 +628,71 @@ static void test_broker_login_verified_clears_user_failures(void **state)
     assert_memory_equal(buf, nt_of_password, sizeof(buf));
 }
 
+/* With PAM on, a refused password goes to PAM whatever the name: a name the
+ * store does not know is asked about too (the time PAM takes must not tell
+ * which names exist), and PAM's yes lets in only a name the store knows.
+ * The PAM service is a real one: pam_exec running a script that records
+ * the user and answers as told. */
+static void test_broker_pam_is_asked_for_every_name(void **state)
+{
+    fixture *f = *state;
+    g_autofree char *service = g_strdup_printf("vgtest-broker-%d", (int)getpid());
+    g_autofree char *conf = g_build_filename("/etc/pam.d", service, NULL);
+    g_autofree char *script = g_build_filename(f->dir, "pam.sh", NULL);
+    g_autofree char *log = g_build_filename(f->dir, "pam.log", NULL);
+    g_autofree char *text = NULL, *seen = NULL;
+    vg_broker_result res;
+
+    if (geteuid() != 0) {
+        skip();
+        return;
+    }
+    {
+        /* A run that failed half way left its service file behind. */
+        GDir *d = g_dir_open("/etc/pam.d", 0, NULL);
+        const char *n;
+        while (d && (n = g_dir_read_name(d)))
+            if (g_str_has_prefix(n, "vgtest-broker-")) {
+                g_autofree char *old = g_build_filename("/etc/pam.d", n, NULL);
+                g_unlink(old);
+            }
+        if (d)
+            g_dir_close(d);
+    }
+    /* Yes for "sysuser" with "sys-pw", no for anything else. */
+    text = g_strdup_printf("#!/bin/sh\necho \"$PAM_USER\" >> %s\nread -r pw\n"
+                           "[ \"$PAM_USER\" = sysuser ] && [ \"$pw\" = sys-pw ]\n",
+                           log);
+    assert_true(g_file_set_contents(script, text, -1, NULL));
+    assert_int_equal(g_chmod(script, 0755), 0);
+    g_free(text);
+    text = g_strdup_printf("auth required pam_exec.so quiet expose_authtok %s\n"
+                           "account required pam_permit.so\n",
+                           script);
+    assert_true(g_file_set_contents(conf, text, -1, NULL));
+    f->cfg->pam = true;
+    g_free(f->cfg->pam_service);
+    f->cfg->pam_service = g_strdup(service);
+    assert_int_equal(vg_broker_reconfigure(f->broker, f->cfg), 0);
+
+    assert_int_equal(vg_broker_login(f->broker, "stranger", "guess", "10.2.0.1", NULL, 0, &res), 0);
+    assert_int_equal(res.status, VG_BROKER_AUTH_FAILED);
+    /* PAM says yes, but the store does not know the name: still refused. */
+    assert_int_equal(vg_broker_login(f->broker, "sysuser", "sys-pw", "10.2.0.2", NULL, 0, &res), 0);
+    assert_int_equal(res.status, VG_BROKER_AUTH_FAILED);
+    assert_true(g_file_get_contents(log, &seen, NULL, NULL));
+    assert_string_equal(seen, "stranger\nsysuser\n");
+
+    /* Known to the store (with a password of its own): PAM's yes lets it
+     * in (no VM: refused later, for that reason, not for the password). */
+    add_user(f, "sysuser", "local-pw", false);
+    assert_int_equal(vg_broker_login(f->broker, "sysuser", "sys-pw", "10.2.0.3", NULL, 0, &res), 0);
+    assert_int_not_equal(res.status, VG_BROKER_AUTH_FAILED);
+    g_unlink(conf);
+    g_unlink(script);
+    g_unlink(log);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -647,6 +713,8 @@ int main(void)
                                         setup_hypervisor, teardown),
         cmocka_unit_test_setup_teardown(test_broker_login_verified_clears_user_failures,
                                         setup_hypervisor, teardown),
+        cmocka_unit_test_setup_teardown(test_broker_pam_is_asked_for_every_name, setup_hypervisor,
+                                        teardown),
     };
     return cmocka_run_group_tests_name("broker", tests, NULL, NULL);
 }
