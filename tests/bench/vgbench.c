@@ -20,7 +20,9 @@
  *                                            (VeNCrypt X509Plain, CA "-":
  *                                            not checked)
  *   LABEL=rdp,HOST,PORT,USER,PWFILE,CA,GFX[,VM]  an RDP server (vmgate, xrdp);
- *                                            GFX lossless|legacy|h264
+ *                                            GFX lossless|legacy|h264, or
+ *                                            lossless-noack (frame
+ *                                            acknowledgements suspended)
  *
  * Every source runs on its own thread(s) in this one process, so arrival
  * times share one clock. A frame "arrives" when the source commits the
@@ -293,7 +295,7 @@ static void connect_source(watcher *w, int64_t deadline_us)
         break;
     case K_RDP: {
         vg_rdp_client_params p = {0};
-        need_args(w, 6, "rdp,HOST,PORT,USER,PWFILE,CA,lossless|legacy|h264[,VM]");
+        need_args(w, 6, "rdp,HOST,PORT,USER,PWFILE,CA,lossless|legacy|h264|lossless-noack[,VM]");
         w->password = read_password(w->args[3]);
         p.host = w->args[0];
         p.port = (uint16_t)strtoul(w->args[1], NULL, 10);
@@ -304,6 +306,7 @@ static void connect_source(watcher *w, int64_t deadline_us)
         p.graphics = !strcmp(w->args[5], "legacy") ? VG_RDP_GRAPHICS_LEGACY
                      : !strcmp(w->args[5], "h264") ? VG_RDP_GRAPHICS_H264
                                                    : VG_RDP_GRAPHICS_LOSSLESS;
+        p.suspend_frame_acks = !strcmp(w->args[5], "lossless-noack");
         p.vm = w->nargs > 6 ? w->args[6] : NULL;
         p.deadline_us = deadline_us;
         if (vg_rdp_client_connect(&p, &w->rdp, msg, sizeof(msg)) != VG_RDP_OK)
@@ -686,7 +689,8 @@ int main(int argc, char **argv)
              "  LABEL=ws,HOST,PORT                        plain RFB through a WebSocket relay\n"
              "  LABEL=vmgate-vnc,HOST,PORT,USER,PWFILE,CA vmgate's VNC front end (CA - : "
              "unchecked)\n"
-             "  LABEL=rdp,HOST,PORT,USER,PWFILE,CA,GFX[,VM]  RDP; GFX lossless|legacy|h264\n"
+             "  LABEL=rdp,HOST,PORT,USER,PWFILE,CA,GFX[,VM]  RDP; GFX "
+             "lossless|legacy|h264|lossless-noack\n"
              "Prints one JSON object on stdout. See tests/bench/run.\n");
     g_option_context_add_main_entries(ctx, entries, NULL);
     if (!g_option_context_parse(ctx, &argc, &argv, &err)) {

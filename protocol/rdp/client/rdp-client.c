@@ -717,6 +717,8 @@ static int apply_settings(const vg_rdp_client_params *p, rdpSettings *s)
                                      (uint32_t)CLAMP(left_ms + 1000, 1000, 24 * 3600 * 1000)) &&
          freerdp_settings_set_uint32(s, FreeRDP_OsMajorType, OSMAJORTYPE_UNIX) &&
          freerdp_settings_set_uint32(s, FreeRDP_OsMinorType, OSMINORTYPE_PSEUDO_XSERVER);
+    if (ok && p->suspend_frame_acks)
+        ok = freerdp_settings_set_bool(s, FreeRDP_GfxSuspendFrameAck, TRUE);
     if (ok && p->graphics == VG_RDP_GRAPHICS_LEGACY)
         ok = freerdp_settings_set_bool(s, FreeRDP_SupportGraphicsPipeline, FALSE);
     else if (ok && p->graphics == VG_RDP_GRAPHICS_H264)

@@ -72,6 +72,8 @@ typedef struct vg_rdp_client_params {
     uint32_t height;          /**< 0: 768 */
     int64_t deadline_us;      /**< monotonic (vg_now_us) deadline for the whole connection */
     vg_rdp_graphics graphics; /**< default: lossless graphics pipeline */
+    bool suspend_frame_acks;  /**< graphics pipeline: ask the server not to wait for frame
+                                   acknowledgements, and send none (tests of that server path) */
 } vg_rdp_client_params;
 
 /**
