@@ -14,13 +14,17 @@
  *
  * At most VG_RDP_MAX_UNACKED frames wait for the client's acknowledgement;
  * damage meanwhile keeps accumulating in the peer, so a slow client gets
- * fewer, larger frames and never holds anyone else up.
+ * fewer, larger frames and never holds anyone else up. A client that
+ * suspends acknowledgements gets a new frame only while the socket's send
+ * queue holds less than VG_RDP_SUSPENDED_QUEUE_MAX bytes.
  *
  * The channel is driven from the peer's thread (no thread of its own):
  * its messages are handled when its event handle is signalled.
  */
 #include <errno.h>
 #include <string.h>
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
 
 #include <freerdp/channels/rdpgfx.h>
 #include <freerdp/codec/color.h>
@@ -111,7 +115,19 @@ bool vg_rdp_gfx_ready(vg_rdp_gfx *g)
 
 bool vg_rdp_gfx_busy(vg_rdp_gfx *g)
 {
-    return !g->acks_suspended && g->frame_id - g->acked >= VG_RDP_MAX_UNACKED;
+    int queued = 0;
+
+    if (!g->acks_suspended)
+        return g->frame_id - g->acked >= VG_RDP_MAX_UNACKED;
+    /* The client sends no acknowledgements (queueDepth SUSPEND): bound what
+     * waits for it by the bytes still in the socket's send queue instead,
+     * so that a slow client gets fewer, newer frames, not a backlog. */
+    return ioctl(g->p->fd, SIOCOUTQ, &queued) == 0 && queued >= VG_RDP_SUSPENDED_QUEUE_MAX;
+}
+
+bool vg_rdp_gfx_acks_suspended(vg_rdp_gfx *g)
+{
+    return g->acks_suspended;
 }
 
 /* Reset the graphics to the peer's size and make the surface. */
@@ -208,7 +224,10 @@ static UINT caps_advertise(RdpgfxServerContext *ctx, const RDPGFX_CAPS_ADVERTISE
 static UINT frame_ack(RdpgfxServerContext *ctx, const RDPGFX_FRAME_ACKNOWLEDGE_PDU *ack)
 {
     vg_rdp_gfx *g = ctx->custom;
-    g->acks_suspended = ack->queueDepth == SUSPEND_FRAME_ACKNOWLEDGEMENT;
+    bool suspended = ack->queueDepth == SUSPEND_FRAME_ACKNOWLEDGEMENT;
+    if (suspended && !g->acks_suspended)
+        vg_info(TAG, "peer=%s: the client suspended frame acknowledgements", g->p->name);
+    g->acks_suspended = suspended;
     /* Frame ids only grow; an id from the future is a confused client. */
     if (ack->frameId <= g->frame_id && ack->frameId > g->acked)
         g->acked = ack->frameId;

@@ -26,6 +26,10 @@
 
 /* At most this many GFX frames sent and not yet acknowledged. */
 #define VG_RDP_MAX_UNACKED 3
+/* With acknowledgements suspended by the client: no new frame while the
+ * socket's send queue holds this many bytes (about what 3 frames of
+ * scrolling text at 1024x768 take). */
+#define VG_RDP_SUSPENDED_QUEUE_MAX (512 * 1024)
 
 typedef struct vg_rdp_gfx vg_rdp_gfx;
 
@@ -114,8 +118,11 @@ HANDLE vg_rdp_gfx_event(vg_rdp_gfx *g);
 bool vg_rdp_gfx_poll(vg_rdp_gfx *g);
 /** Capabilities confirmed and the surface is ready. */
 bool vg_rdp_gfx_ready(vg_rdp_gfx *g);
-/** The client cannot take a frame now (too many unacknowledged). */
+/** The client cannot take a frame now (too many unacknowledged or, with
+ * acknowledgements suspended, too many bytes queued on the socket). */
 bool vg_rdp_gfx_busy(vg_rdp_gfx *g);
+/** The client suspended frame acknowledgements: busy ends without an event. */
+bool vg_rdp_gfx_acks_suspended(vg_rdp_gfx *g);
 /** Encode and send @region of the peer's copy as one frame. false: failed. */
 bool vg_rdp_gfx_send(vg_rdp_gfx *g, const pixman_region32_t *region);
 /**

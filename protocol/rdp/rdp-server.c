@@ -1052,6 +1052,9 @@ static void run_peer(vg_rdp_peer *p)
         wait_ms = 1000;
         if (p->gfx)
             vg_rdp_gfx_refine_due(p->gfx, &wait_ms);
+        /* The send queue drains without an event: look again soon. */
+        if (p->gfx && vg_rdp_gfx_acks_suspended(p->gfx) && vg_rdp_gfx_busy(p->gfx))
+            wait_ms = MIN(wait_ms, 10);
         status = WaitForMultipleObjects(n, handles, FALSE, (DWORD)wait_ms);
         if (status == WAIT_FAILED) {
             end = "internal error (wait)";

@@ -17,7 +17,7 @@ from PIL import Image
 
 import rdpwire
 from bridge import SHOT, shot
-from test_vnc import Gateway, check_kick_and_takeover
+from test_vnc import VGBENCH, Gateway, check_kick_and_takeover
 from vgtest import Guest, assert_images_equal, fail, run_tests
 
 
@@ -336,6 +336,71 @@ def test_a_viewer_that_reads_nothing_is_ended():
                 p.wait()
 
 
+def send_queue_bytes(pid, port):
+    """The largest send queue (bytes) of process @pid's established TCP
+    sockets on local port @port, from /proc (IPv4 and IPv6)."""
+    most = 0
+    for name in ("tcp", "tcp6"):
+        with open("/proc/%d/net/%s" % (pid, name)) as f:
+            next(f)
+            for line in f:
+                fields = line.split()
+                local, state, queues = fields[1], fields[3], fields[4]
+                if state == "01" and int(local.rsplit(":", 1)[1], 16) == port:
+                    most = max(most, int(queues.split(":")[0], 16))
+    return most
+
+
+def test_a_client_that_suspends_frame_acks_gets_a_bounded_queue():
+    """A client may tell the server to stop waiting for frame
+    acknowledgements (queueDepth SUSPEND). While it reads nothing (stopped,
+    64 KiB receive buffer) with scrolling text on the screen, what vmgated
+    queues for it stays bounded (without a bound it reaches the kernel's
+    send buffer limit, 4 MiB here), and once it reads again its frames
+    resume."""
+    window, stopped = 16, 8
+    with Guest(run="scroll,--fps,30,--stamp") as g1, Guest() as g2, RdpGateway(
+            g1, g2, "[policy]\nsecond_login = join\n") as gw:
+        g1.wait_serial(r"^VMGATE-WORK-STARTED scroll$", timeout=120)
+        port = gw.d.rdp_port
+        src = "x=rdp,127.0.0.1,%d,alice,%s,%s,lossless-noack" % (
+            port, os.path.join(gw.root, "alice.pw"), gw.ca)
+        v = subprocess.Popen([VGBENCH, "watch", "--seconds", str(window), "--rcvbuf", "65536",
+                              src], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            for line in v.stderr:
+                if "watching" in line:
+                    break
+            else:
+                fail("vgbench ended before its window: exit %s" % v.wait())
+            started = time.monotonic()
+            if not gw.log_has("the client suspended frame acknowledgements"):
+                fail("the client's suspension of frame acknowledgements never reached vmgated")
+            time.sleep(max(0.0, started + 2 - time.monotonic()))  # it reads for 2 s
+            os.kill(v.pid, signal.SIGSTOP)
+            most = 0
+            while time.monotonic() < started + 2 + stopped:
+                most = max(most, send_queue_bytes(gw.d.proc.pid, port))
+                time.sleep(0.1)
+            os.kill(v.pid, signal.SIGCONT)
+            out, err = v.communicate(timeout=window + 60)
+            print("largest send queue while the client was stopped: %d bytes" % most)
+            if v.returncode != 0:
+                fail("vgbench: exit %d: %s" % (v.returncode, err))
+            if most > 2 * 1024 * 1024:
+                fail("vmgated queued %d bytes for a client that acknowledges nothing" % most)
+            frames = json.loads(out)["sources"][0]["frames"]
+            late = [t for _, t in frames if t >= (2 + stopped + 1) * 1e6]
+            if not late:
+                fail("no frame reached the client after it read again (%d frames in all)" %
+                     len(frames))
+        finally:
+            if v.poll() is None:
+                os.kill(v.pid, signal.SIGCONT)
+                v.kill()
+                v.wait()
+
+
 def test_kicked_and_taken_over_viewers_get_a_clear_end():
     with Guest() as g1, Guest() as g2, RdpGateway(g1, g2) as gw:
         g1.wait_ready()
@@ -357,4 +422,5 @@ if __name__ == "__main__":
                test_guest_mode_change_is_followed,
                test_ten_viewers_keep_receiving_while_one_stops_reading,
                test_a_viewer_that_reads_nothing_is_ended,
+               test_a_client_that_suspends_frame_acks_gets_a_bounded_queue,
                test_kicked_and_taken_over_viewers_get_a_clear_end])
