@@ -30,23 +30,10 @@ class LoginRefused(PermissionError):
         self.reason = reason
 
 
-def login(host, port, user, password, ca, times=None, source=None):
-    """Log in; returns (TLS socket, width, height); raises LoginRefused with
-    the server's reason when refused. With a dict @times it also records, in
-    ms from the start: "tcp" (connected), "tls" (the VeNCrypt exchange and
-    TLS handshake done), "auth" (SecurityResult read) and "init" (ServerInit
-    read). @source is the local address to connect from (another loopback
-    address, say)."""
-    t0 = time.monotonic()
-
-    def mark(what):
-        if times is not None:
-            times[what] = (time.monotonic() - t0) * 1000.0
-
-    s = socket.create_connection((host, port), timeout=30,
-                                 source_address=(source, 0) if source else None)
-    mark("tcp")
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+def choose_x509plain(s):
+    """On a fresh connection to vmgate's VNC port: RFB 3.8, security type
+    VeNCrypt, version 0.2, subtype X509Plain. The socket is then ready for
+    the TLS handshake."""
     if recv_exact(s, 12) != b"RFB 003.008\n":
         raise ConnectionError("no RFB 3.8 greeting")
     s.sendall(b"RFB 003.008\n")
@@ -64,6 +51,26 @@ def login(host, port, user, password, ca, times=None, source=None):
     s.sendall(struct.pack(">I", 262))
     if recv_exact(s, 1) != b"\x01":
         raise ConnectionError("X509Plain refused")
+
+
+def login(host, port, user, password, ca, times=None, source=None):
+    """Log in; returns (TLS socket, width, height); raises LoginRefused with
+    the server's reason when refused. With a dict @times it also records, in
+    ms from the start: "tcp" (connected), "tls" (the VeNCrypt exchange and
+    TLS handshake done), "auth" (SecurityResult read) and "init" (ServerInit
+    read). @source is the local address to connect from (another loopback
+    address, say)."""
+    t0 = time.monotonic()
+
+    def mark(what):
+        if times is not None:
+            times[what] = (time.monotonic() - t0) * 1000.0
+
+    s = socket.create_connection((host, port), timeout=30,
+                                 source_address=(source, 0) if source else None)
+    mark("tcp")
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+    choose_x509plain(s)
     ctx = ssl.create_default_context(cafile=ca)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
     t = ctx.wrap_socket(s, server_hostname=host)
