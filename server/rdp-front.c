@@ -196,3 +196,9 @@ void vg_rdp_front_free(vg_rdp_front *f)
     g_mutex_clear(&f->lock);
     g_free(f);
 }
+
+int vg_rdp_front_reload_tls(vg_rdp_front *f, const char *cert_file, const char *key_file,
+                            char **error)
+{
+    return vg_rdp_server_reload_tls(f->server, cert_file, key_file, error);
+}

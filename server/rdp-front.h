@@ -22,7 +22,7 @@ typedef struct vg_rdp_front vg_rdp_front;
 typedef struct vg_rdp_front_config {
     const char *address;         /**< IP literal to bind */
     unsigned port;               /**< 0 picks a free port */
-    const char *cert_file;       /**< PEM certificate (read for each connection) */
+    const char *cert_file;       /**< PEM certificate (read once; vg_rdp_front_reload_tls) */
     const char *key_file;        /**< PEM private key */
     bool nla;                    /**< require NLA */
     bool lossless;               /**< no lossy codecs */
@@ -40,5 +40,10 @@ unsigned vg_rdp_front_port(vg_rdp_front *f);
 
 /** Disconnect everyone, stop listening, free. NULL is fine. */
 void vg_rdp_front_free(vg_rdp_front *f);
+
+/** Swap in a new certificate and key for new connections (SIGHUP). 0, or a
+ * negative errno and *error (g_free it) with the previous pair kept. */
+int vg_rdp_front_reload_tls(vg_rdp_front *f, const char *cert_file, const char *key_file,
+                            char **error);
 
 #endif /* VG_RDP_FRONT_H */

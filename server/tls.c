@@ -19,21 +19,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
-/*
- * TLS 1.2 suites: forward secrecy (ECDHE) and AEAD only, AES-GCM first (fast
- * with AES-NI), ChaCha20-Poly1305 for clients without it (see
- * SSL_OP_PRIORITIZE_CHACHA below). TLS 1.3 suites are all AEAD and keep
- * OpenSSL's defaults.
- */
-static const char tls12_ciphers[] = "ECDHE-ECDSA-AES128-GCM-SHA256:"
-                                    "ECDHE-RSA-AES128-GCM-SHA256:"
-                                    "ECDHE-ECDSA-AES256-GCM-SHA384:"
-                                    "ECDHE-RSA-AES256-GCM-SHA384:"
-                                    "ECDHE-ECDSA-CHACHA20-POLY1305:"
-                                    "ECDHE-RSA-CHACHA20-POLY1305";
-
-/* The lowest OpenSSL security level accepted; a higher system setting stays. */
-#define MIN_SECURITY_LEVEL 2
+#include "tls-policy.h"
 
 struct vg_tls {
     GMutex lock;
@@ -155,8 +141,6 @@ static int build_ctx(const char *cert_path, const char *key_path, SSL_CTX **out,
     X509 *leaf;
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned md_len = 0;
-    const uint64_t options = SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
-                             SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_PRIORITIZE_CHACHA;
     int rc;
 
     if (!cert_path || !*cert_path || !key_path || !*key_path) {
@@ -174,22 +158,10 @@ static int build_ctx(const char *cert_path, const char *key_path, SSL_CTX **out,
         goto fail;
     }
     SSL_CTX_set_default_passwd_cb(ctx, no_passphrase);
-    if ((SSL_CTX_set_options(ctx, options) & options) != options ||
-        !SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) ||
-        !SSL_CTX_set_cipher_list(ctx, tls12_ciphers)) {
+    if (vg_tls_policy_apply(ctx) < 0) {
         rc = fail_openssl(error, cert_path, "cannot configure the TLS context");
         goto fail;
     }
-    /* No TLS 1.3 session tickets: vmgate does not resume sessions, and the
-     * ticket records that follow the handshake arrive together with the
-     * first application data; TigerVNC (GnuTLS) then stalls with that data
-     * buffered inside its TLS layer, waiting on a socket that stays quiet. */
-    SSL_CTX_set_num_tickets(ctx, 0);
-    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
-
-    /* After the cipher list, which could carry its own @SECLEVEL. */
-    if (SSL_CTX_get_security_level(ctx) < MIN_SECURITY_LEVEL)
-        SSL_CTX_set_security_level(ctx, MIN_SECURITY_LEVEL);
 
     if (SSL_CTX_use_certificate_chain_file(ctx, cert_path) != 1) {
         rc = fail_openssl(error, cert_path, "cannot load the certificate chain");
@@ -245,6 +217,7 @@ int vg_tls_new(const char *cert_path, const char *key_path, vg_tls **out, char *
     vg_tls *tls = NULL;
     int rc;
 
+    vg_tls_policy_install(); /* once per process, for FreeRDP's contexts too */
     tls = g_new0(vg_tls, 1);
     g_mutex_init(&tls->lock);
     rc = build_ctx(cert_path, key_path, &tls->ctx, tls->fingerprint, error);

@@ -2,10 +2,9 @@
  * vmgate — the TLS server context shared by the VNC and RDP front ends.
  *
  * A vg_tls holds one OpenSSL SSL_CTX built from vmgated's [tls] certificate
- * chain and key, configured the one way vmgate speaks TLS: TLS 1.2 or newer,
- * OpenSSL security level 2 or higher, TLS 1.2 ciphers limited to ECDHE with
- * AEAD (AES-GCM, ChaCha20-Poly1305), TLS 1.3 with OpenSSL's defaults, server
- * cipher preference, no compression, no renegotiation.
+ * chain and key, configured the one way vmgate speaks TLS on every port
+ * (vmm-bridge/tls-policy.h: TLS 1.2 or newer, ECDHE with AEAD, no
+ * compression, renegotiation or tickets).
  *
  * Reloading (SIGHUP) builds a whole new SSL_CTX and swaps it in: connections
  * accepted afterwards get the new certificate, while SSL objects made before

@@ -79,6 +79,11 @@ static void load_tls(daemon_state *d, const vg_config *cfg)
     }
     vg_tls_fingerprint(d->tls, fp);
     vg_notice(TAG, "TLS certificate %s (SHA-256 %s)", cfg->tls_certificate, fp);
+    /* RDP holds the same pair in FreeRDP's form. */
+    if (d->rdp &&
+        (r = vg_rdp_front_reload_tls(d->rdp, cfg->tls_certificate, cfg->tls_key, &err)) < 0)
+        vg_warning(TAG, "RDP: TLS certificate not reloaded: %s (keeping the previous one)",
+                   err ? err : g_strerror(-r));
 }
 
 static gboolean on_reload(gpointer data)

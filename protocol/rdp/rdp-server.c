@@ -32,6 +32,7 @@
 #include "net.h"
 #include "rdp-planar.h"
 #include "rdp-priv.h"
+#include "tls-policy.h"
 #include "util.h"
 
 #define TAG                       "rdp"
@@ -51,8 +52,9 @@ struct vg_rdp_server {
     vg_rdp_server_config cfg;
     GThread *watchdog; /* ends viewers that stopped reading */
     GCond watchdog_cond;
-    bool watchdog_stop; /* under lock */
-    char *cert_file, *key_file;
+    bool watchdog_stop;         /* under lock */
+    char *cert_file, *key_file; /* the paths last loaded, for messages */
+    char *cert_pem, *key_pem;   /* their contents (under lock): read once, swapped on reload */
     vg_rdp_server_ops ops;
     void *opaque;
     vg_net_acceptor *acceptor;
@@ -819,11 +821,17 @@ static bool configure(vg_rdp_peer *p)
 {
     vg_rdp_server *s = p->server;
     rdpSettings *st = p->client->context->settings;
-    rdpCertificate *cert = freerdp_certificate_new_from_file(s->cert_file);
-    rdpPrivateKey *key = freerdp_key_new_from_file(s->key_file);
+    rdpCertificate *cert;
+    rdpPrivateKey *key;
 
+    /* From memory: the files were read when the server started or last
+     * reloaded, not for each connection. */
+    g_mutex_lock(&s->lock);
+    cert = freerdp_certificate_new_from_pem(s->cert_pem);
+    key = freerdp_key_new_from_pem(s->key_pem);
+    g_mutex_unlock(&s->lock);
     if (!cert || !key) {
-        vg_error(TAG, "cannot read the TLS certificate %s or key %s", s->cert_file, s->key_file);
+        vg_error(TAG, "cannot use the TLS certificate or key");
         freerdp_certificate_free(cert);
         freerdp_key_free(key);
         return false;
@@ -835,8 +843,12 @@ static bool configure(vg_rdp_peer *p)
            freerdp_settings_set_bool(st, FreeRDP_TlsSecurity, !s->cfg.nla) &&
            freerdp_settings_set_bool(st, FreeRDP_NlaSecurity, s->cfg.nla) &&
            freerdp_settings_set_bool(st, FreeRDP_ExtSecurity, FALSE) &&
-           freerdp_settings_set_uint32(st, FreeRDP_TlsSecLevel, 2) &&
+           /* What FreeRDP lets us set of the one TLS policy; the rest
+            * (no tickets, no renegotiation) comes from
+            * vg_tls_policy_install(). */
+           freerdp_settings_set_uint32(st, FreeRDP_TlsSecLevel, VG_TLS_MIN_SECURITY_LEVEL) &&
            freerdp_settings_set_uint16(st, FreeRDP_TLSMinVersion, TLS1_2_VERSION) &&
+           freerdp_settings_set_string(st, FreeRDP_AllowedTlsCiphers, VG_TLS_CIPHERS_TLS12) &&
            freerdp_settings_set_uint32(st, FreeRDP_ColorDepth, 32) &&
            freerdp_settings_set_bool(st, FreeRDP_SuppressOutput, TRUE) &&
            freerdp_settings_set_bool(st, FreeRDP_RefreshRect, TRUE) &&
@@ -1191,6 +1203,71 @@ static gpointer watchdog_thread(gpointer data)
     return NULL;
 }
 
+/* Forget a PEM buffer that may hold a private key. */
+static void pem_free(char *pem)
+{
+    if (pem) {
+        OPENSSL_cleanse(pem, strlen(pem));
+        g_free(pem);
+    }
+}
+
+/* Read @cert_file and @key_file and check that FreeRDP can use them.
+ * @return 0 and the contents, or a negative errno and *error (g_free). */
+static int load_pem(const char *cert_file, const char *key_file, char **cert_pem, char **key_pem,
+                    char **error)
+{
+    g_autoptr(GError) gerr = NULL;
+    char *cert = NULL, *key = NULL;
+    rdpCertificate *c = NULL;
+    rdpPrivateKey *k = NULL;
+    int r = -EINVAL;
+
+    if (!g_file_get_contents(cert_file, &cert, NULL, &gerr) ||
+        !g_file_get_contents(key_file, &key, NULL, &gerr)) {
+        *error = g_strdup(gerr->message);
+        r = gerr->domain == G_FILE_ERROR && gerr->code == G_FILE_ERROR_NOENT ? -ENOENT : -EACCES;
+        goto out;
+    }
+    if (!(c = freerdp_certificate_new_from_pem(cert))) {
+        *error = g_strdup_printf("%s: not a usable PEM certificate", cert_file);
+        goto out;
+    }
+    if (!(k = freerdp_key_new_from_pem(key))) {
+        *error = g_strdup_printf("%s: not a usable PEM private key", key_file);
+        goto out;
+    }
+    *cert_pem = cert;
+    *key_pem = key;
+    cert = key = NULL;
+    r = 0;
+out:
+    freerdp_certificate_free(c);
+    freerdp_key_free(k);
+    g_free(cert);
+    pem_free(key);
+    return r;
+}
+
+int vg_rdp_server_reload_tls(vg_rdp_server *s, const char *cert_file, const char *key_file,
+                             char **error)
+{
+    char *cert = NULL, *key = NULL, *old_cert, *old_key;
+    int r = load_pem(cert_file, key_file, &cert, &key, error);
+
+    if (r < 0)
+        return r;
+    g_mutex_lock(&s->lock);
+    old_cert = s->cert_pem;
+    old_key = s->key_pem;
+    s->cert_pem = cert;
+    s->key_pem = key;
+    g_mutex_unlock(&s->lock);
+    g_free(old_cert);
+    pem_free(old_key);
+    return 0;
+}
+
 int vg_rdp_server_new(const vg_rdp_server_config *cfg, const vg_rdp_server_ops *ops, void *opaque,
                       vg_rdp_server **out)
 {
@@ -1210,9 +1287,18 @@ int vg_rdp_server_new(const vg_rdp_server_config *cfg, const vg_rdp_server_ops *
     vg_rdp_server *s;
     int r;
 
+    g_autofree char *why = NULL;
+    char *cert_pem = NULL, *key_pem = NULL;
+
     if (!cfg->cert_file || !cfg->key_file)
         return -EINVAL;
+    /* Before WinPR and FreeRDP make any TLS context. */
+    vg_tls_policy_install();
     winpr_InitializeSSL(WINPR_SSL_INIT_DEFAULT);
+    if ((r = load_pem(cfg->cert_file, cfg->key_file, &cert_pem, &key_pem, &why)) < 0) {
+        vg_error(TAG, "cannot load the TLS certificate and key: %s", why);
+        return r;
+    }
     /* Virtual channels through FreeRDP's own WTS API implementation. */
     if (!WTSRegisterWtsApiFunctionTable(FreeRDP_InitWtsApi()))
         return -ENOSYS;
@@ -1225,6 +1311,8 @@ int vg_rdp_server_new(const vg_rdp_server_config *cfg, const vg_rdp_server_ops *
     s->key_file = g_strdup(cfg->key_file);
     s->cfg.cert_file = s->cert_file;
     s->cfg.key_file = s->key_file;
+    s->cert_pem = cert_pem;
+    s->key_pem = key_pem;
     s->ops = *ops;
     s->opaque = opaque;
     g_mutex_init(&s->lock);
@@ -1246,6 +1334,8 @@ int vg_rdp_server_new(const vg_rdp_server_config *cfg, const vg_rdp_server_ops *
         g_mutex_clear(&s->lock);
         g_free(s->cert_file);
         g_free(s->key_file);
+        g_free(s->cert_pem);
+        pem_free(s->key_pem);
         g_free(s);
         return r;
     }
@@ -1281,5 +1371,7 @@ void vg_rdp_server_free(vg_rdp_server *s)
     g_mutex_clear(&s->lock);
     g_free(s->cert_file);
     g_free(s->key_file);
+    g_free(s->cert_pem);
+    pem_free(s->key_pem);
     g_free(s);
 }

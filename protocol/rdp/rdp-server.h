@@ -31,7 +31,7 @@ typedef struct vg_rdp_peer vg_rdp_peer;
 typedef struct vg_rdp_server_config {
     const char *address;   /**< IP literal to bind */
     unsigned port;         /**< 0 picks a free port */
-    const char *cert_file; /**< PEM certificate, read for each connection */
+    const char *cert_file; /**< PEM certificate, read once (vg_rdp_server_reload_tls swaps it) */
     const char *key_file;  /**< PEM private key */
     bool nla;            /**< require NLA (CredSSP/NTLM); false: TLS with Client Info credentials */
     bool lossless;       /**< never use a lossy codec (H.264) */
@@ -79,6 +79,15 @@ int vg_rdp_server_new(const vg_rdp_server_config *cfg, const vg_rdp_server_ops *
 
 /** The bound port. */
 unsigned vg_rdp_server_port(vg_rdp_server *s);
+
+/**
+ * Read a new certificate and key (after SIGHUP): connections from now on
+ * get them, those already up keep theirs. Any thread.
+ * @return 0; or a negative errno and *error (g_free it), the previous pair
+ *         kept.
+ */
+int vg_rdp_server_reload_tls(vg_rdp_server *s, const char *cert_file, const char *key_file,
+                             char **error);
 
 /** Stop listening, end every connection (ops.ended runs for each), free. */
 void vg_rdp_server_free(vg_rdp_server *s);

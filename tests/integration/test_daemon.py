@@ -14,6 +14,7 @@ import time
 
 from PIL import Image
 
+import tlsprobe
 from bridge import VMGATED, Daemon
 from vgtest import Guest, assert_images_equal, fail, run_tests
 
@@ -274,24 +275,72 @@ def test_tls_certificate_loaded_and_reloaded_on_sighup():
                    stderr=subprocess.DEVNULL)
     crt, key = os.path.join(certs, "server.crt"), os.path.join(certs, "server.key")
     d = Daemon(root, extra="[tls]\ncertificate = %s\nkey = %s\n" % (crt, key))
+
+    def served():
+        return {"vnc": tlsprobe.served_fingerprint(tlsprobe.vnc_ready("127.0.0.1", d.vnc_port)),
+                "rdp": tlsprobe.served_fingerprint(tlsprobe.rdp_ready("127.0.0.1", d.rdp_port))}
+
+    def expect_served(fp, when):
+        got = served()
+        if got != {"vnc": fp, "rdp": fp}:
+            fail("%s: served %r, want %s on both ports" % (when, got, fp))
+
     with d:
         first = fingerprint(crt)
         wait_log(d, first)
+        expect_served(first, "at start")
         subprocess.run([mkcerts, "--renew", certs], check=True, stdout=subprocess.DEVNULL,
                        stderr=subprocess.DEVNULL)
         second = fingerprint(crt)
         if second == first:
             fail("mkcerts --renew did not issue a new certificate")
+        # The files are read at start and on SIGHUP only.
+        expect_served(first, "new files, no SIGHUP yet")
         d.proc.send_signal(signal.SIGHUP)
         wait_log(d, second)
+        expect_served(second, "after SIGHUP")
         # A broken key on reload keeps the running certificate.
         with open(key, "w") as f:
             f.write("not a key\n")
         d.proc.send_signal(signal.SIGHUP)
         wait_log(d, "keeping the previous one")
+        expect_served(second, "after a SIGHUP with a broken key")
         d.ok("user", "list")
+
+
+def test_both_ports_speak_the_same_tls():
+    """What an sslscan would show, on the VNC port after VeNCrypt and the RDP
+    port after X.224: the same, and the policy: TLS 1.2 and 1.3 only, TLS 1.2
+    suites ECDHE with AEAD only, no session tickets, no renegotiation."""
+    root = tmpdir()
+    certs = os.path.join(root, "certs")
+    mkcerts = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
+        os.path.abspath(__file__)))), "certs", "mkcerts")
+    subprocess.run([mkcerts, certs], check=True, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL)
+    crt, key = os.path.join(certs, "server.crt"), os.path.join(certs, "server.key")
+    with Daemon(root, extra="[tls]\ncertificate = %s\nkey = %s\n" % (crt, key)) as d:
+        ports = {"vnc": tlsprobe.vnc_ready("127.0.0.1", d.vnc_port),
+                 "rdp": tlsprobe.rdp_ready("127.0.0.1", d.rdp_port)}
+        scans = {name: tlsprobe.scan(ready) for name, ready in ports.items()}
+        print(json.dumps(scans, indent=1))
+        if scans["vnc"] != scans["rdp"]:
+            fail("the ports differ: VNC %r, RDP %r" % (scans["vnc"], scans["rdp"]))
+        s = scans["vnc"]
+        if s["versions"] != {"TLSv1": False, "TLSv1.1": False, "TLSv1.2": True, "TLSv1.3": True}:
+            fail("TLS versions: %r" % s["versions"])
+        if not s["tls12_ciphers"] or any(not c.startswith("ECDHE-") or
+                                         not ("GCM" in c or "CHACHA20" in c)
+                                         for c in s["tls12_ciphers"]):
+            fail("TLS 1.2 suites: %r" % s["tls12_ciphers"])
+        if s["tls12_ticket"] or s["tls13_ticket"]:
+            fail("session tickets: TLS 1.2 %s, TLS 1.3 %s" % (s["tls12_ticket"], s["tls13_ticket"]))
+        for name, ready in ports.items():
+            if not tlsprobe.renegotiation_refused(ready):
+                fail("%s: a TLS 1.2 renegotiation was accepted" % name)
 
 
 if __name__ == "__main__":
     run_tests([test_admin_commands, test_admin_socket_permissions, test_readonly_admin_group,
-               test_restart_reload_and_errors, test_tls_certificate_loaded_and_reloaded_on_sighup])
+               test_restart_reload_and_errors, test_tls_certificate_loaded_and_reloaded_on_sighup,
+               test_both_ports_speak_the_same_tls])

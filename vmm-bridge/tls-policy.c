@@ -1,0 +1,94 @@
+/*
+ * vmgate — the TLS policy of every port. See tls-policy.h.
+ */
+#include "tls-policy.h"
+
+#include <errno.h>
+
+#include <glib.h>
+#include <openssl/conf.h>
+#include <openssl/err.h>
+
+#include "log.h"
+
+#define TAG "tls"
+
+/*
+ * The same policy as vg_tls_policy_apply(), in OpenSSL's configuration
+ * language (SSL_CONF_cmd names): the "system_default" section applies to
+ * every SSL_CTX made afterwards. "-SessionTicket" is SSL_OP_NO_TICKET;
+ * NumTickets 0 stops TLS 1.3 tickets.
+ */
+static const char policy_conf[] = "openssl_conf = vmgate_init\n"
+                                  "[vmgate_init]\n"
+                                  "ssl_conf = vmgate_ssl\n"
+                                  "[vmgate_ssl]\n"
+                                  "system_default = vmgate_tls\n"
+                                  "[vmgate_tls]\n"
+                                  "MinProtocol = TLSv1.2\n"
+                                  "CipherString = " VG_TLS_CIPHERS_TLS12 "\n"
+                                  "Options = ServerPreference, PrioritizeChaCha, "
+                                  "NoRenegotiation, -Compression, -SessionTicket\n"
+                                  "NumTickets = 0\n";
+
+static gpointer install_once(gpointer unused)
+{
+    BIO *bio = NULL;
+    CONF *conf = NULL;
+    long line = -1;
+    int r = -EIO;
+
+    (void)unused;
+    /* Load the system configuration first, so that it cannot come later
+     * (at the first SSL_CTX) and replace this one. */
+    if (!OPENSSL_init_ssl(OPENSSL_INIT_LOAD_CONFIG, NULL))
+        goto out;
+    ERR_clear_error();
+    bio = BIO_new_mem_buf(policy_conf, -1);
+    conf = NCONF_new(NULL);
+    if (!bio || !conf || NCONF_load_bio(conf, bio, &line) <= 0)
+        goto out;
+    if (CONF_modules_load(conf, NULL, 0) <= 0)
+        goto out;
+    r = 0;
+out:
+    if (r < 0) {
+        unsigned long e = ERR_get_error();
+        char why[256] = "";
+        if (e)
+            ERR_error_string_n(e, why, sizeof(why));
+        vg_error(TAG, "cannot make the TLS policy OpenSSL's default (line %ld): %s", line, why);
+        ERR_clear_error();
+    }
+    NCONF_free(conf);
+    BIO_free(bio);
+    return GINT_TO_POINTER(r == 0 ? 1 : -1);
+}
+
+int vg_tls_policy_install(void)
+{
+    static GOnce once = G_ONCE_INIT;
+    return GPOINTER_TO_INT(g_once(&once, install_once, NULL)) == 1 ? 0 : -EIO;
+}
+
+int vg_tls_policy_apply(SSL_CTX *ctx)
+{
+    const uint64_t options = SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_TICKET |
+                             SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_PRIORITIZE_CHACHA;
+
+    if ((SSL_CTX_set_options(ctx, options) & options) != options ||
+        !SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) ||
+        !SSL_CTX_set_cipher_list(ctx, VG_TLS_CIPHERS_TLS12))
+        return -EINVAL;
+    /* No TLS 1.3 session tickets either: vmgate does not resume sessions,
+     * and the ticket records that follow the handshake arrive together with
+     * the first application data; TigerVNC (GnuTLS) then stalls with that
+     * data buffered inside its TLS layer, waiting on a socket that stays
+     * quiet. */
+    SSL_CTX_set_num_tickets(ctx, 0);
+    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+    /* After the cipher list, which could carry its own @SECLEVEL. */
+    if (SSL_CTX_get_security_level(ctx) < VG_TLS_MIN_SECURITY_LEVEL)
+        SSL_CTX_set_security_level(ctx, VG_TLS_MIN_SECURITY_LEVEL);
+    return 0;
+}
