@@ -192,6 +192,10 @@ int main(int argc, char **argv)
     }
     vg_log_set_level(d.cfg->log_level);
     signal(SIGPIPE, SIG_IGN);
+    /* A write past RLIMIT_FSIZE (a limit set by the service manager, say)
+     * must fail with EFBIG, which the audit log handles (logins refused
+     * until it can write), not kill the daemon. */
+    signal(SIGXFSZ, SIG_IGN);
     if (!foreground) {
         if (daemon(0, 0) < 0) {
             fprintf(stderr, "vmgated: cannot daemonize: %s\n", g_strerror(errno));

@@ -136,6 +136,7 @@ class Daemon:
         self.config = os.path.join(root, "vmgated.conf")
         self.log = os.path.join(root, "vmgated.log")
         self.proc = None
+        self.preexec = None  # run in the child before vmgated (e.g. to set a limit)
         self.vnc_port = free_port()
         self.rdp_port = free_port()
         self.write_config(extra)
@@ -158,7 +159,8 @@ class Daemon:
             os.unlink(self.socket)
         self.logf = open(self.log, "a")
         self.proc = subprocess.Popen([VMGATED, "--config", self.config, "--foreground"],
-                                     stdout=self.logf, stderr=subprocess.STDOUT)
+                                     stdout=self.logf, stderr=subprocess.STDOUT,
+                                     preexec_fn=self.preexec)
         deadline = time.monotonic() + timeout
         while True:
             if self.proc.poll() is not None:

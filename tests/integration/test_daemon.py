@@ -7,6 +7,7 @@ import json
 import os
 import pwd
 import random
+import resource
 import signal
 import subprocess
 import tempfile
@@ -340,7 +341,43 @@ def test_both_ports_speak_the_same_tls():
                 fail("%s: a TLS 1.2 renegotiation was accepted" % name)
 
 
+def test_a_file_size_limit_does_not_kill_the_daemon():
+    """Under a file size limit (RLIMIT_FSIZE, as a service manager may set)
+    that the audit log reaches, a write fails instead of the kernel's
+    SIGXFSZ killing vmgated: the login whose record does not fit is refused
+    with the audit log's reason, the daemon goes on serving, and the log
+    holds whole records only."""
+    root = tmpdir()
+    limit = 1024 * 1024
+    d = Daemon(root)
+    # An audit log a little short of the limit, of whole records.
+    record = json.dumps({"time": "2026-01-01T00:00:00.000Z", "event": "filler"}) + "\n"
+    with open(d.audit, "w") as f:
+        f.write(record * ((limit - 300) // len(record)))
+    d.preexec = lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+    with d:
+        d.ok("user", "add", "alice", "--password-stdin", input="alice-secret-1\n")
+        for i in range(20):
+            rc, out, err = d.ctl("user", "add", "bob%d" % i, "--password-stdin",
+                                 input="bob-secret-1\n")
+            if d.proc.poll() is not None:
+                fail("vmgated died (status %d) once the audit log reached the file size limit"
+                     % d.proc.returncode)
+            if os.path.getsize(d.audit) + len(record) > limit:
+                break
+        for _ in range(3):  # past the limit now: the writes fail
+            d.ctl("user", "add", "carol", "--password-stdin", input="carol-secret-1\n")
+        if d.proc.poll() is not None:
+            fail("vmgated died (status %d) at the file size limit" % d.proc.returncode)
+        if "alice" not in d.ok("user", "list"):
+            fail("vmgated stopped serving at the file size limit")
+        if os.path.getsize(d.audit) > limit:
+            fail("the audit log grew past the limit")
+        for line in open(d.audit):
+            json.loads(line)  # fails on a cut record
+
+
 if __name__ == "__main__":
     run_tests([test_admin_commands, test_admin_socket_permissions, test_readonly_admin_group,
                test_restart_reload_and_errors, test_tls_certificate_loaded_and_reloaded_on_sighup,
-               test_both_ports_speak_the_same_tls])
+               test_both_ports_speak_the_same_tls, test_a_file_size_limit_does_not_kill_the_daemon])
