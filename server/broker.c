@@ -44,22 +44,24 @@ static void on_lockout(void *opaque, const char *kind, const char *what, int64_t
 static int apply_config(vg_broker *b, const vg_config *cfg)
 {
     vg_ratelimit_config rc;
-    vg_ratelimit *rl;
+    vg_ratelimit *rl = NULL;
     int r;
 
     vg_ratelimit_config_defaults(&rc);
     rc.max_failures = cfg->max_failures;
     rc.window = cfg->failure_window;
     rc.lockout = cfg->lockout;
-    if ((r = vg_ratelimit_new(&rc, &rl)) < 0)
+    /* A reload keeps the limiter, and so the failures it counted, and
+     * changes its limits in place (logins in flight hold it unlocked). */
+    if (b->rl)
+        r = vg_ratelimit_reconfigure(b->rl, &rc);
+    else if ((r = vg_ratelimit_new(&rc, &rl)) == 0)
+        vg_ratelimit_set_lockout_fn(rl, on_lockout, b);
+    if (r < 0)
         return r;
     g_mutex_lock(&b->lock);
-    /* A reload keeps the failure counts: a new limiter only when the limits change. */
-    if (!b->rl) {
-        vg_ratelimit_set_lockout_fn(rl, on_lockout, b);
+    if (rl)
         b->rl = rl;
-        rl = NULL;
-    }
     b->power_on_demand = cfg->power_on_demand;
     b->pam = cfg->pam;
     b->second_login = cfg->second_login;
@@ -67,7 +69,6 @@ static int apply_config(vg_broker *b, const vg_config *cfg)
     g_free(b->pam_service);
     b->pam_service = g_strdup(cfg->pam_service);
     g_mutex_unlock(&b->lock);
-    vg_ratelimit_free(rl);
     return 0;
 }
 

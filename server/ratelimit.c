@@ -45,6 +45,12 @@ void vg_ratelimit_config_defaults(vg_ratelimit_config *cfg)
     cfg->max_entries = VG_RATELIMIT_DEFAULT_MAX_ENTRIES;
 }
 
+static bool config_valid(const vg_ratelimit_config *c)
+{
+    return c->max_failures >= 1 && c->max_failures <= 1000 && c->window >= 1 &&
+           c->window <= 86400 && c->lockout >= 1 && c->lockout <= 86400 && c->max_entries >= 16;
+}
+
 int vg_ratelimit_new(const vg_ratelimit_config *cfg, vg_ratelimit **out)
 {
     vg_ratelimit *rl;
@@ -54,8 +60,7 @@ int vg_ratelimit_new(const vg_ratelimit_config *cfg, vg_ratelimit **out)
         c = *cfg;
     else
         vg_ratelimit_config_defaults(&c);
-    if (c.max_failures < 1 || c.max_failures > 1000 || c.window < 1 || c.window > 86400 ||
-        c.lockout < 1 || c.lockout > 86400 || c.max_entries < 16)
+    if (!config_valid(&c))
         return -EINVAL;
     rl = g_new0(vg_ratelimit, 1);
     g_mutex_init(&rl->lock);
@@ -289,6 +294,36 @@ static bool fail_locked(vg_ratelimit *rl, char *key, int64_t now)
         return true;
     }
     return false;
+}
+
+int vg_ratelimit_reconfigure(vg_ratelimit *rl, const vg_ratelimit_config *cfg)
+{
+    GHashTableIter it;
+    gpointer val;
+
+    if (!config_valid(cfg))
+        return -EINVAL;
+    g_mutex_lock(&rl->lock);
+    if (cfg->max_failures != rl->cfg.max_failures) {
+        /* Each entry's list has room for max_failures: resize them all,
+         * keeping the newest failures, one short of the new limit (the next
+         * failure locks such a key out; a lockout running goes on). */
+        g_hash_table_iter_init(&it, rl->keys);
+        while (g_hash_table_iter_next(&it, NULL, &val)) {
+            const entry *old = val;
+            unsigned keep = MIN(old->n, cfg->max_failures - 1);
+            entry *e = g_malloc0(sizeof(*e) + cfg->max_failures * sizeof(e->times[0]));
+            e->locked_until = old->locked_until;
+            e->n = keep;
+            memcpy(e->times, old->times + (old->n - keep), keep * sizeof(e->times[0]));
+            g_hash_table_iter_replace(&it, e); /* frees the old one */
+        }
+    }
+    rl->cfg.max_failures = cfg->max_failures;
+    rl->cfg.window = cfg->window;
+    rl->cfg.lockout = cfg->lockout;
+    g_mutex_unlock(&rl->lock);
+    return 0;
 }
 
 void vg_ratelimit_set_lockout_fn(vg_ratelimit *rl, vg_ratelimit_lockout_fn fn, void *opaque)

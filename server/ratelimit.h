@@ -58,6 +58,14 @@ void vg_ratelimit_config_defaults(vg_ratelimit_config *cfg);
  */
 int vg_ratelimit_new(const vg_ratelimit_config *cfg, vg_ratelimit **out);
 
+/**
+ * Change the limits of a running limiter (a reload), keeping what it counted:
+ * a key's failures still in the window count against the new limit (at most
+ * one short of it), and lockouts already running end when they were due.
+ * cfg->max_entries is not changed. @return 0 or -EINVAL (nothing changed).
+ */
+int vg_ratelimit_reconfigure(vg_ratelimit *rl, const vg_ratelimit_config *cfg);
+
 /** Free a limiter. NULL is fine. */
 void vg_ratelimit_free(vg_ratelimit *rl);
 

@@ -242,6 +242,43 @@ static void test_ratelimit_is_configurable(void **state)
     assert_int_equal(vg_ratelimit_new(&cfg, &rl), -EINVAL);
 }
 
+/* A reload changes the limits of the running limiter and keeps its counts. */
+static void test_ratelimit_reconfigure_keeps_what_it_counted(void **state)
+{
+    vg_ratelimit_config cfg;
+    vg_ratelimit *rl = NULL;
+    (void)state;
+
+    vg_ratelimit_config_defaults(&cfg);
+    assert_int_equal(vg_ratelimit_new(&cfg, &rl), 0);
+    fail_n(rl, "alice", NULL, 3, 0);
+    fail_n(rl, "bob", NULL, 1, 0);
+    fail_n(rl, "carol", NULL, 5, 0); /* locked out until 300 */
+    assert_int_equal(vg_ratelimit_check(rl, "alice", NULL, 1), 0);
+
+    /* Lower: alice's three failures count, one short of the new limit of 2. */
+    cfg.max_failures = 2;
+    cfg.lockout = 30;
+    assert_int_equal(vg_ratelimit_reconfigure(rl, &cfg), 0);
+    assert_int_equal(vg_ratelimit_check(rl, "alice", NULL, 1), 0);
+    fail_n(rl, "alice", NULL, 1, 1);
+    assert_int_equal(vg_ratelimit_check(rl, "alice", NULL, 2), -EAGAIN);
+    assert_int_equal(vg_ratelimit_check(rl, "alice", NULL, 31), 0);        /* the new lockout */
+    assert_int_equal(vg_ratelimit_check(rl, "carol", NULL, 200), -EAGAIN); /* runs on */
+
+    /* Raise: bob's one failure still counts against the new limit of 4. */
+    cfg.max_failures = 4;
+    assert_int_equal(vg_ratelimit_reconfigure(rl, &cfg), 0);
+    fail_n(rl, "bob", NULL, 2, 3);
+    assert_int_equal(vg_ratelimit_check(rl, "bob", NULL, 4), 0);
+    fail_n(rl, "bob", NULL, 1, 4);
+    assert_int_equal(vg_ratelimit_check(rl, "bob", NULL, 5), -EAGAIN);
+
+    cfg.max_failures = 0;
+    assert_int_equal(vg_ratelimit_reconfigure(rl, &cfg), -EINVAL);
+    vg_ratelimit_free(rl);
+}
+
 static void test_ratelimit_full_table_keeps_existing_lockouts(void **state)
 {
     vg_ratelimit_config cfg;
@@ -546,6 +583,7 @@ int main(void)
         cmocka_unit_test(test_ratelimit_counts_ipv6_by_64_prefix),
         cmocka_unit_test(test_ratelimit_success_clears_the_user),
         cmocka_unit_test(test_ratelimit_is_configurable),
+        cmocka_unit_test(test_ratelimit_reconfigure_keeps_what_it_counted),
         cmocka_unit_test(test_ratelimit_full_table_keeps_existing_lockouts),
         cmocka_unit_test(test_ratelimit_counts_a_peer_by_address_not_port),
         cmocka_unit_test(test_ratelimit_flood_cannot_make_it_forget_an_offender),

@@ -513,6 +513,24 @@ static void test_broker_nla_failures_lock_out(void **state)
     assert_string_equal(ev_get(last_event(f), "reason"), "rate-limited");
 }
 
+/* A reload with new limits applies them to the running limiter, which keeps
+ * the failures it counted: one failure under limit 5, then the limit made
+ * 2, and the next failure locks the user out. */
+static void test_broker_reload_applies_new_login_limits(void **state)
+{
+    fixture *f = *state;
+    uint8_t buf[VG_BROKER_NT_HASH_BYTES];
+
+    add_user(f, "alice", "password", true);
+    vg_broker_nla_failed(f->broker, "alice", "198.51.100.7");
+    assert_int_equal(vg_broker_nla_hash(f->broker, "alice", "198.51.100.8", buf), 0);
+    f->cfg->max_failures = 2;
+    assert_int_equal(vg_broker_reconfigure(f->broker, f->cfg), 0);
+    assert_int_equal(vg_broker_nla_hash(f->broker, "alice", "198.51.100.8", buf), 0);
+    vg_broker_nla_failed(f->broker, "alice", "198.51.100.9");
+    assert_nla_hash_refused(f, "alice", "198.51.100.10", "rate-limited");
+}
+
 static void test_broker_login_verified_refuses_disabled_and_unknown(void **state)
 {
     fixture *f = *state;
@@ -706,6 +724,8 @@ int main(void)
                                         setup_takeover, teardown),
         cmocka_unit_test_setup_teardown(test_broker_nla_hash_refusals, setup_takeover, teardown),
         cmocka_unit_test_setup_teardown(test_broker_nla_failures_lock_out, setup_takeover,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_broker_reload_applies_new_login_limits, setup_takeover,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_broker_login_verified_refuses_disabled_and_unknown,
                                         setup_hypervisor, teardown),
