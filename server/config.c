@@ -62,6 +62,8 @@ static const key_spec specs[] = {
     {"limits", "logins_per_address", K_UINT, F(logins_per_address), "4", 1, 1000},
     {"limits", "login_timeout", K_UINT, F(login_timeout), "10", 1, 600},
     {"limits", "stalled_viewer_timeout", K_UINT, F(stalled_viewer_timeout), "30", 1, 3600},
+    {"limits", "max_screen_width", K_UINT, F(max_screen_width), "8192", 64, 16384},
+    {"limits", "max_screen_height", K_UINT, F(max_screen_height), "8192", 64, 16384},
     {"auth", "pam", K_BOOL, F(pam), "false", 0, 0},
     {"auth", "pam_service", K_NAME, F(pam_service), "vmgate", 0, 0},
     {"auth", "max_failures", K_UINT, F(max_failures), "5", 1, 1000},

@@ -58,6 +58,8 @@ typedef struct vg_config {
     unsigned login_timeout;          /**< login_timeout: seconds from TCP to logged in */
     unsigned stalled_viewer_timeout; /**< stalled_viewer_timeout: seconds a viewer may read
                                           nothing before it is ended (VNC, RDP) */
+    unsigned max_screen_width;       /**< max_screen_width: widest VM screen mode served */
+    unsigned max_screen_height;      /**< max_screen_height: tallest VM screen mode served */
 
     /* [auth] */
     bool pam;                /**< pam: also accept system accounts through PAM */

@@ -24,6 +24,7 @@
 #include "audit.h"
 #include "broker.h"
 #include "config.h"
+#include "console.h"
 #include "daemon-live.h"
 #include "idle.h"
 #include "keymap.h"
@@ -102,6 +103,7 @@ static gboolean on_reload(gpointer data)
         vg_warning(TAG, "reload: libvirt uri, state_dir and admin_socket take effect on restart");
     vg_broker_reconfigure(d->broker, cfg);
     vg_log_set_level(cfg->log_level);
+    vg_console_set_max_screen(cfg->max_screen_width, cfg->max_screen_height);
     /* After logrotate moved it away (see vmgated.logrotate). */
     (void)vg_audit_reopen(d->audit);
     load_tls(d, cfg);
@@ -191,6 +193,7 @@ int main(int argc, char **argv)
         return 0;
     }
     vg_log_set_level(d.cfg->log_level);
+    vg_console_set_max_screen(d.cfg->max_screen_width, d.cfg->max_screen_height);
     signal(SIGPIPE, SIG_IGN);
     /* A write past RLIMIT_FSIZE (a limit set by the service manager, say)
      * must fail with EFBIG, which the audit log handles (logins refused

@@ -75,7 +75,22 @@ struct vg_console {
 
     gint ext_keys;          /* atomic: extended key events acknowledged */
     uint32_t width, height; /* console thread only */
+    char *refusal;          /* set by the console thread before it reports lost */
 };
+
+/* vg_console_set_max_screen(), atomic. */
+static gint max_screen_w = 8192, max_screen_h = 8192;
+
+void vg_console_set_max_screen(uint32_t width, uint32_t height)
+{
+    g_atomic_int_set(&max_screen_w, (gint)MIN(width, (uint32_t)G_MAXINT));
+    g_atomic_int_set(&max_screen_h, (gint)MIN(height, (uint32_t)G_MAXINT));
+}
+
+const char *vg_console_refusal(vg_console *c)
+{
+    return c->refusal;
+}
 
 static int tag_key; /* address used as libvncclient client-data tag */
 
@@ -106,6 +121,16 @@ static rfbBool cb_malloc_framebuffer(rfbClient *cl)
     if (cl->width <= 0 || cl->height <= 0) {
         vg_warning(TAG, "vm=%s: server announced an empty screen %dx%d", c->name, cl->width,
                    cl->height);
+        return FALSE;
+    }
+    if (cl->width > g_atomic_int_get(&max_screen_w) ||
+        cl->height > g_atomic_int_get(&max_screen_h)) {
+        if (!c->refusal)
+            c->refusal = g_strdup_printf(
+                "the VM's screen mode %dx%d is larger than this gateway serves (%dx%d at most)",
+                cl->width, cl->height, g_atomic_int_get(&max_screen_w),
+                g_atomic_int_get(&max_screen_h));
+        vg_warning(TAG, "vm=%s: %s", c->name, c->refusal);
         return FALSE;
     }
     r = vg_surface_resize(c->base.surface, (uint32_t)cl->width, (uint32_t)cl->height);
@@ -470,6 +495,7 @@ void vg_console_unref(vg_console *c)
     g_mutex_clear(&c->qlock);
     g_mutex_clear(&c->close_lock);
     g_free(c->name);
+    g_free(c->refusal);
     g_free(c);
 }
 

@@ -59,4 +59,13 @@ vg_surface *vg_console_surface(vg_console *console);
 /** Whether the server acknowledged QEMU extended key events (exact scancodes). */
 bool vg_console_has_extended_keys(vg_console *console);
 
+/** Largest screen mode consoles accept, process-wide (default 8192x8192).
+ * A console whose VM takes a larger mode ends (lost), and
+ * vg_console_refusal() says why. Any thread; applies to modes set after. */
+void vg_console_set_max_screen(uint32_t width, uint32_t height);
+
+/** Why the console ended because it refused the VM's screen mode, or NULL.
+ * Valid once the lost event has run, for as long as @console lives. */
+const char *vg_console_refusal(vg_console *console);
+
 #endif /* VG_CONSOLE_H */

@@ -348,9 +348,17 @@ static int on_tick(void *opaque, virConnectPtr conn)
                 }
                 close_console(reg, v, "the VM is shutting down");
                 break;
-            default:
-                close_console(reg, v, "the connection to the VM's display was lost");
+            default: {
+                /* The console refused the VM's screen mode: say so, and do
+                 * not reconnect at once to be refused again. */
+                const char *refusal = v->console ? vg_console_refusal(v->console) : NULL;
+                g_autofree char *reason =
+                    g_strdup(refusal ? refusal : "the connection to the VM's display was lost");
+                close_console(reg, v, reason);
+                if (refusal)
+                    v->next_open_at = now + VG_REOPEN_MAX_US;
                 break;
+            }
             }
             notify_vm(reg, v);
         }

@@ -401,6 +401,58 @@ def test_a_client_that_suspends_frame_acks_gets_a_bounded_queue():
                 v.wait()
 
 
+def test_a_screen_mode_larger_than_served_ends_its_viewers():
+    """The guest switches to a mode above [limits] max_screen_*: its VNC and
+    RDP viewers are ended with that reason, audited; the daemon lives on and
+    still serves the other VM."""
+    with Guest() as g1, Guest() as g2, RdpGateway(
+            g1, g2, "[policy]\nsecond_login = join\n"
+            "[limits]\nmax_screen_width = 1280\nmax_screen_height = 1024\n") as gw:
+        g1.wait_ready()
+        g2.wait_ready()
+        outs = [os.path.join(gw.root, "m%d.png" % i) for i in range(2)]
+        vnc = subprocess.Popen([SHOT, "--vnc", gw.addr(), "--user", "alice", "--password-file",
+                                os.path.join(gw.root, "alice.pw"), "--ca", gw.ca,
+                                "--output", outs[0], "--wait-stable", "600000",
+                                "--timeout", "120"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        rdp = subprocess.Popen([SHOT] + gw.rdp_args("alice", outs[1], "--wait-stable", "600000",
+                                                     "--timeout", "120"),
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        try:
+            deadline = time.monotonic() + 60
+            while alice_viewers(gw) < 2:
+                if time.monotonic() > deadline or vnc.poll() is not None or \
+                        rdp.poll() is not None:
+                    fail("the two viewers did not connect")
+                time.sleep(0.2)
+            gw.d.ok("send-keys", g1.name, "vgwork mode 1920x1080 &\n")
+            g1.wait_serial(r"^VMGATE-MODE 1920x1080$", timeout=60)
+            for name, p in (("VNC", vnc), ("RDP", rdp)):
+                try:
+                    p.wait(timeout=60)
+                except subprocess.TimeoutExpired:
+                    fail("the %s viewer was not ended after the mode switch" % name)
+            want = "the VM's screen mode 1920x1080 is larger than this gateway serves " \
+                   "(1280x1024 at most)"
+            ends = [r for r in gw.audit() if r.get("event") == "logout"]
+            for proto in ("vnc", "rdp"):
+                if not any(r.get("protocol") == proto and r.get("reason") == want
+                           for r in ends):
+                    fail("no %s logout audited with the mode as its reason: %r" % (proto, ends))
+            if gw.d.proc.poll() is not None:
+                fail("vmgated exited")
+            out = os.path.join(gw.root, "bob.png")
+            gw.rdp_shot("bob", out, vm=g2.name)
+            if Image.open(out).size != (1024, 768):
+                fail("bob's VM after the other VM's refusal: %dx%d" % Image.open(out).size)
+        finally:
+            for p in (vnc, rdp):
+                if p.poll() is None:
+                    p.kill()
+                p.wait()
+
+
 def test_kicked_and_taken_over_viewers_get_a_clear_end():
     with Guest() as g1, Guest() as g2, RdpGateway(g1, g2) as gw:
         g1.wait_ready()
@@ -423,4 +475,5 @@ if __name__ == "__main__":
                test_ten_viewers_keep_receiving_while_one_stops_reading,
                test_a_viewer_that_reads_nothing_is_ended,
                test_a_client_that_suspends_frame_acks_gets_a_bounded_queue,
+               test_a_screen_mode_larger_than_served_ends_its_viewers,
                test_kicked_and_taken_over_viewers_get_a_clear_end])

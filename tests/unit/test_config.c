@@ -69,6 +69,8 @@ static void assert_defaults(const vg_config *c)
     assert_int_equal(c->logins_per_address, 4);
     assert_int_equal(c->login_timeout, 10);
     assert_int_equal(c->stalled_viewer_timeout, 30);
+    assert_int_equal(c->max_screen_width, 8192);
+    assert_int_equal(c->max_screen_height, 8192);
     assert_false(c->audit_fail_open);
     assert_string_equal(c->rdp_listen, "0.0.0.0");
     assert_int_equal(c->rdp_port, 3389);
@@ -289,6 +291,8 @@ static void test_config_sample_documents_every_default(void **state)
         "logins_per_address",
         "login_timeout",
         "stalled_viewer_timeout",
+        "max_screen_width",
+        "max_screen_height",
         "pam",
         "pam_service",
         "max_failures",
