@@ -87,8 +87,8 @@ struct vg_rdp_peer {
     bool gfx_failed;       /* the client announced GFX but its channel did not open */
     bool pause_seen;       /* E1 1D came: drop the 45 that follows */
     bool unicode_seen;     /* logged once */
-    uint64_t keys_down[4]; /* qnums pressed and not released */
-    uint32_t buttons;      /* VG_BUTTON_* held */
+    struct vg_viewer *input; /* keys and pointer to the VM (from login on) */
+    uint32_t buttons;        /* VG_BUTTON_* the client holds */
     uint32_t locks;        /* KBD_SYNC_* the client said last */
     bool locks_known;
     int32_t last_x, last_y;

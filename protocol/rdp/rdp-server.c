@@ -34,6 +34,7 @@
 #include "rdp-priv.h"
 #include "tls-policy.h"
 #include "util.h"
+#include "viewer.h"
 
 #define TAG                       "rdp"
 #define VG_RDP_DEFAULT_MAX_UNAUTH 64
@@ -244,6 +245,7 @@ static bool do_login(vg_rdp_peer *p, const char *user, const char *password)
     }
     p->logged_in = true;
     g_strlcpy(p->user, user, sizeof(p->user));
+    p->input = vg_viewer_new(vg_console_source(p->console), NULL, NULL);
     p->surface = vg_console_surface(p->console);
     if (vg_surface_add_listener(p->surface, &listener_ops, p) < 0) {
         p->surface = NULL;
@@ -629,26 +631,7 @@ static bool may_input(vg_rdp_peer *p)
 
 static void send_key(vg_rdp_peer *p, uint16_t qnum, uint32_t keysym, bool down)
 {
-    if (down)
-        p->keys_down[qnum / 64] |= 1ull << (qnum % 64);
-    else
-        p->keys_down[qnum / 64] &= ~(1ull << (qnum % 64));
-    vg_display_source_send_key(vg_console_source(p->console), qnum, keysym, down);
-}
-
-/* The connection ends: keys and buttons this viewer still holds are let go,
- * or the guest would see them held until someone else presses them. */
-static void release_all(vg_rdp_peer *p)
-{
-    if (!p->console)
-        return;
-    for (unsigned q = 0; q < 256; q++)
-        if (p->keys_down[q / 64] & (1ull << (q % 64)))
-            send_key(p, (uint16_t)q, 0, false);
-    if (p->buttons & VG_BUTTON_MASK) {
-        p->buttons &= ~(uint32_t)VG_BUTTON_MASK;
-        vg_display_source_send_pointer(vg_console_source(p->console), p->last_x, p->last_y, 0);
-    }
+    vg_viewer_key(p->input, qnum, keysym, down);
 }
 
 static BOOL input_keyboard(rdpInput *input, UINT16 flags, UINT8 code)
@@ -734,8 +717,7 @@ static void send_pointer(vg_rdp_peer *p, UINT16 x, UINT16 y)
 {
     p->last_x = x < p->width ? x : (int32_t)p->width - 1;
     p->last_y = y < p->height ? y : (int32_t)p->height - 1;
-    vg_display_source_send_pointer(vg_console_source(p->console), p->last_x, p->last_y,
-                                   p->buttons & VG_BUTTON_MASK);
+    vg_viewer_pointer(p->input, p->last_x, p->last_y, p->buttons & VG_BUTTON_MASK);
 }
 
 static BOOL input_mouse(rdpInput *input, UINT16 flags, UINT16 x, UINT16 y)
@@ -756,15 +738,13 @@ static BOOL input_mouse(rdpInput *input, UINT16 flags, UINT16 x, UINT16 y)
             steps = rot > 0 ? 1 : -1;
         if (flags & PTR_FLAGS_WHEEL) {
             /* Positive rotation scrolls up (toward the user). */
-            vg_display_source_send_wheel(vg_console_source(p->console), p->last_x, p->last_y,
-                                         p->buttons & VG_BUTTON_MASK, -steps);
+            vg_viewer_wheel(p->input, p->last_x, p->last_y, p->buttons & VG_BUTTON_MASK, -steps);
         } else {
             uint32_t b = steps > 0 ? VG_BUTTON_WHEEL_RIGHT : VG_BUTTON_WHEEL_LEFT;
             for (int i = 0; i < abs(steps) && i < 16; i++) {
-                vg_display_source_send_pointer(vg_console_source(p->console), p->last_x,
-                                               p->last_y, (p->buttons & VG_BUTTON_MASK) | b);
-                vg_display_source_send_pointer(vg_console_source(p->console), p->last_x,
-                                               p->last_y, p->buttons & VG_BUTTON_MASK);
+                vg_viewer_pointer(p->input, p->last_x, p->last_y,
+                                  (p->buttons & VG_BUTTON_MASK) | b);
+                vg_viewer_pointer(p->input, p->last_x, p->last_y, p->buttons & VG_BUTTON_MASK);
             }
         }
         return TRUE;
@@ -871,8 +851,10 @@ static void peer_thread_end(vg_rdp_peer *p, const char *fallback)
 
     if (p->surface)
         vg_surface_remove_listener(p->surface, &listener_ops, p);
+    /* Keys and buttons this viewer still holds are let go, or the guest
+     * would see them held until someone else presses them. */
     if (p->attached)
-        release_all(p);
+        vg_viewer_release(p->input);
     g_mutex_lock(&p->lock);
     g_strlcpy(reason, p->end_reason[0] ? p->end_reason : fallback, sizeof(reason));
     g_mutex_unlock(&p->lock);
@@ -907,6 +889,7 @@ static void peer_thread_end(vg_rdp_peer *p, const char *fallback)
 
     freerdp_peer_context_free(p->client);
     freerdp_peer_free(p->client); /* closes the socket */
+    vg_viewer_free(p->input);
     if (p->console)
         vg_console_unref(p->console);
     CloseHandle(p->wake);
@@ -942,7 +925,7 @@ static UINT disp_layout(DispServerContext *ctx, const DISPLAY_CONTROL_MONITOR_LA
         vg_info(TAG, "peer=%s: resize to %ux%u ignored: view only", p->name, m->Width, m->Height);
         return CHANNEL_RC_OK;
     }
-    r = vg_display_source_request_resize(vg_console_source(p->console), m->Width, m->Height);
+    r = vg_viewer_request_resize(p->input, m->Width, m->Height);
     if (r < 0)
         vg_info(TAG, "peer=%s user=%s: resize to %ux%u refused: %s", p->name, p->user, m->Width,
                 m->Height,
