@@ -22,6 +22,7 @@
 #include "log.h"
 #include "vnc-listener.h"
 #include "vnc-relay.h"
+#include "viewer.h"
 #include "vnc-screen.h"
 
 #define TAG "vnc"
@@ -40,6 +41,7 @@ typedef struct viewer {
     vm_screen *vs;
     vg_vnc_relay *relay;
     vg_console *console; /* reference */
+    vg_viewer *input;    /* keys and pointer to the VM, from admission on */
     char id[24];
     char user[65];
     char vm[256];
@@ -90,6 +92,8 @@ static gboolean viewer_cleanup(gpointer data)
     vm_screen *vs = v->vs;
 
     vg_vnc_relay_free(v->relay);
+    /* Whatever ended it: keys and buttons it still held are let go. */
+    vg_viewer_free(v->input);
     if (v->admitted) {
         vg_sessions_leave(f->sessions, v->id);
         vg_audit_logout(f->audit, v->user, v->vm, "vnc", v->peer, v->end_reason);
@@ -134,20 +138,23 @@ static void relay_on_ended(void *opaque, vg_vnc_relay *relay, const char *reason
     G_UNLOCK(end_reason);
 }
 
+/* Observers see, but their input is dropped (asked at each event). */
+static bool viewer_may_input(void *opaque)
+{
+    viewer *v = opaque;
+    return vg_sessions_may_input(v->front->sessions, v->id);
+}
+
 static void screen_on_key(void *opaque, uint16_t qnum, uint32_t keysym, bool down)
 {
     viewer *v = opaque;
-    if (!vg_sessions_may_input(v->front->sessions, v->id))
-        return; /* observers see, but their input is dropped here */
-    vg_display_source_send_key(vg_console_source(v->console), qnum, keysym, down);
+    vg_viewer_key(v->input, qnum, keysym, down);
 }
 
 static void screen_on_pointer(void *opaque, int32_t x, int32_t y, uint32_t buttons)
 {
     viewer *v = opaque;
-    if (!vg_sessions_may_input(v->front->sessions, v->id))
-        return;
-    vg_display_source_send_pointer(vg_console_source(v->console), x, y, buttons);
+    vg_viewer_pointer(v->input, x, y, buttons);
 }
 
 static const vg_vnc_screen_ops screen_ops = {
@@ -255,6 +262,7 @@ static void attach(void *opaque, void *conn, SSL *ssl, int fd, const char *peer)
         goto fail;
     }
     v->admitted = true;
+    v->input = vg_viewer_new(vg_console_source(v->console), viewer_may_input, v);
     g_mutex_lock(&f->lock);
     v->vs = screen_for_locked(f, res);
     if (v->vs)

@@ -169,6 +169,29 @@ def test_a_viewer_leaving_mid_update_holds_no_one_up():
                      "waited on the viewer that had gone" % (i, took))
 
 
+def test_a_viewer_leaving_with_shift_held_leaves_no_stuck_key():
+    """A VNC viewer that presses Shift and drops the connection: the guest
+    does not keep Shift held (a line typed afterwards arrives in lower case)."""
+    with Guest() as g1, Guest() as g2, Gateway(g1, g2) as gw:
+        g1.wait_ready()
+        off = g1.serial_offset()
+        t, w, h = rfblogin.login("127.0.0.1", gw.d.vnc_port, "alice", gw.pw["alice"], gw.ca)
+        t.sendall(struct.pack(">BBHI", 4, 1, 0, 0xffe1))  # Shift_L pressed
+        # An update request after it, answered: the server has taken the key.
+        t.sendall(struct.pack(">BBHHHH", 3, 0, 0, 0, w, h))
+        if rfblogin.recv_exact(t, 1) != b"\x00":
+            fail("no FramebufferUpdate after the key")
+        t.close()  # without releasing Shift
+        deadline = time.monotonic() + 30
+        while '"alice"' in gw.d.ok("session", "list", json_out=True):
+            if time.monotonic() > deadline:
+                fail("the viewer that left is still listed")
+            time.sleep(0.1)
+        token = "lower%08x" % random.getrandbits(32)
+        gw.d.ok("send-keys", g1.name, "echo %s > /dev/ttyS0\n" % token)
+        g1.wait_serial("^%s$" % token, timeout=30, since=off)
+
+
 def test_refusals_have_reasons_and_are_audited():
     with Guest() as g1, Guest() as g2, Gateway(g1, g2) as gw:
         bad = os.path.join(gw.root, "bad.pw")
@@ -598,6 +621,7 @@ if __name__ == "__main__":
                test_screenshot_after_typing_shows_what_was_typed,
                test_a_viewer_leaving_mid_update_holds_no_one_up,
                test_typing_reaches_the_guest_but_not_from_an_observer,
+               test_a_viewer_leaving_with_shift_held_leaves_no_stuck_key,
                test_refusals_have_reasons_and_are_audited,
                test_one_address_guessing_many_users_is_throttled,
                test_logins_wait_while_the_audit_log_cannot_be_written,
