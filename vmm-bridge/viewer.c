@@ -31,9 +31,17 @@ vg_viewer *vg_viewer_new(vg_display_source *source, vg_viewer_may_input_fn may_i
     return v;
 }
 
+static void release_locked(vg_viewer *v);
+
+/* Whether the viewer may give input now. A viewer whose role no longer
+ * allows it (demoted while holding a key) lets go of what it holds, or the
+ * key would stay down until someone else pressed it. */
 static bool allowed(vg_viewer *v)
 {
-    return !v->may_input || v->may_input(v->opaque);
+    if (!v->may_input || v->may_input(v->opaque))
+        return true;
+    release_locked(v);
+    return false;
 }
 
 void vg_viewer_key(vg_viewer *v, uint16_t qnum, uint32_t keysym, bool down)
@@ -87,9 +95,8 @@ int vg_viewer_request_resize(vg_viewer *v, uint32_t width, uint32_t height)
     return r;
 }
 
-void vg_viewer_release(vg_viewer *v)
+static void release_locked(vg_viewer *v)
 {
-    g_mutex_lock(&v->lock);
     for (unsigned q = 1; q < QNUMS; q++) {
         if (v->keys_down[q / 64] & (1ull << (q % 64))) {
             v->keys_down[q / 64] &= ~(1ull << (q % 64));
@@ -100,6 +107,12 @@ void vg_viewer_release(vg_viewer *v)
         v->buttons = 0;
         vg_display_source_send_pointer(v->source, v->x, v->y, 0);
     }
+}
+
+void vg_viewer_release(vg_viewer *v)
+{
+    g_mutex_lock(&v->lock);
+    release_locked(v);
     g_mutex_unlock(&v->lock);
 }
 

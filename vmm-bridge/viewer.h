@@ -4,9 +4,10 @@
  * Every front end (VNC, RDP) sends a viewer's keys and pointer through one
  * of these instead of straight to the source. It asks the session at each
  * event whether the viewer may give input (a role change applies to the
- * next event), keeps what the viewer holds down (keys, buttons), and lets
- * all of it go when the viewer ends, whatever ended it: a viewer that leaves
- * while holding Shift must not leave Shift held in the guest.
+ * next event, and a viewer demoted while holding keys lets go of them
+ * then), keeps what the viewer holds down (keys, buttons), and lets all of
+ * it go when the viewer ends, whatever ended it: a viewer that leaves while
+ * holding Shift must not leave Shift held in the guest.
  *
  * Threading: any thread; calls on one viewer are serialised by its own lock
  * (the front end's input thread and whoever ends the viewer). The display

@@ -138,13 +138,21 @@ static void test_viewer_asks_the_role_at_each_event(void **state)
     assert_string_equal(got, "");
     role_allows = true;
     vg_viewer_key(v, 0x1f, 's', true);
+    vg_viewer_pointer(v, 3, 4, VG_BUTTON_LEFT);
     g_free(got);
     got = take(s);
-    assert_string_equal(got, "k1f+ ");
+    assert_string_equal(got, "k1f+ p3,4,1 ");
+    /* Demoted while holding: its next event lets go of the key and button,
+     * and goes nowhere itself. */
+    role_allows = false;
+    vg_viewer_key(v, 0x20, 'd', true);
+    g_free(got);
+    got = take(s);
+    assert_string_equal(got, "k1f- p3,4,0 ");
     vg_viewer_free(v);
     g_free(got);
     got = take(s);
-    assert_string_equal(got, "k1f- ");
+    assert_string_equal(got, "");
 }
 
 int main(void)
