@@ -315,7 +315,8 @@ static int cmd_user_passwd(vg_admin_call *k)
 }
 
 /* Kick every viewer of @user, with @reason; @return how many. */
-static unsigned kick_user(vg_admin_call *k, const char *user, const char *reason)
+/* End @user's live viewers (of VM @vm only, unless NULL). @return how many. */
+static unsigned kick_user_on(vg_admin_call *k, const char *user, const char *vm, const char *reason)
 {
     const struct vg_admin_ctx *c = ctx(k);
     g_autoptr(GPtrArray) list = NULL;
@@ -326,6 +327,8 @@ static unsigned kick_user(vg_admin_call *k, const char *user, const char *reason
     list = vg_sessions_list(c->sessions);
     for (guint i = 0; i < list->len; i++) {
         vg_session_info *s = g_ptr_array_index(list, i);
+        if (vm && strcmp(s->vm, vm) != 0)
+            continue;
         for (guint j = 0; j < s->viewers->len; j++) {
             vg_viewer_info *v = &g_array_index(s->viewers, vg_viewer_info, j);
             if (strcmp(v->user, user) != 0 || vg_sessions_kick(c->sessions, v->id, reason) <= 0)
@@ -336,6 +339,11 @@ static unsigned kick_user(vg_admin_call *k, const char *user, const char *reason
         }
     }
     return kicked;
+}
+
+static unsigned kick_user(vg_admin_call *k, const char *user, const char *reason)
+{
+    return kick_user_on(k, user, NULL, reason);
 }
 
 static int set_disabled(vg_admin_call *k, bool disabled)
@@ -608,6 +616,9 @@ static int cmd_assign(vg_admin_call *k)
         vg_audit_assign(c->audit, k->user, user, vm, role);
     else if (c->audit && before != role)
         vg_audit_role_change(c->audit, k->user, user, vm, before, role);
+    /* Live viewers take the new role with their next input event. */
+    if (had && before != role && c->sessions)
+        vg_sessions_set_role(c->sessions, vm, user, role);
 
     json_builder_begin_object(b);
     json_builder_set_member_name(b, "user");
@@ -656,6 +667,11 @@ static int cmd_unassign(vg_admin_call *k)
         return store_failed(k, r);
     if (c->audit)
         vg_audit_unassign(c->audit, k->user, user, vm);
+    /* Revocation reaches live sessions: the user's viewers of the VM end. */
+    {
+        g_autofree char *reason = g_strdup_printf("your access to VM '%s' was removed", vm);
+        kick_user_on(k, user, vm, reason);
+    }
     k->result = pair_result("user", user, "vm", vm);
     return 0;
 }

@@ -341,3 +341,25 @@ bool vg_sessions_may_input(vg_sessions *s, const char *viewer_id)
     g_mutex_unlock(&s->lock);
     return ok;
 }
+
+unsigned vg_sessions_set_role(vg_sessions *s, const char *vm, const char *user, vg_role role)
+{
+    GHashTableIter it;
+    gpointer val;
+    unsigned n = 0;
+
+    if (!s || !vm || !user)
+        return 0;
+    g_mutex_lock(&s->lock);
+    g_hash_table_iter_init(&it, s->viewers);
+    while (g_hash_table_iter_next(&it, NULL, &val)) {
+        viewer *v = val;
+        if (v->session && !v->kicked && strcmp(v->session->vm, vm) == 0 &&
+            strcmp(v->info.user, user) == 0 && v->info.role != role) {
+            v->info.role = role;
+            n++;
+        }
+    }
+    g_mutex_unlock(&s->lock);
+    return n;
+}

@@ -75,4 +75,8 @@ int vg_sessions_kick(vg_sessions *s, const char *id, const char *reason);
 /** Whether viewer @viewer_id may send input (its role allows it). */
 bool vg_sessions_may_input(vg_sessions *s, const char *viewer_id);
 
+/** Give every live viewer of @user on @vm the role @role (an assignment
+ * changed): it applies to their next input event. @return how many. */
+unsigned vg_sessions_set_role(vg_sessions *s, const char *vm, const char *user, vg_role role);
+
 #endif /* VG_SESSIONS_H */

@@ -192,6 +192,80 @@ def test_a_viewer_leaving_with_shift_held_leaves_no_stuck_key():
         g1.wait_serial("^%s$" % token, timeout=30, since=off)
 
 
+def rfb_type(t, text):
+    """Type @text (letters, digits, space, "/", ">", newline) as key
+    events on a logged-in RFB connection @t, with Shift where the US layout
+    needs it."""
+    def key(keysym, down):
+        t.sendall(struct.pack(">BBHI", 4, 1 if down else 0, 0, keysym))
+    for ch in text:
+        keysym = 0xff0d if ch == "\n" else ord(ch)
+        shift = ch == ">"
+        if shift:
+            key(0xffe1, True)
+        key(keysym, True)
+        key(keysym, False)
+        if shift:
+            key(0xffe1, False)
+
+
+def test_a_demoted_controller_stops_reaching_the_guest():
+    """alice's live viewer types; vmgatectl makes her an observer of the VM;
+    what she types next never reaches the guest, on the same connection."""
+    with Guest() as g1, Guest() as g2, Gateway(g1, g2) as gw:
+        g1.wait_ready()
+        off = g1.serial_offset()
+        t, _, _ = rfblogin.login("127.0.0.1", gw.d.vnc_port, "alice", gw.pw["alice"], gw.ca)
+        try:
+            before, after, admin = ("rfb%08x" % random.getrandbits(32) for _ in range(3))
+            rfb_type(t, "echo %s >/dev/ttyS0\n" % before)
+            g1.wait_serial("^%s$" % before, timeout=30, since=off)
+            gw.d.ok("assign", "alice", g1.name, "--role", "observer")
+            rfb_type(t, "echo %s >/dev/ttyS0\n" % after)
+            # An admin's line typed after hers arrives; hers, typed before it, never does.
+            gw.d.ok("send-keys", g1.name, "echo %s >/dev/ttyS0\n" % admin)
+            g1.wait_serial("^%s$" % admin, timeout=30, since=off)
+            lines, _ = g1.serial_lines(off)
+            if any(after in l for l in lines):
+                fail("the demoted viewer's typing reached the guest")
+            if not any(r.get("event") == "role_change" for r in
+                       (json.loads(l) for l in open(gw.d.audit))):
+                fail("the role change was not audited")
+        finally:
+            t.close()
+
+
+def test_an_unassigned_users_viewer_ends_within_a_second():
+    """vmgatectl unassign ends the user's live viewer of that VM at once, with
+    a reason in the audit log."""
+    with Guest() as g1, Guest() as g2, Gateway(g1, g2) as gw:
+        g1.wait_ready()
+        t, _, _ = rfblogin.login("127.0.0.1", gw.d.vnc_port, "alice", gw.pw["alice"], gw.ca)
+        try:
+            t.settimeout(10)
+            gw.d.ok("unassign", "alice", g1.name)
+            start = time.monotonic()
+            try:
+                while t.recv(65536):
+                    pass  # what the server still sends, up to the end
+            except (ConnectionError, ssl.SSLError):
+                pass
+            except socket.timeout:
+                fail("the unassigned user's viewer was still connected after 10 s")
+            took = time.monotonic() - start
+            if took > 1.5:
+                fail("the viewer ended %.1f s after unassign" % took)
+            want = "your access to VM '%s' was removed" % g1.name
+            deadline = time.monotonic() + 10
+            while not any(r.get("event") == "logout" and r.get("reason") == want
+                          for r in (json.loads(l) for l in open(gw.d.audit))):
+                if time.monotonic() > deadline:
+                    fail("no logout audited with %r" % want)
+                time.sleep(0.1)
+        finally:
+            t.close()
+
+
 def test_refusals_have_reasons_and_are_audited():
     with Guest() as g1, Guest() as g2, Gateway(g1, g2) as gw:
         bad = os.path.join(gw.root, "bad.pw")
@@ -622,6 +696,8 @@ if __name__ == "__main__":
                test_a_viewer_leaving_mid_update_holds_no_one_up,
                test_typing_reaches_the_guest_but_not_from_an_observer,
                test_a_viewer_leaving_with_shift_held_leaves_no_stuck_key,
+               test_a_demoted_controller_stops_reaching_the_guest,
+               test_an_unassigned_users_viewer_ends_within_a_second,
                test_refusals_have_reasons_and_are_audited,
                test_one_address_guessing_many_users_is_throttled,
                test_logins_wait_while_the_audit_log_cannot_be_written,

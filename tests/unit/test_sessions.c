@@ -210,6 +210,29 @@ static void test_sessions_may_input_follows_role(void **state)
     vg_sessions_free(s);
 }
 
+/* A changed assignment reaches live viewers: the user's viewers of that VM
+ * take the new role at once, others keep theirs. */
+static void test_sessions_set_role_changes_live_viewers(void **state)
+{
+    vg_sessions *s = vg_sessions_new();
+    char a1[24], a2[24], a_other[24], bob[24];
+    (void)state;
+
+    join(s, "vm1", "alice", VG_ROLE_CONTROLLER, NULL, a1);
+    join(s, "vm1", "alice", VG_ROLE_CONTROLLER, NULL, a2);
+    join(s, "vm2", "alice", VG_ROLE_CONTROLLER, NULL, a_other);
+    join(s, "vm1", "bob", VG_ROLE_CONTROLLER, NULL, bob);
+    assert_int_equal(vg_sessions_set_role(s, "vm1", "alice", VG_ROLE_OBSERVER), 2);
+    assert_false(vg_sessions_may_input(s, a1));
+    assert_false(vg_sessions_may_input(s, a2));
+    assert_true(vg_sessions_may_input(s, a_other));
+    assert_true(vg_sessions_may_input(s, bob));
+    assert_int_equal(vg_sessions_set_role(s, "vm1", "alice", VG_ROLE_OBSERVER), 0);
+    assert_int_equal(vg_sessions_set_role(s, "vm1", "alice", VG_ROLE_OWNER), 2);
+    assert_true(vg_sessions_may_input(s, a1));
+    vg_sessions_free(s);
+}
+
 static void test_sessions_join_refuses_bad_arguments(void **state)
 {
     vg_sessions *s = vg_sessions_new();
@@ -303,6 +326,7 @@ int main(void)
         cmocka_unit_test(test_sessions_kick_session_kicks_every_viewer),
         cmocka_unit_test(test_sessions_kick_unknown_id_is_enoent),
         cmocka_unit_test(test_sessions_may_input_follows_role),
+        cmocka_unit_test(test_sessions_set_role_changes_live_viewers),
         cmocka_unit_test(test_sessions_join_refuses_bad_arguments),
         cmocka_unit_test(test_sessions_kick_callback_may_leave_itself),
         cmocka_unit_test(test_sessions_leave_waits_for_running_kick_callback),
