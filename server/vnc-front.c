@@ -91,13 +91,16 @@ static gboolean viewer_cleanup(gpointer data)
     vg_vnc_front *f = v->front;
     vm_screen *vs = v->vs;
 
-    vg_vnc_relay_free(v->relay);
     /* Whatever ended it: keys and buttons it still held are let go. */
     vg_viewer_free(v->input);
-    if (v->admitted) {
+    /* Leave first: it waits for a kick that is running (viewer_kick stops
+     * the relay) and no kick comes after it, so the relay is freed only
+     * once nothing else can reach it. */
+    if (v->admitted)
         vg_sessions_leave(f->sessions, v->id);
+    vg_vnc_relay_free(v->relay);
+    if (v->admitted)
         vg_audit_logout(f->audit, v->user, v->vm, "vnc", v->peer, v->end_reason);
-    }
     g_mutex_lock(&f->lock);
     if (vs) {
         g_ptr_array_remove(vs->viewers, v);
