@@ -37,7 +37,22 @@ struct vg_broker {
     char *pam_service;
     vg_second_login second_login;
     bool audit_fail_open; /* logins go ahead when the audit log cannot be written */
+
+    /* Pool VMs chosen by a login that has not joined the session yet (vm
+     * name → claim, under lock). Choosing takes choose_lock, so two
+     * logins never both see a pool VM free: the second sees the first's
+     * claim, until the first joins (then its session shows) or fails. */
+    GMutex choose_lock;
+    GHashTable *claims;
 };
+
+typedef struct claim {
+    char user[65];
+    int64_t until_us; /* forgotten after this (a login that never came back) */
+} claim;
+
+/* Extra time a claim lasts beyond the login's own console wait. */
+#define VG_CLAIM_SLACK_US (60 * G_USEC_PER_SEC)
 
 static void on_lockout(void *opaque, const char *kind, const char *what, int64_t seconds);
 
@@ -85,6 +100,8 @@ int vg_broker_new(vg_store *store, vg_registry *registry, vg_sessions *sessions,
     b->audit = audit;
     b->audit_opaque = audit_opaque;
     g_mutex_init(&b->lock);
+    g_mutex_init(&b->choose_lock);
+    b->claims = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
     if ((r = apply_config(b, cfg)) < 0) {
         vg_broker_free(b);
         return r;
@@ -99,8 +116,36 @@ void vg_broker_free(vg_broker *b)
         return;
     vg_ratelimit_free(b->rl);
     g_free(b->pam_service);
+    g_hash_table_unref(b->claims);
+    g_mutex_clear(&b->choose_lock);
     g_mutex_clear(&b->lock);
     g_free(b);
+}
+
+/* Forget @user's claim on @vm (it joined the session, or its login failed). */
+static void drop_claim(vg_broker *b, const char *vm, const char *user)
+{
+    claim *c;
+
+    g_mutex_lock(&b->lock);
+    c = g_hash_table_lookup(b->claims, vm);
+    if (c && strcmp(c->user, user) == 0)
+        g_hash_table_remove(b->claims, vm);
+    g_mutex_unlock(&b->lock);
+}
+
+bool vg_broker_vm_claimed(vg_broker *b, const char *vm, char user[65])
+{
+    claim *c;
+    bool claimed;
+
+    g_mutex_lock(&b->lock);
+    c = g_hash_table_lookup(b->claims, vm);
+    claimed = c && c->until_us > vg_now_us();
+    if (claimed && user)
+        g_strlcpy(user, c->user, 65);
+    g_mutex_unlock(&b->lock);
+    return claimed;
 }
 
 int vg_broker_reconfigure(vg_broker *b, const vg_config *cfg)
@@ -389,10 +434,12 @@ static int choose_and_connect(vg_broker *b, const char *user, const char *vm_fro
     facts f = {0};
     vg_policy_request req = {0};
     vg_policy_choice choice = {0};
-    bool recorded;
+    g_autoptr(GPtrArray) claimers = g_ptr_array_new_with_free_func(g_free);
+    bool recorded, choosing = true, claimed = false;
     int r;
 
-    /* The facts. */
+    /* The facts, and the choice made on them, one login at a time. */
+    g_mutex_lock(&b->choose_lock);
     f.vms = vg_registry_list(b->registry);
     f.viewer_of = g_hash_table_new(g_str_hash, g_str_equal);
     sessions = vg_sessions_list(b->sessions);
@@ -401,6 +448,27 @@ static int choose_and_connect(vg_broker *b, const char *user, const char *vm_fro
         if (s->viewers->len > 0)
             g_hash_table_insert(f.viewer_of, s->vm,
                                 g_array_index(s->viewers, vg_viewer_info, 0).user);
+    }
+    /* A pool VM another login chose and has not joined yet is in use too. */
+    {
+        GHashTableIter it;
+        gpointer k, v;
+        int64_t now = vg_now_us();
+
+        g_mutex_lock(&b->lock);
+        g_hash_table_iter_init(&it, b->claims);
+        while (g_hash_table_iter_next(&it, &k, &v)) {
+            claim *c = v;
+            if (c->until_us <= now) {
+                g_hash_table_iter_remove(&it);
+            } else if (!g_hash_table_contains(f.viewer_of, k)) {
+                char *vm = g_strdup(k), *who = g_strdup(c->user);
+                g_ptr_array_add(claimers, vm);
+                g_ptr_array_add(claimers, who);
+                g_hash_table_insert(f.viewer_of, vm, who);
+            }
+        }
+        g_mutex_unlock(&b->lock);
     }
     if (vg_store_assignments_for_user(b->store, user, &assigns) < 0 ||
         vg_store_entitlements_for_user(b->store, user, &pool_names) < 0) {
@@ -453,6 +521,17 @@ static int choose_and_connect(vg_broker *b, const char *user, const char *vm_fro
     g_mutex_unlock(&b->lock);
 
     r = vg_policy_choose_vm(&req, &choice);
+    if (r >= 0 && choice.pool) {
+        claim *c = g_new0(claim, 1);
+        g_strlcpy(c->user, user, sizeof(c->user));
+        c->until_us = vg_now_us() + (int64_t)timeout_s * G_USEC_PER_SEC + VG_CLAIM_SLACK_US;
+        g_mutex_lock(&b->lock);
+        g_hash_table_replace(b->claims, g_strdup(choice.vm), c);
+        g_mutex_unlock(&b->lock);
+        claimed = true;
+    }
+    g_mutex_unlock(&b->choose_lock);
+    choosing = false;
     if (r < 0) {
         res->status = VG_BROKER_REFUSED;
         g_strlcpy(res->message, refusal_message(choice.refusal), sizeof(res->message));
@@ -506,6 +585,10 @@ static int choose_and_connect(vg_broker *b, const char *user, const char *vm_fro
               vg_role_name(choice.role));
 
 out:
+    if (choosing)
+        g_mutex_unlock(&b->choose_lock);
+    if (claimed && res->status != VG_BROKER_OK)
+        drop_claim(b, choice.vm, user);
     if (assigns)
         g_ptr_array_unref(assigns);
     if (pool_names)
@@ -565,5 +648,7 @@ int vg_broker_admit(vg_broker *b, const vg_broker_result *res, const char *proto
     g_ptr_array_unref(old);
     r = vg_sessions_join(b->sessions, res->vm, res->user, protocol, res->role,
                          address ? address : "-", ops, opaque, viewer_id);
+    /* Its session shows the VM in use now: the claim has done its job. */
+    drop_claim(b, res->vm, res->user);
     return r < 0 ? r : taken;
 }

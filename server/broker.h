@@ -71,6 +71,10 @@ void vg_broker_free(vg_broker *b);
 /** Take the policy and auth settings of a new configuration (SIGHUP). */
 int vg_broker_reconfigure(vg_broker *b, const vg_config *cfg);
 
+/** Whether a login chose pool VM @vm and has not joined its session yet;
+ * the claiming user in @user (65 bytes) when not NULL. */
+bool vg_broker_vm_claimed(vg_broker *b, const char *vm, char user[65]);
+
 /**
  * Log in: @login is "user" or "vm/user"; @requested (may be NULL) names a VM
  * by name or UUID as the protocol carried it. Waits at most @timeout_s for a

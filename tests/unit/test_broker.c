@@ -21,6 +21,7 @@
 #include "broker.h"
 #include "hypervisor.h"
 #include "registry.h"
+#include "util.h"
 
 typedef struct viewer {
     int kicks;
@@ -602,6 +603,57 @@ static void assert_verified_like_password(fixture *f, const char *user, const ch
     assert_null(p.console);
 }
 
+typedef struct pool_login {
+    fixture *f;
+    vg_broker_result res;
+} pool_login;
+
+static gpointer alice_pool_login(gpointer data)
+{
+    pool_login *pl = data;
+    /* Its console never comes: it holds its choice for the 3 s it waits. */
+    vg_broker_login(pl->f->broker, "alice", "password", "10.3.0.1", NULL, 3, &pl->res);
+    return NULL;
+}
+
+/* Two logins to a pool with one VM: while the first has chosen it and not
+ * yet joined its session, the second finds no free VM; once the first
+ * gives up, the VM is free again. */
+static void test_broker_pool_vm_is_claimed_until_the_login_joins(void **state)
+{
+    fixture *f = *state;
+    pool_login pl = {.f = f};
+    vg_broker_result res;
+    char who[65] = "";
+    GThread *t;
+    int64_t deadline;
+
+    add_user(f, "alice", "password", false);
+    add_user(f, "bob", "password", false);
+    assert_int_equal(vg_store_pool_create(f->store, "p", VG_IDLE_NONE, 0, false), 0);
+    assert_int_equal(vg_store_pool_add_vm(f->store, "p", "test"), 0);
+    assert_int_equal(vg_store_entitle(f->store, "alice", "p"), 0);
+    assert_int_equal(vg_store_entitle(f->store, "bob", "p"), 0);
+
+    t = g_thread_new("alice", alice_pool_login, &pl);
+    deadline = vg_now_us() + 5 * G_USEC_PER_SEC;
+    while (!vg_broker_vm_claimed(f->broker, "test", who)) {
+        assert_true(vg_now_us() < deadline);
+        g_usleep(10 * 1000);
+    }
+    assert_string_equal(who, "alice");
+    assert_int_equal(vg_broker_login(f->broker, "bob", "password", "10.3.0.2", NULL, 0, &res), 0);
+    assert_int_equal(res.status, VG_BROKER_REFUSED);
+    assert_string_equal(res.message, "No VM is free in your pools");
+
+    g_thread_join(t);
+    assert_int_equal(pl.res.status, VG_BROKER_UNAVAILABLE); /* console-timeout */
+    assert_false(vg_broker_vm_claimed(f->broker, "test", NULL));
+    assert_int_equal(vg_broker_login(f->broker, "bob", "password", "10.3.0.2", NULL, 0, &res), 0);
+    assert_string_equal(res.vm, "test");
+    vg_console_unref(pl.res.console);
+}
+
 static void test_broker_login_verified_chooses_like_password_login(void **state)
 {
     fixture *f = *state;
@@ -730,6 +782,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_broker_login_verified_refuses_disabled_and_unknown,
                                         setup_hypervisor, teardown),
         cmocka_unit_test_setup_teardown(test_broker_login_verified_chooses_like_password_login,
+                                        setup_hypervisor, teardown),
+        cmocka_unit_test_setup_teardown(test_broker_pool_vm_is_claimed_until_the_login_joins,
                                         setup_hypervisor, teardown),
         cmocka_unit_test_setup_teardown(test_broker_login_verified_clears_user_failures,
                                         setup_hypervisor, teardown),
