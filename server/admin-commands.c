@@ -588,6 +588,60 @@ static int current_role(vg_admin_call *k, const char *user, const char *vm, vg_r
     return -ENOENT;
 }
 
+/* Whether @user may still reach @vm: by an assignment, or through a pool
+ * they are entitled to that holds it. When the store cannot say, yes (a
+ * revocation then ends no one rather than the wrong one). */
+static bool user_reaches_vm(vg_admin_call *k, const char *user, const char *vm)
+{
+    vg_store *store = ctx(k)->store;
+    g_autoptr(GPtrArray) names = NULL;
+    vg_role role;
+
+    if (current_role(k, user, vm, &role) == 0)
+        return true;
+    if (vg_store_entitlements_for_user(store, user, &names) < 0)
+        return true;
+    for (guint i = 0; i < names->len; i++) {
+        vg_store_pool *pool = NULL;
+        bool holds = false;
+        if (vg_store_pool_get(store, g_ptr_array_index(names, i), &pool) < 0)
+            continue;
+        for (guint j = 0; j < pool->members->len && !holds; j++)
+            holds = strcmp(((vg_store_pool_member *)pool->members->pdata[j])->vm, vm) == 0;
+        vg_store_pool_free(pool);
+        if (holds)
+            return true;
+    }
+    return false;
+}
+
+/* After a revocation: end the live viewers of @vm (@user's only, unless
+ * NULL) who can no longer reach it, with @reason. */
+static void kick_revoked(vg_admin_call *k, const char *user, const char *vm, const char *reason)
+{
+    const struct vg_admin_ctx *c = ctx(k);
+    g_autoptr(GPtrArray) list = NULL;
+    g_autoptr(GPtrArray) users = g_ptr_array_new_with_free_func(g_free);
+
+    if (!c->sessions)
+        return;
+    list = vg_sessions_list(c->sessions);
+    for (guint i = 0; i < list->len; i++) {
+        vg_session_info *s = g_ptr_array_index(list, i);
+        if (strcmp(s->vm, vm) != 0)
+            continue;
+        for (guint j = 0; j < s->viewers->len; j++) {
+            const char *who = g_array_index(s->viewers, vg_viewer_info, j).user;
+            if ((!user || strcmp(who, user) == 0) &&
+                !g_ptr_array_find_with_equal_func(users, who, g_str_equal, NULL))
+                g_ptr_array_add(users, g_strdup(who));
+        }
+    }
+    for (guint i = 0; i < users->len; i++)
+        if (!user_reaches_vm(k, g_ptr_array_index(users, i), vm))
+            kick_user_on(k, g_ptr_array_index(users, i), vm, reason);
+}
+
 static int cmd_assign(vg_admin_call *k)
 {
     const struct vg_admin_ctx *c = ctx(k);
@@ -796,6 +850,10 @@ static int cmd_pool_remove(vg_admin_call *k)
         return vg_admin_fail(k, r, "VM '%s' is not in pool '%s'", vm, pool);
     if (r < 0)
         return store_failed(k, r);
+    {
+        g_autofree char *reason = g_strdup_printf("VM '%s' was taken out of pool '%s'", vm, pool);
+        kick_revoked(k, NULL, vm, reason);
+    }
     k->result = pair_result("pool", pool, "vm", vm);
     return 0;
 }
@@ -806,13 +864,26 @@ static int cmd_pool_del(vg_admin_call *k)
     const char *name;
     int r;
 
+    vg_store_pool *gone = NULL;
+
     if ((r = arg_name(k, "name", "pool", &name)) < 0)
         return r;
+    (void)vg_store_pool_get(ctx(k)->store, name, &gone); /* its VMs, for the revocation */
     r = vg_store_pool_del(ctx(k)->store, name);
-    if (r == -ENOENT)
+    if (r == -ENOENT) {
+        vg_store_pool_free(gone);
         return vg_admin_fail(k, r, "unknown pool '%s'", name);
-    if (r < 0)
+    }
+    if (r < 0) {
+        vg_store_pool_free(gone);
         return store_failed(k, r);
+    }
+    if (gone) {
+        g_autofree char *reason = g_strdup_printf("pool '%s' was deleted", name);
+        for (guint i = 0; i < gone->members->len; i++)
+            kick_revoked(k, NULL, ((vg_store_pool_member *)gone->members->pdata[i])->vm, reason);
+        vg_store_pool_free(gone);
+    }
     json_builder_begin_object(b);
     json_builder_set_member_name(b, "name");
     json_builder_add_string_value(b, name);
@@ -882,6 +953,15 @@ static int entitlement(vg_admin_call *k, bool grant)
         return vg_admin_fail(k, r, "user '%s' is not entitled to pool '%s'", user, pool);
     if (r < 0)
         return store_failed(k, r);
+    if (!grant) {
+        vg_store_pool *p = NULL;
+        if (vg_store_pool_get(ctx(k)->store, pool, &p) == 0) {
+            g_autofree char *reason = g_strdup_printf("your access to pool '%s' was removed", pool);
+            for (guint i = 0; i < p->members->len; i++)
+                kick_revoked(k, user, ((vg_store_pool_member *)p->members->pdata[i])->vm, reason);
+            vg_store_pool_free(p);
+        }
+    }
     k->result = pair_result("user", user, "pool", pool);
     return 0;
 }

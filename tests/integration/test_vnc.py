@@ -235,6 +235,29 @@ def test_a_demoted_controller_stops_reaching_the_guest():
             t.close()
 
 
+def expect_ended_within_a_second(gw, t, want):
+    """The RFB connection @t ends within 1.5 s, and a logout with reason
+    @want is audited."""
+    t.settimeout(10)
+    start = time.monotonic()
+    try:
+        while t.recv(65536):
+            pass  # what the server still sends, up to the end
+    except (ConnectionError, ssl.SSLError):
+        pass
+    except socket.timeout:
+        fail("the viewer was still connected 10 s after the revocation")
+    took = time.monotonic() - start
+    if took > 1.5:
+        fail("the viewer ended %.1f s after the revocation" % took)
+    deadline = time.monotonic() + 10
+    while not any(r.get("event") == "logout" and r.get("reason") == want
+                  for r in (json.loads(l) for l in open(gw.d.audit))):
+        if time.monotonic() > deadline:
+            fail("no logout audited with %r" % want)
+        time.sleep(0.1)
+
+
 def test_an_unassigned_users_viewer_ends_within_a_second():
     """vmgatectl unassign ends the user's live viewer of that VM at once, with
     a reason in the audit log."""
@@ -242,28 +265,47 @@ def test_an_unassigned_users_viewer_ends_within_a_second():
         g1.wait_ready()
         t, _, _ = rfblogin.login("127.0.0.1", gw.d.vnc_port, "alice", gw.pw["alice"], gw.ca)
         try:
-            t.settimeout(10)
             gw.d.ok("unassign", "alice", g1.name)
-            start = time.monotonic()
-            try:
-                while t.recv(65536):
-                    pass  # what the server still sends, up to the end
-            except (ConnectionError, ssl.SSLError):
-                pass
-            except socket.timeout:
-                fail("the unassigned user's viewer was still connected after 10 s")
-            took = time.monotonic() - start
-            if took > 1.5:
-                fail("the viewer ended %.1f s after unassign" % took)
-            want = "your access to VM '%s' was removed" % g1.name
-            deadline = time.monotonic() + 10
-            while not any(r.get("event") == "logout" and r.get("reason") == want
-                          for r in (json.loads(l) for l in open(gw.d.audit))):
-                if time.monotonic() > deadline:
-                    fail("no logout audited with %r" % want)
-                time.sleep(0.1)
+            expect_ended_within_a_second(gw, t, "your access to VM '%s' was removed" % g1.name)
         finally:
             t.close()
+
+
+def test_pool_revocations_end_the_viewers_they_concern():
+    """A viewer on a pool VM ends within a second when its user loses the
+    pool (unentitle) and when the VM leaves the pool (pool remove); the owner
+    of another VM is untouched."""
+    with Guest() as g1, Guest() as g2, Gateway(g1, g2) as gw:
+        g1.wait_ready()
+        g2.wait_ready()
+        gw.d.ok("unassign", "bob", g2.name)
+        gw.d.ok("pool", "create", "desk")
+        gw.d.ok("pool", "add", "desk", g2.name)
+        owner, _, _ = rfblogin.login("127.0.0.1", gw.d.vnc_port, "alice", gw.pw["alice"], gw.ca)
+        try:
+            for revoke, reason in (
+                    (("unentitle", "carol", "desk"), "your access to pool 'desk' was removed"),
+                    (("pool", "remove", "desk", g2.name),
+                     "VM '%s' was taken out of pool 'desk'" % g2.name)):
+                gw.d.ok("entitle", "carol", "desk")  # new, or again after the unentitle
+                t, _, _ = rfblogin.login("127.0.0.1", gw.d.vnc_port, "carol", gw.pw["carol"],
+                                         gw.ca)
+                try:
+                    gw.d.ok(*revoke)
+                    expect_ended_within_a_second(gw, t, reason)
+                finally:
+                    t.close()
+            # alice, on her own VM all along, is still connected.
+            owner.settimeout(0)
+            try:
+                if owner.recv(1) == b"":
+                    fail("the owner of the other VM was disconnected")
+            except (ssl.SSLWantReadError, BlockingIOError):
+                pass
+            if '"alice"' not in gw.d.ok("session", "list", json_out=True):
+                fail("the owner of the other VM is no longer listed")
+        finally:
+            owner.close()
 
 
 def test_refusals_have_reasons_and_are_audited():
@@ -698,6 +740,7 @@ if __name__ == "__main__":
                test_a_viewer_leaving_with_shift_held_leaves_no_stuck_key,
                test_a_demoted_controller_stops_reaching_the_guest,
                test_an_unassigned_users_viewer_ends_within_a_second,
+               test_pool_revocations_end_the_viewers_they_concern,
                test_refusals_have_reasons_and_are_audited,
                test_one_address_guessing_many_users_is_throttled,
                test_logins_wait_while_the_audit_log_cannot_be_written,
