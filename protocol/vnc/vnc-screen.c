@@ -609,10 +609,31 @@ static rfbProtocolExtension qemu_ext_key = {
     .handleMessage = ext_handle_message,
 };
 
+/* libvncserver's own messages (process-wide hooks): through vmgate's log,
+ * escaped and levelled like every other line, not raw on stderr. Both its
+ * "rfbLog" chatter (a client attached, its encodings) and its "rfbErr"
+ * lines (one client's socket, e.g. TCP_NODELAY on the socketpair) are
+ * debug: the front end logs what matters of a viewer's life itself. */
+static void rfb_log(const char *fmt, ...)
+{
+    char buf[512];
+    va_list ap;
+
+    if (VG_LOG_DEBUG > vg_log_threshold)
+        return;
+    va_start(ap, fmt);
+    g_vsnprintf(buf, sizeof(buf), fmt, ap);
+    va_end(ap);
+    g_strchomp(buf);
+    vg_log_write(VG_LOG_DEBUG, "libvncserver", "%s", buf);
+}
+
 static gpointer register_extension(gpointer unused)
 {
     (void)unused;
     rfbRegisterProtocolExtension(&qemu_ext_key);
+    rfbLog = rfb_log;
+    rfbErr = rfb_log;
     return NULL;
 }
 

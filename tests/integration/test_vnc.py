@@ -6,6 +6,7 @@ carry reasons and are audited, and insecure clients are refused."""
 import json
 import os
 import random
+import re
 import signal
 import socket
 import ssl
@@ -572,6 +573,11 @@ def test_twenty_viewers_all_receive_an_update():
         want = g1.wait_still()
         for out in shots:
             assert_images_equal(Image.open(out).convert("RGB"), want, "viewer %s" % out)
+        # libvncserver's own messages went through vmgate's log, not raw to
+        # stderr (its format starts with the date: "07/12/2026 04:53:40 ...").
+        raw = [l for l in open(gw.d.log) if re.match(r"\d\d/\d\d/\d{4} \d\d:", l)]
+        if raw:
+            fail("%d raw libvncserver lines in the log, e.g. %r" % (len(raw), raw[0]))
 
 
 def check_kick_and_takeover(gw, viewer):
