@@ -134,7 +134,8 @@ static void screen_on_gone(void *opaque, const char *reason)
 static void relay_on_ended(void *opaque, vg_vnc_relay *relay, const char *reason)
 {
     viewer *v = opaque;
-    (void)relay;
+    if (vg_vnc_relay_ended_by_screen(relay))
+        return; /* the screen closed it, and says why itself */
     G_LOCK(end_reason);
     if (!v->end_reason[0])
         g_strlcpy(v->end_reason, reason, sizeof(v->end_reason));

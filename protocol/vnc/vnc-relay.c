@@ -78,8 +78,9 @@ struct vg_vnc_relay {
     vg_vnc_relay_ended_fn ended;
     void *opaque;
     GThread *thread;
-    gint stop;     /* atomic */
-    gint finished; /* atomic */
+    gint stop;      /* atomic */
+    gint finished;  /* atomic */
+    gint by_screen; /* atomic: it ended because libvncserver closed its end */
     unsigned stall_timeout_ms;
     /* to_server: raw bytes from the viewer; to_inner: whole messages for
      * libvncserver; to_viewer: libvncserver's bytes (grows). */
@@ -460,12 +461,16 @@ static const char *relay_loop(vg_vnc_relay *r)
         if (server_eof) {
             /* Let what libvncserver said last (e.g. before a kick) reach the
              * viewer, within a bound. */
-            if (buf_len(&r->to_viewer) == 0)
+            if (buf_len(&r->to_viewer) == 0) {
+                g_atomic_int_set(&r->by_screen, 1);
                 return "the VM's screen closed the connection";
+            }
             if (!flush_deadline)
                 flush_deadline = now + FLUSH_TIMEOUT_US;
-            if (now >= flush_deadline)
+            if (now >= flush_deadline) {
+                g_atomic_int_set(&r->by_screen, 1);
                 return "the VM's screen closed the connection";
+            }
             inner_events = 0;
             timeout = 50;
         }
@@ -623,6 +628,11 @@ void vg_vnc_relay_stop(vg_vnc_relay *r)
     shutdown(r->inner_fd, SHUT_RDWR);
     uint64_t one = 1;
     (void)!write(r->wake_fd, &one, sizeof(one));
+}
+
+int vg_vnc_relay_ended_by_screen(vg_vnc_relay *r)
+{
+    return g_atomic_int_get(&r->by_screen);
 }
 
 int vg_vnc_relay_finished(vg_vnc_relay *r)

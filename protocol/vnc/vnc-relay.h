@@ -74,6 +74,11 @@ int vg_vnc_relay_new(SSL *ssl, int viewer_fd, int inner_fd, const char *label,
  * its client) but closes no fd yet. Idempotent, any thread. */
 void vg_vnc_relay_stop(vg_vnc_relay *relay);
 
+/** Whether the relay ended because libvncserver closed its end (the screen
+ * then reports the viewer gone with its own reason). Any thread, e.g. the
+ * ended callback. */
+int vg_vnc_relay_ended_by_screen(vg_vnc_relay *relay);
+
 /** Whether the relay thread has finished (either way). */
 int vg_vnc_relay_finished(vg_vnc_relay *relay);
 

@@ -388,6 +388,7 @@ static void test_relay_viewer_sees_screen_and_sends_input(void **state)
     /* The viewer left: the relay ends by itself and says so. */
     assert_true(wait_ended(&e, 5000));
     assert_string_equal(e.reason, "the viewer left");
+    assert_false(vg_vnc_relay_ended_by_screen(relay));
     vg_vnc_relay_free(relay);
 }
 
@@ -434,6 +435,7 @@ static void test_relay_ends_when_screen_drops_client(void **state)
     g_mutex_unlock(&sf.lock);
     assert_true(wait_ended(&e, 5000));
     assert_string_equal(e.reason, "the VM's screen closed the connection");
+    assert_true(vg_vnc_relay_ended_by_screen(relay));
     g_thread_join(v.thread);
     vg_vnc_relay_free(relay);
 }
