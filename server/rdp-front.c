@@ -26,7 +26,7 @@
 typedef struct viewer {
     vg_rdp_front *front;
     vg_rdp_peer *peer;
-    vg_broker_result res; /* user, vm, role; its console moved to the peer */
+    vg_broker_result res; /* user, vm, role, and the console the peer shows */
     char id[24];
     char address[80];
     bool admitted;
@@ -53,7 +53,7 @@ static void nla_failed(void *opaque, const char *user, const char *peer)
     vg_broker_nla_failed(f->broker, user, peer);
 }
 
-static int login(void *opaque, const vg_rdp_login *l, vg_console **console, void **conn,
+static int login(void *opaque, const vg_rdp_login *l, vg_display_source **source, void **conn,
                  char *reason, size_t reason_len)
 {
     vg_rdp_front *f = opaque;
@@ -63,8 +63,8 @@ static int login(void *opaque, const vg_rdp_login *l, vg_console **console, void
         vg_broker_login(f->broker, l->user, l->password, l->peer, l->requested,
                         VG_RDP_LOGIN_TIMEOUT_S, &v->res);
     else
-        vg_broker_login_verified(f->broker, l->user, l->peer, l->requested,
-                                 VG_RDP_LOGIN_TIMEOUT_S, &v->res);
+        vg_broker_login_verified(f->broker, l->user, l->peer, l->requested, VG_RDP_LOGIN_TIMEOUT_S,
+                                 &v->res);
     if (v->res.status != VG_BROKER_OK) {
         g_strlcpy(reason, v->res.message, reason_len);
         g_free(v);
@@ -72,8 +72,7 @@ static int login(void *opaque, const vg_rdp_login *l, vg_console **console, void
     }
     v->front = f;
     g_strlcpy(v->address, l->peer, sizeof(v->address));
-    *console = v->res.console;
-    v->res.console = NULL;
+    *source = vg_console_source(v->res.console); /* kept until ended() */
     *conn = v;
     return 0;
 }
@@ -136,9 +135,10 @@ static void ended(void *opaque, void *conn, vg_rdp_peer *peer, const char *reaso
     if (v->admitted) {
         vg_sessions_leave(f->sessions, v->id);
         vg_audit_logout(f->audit, v->res.user, v->res.vm, "rdp", v->address, reason);
-        vg_notice(TAG, "peer=%s user=%s vm=%s: viewer %s left", v->address, v->res.user,
-                  v->res.vm, v->id);
+        vg_notice(TAG, "peer=%s user=%s vm=%s: viewer %s left", v->address, v->res.user, v->res.vm,
+                  v->id);
     }
+    vg_console_unref(v->res.console);
     g_free(v);
 }
 
@@ -175,9 +175,8 @@ int vg_rdp_front_new(const vg_rdp_front_config *cfg, vg_broker *broker, vg_sessi
         g_free(f);
         return r;
     }
-    vg_notice(TAG, "listening on %s port %u (%s%s)", cfg->address,
-              vg_rdp_server_port(f->server), cfg->nla ? "NLA" : "TLS, no NLA",
-              cfg->lossless ? ", lossless" : "");
+    vg_notice(TAG, "listening on %s port %u (%s%s)", cfg->address, vg_rdp_server_port(f->server),
+              cfg->nla ? "NLA" : "TLS, no NLA", cfg->lossless ? ", lossless" : "");
     *out = f;
     return 0;
 }

@@ -48,8 +48,8 @@ struct vg_rdp_peer {
     bool logged_in;
     char user[65];
     void *conn;
-    vg_console *console; /* reference */
-    vg_surface *surface; /* the console's, while listening */
+    vg_display_source *source; /* the VM's, borrowed from login until ended */
+    vg_surface *surface;       /* the source's, while listening */
     bool attached;
 
     /* Written from other threads. */

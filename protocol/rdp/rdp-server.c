@@ -236,7 +236,7 @@ static bool do_login(vg_rdp_peer *p, const char *user, const char *password)
         return false;
     }
     login.requested = requested[0] ? requested : NULL;
-    if (s->ops.login(s->opaque, &login, &p->console, &p->conn, reason, sizeof(reason)) < 0) {
+    if (s->ops.login(s->opaque, &login, &p->source, &p->conn, reason, sizeof(reason)) < 0) {
         vg_notice(TAG, "peer=%s user=%s%s%s: refused: %s", p->name, user,
                   login.requested ? " requested=" : "", login.requested ? login.requested : "",
                   reason);
@@ -245,8 +245,8 @@ static bool do_login(vg_rdp_peer *p, const char *user, const char *password)
     }
     p->logged_in = true;
     g_strlcpy(p->user, user, sizeof(p->user));
-    p->input = vg_viewer_new(vg_console_source(p->console), NULL, NULL);
-    p->surface = vg_console_surface(p->console);
+    p->input = vg_viewer_new(p->source, NULL, NULL);
+    p->surface = p->source->surface;
     if (vg_surface_add_listener(p->surface, &listener_ops, p) < 0) {
         p->surface = NULL;
         vg_rdp_peer_fail(p, "cannot follow the VM's screen");
@@ -875,6 +875,9 @@ static void peer_thread_end(vg_rdp_peer *p, const char *fallback)
         WTSCloseServer(p->vcm);
     if (p->client->Disconnect)
         p->client->Disconnect(p->client);
+    /* The source is the front end's until ended() returns. */
+    vg_viewer_free(p->input);
+    p->input = NULL;
     if (p->logged_in) {
         vg_notice(TAG, "peer=%s user=%s: disconnected: %s", p->name, p->user, reason);
         s->ops.ended(s->opaque, p->conn, p, reason);
@@ -889,9 +892,6 @@ static void peer_thread_end(vg_rdp_peer *p, const char *fallback)
 
     freerdp_peer_context_free(p->client);
     freerdp_peer_free(p->client); /* closes the socket */
-    vg_viewer_free(p->input);
-    if (p->console)
-        vg_console_unref(p->console);
     CloseHandle(p->wake);
     pixman_region32_fini(&p->damage);
     g_free(p->cursor.argb);

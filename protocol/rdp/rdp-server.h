@@ -23,7 +23,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "console.h"
+#include "display.h"
 
 typedef struct vg_rdp_server vg_rdp_server;
 typedef struct vg_rdp_peer vg_rdp_peer;
@@ -56,11 +56,12 @@ typedef struct vg_rdp_server_ops {
     /** NLA: the user's answer did not match (a wrong password). */
     void (*nla_failed)(void *opaque, const char *user, const char *peer);
     /**
-     * Log in and choose a VM. On success return 0 with *console (a
-     * reference that moves to the peer) and *conn (the front end's handle
-     * for the other ops); else -1 with a reason for the log.
+     * Log in and choose a VM. On success return 0 with *source (the VM's
+     * display: its screen and its input; the front end keeps it alive until
+     * ended() for this connection returns) and *conn (the front end's
+     * handle for the other ops); else -1 with a reason for the log.
      */
-    int (*login)(void *opaque, const vg_rdp_login *login, vg_console **console, void **conn,
+    int (*login)(void *opaque, const vg_rdp_login *login, vg_display_source **source, void **conn,
                  char *reason, size_t reason_len);
     /** The peer is active and about to be shown the screen: join the session. 0 or -1. */
     int (*attach)(void *opaque, void *conn, vg_rdp_peer *peer);
