@@ -138,18 +138,6 @@ void vg_rdp_peer_fail(vg_rdp_peer *p, const char *reason)
     g_mutex_unlock(&p->lock);
 }
 
-static void vg_rdp_peer_fail_fmt(vg_rdp_peer *p, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
-static void vg_rdp_peer_fail_fmt(vg_rdp_peer *p, const char *fmt, ...)
-{
-    char reason[160];
-    va_list ap;
-
-    va_start(ap, fmt);
-    g_vsnprintf(reason, sizeof(reason), fmt, ap);
-    va_end(ap);
-    vg_rdp_peer_fail(p, reason);
-}
-
 void vg_rdp_peer_kick(vg_rdp_peer *p, const char *reason)
 {
     vg_rdp_peer_fail(p, reason);
@@ -157,6 +145,22 @@ void vg_rdp_peer_kick(vg_rdp_peer *p, const char *reason)
      * when its socket fails: shut it down. */
     shutdown(p->fd, SHUT_RDWR);
     SetEvent(p->wake);
+}
+
+/* End a viewer that read nothing for the stall timeout, whichever way it
+ * showed (@how, for the log): from its own thread (@kick false) or from the
+ * watchdog, which must wake a thread blocked writing to it. */
+static void end_stalled(vg_rdp_peer *p, const char *how, bool kick)
+{
+    char why[96];
+
+    g_snprintf(why, sizeof(why), "the viewer read nothing for %u s",
+               p->server->cfg.stall_timeout_ms / 1000);
+    vg_notice(TAG, "peer=%s user=%s: ended: %s (%s)", p->name, p->user, why, how);
+    if (kick)
+        vg_rdp_peer_kick(p, why);
+    else
+        vg_rdp_peer_fail(p, why);
 }
 
 /* The VM screen's current size. */
@@ -476,10 +480,7 @@ static bool pump(vg_rdp_peer *p)
             p->acks_awaited_since = now;
         } else if (now - p->acks_awaited_since >= (int64_t)p->server->cfg.stall_timeout_ms * 1000) {
             g_mutex_unlock(&p->lock);
-            vg_notice(TAG, "peer=%s user=%s: ended: no frame acknowledged for %u s", p->name,
-                      p->user, p->server->cfg.stall_timeout_ms / 1000);
-            vg_rdp_peer_fail_fmt(p, "the viewer read nothing for %u s",
-                                 p->server->cfg.stall_timeout_ms / 1000);
+            end_stalled(p, "no frame acknowledged", false);
             return false;
         }
     } else {
@@ -1173,11 +1174,7 @@ static gpointer watchdog_thread(gpointer data)
             if (!p->stall_since) {
                 p->stall_since = now;
             } else if (now - p->stall_since >= (int64_t)s->cfg.stall_timeout_ms * 1000) {
-                char why[96];
-                g_snprintf(why, sizeof(why), "the viewer read nothing for %u s",
-                           s->cfg.stall_timeout_ms / 1000);
-                vg_notice(TAG, "peer=%s user=%s: ended: %s", p->name, p->user, why);
-                vg_rdp_peer_kick(p, why);
+                end_stalled(p, "its send queue did not move", true);
             }
         }
         g_cond_wait_until(&s->watchdog_cond, &s->lock, g_get_monotonic_time() + G_TIME_SPAN_SECOND);
