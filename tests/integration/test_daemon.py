@@ -267,14 +267,22 @@ def wait_log(d, text, timeout=10):
         time.sleep(0.05)
 
 
-def test_tls_certificate_loaded_and_reloaded_on_sighup():
+MKCERTS = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__)))), "certs", "mkcerts")
+
+
+def with_certs():
+    """A state root with a development CA and server certificate under
+    certs/; returns (root, certs, certificate, key)."""
     root = tmpdir()
     certs = os.path.join(root, "certs")
-    mkcerts = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
-        os.path.abspath(__file__)))), "certs", "mkcerts")
-    subprocess.run([mkcerts, certs], check=True, stdout=subprocess.DEVNULL,
+    subprocess.run([MKCERTS, certs], check=True, stdout=subprocess.DEVNULL,
                    stderr=subprocess.DEVNULL)
-    crt, key = os.path.join(certs, "server.crt"), os.path.join(certs, "server.key")
+    return root, certs, os.path.join(certs, "server.crt"), os.path.join(certs, "server.key")
+
+
+def test_tls_certificate_loaded_and_reloaded_on_sighup():
+    root, certs, crt, key = with_certs()
     d = Daemon(root, extra="[tls]\ncertificate = %s\nkey = %s\n" % (crt, key))
 
     def served():
@@ -290,7 +298,7 @@ def test_tls_certificate_loaded_and_reloaded_on_sighup():
         first = fingerprint(crt)
         wait_log(d, first)
         expect_served(first, "at start")
-        subprocess.run([mkcerts, "--renew", certs], check=True, stdout=subprocess.DEVNULL,
+        subprocess.run([MKCERTS, "--renew", certs], check=True, stdout=subprocess.DEVNULL,
                        stderr=subprocess.DEVNULL)
         second = fingerprint(crt)
         if second == first:
@@ -313,13 +321,7 @@ def test_both_ports_speak_the_same_tls():
     """What an sslscan would show, on the VNC port after VeNCrypt and the RDP
     port after X.224: the same, and the policy: TLS 1.2 and 1.3 only, TLS 1.2
     suites ECDHE with AEAD only, no session tickets, no renegotiation."""
-    root = tmpdir()
-    certs = os.path.join(root, "certs")
-    mkcerts = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
-        os.path.abspath(__file__)))), "certs", "mkcerts")
-    subprocess.run([mkcerts, certs], check=True, stdout=subprocess.DEVNULL,
-                   stderr=subprocess.DEVNULL)
-    crt, key = os.path.join(certs, "server.crt"), os.path.join(certs, "server.key")
+    root, _, crt, key = with_certs()
     with Daemon(root, extra="[tls]\ncertificate = %s\nkey = %s\n" % (crt, key)) as d:
         ports = {"vnc": tlsprobe.vnc_ready("127.0.0.1", d.vnc_port),
                  "rdp": tlsprobe.rdp_ready("127.0.0.1", d.rdp_port)}

@@ -39,6 +39,12 @@ class RdpGateway(Gateway):
             a += ["--vm", vm]
         return a + list(args)
 
+    def rdp_viewer(self, user, out, *args):
+        """vmgate-shot over RDP as @user in the background (a viewer that
+        stays until its --wait-stable or --timeout ends it)."""
+        return subprocess.Popen([SHOT] + self.rdp_args(user, out, *args),
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
     def rdp_shot(self, user, out, *args, password_file=None, vm=None, timeout=120):
         return shot(*self.rdp_args(user, out, *args, password_file=password_file, vm=vm),
                     timeout=timeout)
@@ -219,9 +225,7 @@ def test_guest_mode_change_is_followed():
         out = os.path.join(gw.root, "mode.png")
         # The shot connects at 1024x768 and waits for a still screen; the
         # switch happens while it is connected.
-        p = subprocess.Popen([SHOT] + gw.rdp_args("alice", out, "--wait-stable", "4000",
-                                                   "--timeout", "120"),
-                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        p = gw.rdp_viewer("alice", out, "--wait-stable", "4000", "--timeout", "120")
         try:
             if not gw.log_has("viewer v", timeout=60):
                 fail("the viewer did not attach")
@@ -253,9 +257,7 @@ def test_ten_viewers_keep_receiving_while_one_stops_reading():
         shots = [os.path.join(gw.root, "v%02d.png" % i) for i in range(10)]
         # Each viewer writes its screenshot once the screen has been still
         # for 15 s: after all the updates below.
-        procs = [subprocess.Popen([SHOT] + gw.rdp_args("alice", out, "--wait-stable", "15000",
-                                                        "--timeout", "180"),
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        procs = [gw.rdp_viewer("alice", out, "--wait-stable", "15000", "--timeout", "180")
                  for out in shots]
         stalled = procs[0]
         try:
@@ -305,9 +307,7 @@ def test_a_viewer_that_reads_nothing_is_ended():
             as gw:
         g1.wait_ready()
         outs = [os.path.join(gw.root, "s%d.png" % i) for i in range(2)]
-        procs = [subprocess.Popen([SHOT] + gw.rdp_args("alice", out, "--wait-stable", "600000",
-                                                        "--timeout", "120"),
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        procs = [gw.rdp_viewer("alice", out, "--wait-stable", "600000", "--timeout", "120")
                  for out in outs]
         frozen, other = procs
         try:
@@ -416,9 +416,7 @@ def test_a_screen_mode_larger_than_served_ends_its_viewers():
                                 "--output", outs[0], "--wait-stable", "600000",
                                 "--timeout", "120"],
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        rdp = subprocess.Popen([SHOT] + gw.rdp_args("alice", outs[1], "--wait-stable", "600000",
-                                                     "--timeout", "120"),
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        rdp = gw.rdp_viewer("alice", outs[1], "--wait-stable", "600000", "--timeout", "120")
         try:
             deadline = time.monotonic() + 60
             while alice_viewers(gw) < 2:
@@ -459,10 +457,8 @@ def test_kicked_and_taken_over_viewers_get_a_clear_end():
         g1.wait_still()
 
         def viewer(user, out):
-            return subprocess.Popen([SHOT] + gw.rdp_args(user, os.path.join(gw.root, out),
-                                                          "--wait-stable", "100000",
-                                                          "--timeout", "110"),
-                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            return gw.rdp_viewer(user, os.path.join(gw.root, out), "--wait-stable", "100000",
+                                 "--timeout", "110")
 
         check_kick_and_takeover(gw, viewer)
 
