@@ -3,7 +3,7 @@
  *
  * A vg_tls holds one OpenSSL SSL_CTX built from vmgated's [tls] certificate
  * chain and key, configured the one way vmgate speaks TLS on every port
- * (vmm-bridge/tls-policy.h: TLS 1.2 or newer, ECDHE with AEAD, no
+ * (base/tls-policy.h: TLS 1.2 or newer, ECDHE with AEAD, no
  * compression, renegotiation or tickets).
  *
  * Reloading (SIGHUP) builds a whole new SSL_CTX and swaps it in: connections

@@ -1,7 +1,7 @@
 /*
  * vmgate — the public VNC listener. Threading rules are in vnc-listener.h.
  * Accepting, the connection caps and the thread per connection are the
- * shared acceptor's (vmm-bridge/net.h); this file adds the VeNCrypt prelude
+ * shared acceptor's (base/net.h); this file adds the VeNCrypt prelude
  * and the RFB way of saying "full".
  */
 #include "vnc-listener.h"

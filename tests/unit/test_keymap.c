@@ -1,5 +1,5 @@
 /*
- * Unit tests for protocol/keymap: character, keysym, RDP scancode and
+ * Unit tests for base/keymap.c: character, keysym, RDP scancode and
  * key-combination translation to QEMU key numbers.
  */
 #include <stdarg.h>

@@ -1,5 +1,5 @@
 /*
- * Unit tests for vmm-bridge/net.c: the acceptor hands its protocol a socket
+ * Unit tests for base/net.c: the acceptor hands its protocol a socket
  * with TCP_NODELAY set, on IPv4 and IPv6, and counts the connection.
  */
 #include <arpa/inet.h>
