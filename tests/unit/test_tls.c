@@ -1,5 +1,5 @@
 /*
- * Unit tests: the TLS server context (server/tls.c) and certs/mkcerts.
+ * Unit tests: the TLS server context (server/daemon/tls.c) and certs/mkcerts.
  *
  * Certificates come from the real certs/mkcerts; handshakes are real, over
  * a socketpair between the server context and an OpenSSL client that trusts
