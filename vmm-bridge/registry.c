@@ -447,9 +447,121 @@ vg_console *vg_registry_get_console(vg_registry *reg, const char *name)
     return c;
 }
 
-virConnectPtr vg_registry_get_conn(vg_registry *reg)
+vg_vm_state vg_vm_info_state(const vg_vm_info *info)
 {
-    return vg_hypervisor_get_conn(reg->hv);
+    switch (info->state) {
+    case VIR_DOMAIN_RUNNING:
+    case VIR_DOMAIN_BLOCKED:
+        return VG_VM_RUNNING;
+    case VIR_DOMAIN_PAUSED:
+    case VIR_DOMAIN_PMSUSPENDED:
+        return VG_VM_PAUSED;
+    case VIR_DOMAIN_SHUTOFF:
+        return VG_VM_SHUTOFF;
+    default:
+        return VG_VM_UNAVAILABLE;
+    }
+}
+
+const char *vg_vm_info_state_text(const vg_vm_info *info)
+{
+    switch (info->state) {
+    case VIR_DOMAIN_RUNNING:
+        return "running";
+    case VIR_DOMAIN_BLOCKED:
+        return "blocked";
+    case VIR_DOMAIN_PAUSED:
+        return "paused";
+    case VIR_DOMAIN_SHUTDOWN:
+        return "shutting-down";
+    case VIR_DOMAIN_SHUTOFF:
+        return "shut-off";
+    case VIR_DOMAIN_CRASHED:
+        return "crashed";
+    case VIR_DOMAIN_PMSUSPENDED:
+        return "suspended";
+    default:
+        return "unknown";
+    }
+}
+
+static const char *const power_names[] = {
+    [VG_POWER_START] = "start",       [VG_POWER_SHUTDOWN] = "shutdown",
+    [VG_POWER_DESTROY] = "destroy",   [VG_POWER_SUSPEND] = "suspend",
+    [VG_POWER_RESUME] = "resume",     [VG_POWER_ON] = "on",
+};
+
+const char *vg_power_action_name(vg_power_action action)
+{
+    return (unsigned)action < G_N_ELEMENTS(power_names) ? power_names[action] : "?";
+}
+
+int vg_power_action_parse(const char *name, vg_power_action *out)
+{
+    for (size_t i = 0; name && i < G_N_ELEMENTS(power_names); i++)
+        if (strcmp(name, power_names[i]) == 0) {
+            *out = (vg_power_action)i;
+            return 0;
+        }
+    return -EINVAL;
+}
+
+/* VG_POWER_ON: what brings @dom to running from the state it is in. */
+static int power_on(virDomainPtr dom)
+{
+    int state = 0, reason = 0;
+
+    if (virDomainGetState(dom, &state, &reason, 0) < 0)
+        return -1;
+    if (state == VIR_DOMAIN_PAUSED || state == VIR_DOMAIN_PMSUSPENDED)
+        return virDomainResume(dom);
+    if (state == VIR_DOMAIN_SHUTOFF)
+        return virDomainCreate(dom);
+    return 0;
+}
+
+int vg_registry_power(vg_registry *reg, const char *name, vg_power_action action)
+{
+    virConnectPtr conn;
+    virDomainPtr dom;
+    int r;
+
+    if ((unsigned)action >= G_N_ELEMENTS(power_names))
+        return -EINVAL;
+    conn = vg_hypervisor_get_conn(reg->hv);
+    if (!conn)
+        return -ENOTCONN;
+    dom = virDomainLookupByName(conn, name);
+    if (!dom) {
+        virConnectClose(conn);
+        return -ENOENT;
+    }
+    switch (action) {
+    case VG_POWER_START:
+        r = virDomainCreate(dom);
+        break;
+    case VG_POWER_SHUTDOWN:
+        r = virDomainShutdown(dom);
+        break;
+    case VG_POWER_DESTROY:
+        r = virDomainDestroy(dom);
+        break;
+    case VG_POWER_SUSPEND:
+        r = virDomainSuspend(dom);
+        break;
+    case VG_POWER_RESUME:
+        r = virDomainResume(dom);
+        break;
+    default:
+        r = power_on(dom);
+        break;
+    }
+    if (r < 0)
+        vg_warning(TAG, "vm=%s: %s failed: %s", name, vg_power_action_name(action),
+                   vg_libvirt_last_error());
+    virDomainFree(dom);
+    virConnectClose(conn);
+    return r < 0 ? -EIO : 0;
 }
 
 vg_console *vg_registry_wait_console(vg_registry *reg, const char *name, int64_t deadline_us)

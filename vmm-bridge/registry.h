@@ -17,6 +17,7 @@
 #include <libvirt/libvirt.h>
 
 #include "console.h"
+#include "model.h"
 
 typedef struct vg_registry vg_registry;
 
@@ -50,14 +51,53 @@ int vg_registry_new(const char *uri, const vg_registry_events *events, void *opa
 /** Close all consoles ("gateway shutting down") and free. NULL is fine. */
 void vg_registry_free(vg_registry *reg);
 
+/**
+ * The broker's view of @vm's state (virDomainState): running (also
+ * blocked), paused (also PM-suspended), shut off, or unavailable (shutting
+ * down, crashed, ...). Shared by the login policy and the idle policy.
+ */
+vg_vm_state vg_vm_info_state(const vg_vm_info *vm);
+
+/**
+ * @vm's state as the admin commands show it: "running", "blocked",
+ * "paused", "shutting-down", "shut-off", "crashed", "suspended" or "unknown".
+ */
+const char *vg_vm_info_state_text(const vg_vm_info *vm);
+
 /** A snapshot of all known VMs, sorted by name (GArray of vg_vm_info; g_array_unref it). */
 GArray *vg_registry_list(vg_registry *reg);
 
 /** The console of VM @name with a new reference, or NULL if it has none. */
 vg_console *vg_registry_get_console(vg_registry *reg, const char *name);
 
-/** The hypervisor connection with a new reference (virConnectClose it), or NULL when down. */
-virConnectPtr vg_registry_get_conn(vg_registry *reg);
+/** What vg_registry_power does to a VM. */
+typedef enum vg_power_action {
+    VG_POWER_START,    /**< start a shut-off VM */
+    VG_POWER_SHUTDOWN, /**< ask the guest to shut down (ACPI) */
+    VG_POWER_DESTROY,  /**< power off at once */
+    VG_POWER_SUSPEND,  /**< pause */
+    VG_POWER_RESUME,   /**< resume a paused VM */
+    VG_POWER_ON,       /**< start if shut off, resume if paused or suspended, else nothing */
+} vg_power_action;
+
+/** "start", "shutdown", "destroy", "suspend", "resume", "on"; "?" out of range. */
+const char *vg_power_action_name(vg_power_action action);
+
+/**
+ * Parse an action name of vg_power_action_name (exact, lower case).
+ * @return 0 and *out set, or -EINVAL.
+ */
+int vg_power_action_parse(const char *name, vg_power_action *out);
+
+/**
+ * Do @action to VM @name through the hypervisor connection. A failure libvirt
+ * reports is logged (warning) with libvirt's message.
+ * @return 0; -ENOTCONN when the hypervisor is not reachable, -ENOENT when
+ *         it has no such VM, -EIO when libvirt refused the action, -EINVAL
+ *         for an unknown action. Blocks on libvirt: never call it on the
+ *         supervisor thread.
+ */
+int vg_registry_power(vg_registry *reg, const char *name, vg_power_action action);
 
 /**
  * Wait until VM @name has a console whose first complete frame arrived.

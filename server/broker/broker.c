@@ -10,7 +10,6 @@
 #include <string.h>
 
 #include <glib.h>
-#include <libvirt/libvirt.h>
 #include <openssl/crypto.h>
 
 #include "auth.h"
@@ -153,22 +152,6 @@ int vg_broker_reconfigure(vg_broker *b, const vg_config *cfg)
     return apply_config(b, cfg);
 }
 
-vg_vm_state vg_vm_state_from_libvirt(int state)
-{
-    switch (state) {
-    case VIR_DOMAIN_RUNNING:
-    case VIR_DOMAIN_BLOCKED:
-        return VG_VM_RUNNING;
-    case VIR_DOMAIN_PAUSED:
-    case VIR_DOMAIN_PMSUSPENDED:
-        return VG_VM_PAUSED;
-    case VIR_DOMAIN_SHUTOFF:
-        return VG_VM_SHUTOFF;
-    default:
-        return VG_VM_UNAVAILABLE;
-    }
-}
-
 /* Facts about VMs for the policy. */
 typedef struct facts {
     GArray *vms;           /* vg_vm_info from the registry */
@@ -186,7 +169,7 @@ static void fill_vm(facts *f, const char *name, vg_policy_vm *out)
         const vg_vm_info *vm = &g_array_index(f->vms, vg_vm_info, i);
         if (strcmp(vm->name, name) == 0) {
             out->uuid = vm->uuid;
-            out->state = vg_vm_state_from_libvirt(vm->state);
+            out->state = vg_vm_info_state(vm);
             break;
         }
     }
@@ -225,32 +208,14 @@ static bool audit_fail_open(vg_broker *b)
 /* Start or resume @vm. */
 static int power_on(vg_broker *b, const char *vm, const char **why)
 {
-    virConnectPtr conn = vg_registry_get_conn(b->registry);
-    virDomainPtr dom;
-    int state = 0, reason = 0, r = 0;
+    int r = vg_registry_power(b->registry, vm, VG_POWER_ON);
 
-    *why = "the hypervisor is not reachable";
-    if (!conn)
-        return -ENOTCONN;
-    dom = virDomainLookupByName(conn, vm);
-    if (!dom) {
+    if (r == -ENOTCONN)
+        *why = "the hypervisor is not reachable";
+    else if (r == -ENOENT)
         *why = "the VM does not exist";
-        virConnectClose(conn);
-        return -ENOENT;
-    }
-    if (virDomainGetState(dom, &state, &reason, 0) == 0) {
-        if (state == VIR_DOMAIN_PAUSED || state == VIR_DOMAIN_PMSUSPENDED) {
-            r = virDomainResume(dom) < 0 ? -EIO : 0;
-        } else if (state == VIR_DOMAIN_SHUTOFF) {
-            r = virDomainCreate(dom) < 0 ? -EIO : 0;
-        }
-    }
-    if (r < 0) {
-        vg_warning(TAG, "vm=%s: power on failed: %s", vm, vg_libvirt_last_error());
+    else if (r < 0)
         *why = "the VM could not be started";
-    }
-    virDomainFree(dom);
-    virConnectClose(conn);
     return r;
 }
 

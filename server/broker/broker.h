@@ -53,13 +53,6 @@ typedef struct vg_broker_result {
 } vg_broker_result;
 
 /**
- * The broker's view of a libvirt domain state (virDomainState): running,
- * paused (also PM-suspended), shut off, or unavailable (shutting down,
- * crashed, ...). Shared by the login policy and the idle policy.
- */
-vg_vm_state vg_vm_state_from_libvirt(int state);
-
-/**
  * @param audit  optional audit sink
  * Borrowed objects must outlive the broker.
  */

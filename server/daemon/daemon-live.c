@@ -7,7 +7,6 @@
 #include <string.h>
 
 #include <glib.h>
-#include <libvirt/libvirt.h>
 
 #include "hypervisor.h"
 #include "log.h"
@@ -18,28 +17,6 @@
 /* Pause between key events: the guest's keyboard buffer must keep up. */
 #define VG_ADMIN_KEY_DELAY_MS  10
 #define VG_ADMIN_FRAME_WAIT_US (10 * 1000 * 1000)
-
-static const char *state_text(int state)
-{
-    switch (state) {
-    case VIR_DOMAIN_RUNNING:
-        return "running";
-    case VIR_DOMAIN_BLOCKED:
-        return "blocked";
-    case VIR_DOMAIN_PAUSED:
-        return "paused";
-    case VIR_DOMAIN_SHUTDOWN:
-        return "shutting-down";
-    case VIR_DOMAIN_SHUTOFF:
-        return "shut-off";
-    case VIR_DOMAIN_CRASHED:
-        return "crashed";
-    case VIR_DOMAIN_PMSUSPENDED:
-        return "suspended";
-    default:
-        return "unknown";
-    }
-}
 
 static int live_vm_list(void *opaque, GArray **out)
 {
@@ -53,7 +30,7 @@ static int live_vm_list(void *opaque, GArray **out)
         memset(&a, 0, sizeof(a));
         g_strlcpy(a.name, v->name, sizeof(a.name));
         g_strlcpy(a.uuid, v->uuid, sizeof(a.uuid));
-        a.state = state_text(v->state);
+        a.state = vg_vm_info_state_text(v);
         a.viewers = vg_sessions_viewer_count(l->sessions, v->name);
         g_array_append_val(res, a);
     }
@@ -140,34 +117,11 @@ static int live_send_combo(void *opaque, const char *vm, const uint16_t *qnums, 
 static int live_power(void *opaque, const char *vm, const char *action)
 {
     vg_daemon_live *l = opaque;
-    virConnectPtr conn = vg_registry_get_conn(l->registry);
-    virDomainPtr dom;
-    int r;
+    vg_power_action a;
 
-    if (!conn)
-        return -ENOTCONN;
-    dom = virDomainLookupByName(conn, vm);
-    if (!dom) {
-        virConnectClose(conn);
-        return -ENOENT;
-    }
-    if (strcmp(action, "start") == 0)
-        r = virDomainCreate(dom);
-    else if (strcmp(action, "shutdown") == 0)
-        r = virDomainShutdown(dom);
-    else if (strcmp(action, "destroy") == 0)
-        r = virDomainDestroy(dom);
-    else if (strcmp(action, "suspend") == 0)
-        r = virDomainSuspend(dom);
-    else if (strcmp(action, "resume") == 0)
-        r = virDomainResume(dom);
-    else
-        r = -2;
-    if (r == -1)
-        vg_warning(TAG, "vm=%s: %s failed: %s", vm, action, vg_libvirt_last_error());
-    virDomainFree(dom);
-    virConnectClose(conn);
-    return r == -2 ? -EINVAL : r < 0 ? -EIO : 0;
+    if (vg_power_action_parse(action, &a) < 0 || a == VG_POWER_ON)
+        return -EINVAL;
+    return vg_registry_power(l->registry, vm, a);
 }
 
 const vg_admin_live_ops vg_daemon_live_ops = {

@@ -7,7 +7,6 @@
 #include <string.h>
 
 #include <glib.h>
-#include <libvirt/libvirt.h>
 
 #include "broker.h"
 #include "hypervisor.h"
@@ -45,25 +44,9 @@ void vg_idle_free(vg_idle *i)
 
 static int act(vg_idle *i, const char *vm, vg_idle_action action)
 {
-    virConnectPtr conn = vg_registry_get_conn(i->registry);
-    virDomainPtr dom;
-    int r = -ENOTCONN;
+    int r = vg_registry_power(i->registry, vm,
+                              action == VG_IDLE_SHUTDOWN ? VG_POWER_SHUTDOWN : VG_POWER_SUSPEND);
 
-    if (conn) {
-        dom = virDomainLookupByName(conn, vm);
-        if (dom) {
-            r = action == VG_IDLE_SHUTDOWN ? virDomainShutdown(dom) : virDomainSuspend(dom);
-            if (r < 0) {
-                vg_warning(TAG, "vm=%s: idle %s failed: %s", vm, vg_idle_action_name(action),
-                           vg_libvirt_last_error());
-                r = -EIO;
-            }
-            virDomainFree(dom);
-        } else {
-            r = -ENOENT;
-        }
-        virConnectClose(conn);
-    }
     vg_audit_power(i->audit, "idle-policy", vm, vg_idle_action_name(action), r);
     return r;
 }
@@ -88,7 +71,7 @@ int vg_idle_check(vg_idle *i, int64_t now)
             for (guint v = 0; v < vms->len; v++) {
                 const vg_vm_info *info = &g_array_index(vms, vg_vm_info, v);
                 if (strcmp(info->name, mem->vm) == 0)
-                    in.state = vg_vm_state_from_libvirt(info->state);
+                    in.state = vg_vm_info_state(info);
             }
             in.viewers = vg_sessions_viewer_count(i->sessions, mem->vm);
             since = g_hash_table_lookup(i->idle_since, mem->vm);

@@ -22,6 +22,7 @@ typedef struct watch {
     GCond cond;
     int connected, vm_changed;
     bool saw_test_running;
+    int test_state; /* the last state seen of VM "test" (virDomainState) */
 } watch;
 
 static void w_connection(void *opaque, bool up, const char *reason)
@@ -42,6 +43,8 @@ static void w_vm_changed(void *opaque, const vg_vm_info *vm)
     w->vm_changed++;
     if (strcmp(vm->name, "test") == 0 && vm->state == VIR_DOMAIN_RUNNING)
         w->saw_test_running = true;
+    if (strcmp(vm->name, "test") == 0)
+        w->test_state = vm->state;
     g_cond_broadcast(&w->cond);
     g_mutex_unlock(&w->lock);
 }
@@ -106,6 +109,58 @@ static void test_registry_lists_vms_when_console_cannot_open(void **state)
     g_cond_clear(&w.cond);
 }
 
+/* Wait until the registry has seen VM "test" in @state; the state it was in. */
+static int wait_test_state(watch *w, int state)
+{
+    gint64 end = g_get_monotonic_time() + 10 * G_USEC_PER_SEC;
+    int seen;
+
+    g_mutex_lock(&w->lock);
+    while (w->test_state != state && g_cond_wait_until(&w->cond, &w->lock, end))
+        ;
+    seen = w->test_state;
+    g_mutex_unlock(&w->lock);
+    return seen;
+}
+
+static void test_registry_power_actions(void **state)
+{
+    watch w = {0};
+    vg_registry *reg = NULL;
+    vg_power_action a;
+    (void)state;
+
+    assert_int_equal(vg_registry_new("test:///default", &w_events, &w, &reg), 0);
+    assert_int_equal(wait_test_state(&w, VIR_DOMAIN_RUNNING), VIR_DOMAIN_RUNNING);
+
+    assert_int_equal(vg_registry_power(reg, "test", VG_POWER_SUSPEND), 0);
+    assert_int_equal(wait_test_state(&w, VIR_DOMAIN_PAUSED), VIR_DOMAIN_PAUSED);
+    /* "on" resumes a paused VM ... */
+    assert_int_equal(vg_registry_power(reg, "test", VG_POWER_ON), 0);
+    assert_int_equal(wait_test_state(&w, VIR_DOMAIN_RUNNING), VIR_DOMAIN_RUNNING);
+    /* ... does nothing to a running one (a start would fail) ... */
+    assert_int_equal(vg_registry_power(reg, "test", VG_POWER_ON), 0);
+    assert_int_equal(vg_registry_power(reg, "test", VG_POWER_START), -EIO);
+    assert_int_equal(vg_registry_power(reg, "test", VG_POWER_DESTROY), 0);
+    assert_int_equal(wait_test_state(&w, VIR_DOMAIN_SHUTOFF), VIR_DOMAIN_SHUTOFF);
+    /* ... and starts a shut-off one. */
+    assert_int_equal(vg_registry_power(reg, "test", VG_POWER_ON), 0);
+    assert_int_equal(wait_test_state(&w, VIR_DOMAIN_RUNNING), VIR_DOMAIN_RUNNING);
+
+    assert_int_equal(vg_registry_power(reg, "no-such-vm", VG_POWER_START), -ENOENT);
+    assert_int_equal(vg_registry_power(reg, "test", (vg_power_action)99), -EINVAL);
+    vg_registry_free(reg);
+
+    assert_int_equal(vg_power_action_parse("shutdown", &a), 0);
+    assert_int_equal(a, VG_POWER_SHUTDOWN);
+    assert_string_equal(vg_power_action_name(a), "shutdown");
+    assert_int_equal(vg_power_action_parse("Shutdown", &a), -EINVAL);
+    assert_int_equal(vg_power_action_parse(NULL, &a), -EINVAL);
+    assert_string_equal(vg_power_action_name((vg_power_action)99), "?");
+    g_mutex_clear(&w.lock);
+    g_cond_clear(&w.cond);
+}
+
 static void test_registry_unreachable_daemon_keeps_retrying_and_frees(void **state)
 {
     watch w = {0};
@@ -122,6 +177,7 @@ static void test_registry_unreachable_daemon_keeps_retrying_and_frees(void **sta
     g_mutex_unlock(&w.lock);
     assert_int_equal(w.connected, 0);
     assert_false(vg_registry_connected(reg));
+    assert_int_equal(vg_registry_power(reg, "test", VG_POWER_ON), -ENOTCONN);
     vg_registry_free(reg); /* must not hang while reconnecting */
     g_mutex_clear(&w.lock);
     g_cond_clear(&w.cond);
@@ -133,6 +189,7 @@ int main(void)
         cmocka_unit_test(test_open_graphics_failure_gives_reason),
         cmocka_unit_test(test_stopped_reasons_are_specific),
         cmocka_unit_test(test_registry_lists_vms_when_console_cannot_open),
+        cmocka_unit_test(test_registry_power_actions),
         cmocka_unit_test(test_registry_unreachable_daemon_keeps_retrying_and_frees),
     };
     return cmocka_run_group_tests_name("libvirt", tests, NULL, NULL);
