@@ -1,13 +1,12 @@
 /*
- * vmgate — the VNC front end in vmgated: the public listener's decisions go
- * to the broker, accepted clients become viewers of their VM's screen, and
- * their input goes through the session (the one place that checks roles).
+ * vmgate — the VNC front end in vmgated: logins from the VNC server
+ * (protocol/vnc) go to the broker, attached viewers join their VM's
+ * session, and their input is checked by the session (the one place that
+ * checks roles).
  *
- * Threading: authenticate runs on a listener connection thread (it blocks
- * in the broker); attach runs there too; screen callbacks run on a screen's
- * event thread; kicks come from any thread. Everything that frees runs on
- * the daemon's main loop (g_idle_add), never inside a callback. `lock`
- * guards the screens table and each screen's viewer list.
+ * Threading: login and attach run on a connection's thread (login blocks
+ * in the broker); may_input on a screen's thread; ended on the daemon's
+ * main loop; kicks come from any thread.
  */
 #ifndef VG_VNC_FRONT_H
 #define VG_VNC_FRONT_H

@@ -1,0 +1,328 @@
+/*
+ * vmgate — the VNC front end's protocol side. Threading rules are in
+ * vnc-server.h.
+ *
+ * Every end of a viewer — it leaves, falls behind, a kick, a takeover, the
+ * VM's screen ends — goes through one path: the relay is stopped,
+ * libvncserver drops the client, the screen reports it gone, and the peer
+ * is ended and freed on the main loop.
+ */
+#include "vnc-server.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <glib.h>
+#include <rfb/rfb.h>
+
+#include "log.h"
+#include "viewer.h"
+#include "vnc-listener.h"
+#include "vnc-relay.h"
+#include "vnc-screen.h"
+
+#define TAG "vnc"
+#define VG_VNC_MAX_CLIENT_WAIT_MS 3000
+
+typedef struct screen screen;
+
+/* A peer's end_reason is written by the relay's thread, a kick's and the
+ * screen's; this lock is taken with no other held. */
+G_LOCK_DEFINE_STATIC(end_reason);
+
+/* What the listener carries from login to attach. */
+typedef struct login_result {
+    vg_display_source *source;
+    void *conn;
+    char label[400]; /* for the log: peer and user as the client sent it */
+} login_result;
+
+struct vg_vnc_peer {
+    vg_vnc_server *server;
+    screen *scr;
+    vg_vnc_relay *relay;
+    vg_display_source *source;
+    void *conn;       /* the front end's */
+    vg_viewer *input; /* keys and pointer to the VM, from attach on */
+    char label[400];
+    char end_reason[160];
+};
+
+/* One libvncserver screen per VM screen (surface), shared by its viewers. */
+struct screen {
+    vg_surface *surface; /* the key; the vnc screen holds a reference */
+    vg_vnc_screen *vnc;
+    GPtrArray *peers; /* of vg_vnc_peer, under server->lock */
+};
+
+struct vg_vnc_server {
+    vg_vnc_server_ops ops;
+    void *opaque;
+    unsigned stall_timeout_ms;
+    vg_vnc_listener *listener;
+    GMutex lock;
+    GHashTable *screens; /* vg_surface * → screen */
+};
+
+static void screen_free(gpointer p)
+{
+    screen *scr = p;
+    vg_vnc_screen_free(scr->vnc);
+    g_ptr_array_unref(scr->peers);
+    g_free(scr);
+}
+
+/* ---- ending a peer ---------------------------------------------------- */
+
+/* Main loop: the peer is gone from libvncserver; end it and free it. */
+static gboolean peer_cleanup(gpointer data)
+{
+    vg_vnc_peer *p = data;
+    vg_vnc_server *s = p->server;
+    screen *scr = p->scr;
+
+    /* Whatever ended it: keys and buttons it still held are let go, while
+     * the front end still keeps the display source alive. */
+    vg_viewer_free(p->input);
+    /* Then the front end's ended(): after it no kick reaches this peer, so
+     * the relay is freed only once nothing else can reach it. */
+    s->ops.ended(s->opaque, p->conn, p, p->end_reason);
+    vg_vnc_relay_free(p->relay);
+    g_mutex_lock(&s->lock);
+    if (scr) {
+        g_ptr_array_remove(scr->peers, p);
+        if (scr->peers->len == 0)
+            g_hash_table_remove(s->screens, scr->surface); /* last viewer: the screen goes */
+    }
+    g_mutex_unlock(&s->lock);
+    vg_vnc_listener_release(s->listener);
+    g_free(p);
+    return G_SOURCE_REMOVE;
+}
+
+static void set_end_reason(vg_vnc_peer *p, const char *reason, bool replace)
+{
+    G_LOCK(end_reason);
+    if (replace || !p->end_reason[0])
+        g_strlcpy(p->end_reason, reason, sizeof(p->end_reason));
+    G_UNLOCK(end_reason);
+}
+
+static void screen_on_gone(void *opaque, const char *reason)
+{
+    vg_vnc_peer *p = opaque;
+    vg_info(TAG, "%s: disconnected: %s", p->label, reason);
+    set_end_reason(p, reason, false);
+    g_idle_add(peer_cleanup, p);
+}
+
+/* Relay thread: the relay ended by itself (the viewer left, fell behind or
+ * read nothing for the stall timeout); the reason the screen then reports
+ * is only that the connection closed, so keep the relay's. */
+static void relay_on_ended(void *opaque, vg_vnc_relay *relay, const char *reason)
+{
+    vg_vnc_peer *p = opaque;
+    if (vg_vnc_relay_ended_by_screen(relay))
+        return; /* the screen closed it, and says why itself */
+    set_end_reason(p, reason, false);
+}
+
+void vg_vnc_peer_kick(vg_vnc_peer *p, const char *reason)
+{
+    set_end_reason(p, reason, true);
+    vg_vnc_relay_stop(p->relay);
+}
+
+/* ---- input -------------------------------------------------------------- */
+
+/* Observers see, but their input is dropped (asked at each event). */
+static bool peer_may_input(void *opaque)
+{
+    vg_vnc_peer *p = opaque;
+    return p->server->ops.may_input(p->server->opaque, p->conn);
+}
+
+static void screen_on_key(void *opaque, uint16_t qnum, uint32_t keysym, bool down)
+{
+    vg_vnc_peer *p = opaque;
+    vg_viewer_key(p->input, qnum, keysym, down);
+}
+
+static void screen_on_pointer(void *opaque, int32_t x, int32_t y, uint32_t buttons)
+{
+    vg_vnc_peer *p = opaque;
+    vg_viewer_pointer(p->input, x, y, buttons);
+}
+
+static const vg_vnc_screen_ops screen_ops = {
+    .on_key = screen_on_key,
+    .on_pointer = screen_on_pointer,
+    .on_gone = screen_on_gone,
+};
+
+/* ---- listener callbacks ------------------------------------------------ */
+
+static SSL_CTX *get_ssl_ctx(void *opaque)
+{
+    vg_vnc_server *s = opaque;
+    return s->ops.get_ssl_ctx(s->opaque);
+}
+
+static int authenticate(void *opaque, const char *user, const char *password, const char *peer,
+                        void **conn, char *reason, size_t reason_len)
+{
+    vg_vnc_server *s = opaque;
+    vg_vnc_login l = {.user = user, .password = password, .peer = peer};
+    login_result *res = g_new0(login_result, 1);
+
+    if (s->ops.login(s->opaque, &l, &res->source, &res->conn, reason, reason_len) < 0) {
+        g_free(res);
+        return -1;
+    }
+    g_snprintf(res->label, sizeof(res->label), "peer %s user %s", peer, user);
+    *conn = res;
+    return 0;
+}
+
+/* The screen showing @surface, made when its first viewer arrives. Under
+ * s->lock. A VM whose console changed (a restart) has a new surface, so a
+ * new screen; the old one goes with its last viewer. */
+static screen *screen_for_locked(vg_vnc_server *s, vg_surface *surface)
+{
+    screen *scr = g_hash_table_lookup(s->screens, surface);
+    if (scr)
+        return scr;
+    scr = g_new0(screen, 1);
+    scr->surface = surface;
+    scr->peers = g_ptr_array_new();
+    if (vg_vnc_screen_new(surface, &screen_ops, &scr->vnc) < 0) {
+        screen_free(scr);
+        return NULL;
+    }
+    g_hash_table_insert(s->screens, surface, scr);
+    return scr;
+}
+
+static void attach(void *opaque, void *conn, SSL *ssl, int fd, const char *peer)
+{
+    (void)peer; /* in the label since login */
+    vg_vnc_server *s = opaque;
+    login_result *res = conn;
+    vg_vnc_peer *p = g_new0(vg_vnc_peer, 1);
+    int sp[2] = {-1, -1}, r;
+
+    p->server = s;
+    p->source = res->source;
+    p->conn = res->conn;
+    g_strlcpy(p->label, res->label, sizeof(p->label));
+    g_free(res);
+
+    r = socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0 ? -errno : 0;
+    if (r == 0)
+        r = vg_vnc_relay_new(ssl, fd, sp[0], p->label, s->stall_timeout_ms, relay_on_ended, p,
+                             &p->relay);
+    if (r < 0) {
+        vg_warning(TAG, "%s: cannot start the relay", p->label);
+        if (sp[0] >= 0)
+            close(sp[0]);
+        if (sp[1] >= 0)
+            close(sp[1]);
+        SSL_free(ssl);
+        close(fd);
+        goto fail;
+    }
+    if (s->ops.attach(s->opaque, p->conn, p) < 0) {
+        close(sp[1]);
+        goto fail;
+    }
+    p->input = vg_viewer_new(p->source, peer_may_input, p);
+    g_mutex_lock(&s->lock);
+    p->scr = screen_for_locked(s, p->source->surface);
+    if (p->scr)
+        g_ptr_array_add(p->scr->peers, p);
+    g_mutex_unlock(&s->lock);
+    if (!p->scr || vg_vnc_screen_add_client(p->scr->vnc, sp[1], p) < 0) {
+        vg_warning(TAG, "%s: cannot attach to the VM's screen", p->label);
+        if (!p->scr)
+            close(sp[1]);
+        goto fail;
+    }
+    return;
+
+fail:
+    g_idle_add(peer_cleanup, p);
+}
+
+int vg_vnc_server_new(const vg_vnc_server_config *cfg, const vg_vnc_server_ops *ops, void *opaque,
+                      vg_vnc_server **out)
+{
+    static const vg_vnc_listener_ops lops = {
+        .get_ssl_ctx = get_ssl_ctx, .authenticate = authenticate, .attach = attach};
+    vg_vnc_listener_config lc = {.address = cfg->address,
+                                 .port = cfg->port,
+                                 .allow_insecure_loopback = cfg->allow_insecure_loopback,
+                                 .max_unauth_per_source = cfg->max_unauth_per_source,
+                                 .prelude_timeout_ms = (int)cfg->login_timeout_ms};
+    vg_vnc_server *s = g_new0(vg_vnc_server, 1);
+    int r;
+
+    /* libvncserver blocks a screen's thread while a viewer's socket is full
+     * or a message is half read, for up to this many milliseconds,
+     * process-wide; then it drops that viewer. The relay keeps both from
+     * happening (it always reads, and passes whole messages only); this is
+     * the bound should it not, as the default, 20 s, would freeze the VM's
+     * other viewers that long. */
+    rfbMaxClientWait = VG_VNC_MAX_CLIENT_WAIT_MS;
+
+    s->ops = *ops;
+    s->opaque = opaque;
+    s->stall_timeout_ms = cfg->stall_timeout_ms;
+    g_mutex_init(&s->lock);
+    s->screens = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, screen_free);
+    r = vg_vnc_listener_new(&lc, &lops, s, &s->listener);
+    if (r < 0) {
+        g_hash_table_unref(s->screens);
+        g_mutex_clear(&s->lock);
+        g_free(s);
+        return r;
+    }
+    *out = s;
+    return 0;
+}
+
+unsigned vg_vnc_server_port(vg_vnc_server *s)
+{
+    return vg_vnc_listener_port(s->listener);
+}
+
+void vg_vnc_server_free(vg_vnc_server *s)
+{
+    GHashTableIter it;
+    gpointer val;
+
+    if (!s)
+        return;
+    vg_vnc_listener_free(s->listener);
+    /* Screens first (their threads end, no callback follows), then the
+     * peers they had: the main loop no longer runs their cleanups. */
+    g_hash_table_iter_init(&it, s->screens);
+    while (g_hash_table_iter_next(&it, NULL, &val)) {
+        screen *scr = val;
+        vg_vnc_screen_free(scr->vnc);
+        scr->vnc = NULL;
+        for (guint i = 0; i < scr->peers->len; i++) {
+            vg_vnc_peer *p = scr->peers->pdata[i];
+            set_end_reason(p, "the gateway is shutting down", false);
+            vg_viewer_free(p->input);
+            s->ops.ended(s->opaque, p->conn, p, p->end_reason);
+            vg_vnc_relay_free(p->relay);
+            g_free(p);
+        }
+        g_ptr_array_set_size(scr->peers, 0);
+    }
+    g_hash_table_unref(s->screens);
+    g_mutex_clear(&s->lock);
+    g_free(s);
+}
