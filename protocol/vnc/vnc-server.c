@@ -314,7 +314,7 @@ void vg_vnc_server_free(vg_vnc_server *s)
         scr->vnc = NULL;
         for (guint i = 0; i < scr->peers->len; i++) {
             vg_vnc_peer *p = scr->peers->pdata[i];
-            set_end_reason(p, "the gateway is shutting down", false);
+            set_end_reason(p, "the gateway is stopping", false);
             vg_viewer_free(p->input);
             s->ops.ended(s->opaque, p->conn, p, p->end_reason);
             vg_vnc_relay_free(p->relay);

@@ -37,7 +37,6 @@ struct vg_vnc_front {
     vg_audit *audit;
     vg_tls *tls;
     vg_vnc_server *server;
-    bool stopping; /* the daemon stops: viewers ended now are not audited */
 };
 
 static SSL_CTX *get_ssl_ctx(void *opaque)
@@ -114,8 +113,7 @@ static void ended(void *opaque, void *conn, vg_vnc_peer *peer, const char *reaso
     (void)peer;
     if (v->admitted) {
         vg_sessions_leave(f->sessions, v->id);
-        if (!f->stopping)
-            vg_audit_logout(f->audit, v->res.user, v->res.vm, "vnc", v->address, reason);
+        vg_audit_logout(f->audit, v->res.user, v->res.vm, "vnc", v->address, reason);
         vg_notice(TAG, "peer=%s user=%s vm=%s: viewer %s left", v->address, v->res.user,
                   v->res.vm, v->id);
     }
@@ -163,7 +161,6 @@ void vg_vnc_front_free(vg_vnc_front *f)
 {
     if (!f)
         return;
-    f->stopping = true;
     vg_vnc_server_free(f->server); /* every viewer ends, `ended` runs for each */
     g_free(f);
 }

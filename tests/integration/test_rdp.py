@@ -16,6 +16,7 @@ import time
 from PIL import Image
 
 import rdpwire
+import rfblogin
 from bridge import SHOT, shot
 from test_vnc import VGBENCH, Gateway, check_kick_and_takeover
 from vgtest import Guest, assert_images_equal, fail, run_tests
@@ -463,6 +464,40 @@ def test_kicked_and_taken_over_viewers_get_a_clear_end():
         check_kick_and_takeover(gw, viewer)
 
 
+def test_viewers_ended_by_the_gateway_stopping_are_audited():
+    """SIGTERM with a VNC viewer and an RDP viewer connected: vmgated stops
+    cleanly and audits each one's logout with the reason, as for every
+    other end."""
+    with Guest() as g1, Guest() as g2, RdpGateway(g1, g2) as gw:
+        g1.wait_ready()
+        g2.wait_ready()
+        t, _, _ = rfblogin.login("127.0.0.1", gw.d.vnc_port, "alice", gw.pw["alice"], gw.ca)
+        rdp = gw.rdp_viewer("bob", os.path.join(gw.root, "never.png"), "--wait-stable", "600000",
+                            "--timeout", "600")
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                listed = gw.d.ok("session", "list", json_out=True)
+                if '"alice"' in listed and '"bob"' in listed:
+                    break
+                if time.monotonic() > deadline:
+                    fail("the two viewers were not both listed: %s" % listed)
+                time.sleep(0.1)
+            rc = gw.d.stop()
+            if rc != 0:
+                fail("vmgated exit status %r after SIGTERM" % rc)
+            ends = {r.get("protocol"): r.get("reason") for r in gw.audit()
+                    if r.get("event") == "logout"}
+            for proto in ("vnc", "rdp"):
+                if ends.get(proto) != "the gateway is stopping":
+                    fail("%s: logout audited as %r, want 'the gateway is stopping' (all: %r)" %
+                         (proto, ends.get(proto), ends))
+        finally:
+            t.close()
+            rdp.kill()
+            rdp.wait()
+
+
 if __name__ == "__main__":
     run_tests([test_screenshot_is_pixel_exact, test_typing_reaches_the_guest_but_not_from_an_observer,
                test_nla_refusals_are_audited, test_preconnection_pdu_selects_the_vm,
@@ -472,4 +507,5 @@ if __name__ == "__main__":
                test_a_viewer_that_reads_nothing_is_ended,
                test_a_client_that_suspends_frame_acks_gets_a_bounded_queue,
                test_a_screen_mode_larger_than_served_ends_its_viewers,
-               test_kicked_and_taken_over_viewers_get_a_clear_end])
+               test_kicked_and_taken_over_viewers_get_a_clear_end,
+               test_viewers_ended_by_the_gateway_stopping_are_audited])
