@@ -486,9 +486,9 @@ const char *vg_vm_info_state_text(const vg_vm_info *info)
 }
 
 static const char *const power_names[] = {
-    [VG_POWER_START] = "start",       [VG_POWER_SHUTDOWN] = "shutdown",
-    [VG_POWER_DESTROY] = "destroy",   [VG_POWER_SUSPEND] = "suspend",
-    [VG_POWER_RESUME] = "resume",     [VG_POWER_ON] = "on",
+    [VG_POWER_START] = "start",     [VG_POWER_SHUTDOWN] = "shutdown",
+    [VG_POWER_DESTROY] = "destroy", [VG_POWER_SUSPEND] = "suspend",
+    [VG_POWER_RESUME] = "resume",   [VG_POWER_ON] = "on",
 };
 
 const char *vg_power_action_name(vg_power_action action)

@@ -249,7 +249,6 @@ static bool do_login(vg_rdp_peer *p, const char *user, const char *password)
     }
     p->logged_in = true;
     g_strlcpy(p->user, user, sizeof(p->user));
-    p->input = vg_viewer_new(p->source, NULL, NULL);
     p->surface = p->source->surface;
     if (vg_surface_add_listener(p->surface, &listener_ops, p) < 0) {
         p->surface = NULL;
@@ -562,7 +561,7 @@ static BOOL peer_activate(freerdp_peer *client)
     rdpSettings *settings = client->context->settings;
 
     if (!p->attached) {
-        if (s->ops.attach(s->opaque, p->conn, p) < 0) {
+        if (s->ops.attach(s->opaque, p->conn, p, &p->input) < 0) {
             vg_rdp_peer_fail(p, "cannot join the session");
             return FALSE;
         }
@@ -625,9 +624,11 @@ static BOOL peer_refresh_rect(rdpContext *ctx, BYTE count, const RECTANGLE_16 *a
 
 /* ---- input --------------------------------------------------------------- */
 
-static bool may_input(vg_rdp_peer *p)
+/* Input counts from attach on; the viewer object decides at each event
+ * whether the viewer's role lets it through. */
+static bool attached(vg_rdp_peer *p)
 {
-    return p->attached && p->server->ops.may_input(p->server->opaque, p->conn);
+    return p->input != NULL;
 }
 
 static void send_key(vg_rdp_peer *p, uint16_t qnum, uint32_t keysym, bool down)
@@ -641,7 +642,7 @@ static BOOL input_keyboard(rdpInput *input, UINT16 flags, UINT8 code)
     bool down = !(flags & KBD_FLAGS_RELEASE);
     uint16_t qnum;
 
-    if (!may_input(p))
+    if (!attached(p))
         return TRUE;
     /* Pause comes as E1 1D, then a plain 45: the 45 is part of it. */
     if (flags & KBD_FLAGS_EXTENDED1) {
@@ -665,7 +666,7 @@ static BOOL input_unicode(rdpInput *input, UINT16 flags, UINT16 code)
     vg_key_stroke st;
     bool down = !(flags & KBD_FLAGS_RELEASE);
 
-    if (!may_input(p))
+    if (!attached(p))
         return TRUE;
     if (!p->unicode_seen) {
         p->unicode_seen = true;
@@ -698,7 +699,7 @@ static BOOL input_synchronize(rdpInput *input, UINT32 flags)
                  {KBD_SYNC_SCROLL_LOCK, 0x46, 0xff14}};
     const uint32_t mask = KBD_SYNC_CAPS_LOCK | KBD_SYNC_NUM_LOCK | KBD_SYNC_SCROLL_LOCK;
 
-    if (!may_input(p))
+    if (!attached(p))
         return TRUE;
     if (p->locks_known) {
         for (size_t i = 0; i < G_N_ELEMENTS(locks); i++) {
@@ -726,7 +727,7 @@ static BOOL input_mouse(rdpInput *input, UINT16 flags, UINT16 x, UINT16 y)
     vg_rdp_peer *p = peer_of(input->context);
     uint32_t bit = 0;
 
-    if (!may_input(p))
+    if (!attached(p))
         return TRUE;
     if (flags & (PTR_FLAGS_WHEEL | PTR_FLAGS_HWHEEL)) {
         /* Rotation: 9 bits, two's complement; 120 units a notch. */
@@ -770,7 +771,7 @@ static BOOL input_extended_mouse(rdpInput *input, UINT16 flags, UINT16 x, UINT16
 {
     vg_rdp_peer *p = peer_of(input->context);
 
-    if (!may_input(p))
+    if (!attached(p))
         return TRUE;
     /* Button 4 ("back") is QEMU's side button; RFB has no bit for button 5. */
     if (flags & PTR_XFLAGS_BUTTON1) {
@@ -876,8 +877,8 @@ static void peer_thread_end(vg_rdp_peer *p, const char *fallback)
         WTSCloseServer(p->vcm);
     if (p->client->Disconnect)
         p->client->Disconnect(p->client);
-    /* The source is the front end's until ended() returns. */
-    vg_viewer_free(p->input);
+    /* The source and the input are the front end's; ended() lets go of
+     * what the viewer held. */
     p->input = NULL;
     if (p->logged_in) {
         vg_notice(TAG, "peer=%s user=%s: disconnected: %s", p->name, p->user, reason);
@@ -922,12 +923,12 @@ static UINT disp_layout(DispServerContext *ctx, const DISPLAY_CONTROL_MONITOR_LA
     surface_size(p->surface, &w, &h);
     if (m->Width == w && m->Height == h)
         return CHANNEL_RC_OK;
-    if (!may_input(p)) {
-        vg_info(TAG, "peer=%s: resize to %ux%u ignored: view only", p->name, m->Width, m->Height);
+    if (!attached(p))
         return CHANNEL_RC_OK;
-    }
     r = vg_viewer_request_resize(p->input, m->Width, m->Height);
-    if (r < 0)
+    if (r == -EPERM)
+        vg_info(TAG, "peer=%s: resize to %ux%u ignored: view only", p->name, m->Width, m->Height);
+    else if (r < 0)
         vg_info(TAG, "peer=%s user=%s: resize to %ux%u refused: %s", p->name, p->user, m->Width,
                 m->Height,
                 r == -ENOTSUP ? "the VM's display cannot change its mode from here"

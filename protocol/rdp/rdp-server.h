@@ -24,6 +24,7 @@
 #include <stdint.h>
 
 #include "display.h"
+#include "viewer.h"
 
 typedef struct vg_rdp_server vg_rdp_server;
 typedef struct vg_rdp_peer vg_rdp_peer;
@@ -63,10 +64,13 @@ typedef struct vg_rdp_server_ops {
      */
     int (*login)(void *opaque, const vg_rdp_login *login, vg_display_source **source, void **conn,
                  char *reason, size_t reason_len);
-    /** The peer is active and about to be shown the screen: join the session. 0 or -1. */
-    int (*attach)(void *opaque, void *conn, vg_rdp_peer *peer);
-    /** Whether this viewer's input may reach the VM (the session decides). */
-    bool (*may_input)(void *opaque, void *conn);
+    /**
+     * The peer is active and about to be shown the screen: join the
+     * session. 0 with *input, the viewer's input object (keys, pointer,
+     * wheel, resize; it checks the viewer's role at each event and is the
+     * front end's: valid until ended() for this connection), or -1.
+     */
+    int (*attach)(void *opaque, void *conn, vg_rdp_peer *peer, vg_viewer **input);
     /** The connection ended (after a successful login). Last call for @conn and @peer. */
     void (*ended)(void *opaque, void *conn, vg_rdp_peer *peer, const char *reason);
 } vg_rdp_server_ops;

@@ -23,7 +23,7 @@
 #include "vnc-relay.h"
 #include "vnc-screen.h"
 
-#define TAG "vnc"
+#define TAG                       "vnc"
 #define VG_VNC_MAX_CLIENT_WAIT_MS 3000
 
 typedef struct screen screen;
@@ -45,7 +45,7 @@ struct vg_vnc_peer {
     vg_vnc_relay *relay;
     vg_display_source *source;
     void *conn;       /* the front end's */
-    vg_viewer *input; /* keys and pointer to the VM, from attach on */
+    vg_viewer *input; /* keys and pointer to the VM, from attach on (the front end's) */
     char label[400];
     char end_reason[160];
 };
@@ -83,11 +83,9 @@ static gboolean peer_cleanup(gpointer data)
     vg_vnc_server *s = p->server;
     screen *scr = p->scr;
 
-    /* Whatever ended it: keys and buttons it still held are let go, while
-     * the front end still keeps the display source alive. */
-    vg_viewer_free(p->input);
-    /* Then the front end's ended(): after it no kick reaches this peer, so
-     * the relay is freed only once nothing else can reach it. */
+    /* The front end's ended() lets go of what the viewer held; after it no
+     * kick reaches this peer, so the relay is freed only once nothing else
+     * can reach it. */
     s->ops.ended(s->opaque, p->conn, p, p->end_reason);
     vg_vnc_relay_free(p->relay);
     g_mutex_lock(&s->lock);
@@ -137,13 +135,8 @@ void vg_vnc_peer_kick(vg_vnc_peer *p, const char *reason)
 
 /* ---- input -------------------------------------------------------------- */
 
-/* Observers see, but their input is dropped (asked at each event). */
-static bool peer_may_input(void *opaque)
-{
-    vg_vnc_peer *p = opaque;
-    return p->server->ops.may_input(p->server->opaque, p->conn);
-}
-
+/* Input reaches the screen only once the peer is attached, so p->input is
+ * set; the viewer object drops an observer's. */
 static void screen_on_key(void *opaque, uint16_t qnum, uint32_t keysym, bool down)
 {
     vg_vnc_peer *p = opaque;
@@ -233,11 +226,10 @@ static void attach(void *opaque, void *conn, SSL *ssl, int fd, const char *peer)
         close(fd);
         goto fail;
     }
-    if (s->ops.attach(s->opaque, p->conn, p) < 0) {
+    if (s->ops.attach(s->opaque, p->conn, p, &p->input) < 0) {
         close(sp[1]);
         goto fail;
     }
-    p->input = vg_viewer_new(p->source, peer_may_input, p);
     g_mutex_lock(&s->lock);
     p->scr = screen_for_locked(s, p->source->surface);
     if (p->scr)
@@ -315,7 +307,6 @@ void vg_vnc_server_free(vg_vnc_server *s)
         for (guint i = 0; i < scr->peers->len; i++) {
             vg_vnc_peer *p = scr->peers->pdata[i];
             set_end_reason(p, "the gateway is stopping", false);
-            vg_viewer_free(p->input);
             s->ops.ended(s->opaque, p->conn, p, p->end_reason);
             vg_vnc_relay_free(p->relay);
             g_free(p);

@@ -12,10 +12,9 @@
  *   screen ends → ended.
  *
  * Threading: get_ssl_ctx, login and attach run on the connection's own
- * thread (login blocks: that is fine there); may_input runs on the screen's
- * thread; ended runs on the GLib main loop of the process (the daemon's),
- * never inside a screen or relay callback. vg_vnc_peer_kick may be called
- * from any thread until ops.ended has returned for that peer.
+ * thread (login blocks: that is fine there); ended runs on the GLib main loop of the process (the
+ * daemon's), never inside a screen or relay callback. vg_vnc_peer_kick may be called from any
+ * thread until ops.ended has returned for that peer.
  */
 #ifndef VG_VNC_SERVER_H
 #define VG_VNC_SERVER_H
@@ -26,6 +25,7 @@
 #include <openssl/ssl.h>
 
 #include "display.h"
+#include "viewer.h"
 
 typedef struct vg_vnc_server vg_vnc_server;
 typedef struct vg_vnc_peer vg_vnc_peer;
@@ -57,10 +57,13 @@ typedef struct vg_vnc_server_ops {
      */
     int (*login)(void *opaque, const vg_vnc_login *login, vg_display_source **source, void **conn,
                  char *reason, size_t reason_len);
-    /** The viewer is about to be shown the screen: join the session. 0 or -1. */
-    int (*attach)(void *opaque, void *conn, vg_vnc_peer *peer);
-    /** Whether this viewer's input may reach the VM (the session decides). */
-    bool (*may_input)(void *opaque, void *conn);
+    /**
+     * The viewer is about to be shown the screen: join the session. 0 with
+     * *input, the viewer's input object (keys, pointer; it checks the
+     * viewer's role at each event and is the front end's: valid until
+     * ended() for this connection), or -1.
+     */
+    int (*attach)(void *opaque, void *conn, vg_vnc_peer *peer, vg_viewer **input);
     /** The connection ended (after a successful login). Last call for @conn and @peer. */
     void (*ended)(void *opaque, void *conn, vg_vnc_peer *peer, const char *reason);
 } vg_vnc_server_ops;

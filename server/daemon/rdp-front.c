@@ -1,21 +1,14 @@
 /*
- * vmgate — RDP front end glue in vmgated. Threading rules are in
- * rdp-front.h.
- *
- * A viewer's life: login (broker: NLA hash or password, VM choice, power on,
- * console) → attach (admit to the session; a takeover kicks older viewers)
- * → input (session check, then the console) → ended (leave the session,
- * audit). Every end — the client leaves, a kick, a takeover, the VM stops —
- * ends the peer's thread, which reports it once through `ended`.
+ * vmgate — the RDP front end in vmgated: glue between protocol/rdp's
+ * server and the gate. The server asks for NLA hashes, a login and an
+ * attach, and reports each viewer's end; the gate does the rest (broker,
+ * session, roles, audit) as for every front end.
  */
-#include "rdp-front.h"
-
 #include <errno.h>
-#include <string.h>
 
 #include <glib.h>
-#include <openssl/crypto.h>
 
+#include "front.h"
 #include "log.h"
 #include "rdp-server.h"
 
@@ -23,181 +16,123 @@
 /* How long a login may wait for a powered-on VM's console. */
 #define VG_RDP_LOGIN_TIMEOUT_S 60
 
-typedef struct viewer {
-    vg_rdp_front *front;
-    vg_rdp_peer *peer;
-    vg_broker_result res; /* user, vm, role, and the console the peer shows */
-    char id[24];
-    char address[80];
-    bool admitted;
-} viewer;
-
-struct vg_rdp_front {
-    vg_broker *broker;
-    vg_sessions *sessions;
-    vg_audit *audit;
+typedef struct rdp_front {
+    vg_gate *gate;
+    vg_broker *broker; /* NLA: the NT hash and the failures, before any login */
     vg_rdp_server *server;
-    GMutex lock;
-    GHashTable *live; /* viewer set: the ones a kick may still reach */
-};
+} rdp_front;
 
 static int nla_hash(void *opaque, const char *user, const char *peer, uint8_t nt_hash[16])
 {
-    vg_rdp_front *f = opaque;
+    rdp_front *f = opaque;
     return vg_broker_nla_hash(f->broker, user, peer, nt_hash) < 0 ? -1 : 0;
 }
 
 static void nla_failed(void *opaque, const char *user, const char *peer)
 {
-    vg_rdp_front *f = opaque;
+    rdp_front *f = opaque;
     vg_broker_nla_failed(f->broker, user, peer);
 }
 
 static int login(void *opaque, const vg_rdp_login *l, vg_display_source **source, void **conn,
                  char *reason, size_t reason_len)
 {
-    vg_rdp_front *f = opaque;
-    viewer *v = g_new0(viewer, 1);
+    rdp_front *f = opaque;
+    vg_gate_login_params gl = {.protocol = "rdp",
+                               .user = l->user,
+                               .password = l->password, /* NULL: NLA proved the identity */
+                               .peer = l->peer,
+                               .requested = l->requested,
+                               .timeout_s = VG_RDP_LOGIN_TIMEOUT_S};
+    vg_gate_viewer *v;
 
-    if (l->password)
-        vg_broker_login(f->broker, l->user, l->password, l->peer, l->requested,
-                        VG_RDP_LOGIN_TIMEOUT_S, &v->res);
-    else
-        vg_broker_login_verified(f->broker, l->user, l->peer, l->requested, VG_RDP_LOGIN_TIMEOUT_S,
-                                 &v->res);
-    if (v->res.status != VG_BROKER_OK) {
-        g_strlcpy(reason, v->res.message, reason_len);
-        g_free(v);
+    if (vg_gate_login(f->gate, &gl, &v, reason, reason_len) < 0)
         return -1;
-    }
-    v->front = f;
-    g_strlcpy(v->address, l->peer, sizeof(v->address));
-    *source = vg_console_source(v->res.console); /* kept until ended() */
+    *source = vg_gate_viewer_source(v);
     *conn = v;
     return 0;
 }
 
-/* Session kick (takeover, admin kick): end the peer if it is still live. */
-static void viewer_kick(void *opaque, const char *reason)
+/* The gate ends the viewer (kick, takeover, revocation). */
+static void end_peer(void *opaque, const char *reason)
 {
-    viewer *v = opaque;
-    vg_rdp_front *f = v->front;
-
-    g_mutex_lock(&f->lock);
-    if (g_hash_table_contains(f->live, v)) {
-        vg_notice(TAG, "peer=%s user=%s vm=%s: ended: %s", v->address, v->res.user, v->res.vm,
-                  reason);
-        vg_rdp_peer_kick(v->peer, reason);
-    }
-    g_mutex_unlock(&f->lock);
+    vg_rdp_peer_kick(opaque, reason);
 }
 
-static const vg_viewer_ops viewer_ops = {.kick = viewer_kick};
+static const vg_gate_viewer_ops viewer_ops = {.end = end_peer};
 
-static int attach(void *opaque, void *conn, vg_rdp_peer *peer)
+static int attach(void *opaque, void *conn, vg_rdp_peer *peer, vg_viewer **input)
 {
-    vg_rdp_front *f = opaque;
-    viewer *v = conn;
-    int r;
-
-    v->peer = peer;
-    g_mutex_lock(&f->lock);
-    g_hash_table_add(f->live, v);
-    g_mutex_unlock(&f->lock);
-    r = vg_broker_admit(f->broker, &v->res, "rdp", v->address, &viewer_ops, v, v->id);
-    if (r < 0) {
-        vg_warning(TAG, "peer=%s user=%s vm=%s: cannot join the session: %s", v->address,
-                   v->res.user, v->res.vm, g_strerror(-r));
-        return -1;
-    }
-    v->admitted = true;
-    vg_notice(TAG, "peer=%s user=%s vm=%s: viewer %s attached as %s", v->address, v->res.user,
-              v->res.vm, v->id, vg_role_name(v->res.role));
-    return 0;
-}
-
-static bool may_input(void *opaque, void *conn)
-{
-    vg_rdp_front *f = opaque;
-    viewer *v = conn;
-    return v->admitted && vg_sessions_may_input(f->sessions, v->id);
+    (void)opaque;
+    *input = vg_gate_viewer_admit(conn, &viewer_ops, peer);
+    return *input ? 0 : -1;
 }
 
 static void ended(void *opaque, void *conn, vg_rdp_peer *peer, const char *reason)
 {
-    vg_rdp_front *f = opaque;
-    viewer *v = conn;
-
+    (void)opaque;
     (void)peer;
-    g_mutex_lock(&f->lock);
-    g_hash_table_remove(f->live, v);
-    g_mutex_unlock(&f->lock);
-    if (v->admitted) {
-        vg_sessions_leave(f->sessions, v->id);
-        vg_audit_logout(f->audit, v->res.user, v->res.vm, "rdp", v->address, reason);
-        vg_notice(TAG, "peer=%s user=%s vm=%s: viewer %s left", v->address, v->res.user, v->res.vm,
-                  v->id);
-    }
-    vg_console_unref(v->res.console);
-    g_free(v);
+    vg_gate_viewer_ended(conn, reason);
 }
 
-int vg_rdp_front_new(const vg_rdp_front_config *cfg, vg_broker *broker, vg_sessions *sessions,
-                     vg_audit *audit, vg_rdp_front **out)
+static int start(const vg_front_env *env, void **out)
 {
     static const vg_rdp_server_ops ops = {.nla_hash = nla_hash,
                                           .nla_failed = nla_failed,
                                           .login = login,
                                           .attach = attach,
-                                          .may_input = may_input,
                                           .ended = ended};
-    vg_rdp_server_config sc = {.address = cfg->address,
-                               .port = cfg->port,
-                               .cert_file = cfg->cert_file,
-                               .key_file = cfg->key_file,
-                               .nla = cfg->nla,
-                               .lossless = cfg->lossless,
+    const vg_config *cfg = env->cfg;
+    vg_rdp_server_config sc = {.address = cfg->rdp_listen,
+                               .port = cfg->rdp_port,
+                               .cert_file = cfg->tls_certificate,
+                               .key_file = cfg->tls_key,
+                               .nla = cfg->rdp_nla,
+                               .lossless = cfg->rdp_lossless,
                                .max_unauth_per_source = cfg->logins_per_address,
-                               .login_timeout_ms = cfg->login_timeout_s * 1000,
-                               .stall_timeout_ms = cfg->stall_timeout_s * 1000};
-    vg_rdp_front *f = g_new0(vg_rdp_front, 1);
+                               .login_timeout_ms = cfg->login_timeout * 1000,
+                               .stall_timeout_ms = cfg->stalled_viewer_timeout * 1000};
+    rdp_front *f = g_new0(rdp_front, 1);
     int r;
 
-    f->broker = broker;
-    f->sessions = sessions;
-    f->audit = audit;
-    g_mutex_init(&f->lock);
-    f->live = g_hash_table_new(g_direct_hash, g_direct_equal);
+    if (!sc.nla)
+        vg_warning("vmgated", "[rdp] nla = false: RDP logins use TLS and the Client Info PDU");
+    f->gate = env->gate;
+    f->broker = vg_gate_broker(env->gate);
     r = vg_rdp_server_new(&sc, &ops, f, &f->server);
     if (r < 0) {
-        g_hash_table_unref(f->live);
-        g_mutex_clear(&f->lock);
+        vg_error("vmgated", "cannot listen for RDP on %s port %u: %s", cfg->rdp_listen,
+                 cfg->rdp_port, g_strerror(-r));
         g_free(f);
         return r;
     }
-    vg_notice(TAG, "listening on %s port %u (%s%s)", cfg->address, vg_rdp_server_port(f->server),
-              cfg->nla ? "NLA" : "TLS, no NLA", cfg->lossless ? ", lossless" : "");
+    vg_notice(TAG, "listening on %s port %u (%s%s)", cfg->rdp_listen, vg_rdp_server_port(f->server),
+              sc.nla ? "NLA" : "TLS, no NLA", sc.lossless ? ", lossless" : "");
     *out = f;
     return 0;
 }
 
-unsigned vg_rdp_front_port(vg_rdp_front *f)
+static unsigned port(void *front)
 {
+    rdp_front *f = front;
     return vg_rdp_server_port(f->server);
 }
 
-void vg_rdp_front_free(vg_rdp_front *f)
+/* FreeRDP holds the certificate in its own form: read the new pair. */
+static int reload_tls(void *front, const vg_config *cfg, char **error)
 {
+    rdp_front *f = front;
+    return vg_rdp_server_reload_tls(f->server, cfg->tls_certificate, cfg->tls_key, error);
+}
+
+static void stop(void *front)
+{
+    rdp_front *f = front;
     if (!f)
         return;
     vg_rdp_server_free(f->server); /* every peer ends, `ended` runs for each */
-    g_hash_table_unref(f->live);
-    g_mutex_clear(&f->lock);
     g_free(f);
 }
 
-int vg_rdp_front_reload_tls(vg_rdp_front *f, const char *cert_file, const char *key_file,
-                            char **error)
-{
-    return vg_rdp_server_reload_tls(f->server, cert_file, key_file, error);
-}
+const vg_front_ops vg_rdp_front_ops = {
+    .name = "RDP", .start = start, .port = port, .reload_tls = reload_tls, .stop = stop};

@@ -1,7 +1,7 @@
 /*
  * vmgated — the vmgate daemon: follows the hypervisor, brokers logins to VM
- * consoles, and serves the admin socket. The VNC and RDP front ends plug in
- * through the broker and the session registry.
+ * consoles, and serves the admin socket. The front ends (VNC, RDP) come
+ * from a table (front.h) and plug in through the gate (gate.h).
  *
  * Threads: the main thread runs a GLib main loop for signals (SIGTERM and
  * SIGINT stop, SIGHUP reloads); the registry, admin server and consoles
@@ -26,6 +26,8 @@
 #include "config.h"
 #include "console.h"
 #include "daemon-live.h"
+#include "front.h"
+#include "gate.h"
 #include "idle.h"
 #include "keymap.h"
 #include "log.h"
@@ -33,11 +35,12 @@
 #include "sessions.h"
 #include "store.h"
 #include "tls.h"
-#include "rdp-front.h"
-#include "vnc-front.h"
 
 #define TAG                   "vmgated"
 #define VG_IDLE_CHECK_SECONDS 15
+
+/* The front ends: each serves one protocol through the gate. */
+static const vg_front_ops *const front_table[] = {&vg_vnc_front_ops, &vg_rdp_front_ops};
 
 typedef struct daemon_state {
     char *config_path;
@@ -51,8 +54,8 @@ typedef struct daemon_state {
     vg_admin *admin;
     vg_idle *idle;
     vg_tls *tls;
-    vg_vnc_front *vnc;
-    vg_rdp_front *rdp;
+    vg_gate *gate;
+    void *fronts[G_N_ELEMENTS(front_table)]; /* each front end's state */
     vg_daemon_live live;
 } daemon_state;
 
@@ -80,11 +83,15 @@ static void load_tls(daemon_state *d, const vg_config *cfg)
     }
     vg_tls_fingerprint(d->tls, fp);
     vg_notice(TAG, "TLS certificate %s (SHA-256 %s)", cfg->tls_certificate, fp);
-    /* RDP holds the same pair in FreeRDP's form. */
-    if (d->rdp &&
-        (r = vg_rdp_front_reload_tls(d->rdp, cfg->tls_certificate, cfg->tls_key, &err)) < 0)
-        vg_warning(TAG, "RDP: TLS certificate not reloaded: %s (keeping the previous one)",
-                   err ? err : g_strerror(-r));
+    /* A front end that holds the pair in its own form (RDP: FreeRDP's). */
+    for (size_t i = 0; i < G_N_ELEMENTS(front_table); i++) {
+        if (!d->fronts[i] || !front_table[i]->reload_tls)
+            continue;
+        g_clear_pointer(&err, g_free);
+        if ((r = front_table[i]->reload_tls(d->fronts[i], cfg, &err)) < 0)
+            vg_warning(TAG, "%s: TLS certificate not reloaded: %s (keeping the previous one)",
+                       front_table[i]->name, err ? err : g_strerror(-r));
+    }
 }
 
 static gboolean on_reload(gpointer data)
@@ -248,37 +255,12 @@ int main(int argc, char **argv)
         }
     }
 
+    d.gate = vg_gate_new(d.broker, d.sessions, d.audit);
     if (d.tls) {
-        vg_vnc_front_config vc = {.address = d.cfg->vnc_listen,
-                                  .port = d.cfg->vnc_port,
-                                  .allow_insecure_loopback = d.cfg->vnc_allow_insecure_loopback,
-                                  .logins_per_address = d.cfg->logins_per_address,
-                                  .login_timeout_s = d.cfg->login_timeout,
-                                  .stall_timeout_s = d.cfg->stalled_viewer_timeout};
-        if (vc.allow_insecure_loopback)
-            vg_warning(TAG, "[vnc] allow_insecure_loopback: unencrypted VNC (VeNCrypt Plain, "
-                            "no TLS) is allowed on loopback");
-        if ((r = vg_vnc_front_new(&vc, d.broker, d.sessions, d.audit, d.tls, &d.vnc)) < 0) {
-            vg_error(TAG, "cannot listen for VNC on %s port %u: %s", d.cfg->vnc_listen,
-                     d.cfg->vnc_port, g_strerror(-r));
-            goto out;
-        }
-        vg_rdp_front_config rdpc = {.address = d.cfg->rdp_listen,
-                                    .port = d.cfg->rdp_port,
-                                    .cert_file = d.cfg->tls_certificate,
-                                    .key_file = d.cfg->tls_key,
-                                    .nla = d.cfg->rdp_nla,
-                                    .lossless = d.cfg->rdp_lossless,
-                                    .logins_per_address = d.cfg->logins_per_address,
-                                    .login_timeout_s = d.cfg->login_timeout,
-                                    .stall_timeout_s = d.cfg->stalled_viewer_timeout};
-        if (!rdpc.nla)
-            vg_warning(TAG, "[rdp] nla = false: RDP logins use TLS and the Client Info PDU");
-        if ((r = vg_rdp_front_new(&rdpc, d.broker, d.sessions, d.audit, &d.rdp)) < 0) {
-            vg_error(TAG, "cannot listen for RDP on %s port %u: %s", d.cfg->rdp_listen,
-                     d.cfg->rdp_port, g_strerror(-r));
-            goto out;
-        }
+        vg_front_env env = {.cfg = d.cfg, .gate = d.gate, .tls = d.tls};
+        for (size_t i = 0; i < G_N_ELEMENTS(front_table); i++)
+            if ((r = front_table[i]->start(&env, &d.fronts[i])) < 0)
+                goto out;
     } else {
         vg_warning(TAG, "VNC and RDP are off: they need a TLS certificate ([tls] certificate "
                         "and key)");
@@ -298,8 +280,9 @@ int main(int argc, char **argv)
     rc = 0;
 
 out:
-    vg_rdp_front_free(d.rdp);
-    vg_vnc_front_free(d.vnc);
+    for (size_t i = G_N_ELEMENTS(front_table); i-- > 0;)
+        front_table[i]->stop(d.fronts[i]);
+    vg_gate_free(d.gate);
     vg_admin_free(d.admin);
     vg_idle_free(d.idle);
     vg_broker_free(d.broker);
