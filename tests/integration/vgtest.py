@@ -76,12 +76,16 @@ class Guest:
 
     fb: "WxH" framebuffer size (default 1024x768); run: "MODE,ARG,..." for
     vgwork at boot; extra_cmdline: more kernel parameters; name: domain name
-    (default: unique per process and call); vnc_tcp: also serve the VM's VNC
-    on 127.0.0.1:PORT (the benchmark's peers reach it there).
+    (default: unique per process and call; any name libvirt accepts, e.g.
+    with spaces or Unicode: testvirt then knows the domain by a unique
+    handle of its own); vnc_tcp: also serve the VM's VNC on 127.0.0.1:PORT
+    (the benchmark's peers reach it there).
     """
 
     def __init__(self, fb=None, run=None, extra_cmdline=None, name=None, vnc_tcp=None):
         self.name = name or unique_name()
+        self.handle = (self.name if re.match(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$", self.name)
+                       else unique_name())
         self.vnc_tcp = vnc_tcp
         self.fb = fb
         self.run = run
@@ -93,7 +97,9 @@ class Guest:
 
     # -- lifetime ----------------------------------------------------------
     def __enter__(self):
-        args = ["define", self.name]
+        args = ["define", self.handle]
+        if self.handle != self.name:
+            args += ["--domain-name", self.name]
         if self.fb:
             args += ["--fb", self.fb]
         if self.run:
@@ -105,7 +111,7 @@ class Guest:
         try:
             testvirt(*args)
             self.created_at = time.monotonic()
-            self.serial_path = testvirt("serial", self.name)
+            self.serial_path = testvirt("serial", self.handle)
             self.conn = libvirt.open(URI)
             self.dom = self.conn.lookupByName(self.name)
         except BaseException:
@@ -134,7 +140,7 @@ class Guest:
                 pass
             self.conn = None
             self.dom = None
-        testvirt("destroy", self.name, check=False)
+        testvirt("destroy", self.handle, check=False)
 
     # -- serial back channel -------------------------------------------------
     def serial_offset(self):
