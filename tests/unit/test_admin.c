@@ -28,6 +28,7 @@
 
 #include "admin.h"
 #include "auth.h"
+#include "control-commands.h"
 #include "control.h"
 #include "log.h"
 #include "png-writer.h"
@@ -1149,6 +1150,23 @@ static void test_vmgatectl_usage_errors_exit_2_with_hint(void **state)
     }
 }
 
+/* vmgatectl takes its commands from the table: each has a body, a usage line and help. */
+static void test_vmgatectl_knows_every_command_of_the_table(void **state)
+{
+    fixture *f = *state;
+
+    for (size_t i = 0; i < vg_control_n_commands; i++) {
+        for (const vg_control_cli *cli = vg_control_commands[i].cli; cli->words; cli++) {
+            g_auto(GStrv) words = g_strsplit(cli->words, " ", 2);
+            g_autoptr(run_result) r = words[1] ? ctl(f, NULL, words[0], words[1], "--help", NULL)
+                                               : ctl(f, NULL, words[0], "--help", NULL);
+            g_autofree char *usage = g_strdup_printf("vmgatectl %s", cli->words);
+            expect(r, 0, usage, NULL);
+            assert_non_null(strstr(r->out, cli->summary));
+        }
+    }
+}
+
 /* ---- who may use the socket ---- */
 
 static void test_admin_socket_is_root_only_without_group(void **state)
@@ -1458,6 +1476,7 @@ int main(void)
         T(test_vmgatectl_audit_prints_and_follows),
         T(test_vmgatectl_reports_daemon_not_running),
         T(test_vmgatectl_usage_errors_exit_2_with_hint),
+        T(test_vmgatectl_knows_every_command_of_the_table),
         T(test_admin_socket_is_root_only_without_group),
         T(test_vmgatectl_as_unprivileged_user_is_denied),
         T(test_admin_group_member_is_allowed),
