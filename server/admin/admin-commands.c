@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "auth.h"
+#include "control-commands.h"
 #include "control.h"
 #include "keymap.h"
 #include "log.h"
@@ -29,9 +30,8 @@
 #define REASON_MAX 256
 /* Keys in a combo at most. */
 #define COMBO_MAX 8
-/* Idle minutes when a pool gets an idle action without a time. */
-#define DEFAULT_IDLE_MINUTES 30
-#define IDLE_MINUTES_MAX     10080
+/* The audit log keeps at least what audit may ask for. */
+G_STATIC_ASSERT(VG_AUDIT_TAIL_MAX >= VG_CONTROL_AUDIT_LINES_MAX);
 
 #define NAME_RULE "1 to 64 characters of A-Z a-z 0-9 . _ @ -, not starting with '-'"
 
@@ -42,19 +42,10 @@ static const struct vg_admin_ctx *ctx(vg_admin_call *k)
 
 /* ---- arguments ---- */
 
-static int arg_string(vg_admin_call *k, const char *key, bool required, const char **out)
+/* The string argument @key: the table checked it (required ones are there). */
+static int arg_string(vg_admin_call *k, const char *key, const char **out)
 {
-    JsonNode *n = json_object_get_member(k->args, key);
-
-    *out = NULL;
-    if (!n || JSON_NODE_HOLDS_NULL(n)) {
-        if (required)
-            return vg_admin_fail(k, -EINVAL, "missing argument '%s'", key);
-        return 0;
-    }
-    if (!JSON_NODE_HOLDS_VALUE(n) || json_node_get_value_type(n) != G_TYPE_STRING)
-        return vg_admin_fail(k, -EINVAL, "argument '%s' must be a string", key);
-    *out = json_node_get_string(n);
+    *out = vg_control_arg_string(k->args, key);
     return 0;
 }
 
@@ -63,49 +54,21 @@ static int arg_name(vg_admin_call *k, const char *key, const char *what, const c
 {
     int r;
 
-    if ((r = arg_string(k, key, true, out)) < 0)
+    if ((r = arg_string(k, key, out)) < 0)
         return r;
     if (!vg_name_valid(*out))
         return vg_admin_fail(k, -EINVAL, "invalid %s name '%s': use %s", what, *out, NAME_RULE);
     return 0;
 }
 
-static int arg_bool(vg_admin_call *k, const char *key, bool def, bool *out, bool *given)
+static bool arg_bool(vg_admin_call *k, const char *key, bool *given)
 {
-    JsonNode *n = json_object_get_member(k->args, key);
-
-    *out = def;
-    if (given)
-        *given = false;
-    if (!n || JSON_NODE_HOLDS_NULL(n))
-        return 0;
-    if (!JSON_NODE_HOLDS_VALUE(n) || json_node_get_value_type(n) != G_TYPE_BOOLEAN)
-        return vg_admin_fail(k, -EINVAL, "argument '%s' must be true or false", key);
-    *out = json_node_get_boolean(n);
-    if (given)
-        *given = true;
-    return 0;
+    return vg_control_arg_bool(k->spec, k->args, key, given);
 }
 
-static int arg_int(vg_admin_call *k, const char *key, int64_t def, int64_t min, int64_t max,
-                   int64_t *out, bool *given)
+static int64_t arg_int(vg_admin_call *k, const char *key, bool *given)
 {
-    JsonNode *n = json_object_get_member(k->args, key);
-
-    *out = def;
-    if (given)
-        *given = false;
-    if (!n || JSON_NODE_HOLDS_NULL(n))
-        return 0;
-    if (!JSON_NODE_HOLDS_VALUE(n) || json_node_get_value_type(n) != G_TYPE_INT64 ||
-        json_node_get_int(n) < min || json_node_get_int(n) > max)
-        return vg_admin_fail(k, -EINVAL,
-                             "argument '%s' must be an integer from %" PRId64 " to %" PRId64, key,
-                             min, max);
-    *out = json_node_get_int(n);
-    if (given)
-        *given = true;
-    return 0;
+    return vg_control_arg_int(k->spec, k->args, key, given);
 }
 
 /*
@@ -116,7 +79,7 @@ static int arg_vm(vg_admin_call *k, const char **out)
 {
     int r;
 
-    if ((r = arg_string(k, "vm", true, out)) < 0)
+    if ((r = arg_string(k, "vm", out)) < 0)
         return r;
     for (const char *p = *out; *p; p++)
         if ((unsigned char)*p < 0x20 || *p == 0x7f)
@@ -253,10 +216,10 @@ static int cmd_user_add(vg_admin_call *k)
     bool nla;
     int r;
 
-    if ((r = arg_name(k, "name", "user", &name)) < 0 ||
-        (r = arg_string(k, "password", true, &password)) < 0 ||
-        (r = arg_bool(k, "nla", false, &nla, NULL)) < 0)
+    if ((r = arg_name(k, "name", "user", &name)) < 0)
         return r;
+    arg_string(k, "password", &password);
+    nla = arg_bool(k, "nla", NULL);
     /* Checked first only to spare a slow hash; the store's answer is what counts. */
     if ((r = vg_store_user_get(ctx(k)->store, name, &existing)) == 0)
         r = -EEXIST;
@@ -288,10 +251,10 @@ static int cmd_user_passwd(vg_admin_call *k)
     bool nla, given;
     int r;
 
-    if ((r = arg_name(k, "name", "user", &name)) < 0 ||
-        (r = arg_string(k, "password", true, &password)) < 0 ||
-        (r = arg_bool(k, "nla", false, &nla, &given)) < 0)
+    if ((r = arg_name(k, "name", "user", &name)) < 0)
         return r;
+    arg_string(k, "password", &password);
+    nla = arg_bool(k, "nla", &given);
     r = vg_store_user_get(ctx(k)->store, name, &u);
     if (r == -ENOENT)
         return vg_admin_fail(k, r, "unknown user '%s'", name);
@@ -531,22 +494,14 @@ static int cmd_vm_list(vg_admin_call *k)
 
 static int cmd_vm_power(vg_admin_call *k)
 {
-    static const char *const actions[] = {"start", "shutdown", "destroy", "suspend", "resume"};
     const struct vg_admin_ctx *c = ctx(k);
     g_autoptr(JsonBuilder) b = json_builder_new();
     const char *vm, *action;
-    bool valid = false;
     int r;
 
-    if ((r = arg_vm(k, &vm)) < 0 || (r = arg_string(k, "action", true, &action)) < 0)
+    /* The table allows only the actions the live ops know. */
+    if ((r = arg_vm(k, &vm)) < 0 || (r = arg_string(k, "action", &action)) < 0)
         return r;
-    for (size_t i = 0; i < G_N_ELEMENTS(actions); i++)
-        valid = valid || strcmp(action, actions[i]) == 0;
-    if (!valid)
-        return vg_admin_fail(k, -EINVAL,
-                             "invalid power action '%s' (start, shutdown, destroy, suspend or "
-                             "resume)",
-                             action);
     if (!c->live || !c->live->power)
         return unsupported(k, "power control");
     r = c->live->power(c->live_opaque, vm, action);
@@ -652,11 +607,11 @@ static int cmd_assign(vg_admin_call *k)
     int r;
 
     if ((r = arg_name(k, "user", "user", &user)) < 0 || (r = arg_name(k, "vm", "VM", &vm)) < 0 ||
-        (r = arg_string(k, "role", false, &role_name)) < 0)
+        (r = arg_string(k, "role", &role_name)) < 0)
         return r;
+    /* The table allows only role names; parsing cannot fail unless the two disagree. */
     if (role_name && vg_role_parse(role_name, &role) < 0)
-        return vg_admin_fail(k, -EINVAL, "invalid role '%s' (owner, controller or observer)",
-                             role_name);
+        return vg_admin_fail(k, -EINVAL, "invalid role '%s'", role_name);
     if ((r = user_exists(k, user)) < 0 || (r = vm_known(k, vm)) < 0)
         return r;
     had = current_role(k, user, vm, &before) == 0;
@@ -776,15 +731,14 @@ static int cmd_pool_create(vg_admin_call *k)
     bool first_login, minutes_given;
     int r;
 
-    if ((r = arg_name(k, "name", "pool", &name)) < 0 ||
-        (r = arg_string(k, "idle_action", false, &action_name)) < 0 ||
-        (r = arg_int(k, "idle_minutes", DEFAULT_IDLE_MINUTES, 1, IDLE_MINUTES_MAX, &minutes,
-                     &minutes_given)) < 0 ||
-        (r = arg_bool(k, "assign_on_first_login", false, &first_login, NULL)) < 0)
+    if ((r = arg_name(k, "name", "pool", &name)) < 0)
         return r;
+    arg_string(k, "idle_action", &action_name);
+    minutes = arg_int(k, "idle_minutes", &minutes_given);
+    first_login = arg_bool(k, "assign_on_first_login", NULL);
+    /* As for roles: the table allows only the names the store knows. */
     if (action_name && vg_idle_action_parse(action_name, &action) < 0)
-        return vg_admin_fail(k, -EINVAL, "invalid idle action '%s' (none, shutdown or suspend)",
-                             action_name);
+        return vg_admin_fail(k, -EINVAL, "invalid idle action '%s'", action_name);
     if (action == VG_IDLE_NONE && minutes_given)
         return vg_admin_fail(k, -EINVAL, "idle minutes need an idle action (shutdown or suspend)");
     r = vg_store_pool_create(ctx(k)->store, name, action,
@@ -1026,11 +980,10 @@ static int cmd_session_kick(vg_admin_call *k)
     const struct vg_admin_ctx *c = ctx(k);
     g_autoptr(JsonBuilder) b = json_builder_new();
     const char *id, *reason;
-    int r, n;
+    int n;
 
-    if ((r = arg_string(k, "id", true, &id)) < 0 ||
-        (r = arg_string(k, "reason", false, &reason)) < 0)
-        return r;
+    arg_string(k, "id", &id);
+    arg_string(k, "reason", &reason);
     if (reason && (strlen(reason) > REASON_MAX || !g_utf8_validate(reason, -1, NULL)))
         return vg_admin_fail(k, -EINVAL, "the reason must be at most %d bytes of UTF-8",
                              REASON_MAX);
@@ -1101,8 +1054,9 @@ static int cmd_send_text(vg_admin_call *k)
     uint32_t bad = 0;
     int r;
 
-    if ((r = arg_vm(k, &vm)) < 0 || (r = arg_string(k, "text", true, &text)) < 0)
+    if ((r = arg_vm(k, &vm)) < 0)
         return r;
+    arg_string(k, "text", &text);
     if (!*text || strlen(text) > SEND_TEXT_MAX || !g_utf8_validate(text, -1, NULL))
         return vg_admin_fail(k, -EINVAL, "the text must be 1 to %d bytes of UTF-8", SEND_TEXT_MAX);
     if (vg_type_check(text, &bad) < 0)
@@ -1130,8 +1084,9 @@ static int cmd_send_combo(vg_admin_call *k)
     uint16_t qnums[COMBO_MAX];
     int n, r;
 
-    if ((r = arg_vm(k, &vm)) < 0 || (r = arg_string(k, "combo", true, &combo)) < 0)
+    if ((r = arg_vm(k, &vm)) < 0)
         return r;
+    arg_string(k, "combo", &combo);
     n = vg_keymap_parse_combo(combo, qnums, COMBO_MAX);
     if (n < 0)
         return vg_admin_fail(k, -EINVAL, "invalid key combination '%s'", combo);
@@ -1161,9 +1116,8 @@ static int cmd_audit(vg_admin_call *k)
     bool follow;
     int r;
 
-    if ((r = arg_int(k, "lines", 20, 0, VG_AUDIT_TAIL_MAX, &n, NULL)) < 0 ||
-        (r = arg_bool(k, "follow", false, &follow, NULL)) < 0)
-        return r;
+    n = arg_int(k, "lines", NULL);
+    follow = arg_bool(k, "follow", NULL);
     if (!ctx(k)->audit)
         return unsupported(k, "the audit log");
     if (follow)
@@ -1183,43 +1137,42 @@ static int cmd_audit(vg_admin_call *k)
     return 0;
 }
 
+/* The handler of each command of the table (protocol/control/control-commands.c). */
 static const struct {
     const char *name;
     vg_admin_handler fn;
-    bool reads_only; /* changes nothing, controls no VM: the read-only group may run it */
-} commands[] = {
-    {VG_CONTROL_CMD_USER_ADD, cmd_user_add, false},
-    {VG_CONTROL_CMD_USER_PASSWD, cmd_user_passwd, false},
-    {VG_CONTROL_CMD_USER_DEL, cmd_user_del, false},
-    {VG_CONTROL_CMD_USER_DISABLE, cmd_user_disable, false},
-    {VG_CONTROL_CMD_USER_ENABLE, cmd_user_enable, false},
-    {VG_CONTROL_CMD_USER_LIST, cmd_user_list, true},
-    {VG_CONTROL_CMD_VM_LIST, cmd_vm_list, true},
-    {VG_CONTROL_CMD_VM_POWER, cmd_vm_power, false},
-    {VG_CONTROL_CMD_ASSIGN, cmd_assign, false},
-    {VG_CONTROL_CMD_UNASSIGN, cmd_unassign, false},
-    {VG_CONTROL_CMD_POOL_CREATE, cmd_pool_create, false},
-    {VG_CONTROL_CMD_POOL_ADD, cmd_pool_add, false},
-    {VG_CONTROL_CMD_POOL_REMOVE, cmd_pool_remove, false},
-    {VG_CONTROL_CMD_POOL_DEL, cmd_pool_del, false},
-    {VG_CONTROL_CMD_POOL_LIST, cmd_pool_list, true},
-    {VG_CONTROL_CMD_ENTITLE, cmd_entitle, false},
-    {VG_CONTROL_CMD_UNENTITLE, cmd_unentitle, false},
-    {VG_CONTROL_CMD_SESSION_LIST, cmd_session_list, true},
-    {VG_CONTROL_CMD_SESSION_KICK, cmd_session_kick, false},
-    {VG_CONTROL_CMD_SCREENSHOT, cmd_screenshot, true},
-    {VG_CONTROL_CMD_SEND_TEXT, cmd_send_text, false},
-    {VG_CONTROL_CMD_SEND_COMBO, cmd_send_combo, false},
-    {VG_CONTROL_CMD_AUDIT, cmd_audit, true},
+} handlers[] = {
+    {VG_CONTROL_CMD_USER_ADD, cmd_user_add},
+    {VG_CONTROL_CMD_USER_PASSWD, cmd_user_passwd},
+    {VG_CONTROL_CMD_USER_DEL, cmd_user_del},
+    {VG_CONTROL_CMD_USER_DISABLE, cmd_user_disable},
+    {VG_CONTROL_CMD_USER_ENABLE, cmd_user_enable},
+    {VG_CONTROL_CMD_USER_LIST, cmd_user_list},
+    {VG_CONTROL_CMD_VM_LIST, cmd_vm_list},
+    {VG_CONTROL_CMD_VM_POWER, cmd_vm_power},
+    {VG_CONTROL_CMD_ASSIGN, cmd_assign},
+    {VG_CONTROL_CMD_UNASSIGN, cmd_unassign},
+    {VG_CONTROL_CMD_POOL_CREATE, cmd_pool_create},
+    {VG_CONTROL_CMD_POOL_ADD, cmd_pool_add},
+    {VG_CONTROL_CMD_POOL_REMOVE, cmd_pool_remove},
+    {VG_CONTROL_CMD_POOL_DEL, cmd_pool_del},
+    {VG_CONTROL_CMD_POOL_LIST, cmd_pool_list},
+    {VG_CONTROL_CMD_ENTITLE, cmd_entitle},
+    {VG_CONTROL_CMD_UNENTITLE, cmd_unentitle},
+    {VG_CONTROL_CMD_SESSION_LIST, cmd_session_list},
+    {VG_CONTROL_CMD_SESSION_KICK, cmd_session_kick},
+    {VG_CONTROL_CMD_SCREENSHOT, cmd_screenshot},
+    {VG_CONTROL_CMD_SEND_TEXT, cmd_send_text},
+    {VG_CONTROL_CMD_SEND_COMBO, cmd_send_combo},
+    {VG_CONTROL_CMD_AUDIT, cmd_audit},
 };
 
-vg_admin_handler vg_admin_find_command(const char *cmd, bool *reads_only)
+vg_admin_handler vg_admin_find_command(const char *cmd, const vg_control_command **spec)
 {
-    for (size_t i = 0; i < G_N_ELEMENTS(commands); i++)
-        if (strcmp(commands[i].name, cmd) == 0) {
-            *reads_only = commands[i].reads_only;
-            return commands[i].fn;
-        }
-    *reads_only = false;
+    *spec = vg_control_command_find(cmd);
+    for (size_t i = 0; *spec && i < G_N_ELEMENTS(handlers); i++)
+        if (strcmp(handlers[i].name, cmd) == 0)
+            return handlers[i].fn;
+    *spec = NULL;
     return NULL;
 }
