@@ -3,12 +3,19 @@
  * pools, live sessions, screenshots and keys, and the audit log, over the
  * admin socket (protocol/control).
  *
+ * The commands, their arguments, options and help come from the table in
+ * protocol/control/control-commands.c; this file turns it into the command
+ * line and talks to vmgated, and each command's body (ctl-*.c) builds its
+ * request and prints the answer.
+ *
  * Each command is one request and one response (audit --follow: a
  * stream). Results are printed as aligned tables or one-line messages, or
  * with --json as the JSON the daemon returned. Errors are one line on
- * standard error, and the exit status says what kind (see EXIT_* below and
- * --help).
+ * standard error, and the exit status says what kind (see EXIT_* in
+ * ctl-priv.h and --help).
  */
+#include "ctl-priv.h"
+
 #include <errno.h>
 #include <inttypes.h>
 #include <locale.h>
@@ -20,51 +27,42 @@
 
 #include <glib.h>
 
-#include "control.h"
 #include "ctl-output.h"
-#include "ctl-password.h"
-#include "keymap.h"
-#include "model.h"
-#include "type-text.h"
 
-enum {
-    EXIT_OK = 0,
-    EXIT_FAILED = 1,      /* the daemon refused or failed the command; a local failure */
-    EXIT_USAGE = 2,       /* bad command line */
-    EXIT_UNREACHABLE = 3, /* vmgated is not running or the socket is wrong */
-    EXIT_DENIED = 4,      /* permission denied */
+/* The body of each vmgatectl command of the table, by its words. */
+static const struct {
+    const char *words;
+    vg_ctl_body run;
+} bodies[] = {
+    {"user add", vg_ctl_user_add},
+    {"user passwd", vg_ctl_user_passwd},
+    {"user del", vg_ctl_user_del},
+    {"user disable", vg_ctl_user_disable},
+    {"user enable", vg_ctl_user_enable},
+    {"user list", vg_ctl_user_list},
+    {"vm list", vg_ctl_vm_list},
+    {"vm start", vg_ctl_vm_power},
+    {"vm shutdown", vg_ctl_vm_power},
+    {"vm destroy", vg_ctl_vm_power},
+    {"vm suspend", vg_ctl_vm_power},
+    {"vm resume", vg_ctl_vm_power},
+    {"assign", vg_ctl_assign},
+    {"unassign", vg_ctl_unassign},
+    {"pool create", vg_ctl_pool_create},
+    {"pool add", vg_ctl_pool_add},
+    {"pool remove", vg_ctl_pool_remove},
+    {"pool del", vg_ctl_pool_del},
+    {"pool list", vg_ctl_pool_list},
+    {"entitle", vg_ctl_entitle},
+    {"unentitle", vg_ctl_unentitle},
+    {"session list", vg_ctl_session_list},
+    {"session kick", vg_ctl_session_kick},
+    {"screenshot", vg_ctl_screenshot},
+    {"send-keys", vg_ctl_send_keys},
+    {"audit", vg_ctl_audit},
 };
 
-#define COMBO_MAX 8
-
-typedef struct ctl {
-    const char *socket;
-    bool json;
-    int fd;
-    vg_control_reader *reader;
-    int64_t next_id;
-} ctl;
-
-/* Options of every command (each command's table points at the ones it takes). */
-static struct {
-    char *socket;
-    gboolean json;
-    gboolean password_stdin;
-    gboolean nla;
-    gboolean no_nla;
-    char *role;
-    char *idle_action;
-    int idle_minutes;
-    gboolean first_login;
-    char *reason;
-    char *output;
-    char *combo;
-    gboolean follow;
-    int lines;
-} opt = {.idle_minutes = -1, .lines = 20};
-
-static void errorf(const char *fmt, ...) G_GNUC_PRINTF(1, 2);
-static void errorf(const char *fmt, ...)
+void vg_ctl_error(const char *fmt, ...)
 {
     va_list ap;
 
@@ -75,9 +73,136 @@ static void errorf(const char *fmt, ...)
     fputc('\n', stderr);
 }
 
+/* ---- options and requests ---- */
+
+/* The index of option @name in the command's options. */
+static int opt_index(ctl *c, const char *name)
+{
+    for (int i = 0; c->cli->options && c->cli->options[i].name; i++)
+        if (strcmp(c->cli->options[i].name, name) == 0)
+            return i;
+    g_error("vmgatectl %s has no option --%s", c->cli->words, name);
+}
+
+bool vg_ctl_opt_flag(ctl *c, const char *name)
+{
+    return c->values[opt_index(c, name)].flag;
+}
+
+const char *vg_ctl_opt_string(ctl *c, const char *name)
+{
+    return c->values[opt_index(c, name)].string;
+}
+
+int vg_ctl_opt_int(ctl *c, const char *name)
+{
+    return c->values[opt_index(c, name)].number;
+}
+
+/* Whether option @i was given (an integer: whether it differs from its default). */
+static bool opt_given(ctl *c, int i)
+{
+    const vg_control_option *o = &c->cli->options[i];
+
+    switch (o->type) {
+    case VG_CONTROL_BOOL:
+        return c->values[i].flag;
+    case VG_CONTROL_STRING:
+        return c->values[i].string != NULL;
+    default:
+        return c->values[i].number != o->def;
+    }
+}
+
+/* Check the options that set a member as vmgated would, before anything is asked or sent. */
+static int check_options(ctl *c)
+{
+    for (int i = 0; c->cli->options && c->cli->options[i].name; i++) {
+        const vg_control_option *o = &c->cli->options[i];
+        const vg_control_arg *a = o->key ? vg_control_command_arg(c->cmd, o->key) : NULL;
+
+        if (!opt_given(c, i) && !o->always)
+            continue;
+        if (o->type == VG_CONTROL_STRING && a && c->values[i].string &&
+            !vg_control_choice_valid(a, c->values[i].string)) {
+            g_autofree char *msg = vg_control_choice_error(a, c->values[i].string);
+            vg_ctl_error("%s", msg);
+            return EXIT_USAGE;
+        }
+        if (o->type == VG_CONTROL_INT && (o->min || o->max) &&
+            (c->values[i].number < o->min || c->values[i].number > o->max)) {
+            if (o->max == INT64_MAX)
+                vg_ctl_error("--%s must be at least %" PRId64, o->name, o->min);
+            else
+                vg_ctl_error("--%s must be from %" PRId64 " to %" PRId64, o->name, o->min, o->max);
+            return EXIT_USAGE;
+        }
+    }
+    return EXIT_OK;
+}
+
+/* Set member @a->key of @args from the option that sets it, if given or always sent. */
+static void set_from_option(ctl *c, const vg_control_arg *a, JsonObject *args)
+{
+    const vg_control_option *always = NULL;
+    int always_i = 0;
+
+    for (int i = 0; c->cli->options && c->cli->options[i].name; i++) {
+        const vg_control_option *o = &c->cli->options[i];
+
+        if (!o->key || strcmp(o->key, a->key) != 0)
+            continue;
+        if (!opt_given(c, i)) {
+            if (o->always && !always) {
+                always = o;
+                always_i = i;
+            }
+            continue;
+        }
+        if (o->type == VG_CONTROL_BOOL)
+            json_object_set_boolean_member(args, o->key, !o->negate);
+        else if (o->type == VG_CONTROL_INT)
+            json_object_set_int_member(args, o->key, c->values[i].number);
+        else
+            json_object_set_string_member(args, o->key, c->values[i].string);
+        return;
+    }
+    if (!always)
+        return;
+    if (always->type == VG_CONTROL_BOOL)
+        json_object_set_boolean_member(args, a->key, false);
+    else if (always->type == VG_CONTROL_INT)
+        json_object_set_int_member(args, a->key, c->values[always_i].number);
+    else
+        json_object_set_string_member(args, a->key, always->def_string);
+}
+
+/* The members in the order the table lists the command's arguments. */
+JsonObject *vg_ctl_args(ctl *c, char **argv, const char *extra_key, const char *extra_value)
+{
+    JsonObject *args = json_object_new();
+
+    for (const vg_control_arg *a = c->cmd->args; a->key; a++) {
+        const char *value = NULL;
+
+        for (int i = 0; i < VG_CONTROL_PARAMS_MAX && c->cli->params[i] && argv[i]; i++)
+            if (strcmp(c->cli->params[i], a->key) == 0)
+                value = argv[i];
+        if (c->cli->set_key && strcmp(c->cli->set_key, a->key) == 0)
+            value = c->cli->set_value;
+        if (extra_key && strcmp(extra_key, a->key) == 0)
+            value = extra_value;
+        if (value)
+            json_object_set_string_member(args, a->key, value);
+        else
+            set_from_option(c, a, args);
+    }
+    return args;
+}
+
 /* ---- talking to vmgated ---- */
 
-static int connect_daemon(ctl *c)
+int vg_ctl_connect(ctl *c)
 {
     int r;
 
@@ -89,64 +214,57 @@ static int connect_daemon(ctl *c)
         c->reader = vg_control_reader_new(c->fd, VG_CONTROL_RESPONSE_MAX);
         return EXIT_OK;
     case -ENOENT:
-        errorf("vmgated is not running (no socket at %s)", c->socket);
+        vg_ctl_error("vmgated is not running (no socket at %s)", c->socket);
         return EXIT_UNREACHABLE;
     case -ECONNREFUSED:
-        errorf("vmgated is not running (nothing listening on %s)", c->socket);
+        vg_ctl_error("vmgated is not running (nothing listening on %s)", c->socket);
         return EXIT_UNREACHABLE;
     case -EACCES:
     case -EPERM:
-        errorf("permission denied: cannot connect to %s (run as root or as a member of the "
-               "admin group, vmgate by default)",
-               c->socket);
+        vg_ctl_error("permission denied: cannot connect to %s (run as root or as a member of the "
+                     "admin group, vmgate by default)",
+                     c->socket);
         return EXIT_DENIED;
     default:
-        errorf("cannot connect to %s: %s", c->socket, g_strerror(-r));
+        vg_ctl_error("cannot connect to %s: %s", c->socket, g_strerror(-r));
         return EXIT_UNREACHABLE;
     }
 }
 
-/* Read the next response. @return an exit status; EXIT_OK with *out set. */
-static int read_response(ctl *c, vg_control_response **out)
+int vg_ctl_read_response(ctl *c, vg_control_response **out)
 {
     char *line;
     size_t len;
     int r = vg_control_reader_next(c->reader, &line, &len);
 
     if (r == 0 && !line) {
-        errorf("vmgated closed the connection");
+        vg_ctl_error("vmgated closed the connection");
         return EXIT_UNREACHABLE;
     }
     if (r == -E2BIG) {
-        errorf("the answer of vmgated is too long");
+        vg_ctl_error("the answer of vmgated is too long");
         return EXIT_FAILED;
     }
     if (r < 0) {
-        errorf("cannot read from %s: %s", c->socket, g_strerror(-r));
+        vg_ctl_error("cannot read from %s: %s", c->socket, g_strerror(-r));
         return EXIT_UNREACHABLE;
     }
     if (vg_control_decode_response(line, len, out) < 0) {
-        errorf("malformed answer from vmgated");
+        vg_ctl_error("malformed answer from vmgated");
         return EXIT_FAILED;
     }
     return EXIT_OK;
 }
 
-/* Print why a response failed. @return its exit status. */
-static int response_failed(const vg_control_response *resp)
+int vg_ctl_response_failed(const vg_control_response *resp)
 {
     int e = vg_control_errno_parse(resp->code);
 
-    errorf("%s", resp->error);
+    vg_ctl_error("%s", resp->error);
     return e == EACCES || e == EPERM ? EXIT_DENIED : EXIT_FAILED;
 }
 
-/*
- * Send @cmd with @args (consumed; a "password" member is wiped) and wait for
- * its answer. @return an exit status; EXIT_OK with *out set to a successful
- * response.
- */
-static int call(ctl *c, const char *cmd, JsonObject *args, vg_control_response **out)
+int vg_ctl_call(ctl *c, const char *cmd, JsonObject *args, vg_control_response **out)
 {
     vg_control_response *resp = NULL;
     char *line = NULL;
@@ -156,25 +274,25 @@ static int call(ctl *c, const char *cmd, JsonObject *args, vg_control_response *
     JsonNode *pw;
 
     *out = NULL;
-    if ((st = connect_daemon(c)) != EXIT_OK)
+    if ((st = vg_ctl_connect(c)) != EXIT_OK)
         goto out;
     r = vg_control_encode_request(id, cmd, args, &line, &len);
     if (r < 0) {
-        errorf(r == -E2BIG ? "the request is too long (the limit is 64 KiB)"
-                           : "cannot encode the request: %s",
-               g_strerror(-r));
+        vg_ctl_error(r == -E2BIG ? "the request is too long (the limit is 64 KiB)"
+                                 : "cannot encode the request: %s",
+                     g_strerror(-r));
         st = EXIT_USAGE;
         goto out;
     }
     /* If vmgated refused us it may have closed already: its answer is still there to read. */
     r = vg_control_write_all(c->fd, line, len);
     if (r < 0 && r != -EPIPE && r != -ECONNRESET) {
-        errorf("cannot write to %s: %s", c->socket, g_strerror(-r));
+        vg_ctl_error("cannot write to %s: %s", c->socket, g_strerror(-r));
         st = EXIT_UNREACHABLE;
         goto out;
     }
     for (;;) {
-        if ((st = read_response(c, &resp)) != EXIT_OK)
+        if ((st = vg_ctl_read_response(c, &resp)) != EXIT_OK)
             goto out;
         if (resp->id == id || resp->id == 0)
             break;
@@ -182,7 +300,7 @@ static int call(ctl *c, const char *cmd, JsonObject *args, vg_control_response *
         resp = NULL;
     }
     if (!resp->ok) {
-        st = response_failed(resp);
+        st = vg_ctl_response_failed(resp);
         vg_control_response_free(resp);
         goto out;
     }
@@ -206,58 +324,36 @@ out:
 
 /* ---- small helpers ---- */
 
-static JsonObject *args_new(const char *key, const char *value, ...) G_GNUC_NULL_TERMINATED;
-/* An argument object from string pairs key, value, ..., NULL. */
-static JsonObject *args_new(const char *key, const char *value, ...)
-{
-    JsonObject *o = json_object_new();
-    va_list ap;
-
-    va_start(ap, value);
-    while (key) {
-        json_object_set_string_member(o, key, value);
-        key = va_arg(ap, const char *);
-        if (key)
-            value = va_arg(ap, const char *);
-    }
-    va_end(ap);
-    return o;
-}
-
-static JsonObject *result_object(vg_control_response *resp)
+JsonObject *vg_ctl_result_object(vg_control_response *resp)
 {
     return JSON_NODE_HOLDS_OBJECT(resp->result) ? json_node_get_object(resp->result) : NULL;
 }
 
-static JsonArray *result_array(vg_control_response *resp)
+JsonArray *vg_ctl_result_array(vg_control_response *resp)
 {
     return JSON_NODE_HOLDS_ARRAY(resp->result) ? json_node_get_array(resp->result) : NULL;
 }
 
-static const char *str(JsonObject *o, const char *key)
+const char *vg_ctl_str(JsonObject *o, const char *key)
 {
     return o ? json_object_get_string_member_with_default(o, key, NULL) : NULL;
 }
 
-static int64_t num(JsonObject *o, const char *key)
+int64_t vg_ctl_num(JsonObject *o, const char *key)
 {
     return o ? json_object_get_int_member_with_default(o, key, 0) : 0;
 }
 
-static bool flag(JsonObject *o, const char *key)
+bool vg_ctl_flag(JsonObject *o, const char *key)
 {
     return o ? json_object_get_boolean_member_with_default(o, key, FALSE) : false;
 }
 
-/*
- * Run @cmd and print its result: as JSON with --json, else with @human
- * (which may be NULL for commands whose JSON is all there is to say).
- */
-static int run(ctl *c, const char *cmd, JsonObject *args,
+int vg_ctl_run(ctl *c, const char *cmd, JsonObject *args,
                void (*human)(vg_control_response *resp, void *data), void *data)
 {
     vg_control_response *resp;
-    int st = call(c, cmd, args, &resp);
+    int st = vg_ctl_call(c, cmd, args, &resp);
 
     if (st != EXIT_OK)
         return st;
@@ -269,126 +365,22 @@ static int run(ctl *c, const char *cmd, JsonObject *args,
     return EXIT_OK;
 }
 
-static void print_message(vg_control_response *resp, void *data)
+int vg_ctl_run_message(ctl *c, char **argv, char *msg)
+{
+    int st =
+        vg_ctl_run(c, c->cmd->name, vg_ctl_args(c, argv, NULL, NULL), vg_ctl_print_message, msg);
+
+    g_free(msg);
+    return st;
+}
+
+void vg_ctl_print_message(vg_control_response *resp, void *data)
 {
     (void)resp;
     puts((const char *)data);
 }
 
-static char *local_time(int64_t t)
-{
-    g_autoptr(GDateTime) dt = g_date_time_new_from_unix_local(t);
-    return dt ? g_date_time_format(dt, "%Y-%m-%d %H:%M:%S") : g_strdup("?");
-}
-
-/* ---- users ---- */
-
-static int get_password(const char *user, char **pw)
-{
-    int r = opt.password_stdin ? vg_ctl_read_password_stdin(pw) : vg_ctl_prompt_password(user, pw);
-
-    switch (r) {
-    case 0:
-        return EXIT_OK;
-    case -ENOTTY:
-        errorf("standard input is not a terminal: use --password-stdin to read the password "
-               "from it");
-        return EXIT_USAGE;
-    case -ENODATA:
-        errorf("empty password refused");
-        return EXIT_FAILED;
-    case -EKEYREJECTED:
-        errorf("the passwords do not match");
-        return EXIT_FAILED;
-    case -E2BIG:
-        errorf("the password is too long");
-        return EXIT_FAILED;
-    default:
-        errorf("cannot read the password: %s", g_strerror(-r));
-        return EXIT_FAILED;
-    }
-}
-
-static int set_password(ctl *c, const char *cmd, char **argv)
-{
-    vg_control_response *resp;
-    JsonObject *args;
-    char *pw = NULL;
-    int st;
-
-    if (opt.nla && opt.no_nla) {
-        errorf("--nla and --no-nla exclude each other");
-        return EXIT_USAGE;
-    }
-    /* Find out whether vmgated can be reached before anyone types a password. */
-    if ((st = connect_daemon(c)) != EXIT_OK)
-        return st;
-    if ((st = get_password(argv[0], &pw)) != EXIT_OK)
-        return st;
-    args = args_new("name", argv[0], "password", pw, NULL);
-    vg_ctl_password_free(pw);
-    if (opt.nla || opt.no_nla)
-        json_object_set_boolean_member(args, "nla", opt.nla);
-    if ((st = call(c, cmd, args, &resp)) != EXIT_OK)
-        return st;
-    if (c->json) {
-        vg_ctl_print_json(resp->result, true, stdout);
-    } else {
-        JsonObject *o = result_object(resp);
-        const char *nla = flag(o, "nla") ? " (NLA enabled)" : "";
-        if (strcmp(cmd, VG_CONTROL_CMD_USER_ADD) == 0)
-            printf("user '%s' added%s\n", argv[0], nla);
-        else
-            printf("password of '%s' changed%s\n", argv[0], nla);
-    }
-    vg_control_response_free(resp);
-    return EXIT_OK;
-}
-
-static int cmd_user_add(ctl *c, char **argv)
-{
-    if (opt.no_nla) {
-        errorf("user add takes --nla, not --no-nla");
-        return EXIT_USAGE;
-    }
-    return set_password(c, VG_CONTROL_CMD_USER_ADD, argv);
-}
-
-static int cmd_user_passwd(ctl *c, char **argv)
-{
-    return set_password(c, VG_CONTROL_CMD_USER_PASSWD, argv);
-}
-
-static void print_kicked(vg_control_response *resp, void *data)
-{
-    int64_t kicked = num(result_object(resp), "kicked");
-
-    fputs((const char *)data, stdout);
-    if (kicked > 0)
-        printf("; %" PRId64 " viewer%s disconnected", kicked, kicked == 1 ? "" : "s");
-    putchar('\n');
-}
-
-static int cmd_user_del(ctl *c, char **argv)
-{
-    g_autofree char *msg = g_strdup_printf("user '%s' deleted", argv[0]);
-    return run(c, VG_CONTROL_CMD_USER_DEL, args_new("name", argv[0], NULL), print_kicked, msg);
-}
-
-static int cmd_user_disable(ctl *c, char **argv)
-{
-    g_autofree char *msg = g_strdup_printf("user '%s' disabled", argv[0]);
-    return run(c, VG_CONTROL_CMD_USER_DISABLE, args_new("name", argv[0], NULL), print_kicked, msg);
-}
-
-static int cmd_user_enable(ctl *c, char **argv)
-{
-    g_autofree char *msg = g_strdup_printf("user '%s' enabled", argv[0]);
-    return run(c, VG_CONTROL_CMD_USER_ENABLE, args_new("name", argv[0], NULL), print_kicked, msg);
-}
-
-/* "a (x), b (y)" from an array of objects, or of strings when @second is NULL. */
-static char *join_array(JsonArray *a, const char *first, const char *second)
+char *vg_ctl_join_array(JsonArray *a, const char *first, const char *second)
 {
     GString *s = g_string_new(NULL);
 
@@ -398,8 +390,8 @@ static char *join_array(JsonArray *a, const char *first, const char *second)
             g_string_append(s, ", ");
         if (JSON_NODE_HOLDS_OBJECT(n)) {
             JsonObject *o = json_node_get_object(n);
-            const char *extra = second ? str(o, second) : NULL;
-            g_string_append(s, str(o, first) ? str(o, first) : "?");
+            const char *extra = second ? vg_ctl_str(o, second) : NULL;
+            g_string_append(s, vg_ctl_str(o, first) ? vg_ctl_str(o, first) : "?");
             if (extra)
                 g_string_append_printf(s, " (%s)", extra);
         } else if (JSON_NODE_HOLDS_VALUE(n) && json_node_get_value_type(n) == G_TYPE_STRING) {
@@ -409,571 +401,13 @@ static char *join_array(JsonArray *a, const char *first, const char *second)
     return g_string_free(s, FALSE);
 }
 
-static JsonArray *member_array(JsonObject *o, const char *key)
+JsonArray *vg_ctl_member_array(JsonObject *o, const char *key)
 {
     JsonNode *n = o ? json_object_get_member(o, key) : NULL;
     return n && JSON_NODE_HOLDS_ARRAY(n) ? json_node_get_array(n) : NULL;
 }
 
-static void print_users(vg_control_response *resp, void *data)
-{
-    JsonArray *a = result_array(resp);
-    vg_ctl_table *t = vg_ctl_table_new("NAME", "NLA", "STATUS", "ASSIGNED VMS", "POOLS", NULL);
-
-    for (guint i = 0; a && i < json_array_get_length(a); i++) {
-        JsonObject *u = json_array_get_object_element(a, i);
-        g_autofree char *vms = join_array(member_array(u, "assignments"), "vm", "role");
-        g_autofree char *pools = join_array(member_array(u, "pools"), NULL, NULL);
-        vg_ctl_table_add(t, str(u, "name"), flag(u, "nla") ? "yes" : "no",
-                         flag(u, "disabled") ? "disabled" : "enabled", vms, pools);
-    }
-    if (vg_ctl_table_rows(t) == 0)
-        puts("no users");
-    else
-        vg_ctl_table_print(t, stdout);
-    vg_ctl_table_free(t);
-}
-
-static int cmd_user_list(ctl *c, char **argv)
-{
-    return run(c, VG_CONTROL_CMD_USER_LIST, NULL, print_users, NULL);
-}
-
-/* ---- VMs ---- */
-
-static void print_vms(vg_control_response *resp, void *data)
-{
-    JsonArray *a = result_array(resp);
-    vg_ctl_table *t = vg_ctl_table_new("NAME", "UUID", "STATE", "VIEWERS", "POOL", NULL);
-
-    for (guint i = 0; a && i < json_array_get_length(a); i++) {
-        JsonObject *v = json_array_get_object_element(a, i);
-        g_autofree char *viewers = g_strdup_printf("%" PRId64, num(v, "viewers"));
-        vg_ctl_table_add(t, str(v, "name"), str(v, "uuid"), str(v, "state"), viewers,
-                         str(v, "pool"));
-    }
-    if (vg_ctl_table_rows(t) == 0)
-        puts("no VMs");
-    else
-        vg_ctl_table_print(t, stdout);
-    vg_ctl_table_free(t);
-}
-
-static int cmd_vm_list(ctl *c, char **argv)
-{
-    return run(c, VG_CONTROL_CMD_VM_LIST, NULL, print_vms, NULL);
-}
-
-static int power(ctl *c, const char *action, const char *vm)
-{
-    g_autofree char *msg = g_strdup_printf("VM '%s': %s done", vm, action);
-    return run(c, VG_CONTROL_CMD_VM_POWER, args_new("vm", vm, "action", action, NULL),
-               print_message, msg);
-}
-
-static int cmd_vm_start(ctl *c, char **argv)
-{
-    return power(c, "start", argv[0]);
-}
-
-static int cmd_vm_shutdown(ctl *c, char **argv)
-{
-    return power(c, "shutdown", argv[0]);
-}
-
-static int cmd_vm_destroy(ctl *c, char **argv)
-{
-    return power(c, "destroy", argv[0]);
-}
-
-static int cmd_vm_suspend(ctl *c, char **argv)
-{
-    return power(c, "suspend", argv[0]);
-}
-
-static int cmd_vm_resume(ctl *c, char **argv)
-{
-    return power(c, "resume", argv[0]);
-}
-
-/* ---- assignments ---- */
-
-static void print_assign(vg_control_response *resp, void *data)
-{
-    JsonObject *o = result_object(resp);
-    const char *user = str(o, "user"), *vm = str(o, "vm"), *role = str(o, "role");
-    const char *before = str(o, "previous_role");
-
-    if (!before)
-        printf("assigned VM '%s' to '%s' as %s\n", vm, user, role);
-    else if (strcmp(before, role) != 0)
-        printf("role of '%s' on VM '%s' changed from %s to %s\n", user, vm, before, role);
-    else
-        printf("'%s' already had VM '%s' as %s\n", user, vm, role);
-}
-
-static int cmd_assign(ctl *c, char **argv)
-{
-    JsonObject *args = args_new("user", argv[0], "vm", argv[1], NULL);
-    vg_role role;
-
-    if (opt.role && vg_role_parse(opt.role, &role) < 0) {
-        errorf("invalid role '%s' (owner, controller or observer)", opt.role);
-        return EXIT_USAGE;
-    }
-    json_object_set_string_member(args, "role", opt.role ? opt.role : "owner");
-    return run(c, VG_CONTROL_CMD_ASSIGN, args, print_assign, NULL);
-}
-
-static int cmd_unassign(ctl *c, char **argv)
-{
-    g_autofree char *msg = g_strdup_printf("unassigned VM '%s' from '%s'", argv[1], argv[0]);
-    return run(c, VG_CONTROL_CMD_UNASSIGN, args_new("user", argv[0], "vm", argv[1], NULL),
-               print_message, msg);
-}
-
-/* ---- pools ---- */
-
-static char *pool_policy(JsonObject *p)
-{
-    const char *action = str(p, "idle_action");
-
-    if (!action || strcmp(action, "none") == 0)
-        return g_strdup("none");
-    return g_strdup_printf("%s after %" PRId64 " min", action, num(p, "idle_minutes"));
-}
-
-static void print_pool_created(vg_control_response *resp, void *data)
-{
-    JsonObject *p = result_object(resp);
-    g_autofree char *policy = pool_policy(p);
-
-    printf("pool '%s' created (idle action: %s%s)\n", str(p, "name"), policy,
-           flag(p, "assign_on_first_login") ? "; assign on first login" : "");
-}
-
-static int cmd_pool_create(ctl *c, char **argv)
-{
-    JsonObject *args = args_new("name", argv[0], NULL);
-    vg_idle_action action;
-
-    if (opt.idle_action && vg_idle_action_parse(opt.idle_action, &action) < 0) {
-        errorf("invalid idle action '%s' (none, shutdown or suspend)", opt.idle_action);
-        json_object_unref(args);
-        return EXIT_USAGE;
-    }
-    if (opt.idle_minutes != -1 && opt.idle_minutes < 1) {
-        errorf("--idle-minutes must be at least 1");
-        json_object_unref(args);
-        return EXIT_USAGE;
-    }
-    if (opt.idle_action)
-        json_object_set_string_member(args, "idle_action", opt.idle_action);
-    if (opt.idle_minutes != -1)
-        json_object_set_int_member(args, "idle_minutes", opt.idle_minutes);
-    json_object_set_boolean_member(args, "assign_on_first_login", opt.first_login);
-    return run(c, VG_CONTROL_CMD_POOL_CREATE, args, print_pool_created, NULL);
-}
-
-static int cmd_pool_add(ctl *c, char **argv)
-{
-    g_autofree char *msg = g_strdup_printf("VM '%s' added to pool '%s'", argv[1], argv[0]);
-    return run(c, VG_CONTROL_CMD_POOL_ADD, args_new("pool", argv[0], "vm", argv[1], NULL),
-               print_message, msg);
-}
-
-static int cmd_pool_remove(ctl *c, char **argv)
-{
-    g_autofree char *msg = g_strdup_printf("VM '%s' removed from pool '%s'", argv[1], argv[0]);
-    return run(c, VG_CONTROL_CMD_POOL_REMOVE, args_new("pool", argv[0], "vm", argv[1], NULL),
-               print_message, msg);
-}
-
-static int cmd_pool_del(ctl *c, char **argv)
-{
-    g_autofree char *msg = g_strdup_printf("pool '%s' deleted", argv[0]);
-    return run(c, VG_CONTROL_CMD_POOL_DEL, args_new("name", argv[0], NULL), print_message, msg);
-}
-
-static void print_pools(vg_control_response *resp, void *data)
-{
-    JsonArray *a = result_array(resp);
-    vg_ctl_table *t =
-        vg_ctl_table_new("POOL", "IDLE ACTION", "FIRST LOGIN", "VMS (HELD FOR)", "USERS", NULL);
-
-    for (guint i = 0; a && i < json_array_get_length(a); i++) {
-        JsonObject *p = json_array_get_object_element(a, i);
-        g_autofree char *policy = pool_policy(p);
-        g_autofree char *vms = join_array(member_array(p, "members"), "vm", "held_for");
-        g_autofree char *users = join_array(member_array(p, "users"), NULL, NULL);
-        vg_ctl_table_add(t, str(p, "name"), policy,
-                         flag(p, "assign_on_first_login") ? "assign" : "-", vms, users);
-    }
-    if (vg_ctl_table_rows(t) == 0)
-        puts("no pools");
-    else
-        vg_ctl_table_print(t, stdout);
-    vg_ctl_table_free(t);
-}
-
-static int cmd_pool_list(ctl *c, char **argv)
-{
-    return run(c, VG_CONTROL_CMD_POOL_LIST, NULL, print_pools, NULL);
-}
-
-static int cmd_entitle(ctl *c, char **argv)
-{
-    g_autofree char *msg = g_strdup_printf("'%s' may use pool '%s'", argv[0], argv[1]);
-    return run(c, VG_CONTROL_CMD_ENTITLE, args_new("user", argv[0], "pool", argv[1], NULL),
-               print_message, msg);
-}
-
-static int cmd_unentitle(ctl *c, char **argv)
-{
-    g_autofree char *msg = g_strdup_printf("'%s' may no longer use pool '%s'", argv[0], argv[1]);
-    return run(c, VG_CONTROL_CMD_UNENTITLE, args_new("user", argv[0], "pool", argv[1], NULL),
-               print_message, msg);
-}
-
-/* ---- sessions ---- */
-
-static void print_sessions(vg_control_response *resp, void *data)
-{
-    JsonArray *a = result_array(resp);
-    vg_ctl_table *t = vg_ctl_table_new("SESSION", "VM", "VIEWER", "USER", "PROTOCOL", "ROLE",
-                                       "ADDRESS", "SINCE", NULL);
-
-    for (guint i = 0; a && i < json_array_get_length(a); i++) {
-        JsonObject *s = json_array_get_object_element(a, i);
-        JsonArray *viewers = member_array(s, "viewers");
-        for (guint j = 0; viewers && j < json_array_get_length(viewers); j++) {
-            JsonObject *v = json_array_get_object_element(viewers, j);
-            g_autofree char *since = local_time(num(v, "since"));
-            vg_ctl_table_add(t, str(s, "id"), str(s, "vm"), str(v, "id"), str(v, "user"),
-                             str(v, "protocol"), str(v, "role"), str(v, "address"), since);
-        }
-    }
-    if (vg_ctl_table_rows(t) == 0)
-        puts("no sessions");
-    else
-        vg_ctl_table_print(t, stdout);
-    vg_ctl_table_free(t);
-}
-
-static int cmd_session_list(ctl *c, char **argv)
-{
-    return run(c, VG_CONTROL_CMD_SESSION_LIST, NULL, print_sessions, NULL);
-}
-
-static void print_kick(vg_control_response *resp, void *data)
-{
-    JsonObject *o = result_object(resp);
-    int64_t n = num(o, "kicked");
-
-    printf("kicked %s: %" PRId64 " viewer%s disconnected\n", str(o, "id"), n, n == 1 ? "" : "s");
-}
-
-static int cmd_session_kick(ctl *c, char **argv)
-{
-    JsonObject *args = args_new("id", argv[0], NULL);
-
-    if (opt.reason)
-        json_object_set_string_member(args, "reason", opt.reason);
-    return run(c, VG_CONTROL_CMD_SESSION_KICK, args, print_kick, NULL);
-}
-
-/* ---- the console ---- */
-
-static int cmd_screenshot(ctl *c, char **argv)
-{
-    static const guchar magic[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
-    g_autoptr(GError) err = NULL;
-    g_autofree guchar *png = NULL;
-    vg_control_response *resp;
-    const char *b64;
-    gsize len = 0;
-    int st;
-
-    if (!opt.output) {
-        errorf("screenshot needs --output FILE.png");
-        return EXIT_USAGE;
-    }
-    if ((st = call(c, VG_CONTROL_CMD_SCREENSHOT, args_new("vm", argv[0], NULL), &resp)) != EXIT_OK)
-        return st;
-    b64 = str(result_object(resp), "png");
-    if (b64)
-        png = g_base64_decode(b64, &len);
-    if (!png || len < sizeof(magic) || memcmp(png, magic, sizeof(magic)) != 0) {
-        errorf("vmgated sent no PNG image");
-        vg_control_response_free(resp);
-        return EXIT_FAILED;
-    }
-    vg_control_response_free(resp);
-    /* Temporary file, fsync, rename: a reader never sees half a PNG. */
-    if (!g_file_set_contents_full(opt.output, (const char *)png, (gssize)len,
-                                  G_FILE_SET_CONTENTS_CONSISTENT, 0644, &err)) {
-        errorf("cannot write %s: %s", opt.output, err->message);
-        return EXIT_FAILED;
-    }
-    if (c->json) {
-        g_autoptr(JsonBuilder) b = json_builder_new();
-        g_autoptr(JsonNode) root = NULL;
-        json_builder_begin_object(b);
-        json_builder_set_member_name(b, "vm");
-        json_builder_add_string_value(b, argv[0]);
-        json_builder_set_member_name(b, "output");
-        json_builder_add_string_value(b, opt.output);
-        json_builder_set_member_name(b, "size");
-        json_builder_add_int_value(b, (int64_t)len);
-        json_builder_end_object(b);
-        root = json_builder_get_root(b);
-        vg_ctl_print_json(root, true, stdout);
-    } else if (len >= 24 && memcmp(png + 12, "IHDR", 4) == 0) {
-        uint32_t w = (uint32_t)png[16] << 24 | (uint32_t)png[17] << 16 | png[18] << 8 | png[19];
-        uint32_t h = (uint32_t)png[20] << 24 | (uint32_t)png[21] << 16 | png[22] << 8 | png[23];
-        printf("wrote %s (%" PRIu32 "x%" PRIu32 ", %zu bytes)\n", opt.output, w, h, (size_t)len);
-    } else {
-        printf("wrote %s (%zu bytes)\n", opt.output, (size_t)len);
-    }
-    return EXIT_OK;
-}
-
-static int cmd_send_keys(ctl *c, char **argv)
-{
-    g_autofree char *msg = NULL;
-    g_autofree char *text = NULL;
-    uint16_t qnums[COMBO_MAX];
-    size_t bad_at = 0;
-    uint32_t bad = 0;
-    int r;
-
-    if (opt.combo && argv[1]) {
-        errorf("give either TEXT or --combo, not both");
-        return EXIT_USAGE;
-    }
-    if (opt.combo) {
-        if (vg_keymap_parse_combo(opt.combo, qnums, COMBO_MAX) < 0) {
-            errorf("invalid key combination '%s' (e.g. ctrl-alt-del, alt-f4, ctrl-alt-f2)",
-                   opt.combo);
-            return EXIT_USAGE;
-        }
-        msg = g_strdup_printf("sent %s to VM '%s'", opt.combo, argv[0]);
-        return run(c, VG_CONTROL_CMD_SEND_COMBO, args_new("vm", argv[0], "combo", opt.combo, NULL),
-                   print_message, msg);
-    }
-    if (!argv[1]) {
-        errorf("send-keys needs TEXT or --combo COMBO");
-        return EXIT_USAGE;
-    }
-    text = vg_type_unescape(argv[1], &bad_at);
-    if (!text) {
-        errorf("unknown escape at offset %zu of the text (use \\n \\t \\e \\b or \\\\)", bad_at);
-        return EXIT_USAGE;
-    }
-    if (!*text) {
-        errorf("the text is empty");
-        return EXIT_USAGE;
-    }
-    r = vg_type_check(text, &bad);
-    if (r == -EINVAL) {
-        errorf("the text is not valid UTF-8");
-        return EXIT_USAGE;
-    }
-    if (r < 0) {
-        char ch[8] = "";
-        if (bad >= 0x20 && bad != 0x7f)
-            g_unichar_to_utf8(bad, ch);
-        errorf("U+%04" PRIX32 " %s%s%scannot be typed on a US keyboard layout", bad, *ch ? "'" : "",
-               ch, *ch ? "' " : "");
-        return EXIT_USAGE;
-    }
-    msg = g_strdup_printf("typed %ld characters into VM '%s'", g_utf8_strlen(text, -1), argv[0]);
-    return run(c, VG_CONTROL_CMD_SEND_TEXT, args_new("vm", argv[0], "text", text, NULL),
-               print_message, msg);
-}
-
-/* ---- the audit log ---- */
-
-static int print_record(ctl *c, JsonNode *record)
-{
-    if (c->json) {
-        vg_ctl_print_json(record, false, stdout);
-    } else {
-        g_autofree char *line = vg_ctl_format_record(record);
-        puts(line);
-    }
-    fflush(stdout);
-    return ferror(stdout) ? -EIO : 0;
-}
-
-static int cmd_audit(ctl *c, char **argv)
-{
-    vg_control_response *resp = NULL;
-    JsonObject *args = json_object_new();
-    int st;
-
-    if (opt.lines < 0 || opt.lines > 10000) {
-        errorf("--lines must be from 0 to 10000");
-        json_object_unref(args);
-        return EXIT_USAGE;
-    }
-    json_object_set_int_member(args, "lines", opt.lines);
-    json_object_set_boolean_member(args, "follow", opt.follow);
-    if ((st = call(c, VG_CONTROL_CMD_AUDIT, args, &resp)) != EXIT_OK)
-        return st;
-
-    if (!opt.follow) {
-        JsonArray *a = result_array(resp);
-        if (c->json)
-            vg_ctl_print_json(resp->result, true, stdout);
-        for (guint i = 0; !c->json && a && i < json_array_get_length(a); i++)
-            print_record(c, json_array_get_element(a, i));
-        vg_control_response_free(resp);
-        return EXIT_OK;
-    }
-    /* A stream: records until vmgated ends it or we are interrupted. */
-    for (;;) {
-        bool more = resp->more;
-        if (more && print_record(c, resp->result) < 0) {
-            vg_control_response_free(resp);
-            return EXIT_FAILED;
-        }
-        vg_control_response_free(resp);
-        resp = NULL;
-        if (!more)
-            return EXIT_OK;
-        if ((st = read_response(c, &resp)) != EXIT_OK)
-            return st;
-        if (!resp->ok) {
-            st = response_failed(resp);
-            vg_control_response_free(resp);
-            return st;
-        }
-    }
-}
-
-/* ---- the command table ---- */
-
-#define OPT_PASSWORD_STDIN                                                                         \
-    {                                                                                              \
-        "password-stdin", 0, 0, G_OPTION_ARG_NONE, &opt.password_stdin,                            \
-            "read the password from standard input (one line) instead of asking", NULL             \
-    }
-#define OPT_END                                                                                    \
-    {                                                                                              \
-        NULL, 0, 0, 0, NULL, NULL, NULL                                                            \
-    }
-
-static const GOptionEntry user_add_options[] = {
-    OPT_PASSWORD_STDIN,
-    {"nla", 0, 0, G_OPTION_ARG_NONE, &opt.nla,
-     "also store the NT hash, so the user can log in with RDP NLA", NULL},
-    OPT_END,
-};
-static const GOptionEntry user_passwd_options[] = {
-    OPT_PASSWORD_STDIN,
-    {"nla", 0, 0, G_OPTION_ARG_NONE, &opt.nla, "store the NT hash for RDP NLA", NULL},
-    {"no-nla", 0, 0, G_OPTION_ARG_NONE, &opt.no_nla, "remove the NT hash (no RDP NLA)", NULL},
-    OPT_END,
-};
-static const GOptionEntry assign_options[] = {
-    {"role", 0, 0, G_OPTION_ARG_STRING, &opt.role, "owner (default), controller or observer",
-     "ROLE"},
-    OPT_END,
-};
-static const GOptionEntry pool_create_options[] = {
-    {"idle-action", 0, 0, G_OPTION_ARG_STRING, &opt.idle_action,
-     "what to do with a VM nobody views: none (default), shutdown or suspend", "ACTION"},
-    {"idle-minutes", 0, 0, G_OPTION_ARG_INT, &opt.idle_minutes,
-     "minutes without viewers before the idle action (default 30)", "N"},
-    {"assign-on-first-login", 0, 0, G_OPTION_ARG_NONE, &opt.first_login,
-     "a user keeps the VM they first get from the pool", NULL},
-    OPT_END,
-};
-static const GOptionEntry kick_options[] = {
-    {"reason", 0, 0, G_OPTION_ARG_STRING, &opt.reason, "shown to the user (at most 256 bytes)",
-     "TEXT"},
-    OPT_END,
-};
-static const GOptionEntry screenshot_options[] = {
-    {"output", 'o', 0, G_OPTION_ARG_FILENAME, &opt.output, "PNG file to write (atomically)",
-     "FILE.png"},
-    OPT_END,
-};
-static const GOptionEntry send_keys_options[] = {
-    {"combo", 0, 0, G_OPTION_ARG_STRING, &opt.combo,
-     "press a key combination such as ctrl-alt-del instead of typing text", "COMBO"},
-    OPT_END,
-};
-static const GOptionEntry audit_options[] = {
-    {"follow", 'f', 0, G_OPTION_ARG_NONE, &opt.follow, "keep printing new records as they come",
-     NULL},
-    {"lines", 'n', 0, G_OPTION_ARG_INT, &opt.lines, "print the last N records first (default 20)",
-     "N"},
-    OPT_END,
-};
-
-typedef struct command {
-    const char *name;  /* one or two words */
-    const char *usage; /* arguments, then options in brackets */
-    const char *summary;
-    int min_args, max_args;
-    const GOptionEntry *options;
-    int (*run)(ctl *c, char **argv);
-    const char *details;
-} command;
-
-static const command commands[] = {
-    {"user add", "NAME [--password-stdin] [--nla]", "add a user", 1, 1, user_add_options,
-     cmd_user_add,
-     "Asks for the password twice on the terminal, or reads one line from standard\n"
-     "input with --password-stdin:\n"
-     "  printf '%s\\n' \"$pw\" | vmgatectl user add alice --password-stdin --nla"},
-    {"user passwd", "NAME [--password-stdin] [--nla|--no-nla]", "change a user's password", 1, 1,
-     user_passwd_options, cmd_user_passwd,
-     "NLA stays as it was unless --nla or --no-nla is given."},
-    {"user del", "NAME", "delete a user (their sessions are ended)", 1, 1, NULL, cmd_user_del,
-     NULL},
-    {"user disable", "NAME", "refuse a user's logins (their sessions are ended)", 1, 1, NULL,
-     cmd_user_disable, NULL},
-    {"user enable", "NAME", "allow a disabled user to log in again", 1, 1, NULL, cmd_user_enable,
-     NULL},
-    {"user list", "", "list users with their VMs and pools", 0, 0, NULL, cmd_user_list, NULL},
-    {"vm list", "", "list VMs: name, UUID, state, viewers, pool", 0, 0, NULL, cmd_vm_list, NULL},
-    {"vm start", "VM", "start a shut-off VM", 1, 1, NULL, cmd_vm_start, NULL},
-    {"vm shutdown", "VM", "ask a VM's guest to shut down (ACPI)", 1, 1, NULL, cmd_vm_shutdown,
-     NULL},
-    {"vm destroy", "VM", "power a VM off at once", 1, 1, NULL, cmd_vm_destroy, NULL},
-    {"vm suspend", "VM", "pause a VM", 1, 1, NULL, cmd_vm_suspend, NULL},
-    {"vm resume", "VM", "resume a paused VM", 1, 1, NULL, cmd_vm_resume, NULL},
-    {"assign", "USER VM [--role owner|controller|observer]", "give a user a VM (default: owner)", 2,
-     2, assign_options, cmd_assign, "Assigning again with another role changes the role."},
-    {"unassign", "USER VM", "take a VM away from a user", 2, 2, NULL, cmd_unassign, NULL},
-    {"pool create",
-     "NAME [--idle-action none|shutdown|suspend] [--idle-minutes N] [--assign-on-first-login]",
-     "create a pool of VMs", 1, 1, pool_create_options, cmd_pool_create, NULL},
-    {"pool add", "POOL VM", "add a VM to a pool", 2, 2, NULL, cmd_pool_add, NULL},
-    {"pool remove", "POOL VM", "remove a VM from a pool", 2, 2, NULL, cmd_pool_remove, NULL},
-    {"pool del", "NAME", "delete a pool", 1, 1, NULL, cmd_pool_del, NULL},
-    {"pool list", "", "list pools with their VMs and users", 0, 0, NULL, cmd_pool_list, NULL},
-    {"entitle", "USER POOL", "let a user take VMs from a pool", 2, 2, NULL, cmd_entitle, NULL},
-    {"unentitle", "USER POOL", "withdraw a user's entitlement to a pool", 2, 2, NULL, cmd_unentitle,
-     NULL},
-    {"session list", "", "list live sessions, one line per viewer", 0, 0, NULL, cmd_session_list,
-     NULL},
-    {"session kick", "ID [--reason TEXT]", "disconnect a session (s…) or one viewer (v…)", 1, 1,
-     kick_options, cmd_session_kick, NULL},
-    {"screenshot", "VM --output FILE.png", "save a VM's screen as PNG", 1, 1, screenshot_options,
-     cmd_screenshot, NULL},
-    {"send-keys", "VM TEXT | VM --combo COMBO", "type text, or press a key combination", 1, 2,
-     send_keys_options, cmd_send_keys,
-     "In TEXT, \\n is Enter, \\t Tab, \\e Escape, \\b BackSpace, \\\\ a backslash;\n"
-     "characters are typed as keys of a US keyboard layout. Examples:\n"
-     "  vmgatectl send-keys vm1 'root\\n'\n"
-     "  vmgatectl send-keys vm1 --combo ctrl-alt-del"},
-    {"audit", "[--follow] [--lines N]", "print the audit log", 0, 0, audit_options, cmd_audit,
-     "With --json, records are printed as JSON (one per line with --follow)."},
-};
+/* ---- the command line ---- */
 
 static const char *const exit_help = "Exit status:\n"
                                      "  0  success\n"
@@ -987,15 +421,38 @@ static const char *const exit_help = "Exit status:\n"
                                      "  4  permission denied (use root or a member of the "
                                      "admin group, vmgate)\n";
 
+/* Walks through each vmgatectl command of the table, in order. */
+typedef struct cli_iter {
+    size_t i;
+    const vg_control_command *cmd;
+    const vg_control_cli *cli;
+} cli_iter;
+
+/* The next command: true with it->cmd and it->cli set, or false at the end. */
+static bool next_cli(cli_iter *it)
+{
+    if (it->cli && it->cli[1].words) {
+        it->cli++;
+        return true;
+    }
+    for (it->i = it->cli ? it->i + 1 : 0; it->i < vg_control_n_commands; it->i++) {
+        it->cmd = &vg_control_commands[it->i];
+        it->cli = it->cmd->cli;
+        if (it->cli->words)
+            return true;
+    }
+    return false;
+}
+
 static void main_help(FILE *out)
 {
     fprintf(out, "Usage: vmgatectl [--socket PATH] [--json] COMMAND [ARGS...]\n\n"
                  "Manages vmgated through its admin socket: users, VM assignments, pools,\n"
                  "live sessions, screenshots and keys, and the audit log.\n\n"
                  "Commands:\n");
-    for (size_t i = 0; i < G_N_ELEMENTS(commands); i++)
-        fprintf(out, "  %s%s%s\n      %s\n", commands[i].name, *commands[i].usage ? " " : "",
-                commands[i].usage, commands[i].summary);
+    for (cli_iter it = {0}; next_cli(&it);)
+        fprintf(out, "  %s%s%s\n      %s\n", it.cli->words, *it.cli->usage ? " " : "",
+                it.cli->usage, it.cli->summary);
     fprintf(out,
             "\nOptions:\n"
             "  --socket PATH  the admin socket (default %s)\n"
@@ -1005,43 +462,53 @@ static void main_help(FILE *out)
             VG_CONTROL_DEFAULT_SOCKET, exit_help);
 }
 
-/* Help for the commands of group @word ("user", "pool", ...). */
-static void group_help(const char *word, FILE *out)
+/* Whether @words is a command of group @word ("user", "pool", ...). */
+static bool in_group(const char *words, const char *word)
 {
     size_t n = strlen(word);
+    return strncmp(words, word, n) == 0 && words[n] == ' ';
+}
 
+/* Help for the commands of group @word. */
+static void group_help(const char *word, FILE *out)
+{
     fprintf(out, "Usage: vmgatectl %s SUBCOMMAND ...\n\n", word);
-    for (size_t i = 0; i < G_N_ELEMENTS(commands); i++)
-        if (strncmp(commands[i].name, word, n) == 0 && commands[i].name[n] == ' ')
-            fprintf(out, "  vmgatectl %s%s%s\n      %s\n", commands[i].name,
-                    *commands[i].usage ? " " : "", commands[i].usage, commands[i].summary);
+    for (cli_iter it = {0}; next_cli(&it);)
+        if (in_group(it.cli->words, word))
+            fprintf(out, "  vmgatectl %s%s%s\n      %s\n", it.cli->words, *it.cli->usage ? " " : "",
+                    it.cli->usage, it.cli->summary);
     fprintf(out, "\n'vmgatectl %s SUBCOMMAND --help' says more.\n", word);
 }
 
 static bool is_group(const char *word)
 {
-    size_t n = strlen(word);
-
-    for (size_t i = 0; i < G_N_ELEMENTS(commands); i++)
-        if (strncmp(commands[i].name, word, n) == 0 && commands[i].name[n] == ' ')
+    for (cli_iter it = {0}; next_cli(&it);)
+        if (in_group(it.cli->words, word))
             return true;
     return false;
 }
 
 /* The command named by argv[0] and maybe argv[1]; *words says how many it took. */
-static const command *find_command(int argc, char **argv, int *words)
+static bool find_command(ctl *c, int argc, char **argv, int *words)
 {
-    for (size_t i = 0; i < G_N_ELEMENTS(commands); i++) {
-        g_autofree char *two = argc >= 2 ? g_strconcat(argv[0], " ", argv[1], NULL) : NULL;
-        if (two && strcmp(commands[i].name, two) == 0) {
-            *words = 2;
-            return &commands[i];
-        }
-        if (strcmp(commands[i].name, argv[0]) == 0) {
-            *words = 1;
-            return &commands[i];
+    g_autofree char *two = argc >= 2 ? g_strconcat(argv[0], " ", argv[1], NULL) : NULL;
+
+    for (cli_iter it = {0}; next_cli(&it);) {
+        *words = two && strcmp(it.cli->words, two) == 0 ? 2 : strcmp(it.cli->words, argv[0]) == 0;
+        if (*words) {
+            c->cmd = it.cmd;
+            c->cli = it.cli;
+            return true;
         }
     }
+    return false;
+}
+
+static vg_ctl_body find_body(const vg_control_cli *cli)
+{
+    for (size_t i = 0; i < G_N_ELEMENTS(bodies); i++)
+        if (strcmp(bodies[i].words, cli->words) == 0)
+            return bodies[i].run;
     return NULL;
 }
 
@@ -1084,29 +551,43 @@ static char *positional(const char *usage)
     return g_string_free(out, FALSE);
 }
 
-/* Parse the options of @cmd in argv[0..argc) (argv[0] is the command's name). */
-static int parse_command(const command *cmd, int *argc, char ***argv)
+/* Parse the options of the command in argv[0..argc) (argv[0] is the command's name). */
+static int parse_command(ctl *c, int *argc, char ***argv)
 {
-    const GOptionEntry common[] = {
-        {"socket", 0, 0, G_OPTION_ARG_FILENAME, &opt.socket, "the admin socket", "PATH"},
-        {"json", 0, 0, G_OPTION_ARG_NONE, &opt.json, "print results as JSON", NULL},
-        OPT_END,
-    };
-    g_autofree char *prgname = g_strdup_printf("vmgatectl %s", cmd->name);
+    const vg_control_cli *cli = c->cli;
+    GOptionEntry entries[VG_CTL_OPTIONS_MAX + 3] = {{0}};
+    g_autofree char *prgname = g_strdup_printf("vmgatectl %s", cli->words);
     g_autofree char *description =
-        cmd->details ? g_strdup_printf("%s\n\n%s", cmd->details, exit_help) : g_strdup(exit_help);
-    g_autofree char *params = positional(cmd->usage);
+        cli->details ? g_strdup_printf("%s\n\n%s", cli->details, exit_help) : g_strdup(exit_help);
+    g_autofree char *params = positional(cli->usage);
     g_autoptr(GOptionContext) ctx = g_option_context_new(params);
     g_autoptr(GError) err = NULL;
+    int n = 0, max_args = 0;
+
+    for (const vg_control_option *o = cli->options; o && o->name; o++, n++) {
+        g_assert(n < VG_CTL_OPTIONS_MAX);
+        entries[n] = (GOptionEntry){o->name,       o->short_name, 0,         G_OPTION_ARG_NONE,
+                                    &c->values[n], o->help,       o->metavar};
+        if (o->type == VG_CONTROL_STRING)
+            entries[n].arg = o->filename ? G_OPTION_ARG_FILENAME : G_OPTION_ARG_STRING;
+        else if (o->type == VG_CONTROL_INT)
+            entries[n].arg = G_OPTION_ARG_INT;
+        if (o->type == VG_CONTROL_INT)
+            c->values[n].number = (int)o->def;
+    }
+    entries[n] = (GOptionEntry){
+        "socket", 0, 0, G_OPTION_ARG_FILENAME, &c->socket_option, "the admin socket", "PATH"};
+    entries[n + 1] = (GOptionEntry){
+        "json", 0, 0, G_OPTION_ARG_NONE, &c->json_option, "print results as JSON", NULL};
+    while (max_args < VG_CONTROL_PARAMS_MAX && cli->params[max_args])
+        max_args++;
 
     g_set_prgname(prgname);
-    g_option_context_set_summary(ctx, cmd->summary);
+    g_option_context_set_summary(ctx, cli->summary);
     g_option_context_set_description(ctx, description);
-    if (cmd->options)
-        g_option_context_add_main_entries(ctx, cmd->options, NULL);
-    g_option_context_add_main_entries(ctx, common, NULL);
+    g_option_context_add_main_entries(ctx, entries, NULL);
     if (!g_option_context_parse(ctx, argc, argv, &err))
-        return usage_error(cmd->name, "%s", err->message);
+        return usage_error(cli->words, "%s", err->message);
     /* GOption keeps a "--" that ends the options; it is not an argument. */
     for (int i = 1; i < *argc; i++) {
         if (strcmp((*argv)[i], "--") == 0) {
@@ -1115,19 +596,29 @@ static int parse_command(const command *cmd, int *argc, char ***argv)
             break;
         }
     }
-    if (*argc - 1 < cmd->min_args)
-        return usage_error(cmd->name, "%s needs %s", cmd->name, cmd->usage);
-    if (*argc - 1 > cmd->max_args)
-        return usage_error(cmd->name, "unexpected argument '%s'", (*argv)[1 + cmd->max_args]);
+    if (*argc - 1 < cli->min_args)
+        return usage_error(cli->words, "%s needs %s", cli->words, cli->usage);
+    if (*argc - 1 > max_args)
+        return usage_error(cli->words, "unexpected argument '%s'", (*argv)[1 + max_args]);
     return EXIT_OK;
+}
+
+/* Free what GOption allocated for the options' values. */
+static void free_values(ctl *c)
+{
+    g_free(c->socket_option);
+    for (int i = 0; c->cli && c->cli->options && c->cli->options[i].name; i++)
+        if (c->cli->options[i].type == VG_CONTROL_STRING)
+            g_free(c->values[i].string);
 }
 
 int main(int argc, char **argv)
 {
     ctl c = {.fd = -1};
-    const command *cmd;
+    vg_ctl_body body;
     char **rest;
     int i, words = 0, n, st;
+    gboolean json = FALSE;
     g_autofree char *cmd_argv0 = NULL, *global_socket = NULL;
     g_autofree char **sub = NULL;
 
@@ -1144,7 +635,7 @@ int main(int argc, char **argv)
             main_help(stdout);
             return EXIT_OK;
         } else if (strcmp(a, "--json") == 0) {
-            opt.json = TRUE;
+            json = TRUE;
         } else if (strcmp(a, "--socket") == 0) {
             if (i + 1 >= argc)
                 return usage_error(NULL, "--socket needs a PATH");
@@ -1162,8 +653,7 @@ int main(int argc, char **argv)
     rest = argv + i;
     n = argc - i;
 
-    cmd = find_command(n, rest, &words);
-    if (!cmd) {
+    if (!find_command(&c, n, rest, &words)) {
         if (is_group(rest[0])) {
             if (n >= 2 && (strcmp(rest[1], "--help") == 0 || strcmp(rest[1], "-h") == 0)) {
                 group_help(rest[0], stdout);
@@ -1175,31 +665,37 @@ int main(int argc, char **argv)
         }
         return usage_error(NULL, "unknown command '%s'", rest[0]);
     }
+    body = find_body(c.cli);
+    g_assert(body); /* every command of the table has a body */
 
     /* The command's own argv: its name, then what follows it. */
     n -= words - 1;
     sub = g_new0(char *, (gsize)n + 1);
-    cmd_argv0 = g_strdup_printf("vmgatectl %s", cmd->name);
+    cmd_argv0 = g_strdup_printf("vmgatectl %s", c.cli->words);
     sub[0] = cmd_argv0;
     for (int j = 1; j < n; j++)
         sub[j] = rest[words - 1 + j];
     {
         char **parsed = sub;
-        if ((st = parse_command(cmd, &n, &parsed)) != EXIT_OK)
-            return st;
-        /* A --socket after the command wins over one before it. */
-        c.socket = opt.socket && *opt.socket         ? opt.socket
-                   : global_socket && *global_socket ? global_socket
-                                                     : VG_CONTROL_DEFAULT_SOCKET;
-        c.json = opt.json;
-        st = cmd->run(&c, parsed + 1);
+        st = parse_command(&c, &n, &parsed);
+        if (st == EXIT_OK) {
+            /* A --socket after the command wins over one before it. */
+            c.socket = c.socket_option && *c.socket_option ? c.socket_option
+                       : global_socket && *global_socket   ? global_socket
+                                                           : VG_CONTROL_DEFAULT_SOCKET;
+            c.json = json || c.json_option;
+            st = check_options(&c);
+        }
+        if (st == EXIT_OK)
+            st = body(&c, parsed + 1);
     }
 
     vg_control_reader_free(c.reader);
     if (c.fd >= 0)
         close(c.fd);
+    free_values(&c);
     if (fflush(stdout) != 0 && st == EXIT_OK) {
-        errorf("cannot write the output: %s", g_strerror(errno));
+        vg_ctl_error("cannot write the output: %s", g_strerror(errno));
         st = EXIT_FAILED;
     }
     return st;

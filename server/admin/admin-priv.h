@@ -11,6 +11,7 @@
 #include <json-glib/json-glib.h>
 
 #include "admin.h"
+#include "control-commands.h"
 
 /** One client connection and its thread (admin.c). */
 typedef struct vg_admin_conn vg_admin_conn;
@@ -21,14 +22,15 @@ typedef struct vg_admin_call {
     vg_admin_conn *conn;
     int64_t id;
     const char *cmd;
-    JsonObject *args;
-    int64_t uid;      /**< the peer's */
-    const char *user; /**< the peer's user name ("uid:N" if it has none) */
-    bool readonly;    /**< the peer is in the read-only group only */
-    JsonNode *result; /**< set by a command that succeeded (NULL: JSON null) */
-    char *error;      /**< set by vg_admin_fail: the message for the client */
-    bool replied;     /**< the command answered itself (a stream) */
-    bool audited;     /**< the command's admin record is written already */
+    const vg_control_command *spec; /**< cmd's entry in the table of commands */
+    JsonObject *args;               /**< checked against spec before the command runs */
+    int64_t uid;                    /**< the peer's */
+    const char *user;               /**< the peer's user name ("uid:N" if it has none) */
+    bool readonly;                  /**< the peer is in the read-only group only */
+    JsonNode *result;               /**< set by a command that succeeded (NULL: JSON null) */
+    char *error;                    /**< set by vg_admin_fail: the message for the client */
+    bool replied;                   /**< the command answered itself (a stream) */
+    bool audited;                   /**< the command's admin record is written already */
 } vg_admin_call;
 
 /** A command: 0 with k->result set, or a negative errno with k->error set. */
@@ -43,9 +45,8 @@ struct vg_admin_ctx {
     void *live_opaque;
 };
 
-/** The command named @cmd, or NULL; *reads_only: whether it changes nothing
- * (what the read-only group may run). */
-vg_admin_handler vg_admin_find_command(const char *cmd, bool *reads_only);
+/** The handler of command @cmd, or NULL; *spec: its entry in the table of commands. */
+vg_admin_handler vg_admin_find_command(const char *cmd, const vg_control_command **spec);
 
 /** The store, sessions, audit log and live ops of @admin. */
 const struct vg_admin_ctx *vg_admin_ctx(vg_admin *admin);

@@ -175,14 +175,16 @@ static void wipe_secrets(JsonObject *args)
 
 static int handle(vg_admin_conn *c, vg_admin_call *k)
 {
-    bool reads_only;
-    vg_admin_handler fn = vg_admin_find_command(k->cmd, &reads_only);
+    vg_admin_handler fn = vg_admin_find_command(k->cmd, &k->spec);
+    g_autofree char *invalid = NULL;
     int r;
 
     if (!fn)
         r = vg_admin_fail(k, -EOPNOTSUPP, "unknown command '%s'", k->cmd);
-    else if (k->readonly && !reads_only)
+    else if (k->readonly && !k->spec->reads_only)
         r = vg_admin_fail(k, -EACCES, "permission denied: '%s' needs the admin group", k->cmd);
+    else if ((r = vg_control_args_check(k->spec, k->args, &invalid)) < 0)
+        r = vg_admin_fail(k, r, "%s", invalid);
     else
         r = fn(k);
     if (r < 0 && !k->error)

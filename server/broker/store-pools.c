@@ -25,33 +25,20 @@ static int pool_policy_check(vg_idle_action action, unsigned *minutes)
 static int pool_write(vg_store *s, const char *name, vg_idle_action action, unsigned minutes,
                       bool aofl, bool create)
 {
-    int r;
-
     if (!vg_name_valid(name) || pool_policy_check(action, &minutes) < 0)
         return -EINVAL;
-    g_mutex_lock(&s->lock);
-    r = vg_store_begin_locked(s);
-    if (r == 0) {
-        if (create) {
-            r = vg_store_run_locked(s,
-                                    "INSERT INTO pools (name, idle_action, idle_minutes, "
-                                    "assign_on_first_login) "
-                                    "VALUES (?1, ?2, ?3, ?4)",
-                                    "create pool", "ttii", name, vg_idle_action_name(action),
-                                    (int64_t)minutes, (int64_t)aofl);
-        } else {
-            r = vg_store_run_locked(s,
-                                    "UPDATE pools SET idle_action = ?2, idle_minutes = ?3, "
-                                    "assign_on_first_login = ?4 WHERE name = ?1",
-                                    "set pool policy", "ttii", name, vg_idle_action_name(action),
-                                    (int64_t)minutes, (int64_t)aofl);
-            if (r == 0 && sqlite3_changes(s->db) == 0)
-                r = -ENOENT;
-        }
-        r = vg_store_finish_locked(s, r);
-    }
-    g_mutex_unlock(&s->lock);
-    return r;
+    if (create)
+        return vg_store_change(s, false,
+                               "INSERT INTO pools (name, idle_action, idle_minutes, "
+                               "assign_on_first_login) "
+                               "VALUES (?1, ?2, ?3, ?4)",
+                               "create pool", "ttii", name, vg_idle_action_name(action),
+                               (int64_t)minutes, (int64_t)aofl);
+    return vg_store_change(s, true,
+                           "UPDATE pools SET idle_action = ?2, idle_minutes = ?3, "
+                           "assign_on_first_login = ?4 WHERE name = ?1",
+                           "set pool policy", "ttii", name, vg_idle_action_name(action),
+                           (int64_t)minutes, (int64_t)aofl);
 }
 
 int vg_store_pool_create(vg_store *s, const char *name, vg_idle_action idle_action,
@@ -68,63 +55,45 @@ int vg_store_pool_set_policy(vg_store *s, const char *name, vg_idle_action idle_
 
 int vg_store_pool_del(vg_store *s, const char *name)
 {
-    int r;
-
     if (!vg_name_valid(name))
         return -EINVAL;
-    g_mutex_lock(&s->lock);
-    r = vg_store_begin_locked(s);
-    if (r == 0) {
-        /* Members, entitlements and sticky VMs go by ON DELETE CASCADE. */
-        r = vg_store_run_locked(s, "DELETE FROM pools WHERE name = ?1", "delete pool", "t", name);
-        if (r == 0 && sqlite3_changes(s->db) == 0)
-            r = -ENOENT;
-        r = vg_store_finish_locked(s, r);
-    }
-    g_mutex_unlock(&s->lock);
+    /* Members, entitlements and sticky VMs go by ON DELETE CASCADE. */
+    return vg_store_change(s, true, "DELETE FROM pools WHERE name = ?1", "delete pool", "t", name);
+}
+
+/* The names a mutation of pools works on (which of them depends on the mutation). */
+typedef struct names {
+    const char *pool, *vm, *user;
+} names;
+
+static int add_vm_body(vg_store *s, void *data)
+{
+    const names *n = data;
+    int64_t id;
+    int r = vg_store_pool_id_locked(s, n->pool, &id);
+
+    if (r == 0)
+        r = vg_store_run_locked(s, "INSERT INTO pool_members (pool_id, vm) VALUES (?1, ?2)",
+                                "add pool member", "it", id, n->vm);
     return r;
 }
 
 int vg_store_pool_add_vm(vg_store *s, const char *pool, const char *vm)
 {
-    int64_t id;
-    int r;
-
     if (!vg_name_valid(pool) || !vg_name_valid(vm))
         return -EINVAL;
-    g_mutex_lock(&s->lock);
-    r = vg_store_begin_locked(s);
-    if (r == 0) {
-        r = vg_store_pool_id_locked(s, pool, &id);
-        if (r == 0)
-            r = vg_store_run_locked(s, "INSERT INTO pool_members (pool_id, vm) VALUES (?1, ?2)",
-                                    "add pool member", "it", id, vm);
-        r = vg_store_finish_locked(s, r);
-    }
-    g_mutex_unlock(&s->lock);
-    return r;
+    return vg_store_transact(s, add_vm_body, &(names){.pool = pool, .vm = vm});
 }
 
 int vg_store_pool_remove_vm(vg_store *s, const char *pool, const char *vm)
 {
-    int r;
-
     if (!vg_name_valid(pool) || !vg_name_valid(vm))
         return -EINVAL;
-    g_mutex_lock(&s->lock);
-    r = vg_store_begin_locked(s);
-    if (r == 0) {
-        /* A sticky hold on the VM goes by ON DELETE CASCADE. */
-        r = vg_store_run_locked(s,
-                                "DELETE FROM pool_members WHERE vm = ?2 "
-                                "AND pool_id = (SELECT id FROM pools WHERE name = ?1)",
-                                "remove pool member", "tt", pool, vm);
-        if (r == 0 && sqlite3_changes(s->db) == 0)
-            r = -ENOENT;
-        r = vg_store_finish_locked(s, r);
-    }
-    g_mutex_unlock(&s->lock);
-    return r;
+    /* A sticky hold on the VM goes by ON DELETE CASCADE. */
+    return vg_store_change(s, true,
+                           "DELETE FROM pool_members WHERE vm = ?2 "
+                           "AND pool_id = (SELECT id FROM pools WHERE name = ?1)",
+                           "remove pool member", "tt", pool, vm);
 }
 
 static void pool_member_free(vg_store_pool_member *m)
@@ -243,56 +212,53 @@ int vg_store_pool_list(vg_store *s, GPtrArray **out)
 
 /* ---- entitlements ---- */
 
+static int entitle_body(vg_store *s, void *data)
+{
+    const names *n = data;
+    int64_t uid, pid;
+    int r = vg_store_user_id_locked(s, n->user, &uid);
+
+    if (r == 0)
+        r = vg_store_pool_id_locked(s, n->pool, &pid);
+    if (r == 0)
+        r = vg_store_run_locked(s, "INSERT INTO entitlements (user_id, pool_id) VALUES (?1, ?2)",
+                                "entitle", "ii", uid, pid);
+    return r;
+}
+
 int vg_store_entitle(vg_store *s, const char *user, const char *pool)
 {
-    int64_t uid, pid;
-    int r;
-
     if (!vg_name_valid(user) || !vg_name_valid(pool))
         return -EINVAL;
-    g_mutex_lock(&s->lock);
-    r = vg_store_begin_locked(s);
-    if (r == 0) {
-        r = vg_store_user_id_locked(s, user, &uid);
-        if (r == 0)
-            r = vg_store_pool_id_locked(s, pool, &pid);
-        if (r == 0)
-            r = vg_store_run_locked(s,
-                                    "INSERT INTO entitlements (user_id, pool_id) VALUES (?1, ?2)",
-                                    "entitle", "ii", uid, pid);
-        r = vg_store_finish_locked(s, r);
-    }
-    g_mutex_unlock(&s->lock);
+    return vg_store_transact(s, entitle_body, &(names){.pool = pool, .user = user});
+}
+
+static int unentitle_body(vg_store *s, void *data)
+{
+    const names *n = data;
+    int r = vg_store_run_locked(s,
+                                "DELETE FROM entitlements "
+                                "WHERE user_id = (SELECT id FROM users WHERE name = ?1) "
+                                "AND pool_id = (SELECT id FROM pools WHERE name = ?2)",
+                                "unentitle", "tt", n->user, n->pool);
+
+    if (r == 0 && sqlite3_changes(s->db) == 0)
+        r = -ENOENT;
+    /* A VM held for someone who may no longer use the pool would be lost to everyone. */
+    if (r == 0)
+        r = vg_store_run_locked(s,
+                                "DELETE FROM sticky "
+                                "WHERE user_id = (SELECT id FROM users WHERE name = ?1) "
+                                "AND pool_id = (SELECT id FROM pools WHERE name = ?2)",
+                                "release sticky", "tt", n->user, n->pool);
     return r;
 }
 
 int vg_store_unentitle(vg_store *s, const char *user, const char *pool)
 {
-    int r;
-
     if (!vg_name_valid(user) || !vg_name_valid(pool))
         return -EINVAL;
-    g_mutex_lock(&s->lock);
-    r = vg_store_begin_locked(s);
-    if (r == 0) {
-        r = vg_store_run_locked(s,
-                                "DELETE FROM entitlements "
-                                "WHERE user_id = (SELECT id FROM users WHERE name = ?1) "
-                                "AND pool_id = (SELECT id FROM pools WHERE name = ?2)",
-                                "unentitle", "tt", user, pool);
-        if (r == 0 && sqlite3_changes(s->db) == 0)
-            r = -ENOENT;
-        /* A VM held for someone who may no longer use the pool would be lost to everyone. */
-        if (r == 0)
-            r = vg_store_run_locked(s,
-                                    "DELETE FROM sticky "
-                                    "WHERE user_id = (SELECT id FROM users WHERE name = ?1) "
-                                    "AND pool_id = (SELECT id FROM pools WHERE name = ?2)",
-                                    "release sticky", "tt", user, pool);
-        r = vg_store_finish_locked(s, r);
-    }
-    g_mutex_unlock(&s->lock);
-    return r;
+    return vg_store_transact(s, unentitle_body, &(names){.pool = pool, .user = user});
 }
 
 static void *make_string(sqlite3_stmt *st)
@@ -347,57 +313,40 @@ int vg_store_sticky_get(vg_store *s, const char *pool, const char *user, char **
     return r;
 }
 
+static int sticky_set_body(vg_store *s, void *data)
+{
+    const names *n = data;
+    int64_t uid, pid, held;
+    int r = vg_store_user_id_locked(s, n->user, &uid);
+
+    if (r == 0)
+        r = vg_store_pool_id_locked(s, n->pool, &pid);
+    if (r < 0)
+        return r;
+    r = vg_store_query_int_locked(s, "SELECT user_id FROM sticky WHERE pool_id = ?1 AND vm = ?2",
+                                  &held, "it", pid, n->vm);
+    if (r == 0) /* Already held: fine if for this user, a conflict otherwise. */
+        return held == uid ? 0 : -EEXIST;
+    if (r != -ENOENT)
+        return r;
+    /* A missing member fails the foreign key: -ENOENT. */
+    return vg_store_run_locked(s, "INSERT INTO sticky (pool_id, vm, user_id) VALUES (?1, ?2, ?3)",
+                               "set sticky", "iti", pid, n->vm, uid);
+}
+
 int vg_store_sticky_set(vg_store *s, const char *pool, const char *vm, const char *user)
 {
-    int64_t uid, pid, held;
-    int r;
-
     if (!vg_name_valid(pool) || !vg_name_valid(vm) || !vg_name_valid(user))
         return -EINVAL;
-    g_mutex_lock(&s->lock);
-    r = vg_store_begin_locked(s);
-    if (r == 0) {
-        r = vg_store_user_id_locked(s, user, &uid);
-        if (r == 0)
-            r = vg_store_pool_id_locked(s, pool, &pid);
-        if (r == 0) {
-            r = vg_store_query_int_locked(
-                s, "SELECT user_id FROM sticky WHERE pool_id = ?1 AND vm = ?2", &held, "it", pid,
-                vm);
-            if (r == 0) {
-                /* Already held: fine if for this user, a conflict otherwise. */
-                r = held == uid ? 0 : -EEXIST;
-            } else if (r == -ENOENT) {
-                /* A missing member fails the foreign key: -ENOENT. */
-                r = vg_store_run_locked(s,
-                                        "INSERT INTO sticky (pool_id, vm, user_id) "
-                                        "VALUES (?1, ?2, ?3)",
-                                        "set sticky", "iti", pid, vm, uid);
-            }
-        }
-        r = vg_store_finish_locked(s, r);
-    }
-    g_mutex_unlock(&s->lock);
-    return r;
+    return vg_store_transact(s, sticky_set_body, &(names){.pool = pool, .vm = vm, .user = user});
 }
 
 int vg_store_sticky_clear(vg_store *s, const char *pool, const char *vm)
 {
-    int r;
-
     if (!vg_name_valid(pool) || !vg_name_valid(vm))
         return -EINVAL;
-    g_mutex_lock(&s->lock);
-    r = vg_store_begin_locked(s);
-    if (r == 0) {
-        r = vg_store_run_locked(s,
-                                "DELETE FROM sticky WHERE vm = ?2 "
-                                "AND pool_id = (SELECT id FROM pools WHERE name = ?1)",
-                                "clear sticky", "tt", pool, vm);
-        if (r == 0 && sqlite3_changes(s->db) == 0)
-            r = -ENOENT;
-        r = vg_store_finish_locked(s, r);
-    }
-    g_mutex_unlock(&s->lock);
-    return r;
+    return vg_store_change(s, true,
+                           "DELETE FROM sticky WHERE vm = ?2 "
+                           "AND pool_id = (SELECT id FROM pools WHERE name = ?1)",
+                           "clear sticky", "tt", pool, vm);
 }

@@ -57,6 +57,27 @@ int vg_store_query_int_locked(vg_store *s, const char *sql, int64_t *out, const 
 int vg_store_list_locked(vg_store *s, const char *sql, const char *p1, const char *p2,
                          void *(*make)(sqlite3_stmt *st), GDestroyNotify free_fn, GPtrArray **out);
 
+/** What a mutation does inside its transaction (s->lock held): 0 to commit, a negative errno to
+ * roll back. */
+typedef int (*vg_store_body)(vg_store *s, void *data);
+
+/**
+ * Run @body as one mutation: take s->lock, BEGIN IMMEDIATE, run @body,
+ * COMMIT if it returned 0 (durable once this returns 0) or ROLLBACK, let
+ * the lock go. Every exported mutation goes through here.
+ * @return what @body returned; -EIO if BEGIN or COMMIT failed.
+ */
+int vg_store_transact(vg_store *s, vg_store_body body, void *data);
+
+/**
+ * A mutation of one statement (vg_store_transact around
+ * vg_store_run_locked, parameters as for it).
+ * @param must_change  whether changing no row is -ENOENT (an UPDATE or
+ *                     DELETE of something that is not there)
+ */
+int vg_store_change(vg_store *s, bool must_change, const char *sql, const char *what,
+                    const char *types, ...);
+
 /** BEGIN IMMEDIATE. @return 0 or -EIO. */
 int vg_store_begin_locked(vg_store *s);
 

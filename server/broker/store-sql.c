@@ -66,22 +66,31 @@ static void bind_va(sqlite3_stmt *st, const char *types, va_list ap)
     }
 }
 
-/* Run a statement that returns no rows. */
-int vg_store_run_locked(vg_store *s, const char *sql, const char *what, const char *types, ...)
+/* Run a statement that returns no rows, its parameters in @ap. */
+static int run_va_locked(vg_store *s, const char *sql, const char *what, const char *types,
+                         va_list ap)
 {
     sqlite3_stmt *st;
-    va_list ap;
     int r;
 
     r = vg_store_prepare_locked(s, sql, &st);
     if (r < 0)
         return r;
-    va_start(ap, types);
     bind_va(st, types, ap);
-    va_end(ap);
     if (sqlite3_step(st) != SQLITE_DONE)
         r = step_error_locked(s, sqlite3_extended_errcode(s->db), what);
     sqlite3_finalize(st);
+    return r;
+}
+
+int vg_store_run_locked(vg_store *s, const char *sql, const char *what, const char *types, ...)
+{
+    va_list ap;
+    int r;
+
+    va_start(ap, types);
+    r = run_va_locked(s, sql, what, types, ap);
+    va_end(ap);
     return r;
 }
 
@@ -128,6 +137,46 @@ int vg_store_finish_locked(vg_store *s, int r)
     }
     if (!sqlite3_get_autocommit(s->db))
         sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    return r;
+}
+
+int vg_store_transact(vg_store *s, vg_store_body body, void *data)
+{
+    int r;
+
+    g_mutex_lock(&s->lock);
+    r = vg_store_begin_locked(s);
+    if (r == 0)
+        r = vg_store_finish_locked(s, body(s, data));
+    g_mutex_unlock(&s->lock);
+    return r;
+}
+
+typedef struct change {
+    bool must_change;
+    const char *sql, *what, *types;
+    va_list ap;
+} change;
+
+static int change_body(vg_store *s, void *data)
+{
+    change *c = data;
+    int r = run_va_locked(s, c->sql, c->what, c->types, c->ap);
+
+    if (r == 0 && c->must_change && sqlite3_changes(s->db) == 0)
+        r = -ENOENT;
+    return r;
+}
+
+int vg_store_change(vg_store *s, bool must_change, const char *sql, const char *what,
+                    const char *types, ...)
+{
+    change c = {.must_change = must_change, .sql = sql, .what = what, .types = types};
+    int r;
+
+    va_start(c.ap, types);
+    r = vg_store_transact(s, change_body, &c);
+    va_end(c.ap);
     return r;
 }
 

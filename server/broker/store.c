@@ -317,26 +317,16 @@ static int set_password(vg_store *s, const char *name, const char *hash, const c
     if (nt_hash && !(nt = nt_hash_normalise(nt_hash)))
         return -EINVAL;
 
-    g_mutex_lock(&s->lock);
-    r = vg_store_begin_locked(s);
-    if (r == 0) {
-        if (add) {
-            r = vg_store_run_locked(
-                s,
-                "INSERT INTO users (name, password_hash, nt_hash, created, updated) "
-                "VALUES (?1, ?2, ?3, ?4, ?4)",
-                "add user", "ttti", name, hash, nt, now);
-        } else {
-            r = vg_store_run_locked(s,
-                                    "UPDATE users SET password_hash = ?2, nt_hash = ?3, "
-                                    "updated = ?4 WHERE name = ?1",
-                                    "set password", "ttti", name, hash, nt, now);
-            if (r == 0 && sqlite3_changes(s->db) == 0)
-                r = -ENOENT;
-        }
-        r = vg_store_finish_locked(s, r);
-    }
-    g_mutex_unlock(&s->lock);
+    if (add)
+        r = vg_store_change(s, false,
+                            "INSERT INTO users (name, password_hash, nt_hash, created, updated) "
+                            "VALUES (?1, ?2, ?3, ?4, ?4)",
+                            "add user", "ttti", name, hash, nt, now);
+    else
+        r = vg_store_change(s, true,
+                            "UPDATE users SET password_hash = ?2, nt_hash = ?3, "
+                            "updated = ?4 WHERE name = ?1",
+                            "set password", "ttti", name, hash, nt, now);
     secret_free(nt);
     return r;
 }
@@ -353,40 +343,18 @@ int vg_store_user_set_password(vg_store *s, const char *name, const char *hash, 
 
 int vg_store_user_set_disabled(vg_store *s, const char *name, bool disabled)
 {
-    int r;
-
     if (!vg_name_valid(name))
         return -EINVAL;
-    g_mutex_lock(&s->lock);
-    r = vg_store_begin_locked(s);
-    if (r == 0) {
-        r = vg_store_run_locked(s, "UPDATE users SET disabled = ?2, updated = ?3 WHERE name = ?1",
-                                "set disabled", "tii", name, (int64_t)disabled, unix_now());
-        if (r == 0 && sqlite3_changes(s->db) == 0)
-            r = -ENOENT;
-        r = vg_store_finish_locked(s, r);
-    }
-    g_mutex_unlock(&s->lock);
-    return r;
+    return vg_store_change(s, true, "UPDATE users SET disabled = ?2, updated = ?3 WHERE name = ?1",
+                           "set disabled", "tii", name, (int64_t)disabled, unix_now());
 }
 
 int vg_store_user_del(vg_store *s, const char *name)
 {
-    int r;
-
     if (!vg_name_valid(name))
         return -EINVAL;
-    g_mutex_lock(&s->lock);
-    r = vg_store_begin_locked(s);
-    if (r == 0) {
-        /* Assignments, entitlements and sticky VMs go by ON DELETE CASCADE. */
-        r = vg_store_run_locked(s, "DELETE FROM users WHERE name = ?1", "delete user", "t", name);
-        if (r == 0 && sqlite3_changes(s->db) == 0)
-            r = -ENOENT;
-        r = vg_store_finish_locked(s, r);
-    }
-    g_mutex_unlock(&s->lock);
-    return r;
+    /* Assignments, entitlements and sticky VMs go by ON DELETE CASCADE. */
+    return vg_store_change(s, true, "DELETE FROM users WHERE name = ?1", "delete user", "t", name);
 }
 
 void vg_store_user_free(vg_store_user *u)
@@ -469,36 +437,19 @@ int vg_store_vm_set(vg_store *s, const char *name, const char *uuid)
             return -EINVAL;
         low = g_ascii_strdown(uuid, -1);
     }
-    g_mutex_lock(&s->lock);
-    r = vg_store_begin_locked(s);
-    if (r == 0) {
-        r = vg_store_run_locked(s,
-                                "INSERT INTO vms (name, uuid) VALUES (?1, ?2) "
-                                "ON CONFLICT (name) DO UPDATE SET uuid = excluded.uuid",
-                                "set vm", "tt", name, low);
-        r = vg_store_finish_locked(s, r);
-    }
-    g_mutex_unlock(&s->lock);
+    r = vg_store_change(s, false,
+                        "INSERT INTO vms (name, uuid) VALUES (?1, ?2) "
+                        "ON CONFLICT (name) DO UPDATE SET uuid = excluded.uuid",
+                        "set vm", "tt", name, low);
     g_free(low);
     return r;
 }
 
 int vg_store_vm_del(vg_store *s, const char *name)
 {
-    int r;
-
     if (!vg_name_valid(name))
         return -EINVAL;
-    g_mutex_lock(&s->lock);
-    r = vg_store_begin_locked(s);
-    if (r == 0) {
-        r = vg_store_run_locked(s, "DELETE FROM vms WHERE name = ?1", "delete vm", "t", name);
-        if (r == 0 && sqlite3_changes(s->db) == 0)
-            r = -ENOENT;
-        r = vg_store_finish_locked(s, r);
-    }
-    g_mutex_unlock(&s->lock);
-    return r;
+    return vg_store_change(s, true, "DELETE FROM vms WHERE name = ?1", "delete vm", "t", name);
 }
 
 void vg_store_vm_free(vg_store_vm *vm)
@@ -566,46 +517,25 @@ int vg_store_vm_list(vg_store *s, GPtrArray **out)
 
 int vg_store_assign(vg_store *s, const char *user, const char *vm, vg_role role)
 {
-    int r;
-
     if (!vg_name_valid(user) || !vg_name_valid(vm) || role < VG_ROLE_OWNER ||
         role > VG_ROLE_OBSERVER)
         return -EINVAL;
-    g_mutex_lock(&s->lock);
-    r = vg_store_begin_locked(s);
-    if (r == 0) {
-        r = vg_store_run_locked(s,
-                                "INSERT INTO assignments (user_id, vm, role) "
-                                "SELECT id, ?2, ?3 FROM users WHERE name = ?1 "
-                                "ON CONFLICT (user_id, vm) DO UPDATE SET role = excluded.role",
-                                "assign", "ttt", user, vm, vg_role_name(role));
-        if (r == 0 && sqlite3_changes(s->db) == 0)
-            r = -ENOENT; /* the SELECT found no such user */
-        r = vg_store_finish_locked(s, r);
-    }
-    g_mutex_unlock(&s->lock);
-    return r;
+    /* No row changed: the SELECT found no such user (-ENOENT). */
+    return vg_store_change(s, true,
+                           "INSERT INTO assignments (user_id, vm, role) "
+                           "SELECT id, ?2, ?3 FROM users WHERE name = ?1 "
+                           "ON CONFLICT (user_id, vm) DO UPDATE SET role = excluded.role",
+                           "assign", "ttt", user, vm, vg_role_name(role));
 }
 
 int vg_store_unassign(vg_store *s, const char *user, const char *vm)
 {
-    int r;
-
     if (!vg_name_valid(user) || !vg_name_valid(vm))
         return -EINVAL;
-    g_mutex_lock(&s->lock);
-    r = vg_store_begin_locked(s);
-    if (r == 0) {
-        r = vg_store_run_locked(s,
-                                "DELETE FROM assignments WHERE vm = ?2 "
-                                "AND user_id = (SELECT id FROM users WHERE name = ?1)",
-                                "unassign", "tt", user, vm);
-        if (r == 0 && sqlite3_changes(s->db) == 0)
-            r = -ENOENT;
-        r = vg_store_finish_locked(s, r);
-    }
-    g_mutex_unlock(&s->lock);
-    return r;
+    return vg_store_change(s, true,
+                           "DELETE FROM assignments WHERE vm = ?2 "
+                           "AND user_id = (SELECT id FROM users WHERE name = ?1)",
+                           "unassign", "tt", user, vm);
 }
 
 void vg_store_assignment_free(vg_store_assignment *a)

@@ -28,6 +28,8 @@
 
 #include "admin.h"
 #include "auth.h"
+#include "admin-priv.h"
+#include "control-commands.h"
 #include "control.h"
 #include "log.h"
 #include "png-writer.h"
@@ -1149,6 +1151,23 @@ static void test_vmgatectl_usage_errors_exit_2_with_hint(void **state)
     }
 }
 
+/* vmgatectl takes its commands from the table: each has a body, a usage line and help. */
+static void test_vmgatectl_knows_every_command_of_the_table(void **state)
+{
+    fixture *f = *state;
+
+    for (size_t i = 0; i < vg_control_n_commands; i++) {
+        for (const vg_control_cli *cli = vg_control_commands[i].cli; cli->words; cli++) {
+            g_auto(GStrv) words = g_strsplit(cli->words, " ", 2);
+            g_autoptr(run_result) r = words[1] ? ctl(f, NULL, words[0], words[1], "--help", NULL)
+                                               : ctl(f, NULL, words[0], "--help", NULL);
+            g_autofree char *usage = g_strdup_printf("vmgatectl %s", cli->words);
+            expect(r, 0, usage, NULL);
+            assert_non_null(strstr(r->out, cli->summary));
+        }
+    }
+}
+
 /* ---- who may use the socket ---- */
 
 static void test_admin_socket_is_root_only_without_group(void **state)
@@ -1391,6 +1410,69 @@ static void test_admin_answers_malformed_and_unknown_requests(void **state)
     close(fd);
 }
 
+/* Every command of the table has a handler, and vmgated has no handler the table lacks. */
+static void test_admin_has_a_handler_for_every_command_of_the_table(void **state)
+{
+    const vg_control_command *spec = NULL;
+
+    (void)state;
+    for (size_t i = 0; i < vg_control_n_commands; i++) {
+        assert_non_null(vg_admin_find_command(vg_control_commands[i].name, &spec));
+        assert_ptr_equal(spec, &vg_control_commands[i]);
+    }
+    assert_null(vg_admin_find_command("frobnicate", &spec));
+    assert_null(spec);
+}
+
+/* Send @line, expect EINVAL with @message. */
+static void expect_invalid(int fd, vg_control_reader *reader, const char *line, const char *message)
+{
+    vg_control_response *resp;
+
+    assert_int_equal(vg_control_write_all(fd, line, strlen(line)), 0);
+    resp = raw_read(reader);
+    assert_false(resp->ok);
+    assert_string_equal(resp->code, "EINVAL");
+    assert_string_equal(resp->error, message);
+    vg_control_response_free(resp);
+}
+
+/* Arguments are checked against the table before a command runs, with the same messages. */
+static void test_admin_checks_arguments_from_the_table(void **state)
+{
+    fixture *f = *state;
+    vg_control_reader *reader;
+    vg_store_pool *p = NULL;
+    int fd = raw_connect(f, &reader);
+
+    expect_invalid(fd, reader, "{\"id\":1,\"cmd\":\"user.add\",\"args\":{\"name\":\"zoe\"}}\n",
+                   "missing argument 'password'");
+    expect_invalid(fd, reader,
+                   "{\"id\":2,\"cmd\":\"user.add\",\"args\":{\"name\":\"zoe\",\"password\":\"x\","
+                   "\"nla\":\"yes\"}}\n",
+                   "argument 'nla' must be true or false");
+    expect_invalid(fd, reader, "{\"id\":3,\"cmd\":\"pool.del\",\"args\":{\"name\":[1]}}\n",
+                   "argument 'name' must be a string");
+    expect_invalid(fd, reader,
+                   "{\"id\":4,\"cmd\":\"pool.create\",\"args\":{\"name\":\"p9\","
+                   "\"idle_action\":\"shutdown\",\"idle_minutes\":10081}}\n",
+                   "argument 'idle_minutes' must be an integer from 1 to 10080");
+    expect_invalid(fd, reader, "{\"id\":5,\"cmd\":\"audit\",\"args\":{\"lines\":-1}}\n",
+                   "argument 'lines' must be an integer from 0 to 10000");
+    expect_invalid(fd, reader,
+                   "{\"id\":6,\"cmd\":\"assign\",\"args\":{\"user\":\"a\",\"vm\":\"v\","
+                   "\"role\":\"boss\"}}\n",
+                   "invalid role 'boss' (owner, controller or observer)");
+    expect_invalid(
+        fd, reader,
+        "{\"id\":7,\"cmd\":\"vm.power\",\"args\":{\"vm\":\"v\",\"action\":\"reboot\"}}\n",
+        "invalid power action 'reboot' (start, shutdown, destroy, suspend or resume)");
+    /* Nothing was done. */
+    assert_int_equal(vg_store_pool_get(f->store, "p9", &p), -ENOENT);
+    vg_control_reader_free(reader);
+    close(fd);
+}
+
 static void test_admin_closes_connection_on_oversized_request(void **state)
 {
     fixture *f = *state;
@@ -1458,6 +1540,9 @@ int main(void)
         T(test_vmgatectl_audit_prints_and_follows),
         T(test_vmgatectl_reports_daemon_not_running),
         T(test_vmgatectl_usage_errors_exit_2_with_hint),
+        T(test_vmgatectl_knows_every_command_of_the_table),
+        T(test_admin_has_a_handler_for_every_command_of_the_table),
+        T(test_admin_checks_arguments_from_the_table),
         T(test_admin_socket_is_root_only_without_group),
         T(test_vmgatectl_as_unprivileged_user_is_denied),
         T(test_admin_group_member_is_allowed),

@@ -14,6 +14,7 @@
 #include <cmocka.h>
 #include <glib.h>
 
+#include "control-commands.h"
 #include "control.h"
 
 static void test_control_request_round_trips(void **state)
@@ -326,6 +327,164 @@ static void test_control_connect_reports_missing_socket(void **state)
     assert_int_equal(fd, -1);
 }
 
+/* ---- the command table ---- */
+
+static void test_control_table_has_every_wire_command_once(void **state)
+{
+    static const char *const names[] = {
+        VG_CONTROL_CMD_USER_ADD,     VG_CONTROL_CMD_USER_PASSWD, VG_CONTROL_CMD_USER_DEL,
+        VG_CONTROL_CMD_USER_DISABLE, VG_CONTROL_CMD_USER_ENABLE, VG_CONTROL_CMD_USER_LIST,
+        VG_CONTROL_CMD_VM_LIST,      VG_CONTROL_CMD_VM_POWER,    VG_CONTROL_CMD_ASSIGN,
+        VG_CONTROL_CMD_UNASSIGN,     VG_CONTROL_CMD_POOL_CREATE, VG_CONTROL_CMD_POOL_ADD,
+        VG_CONTROL_CMD_POOL_REMOVE,  VG_CONTROL_CMD_POOL_DEL,    VG_CONTROL_CMD_POOL_LIST,
+        VG_CONTROL_CMD_ENTITLE,      VG_CONTROL_CMD_UNENTITLE,   VG_CONTROL_CMD_SESSION_LIST,
+        VG_CONTROL_CMD_SESSION_KICK, VG_CONTROL_CMD_SCREENSHOT,  VG_CONTROL_CMD_SEND_TEXT,
+        VG_CONTROL_CMD_SEND_COMBO,   VG_CONTROL_CMD_AUDIT,
+    };
+
+    (void)state;
+    assert_int_equal(vg_control_n_commands, G_N_ELEMENTS(names));
+    for (size_t i = 0; i < G_N_ELEMENTS(names); i++) {
+        const vg_control_command *c = vg_control_command_find(names[i]);
+        assert_non_null(c);
+        assert_string_equal(c->name, names[i]);
+        for (size_t j = 0; j < vg_control_n_commands; j++)
+            assert_true(&vg_control_commands[j] == c ||
+                        strcmp(vg_control_commands[j].name, names[i]) != 0);
+    }
+    assert_null(vg_control_command_find("user.frob"));
+    assert_null(vg_control_command_find(NULL));
+}
+
+static void test_control_table_read_only_commands(void **state)
+{
+    GString *ro = g_string_new(NULL);
+
+    (void)state;
+    for (size_t i = 0; i < vg_control_n_commands; i++)
+        if (vg_control_commands[i].reads_only)
+            g_string_append_printf(ro, "%s ", vg_control_commands[i].name);
+    assert_string_equal(ro->str, "user.list vm.list pool.list session.list screenshot audit ");
+    g_string_free(ro, TRUE);
+}
+
+/* What vmgatectl sends is what vmgated checks: every member a command line sets is an
+ * argument of its command, and every command's words are unique. */
+static void test_control_table_cli_sets_only_known_arguments(void **state)
+{
+    g_autoptr(GHashTable) words = g_hash_table_new(g_str_hash, g_str_equal);
+
+    (void)state;
+    for (size_t i = 0; i < vg_control_n_commands; i++) {
+        const vg_control_command *c = &vg_control_commands[i];
+        for (const vg_control_cli *cli = c->cli; cli->words; cli++) {
+            int n = 0;
+            assert_true(g_hash_table_add(words, (gpointer)cli->words));
+            assert_non_null(cli->usage);
+            assert_non_null(cli->summary);
+            for (; cli->params[n]; n++)
+                assert_non_null(vg_control_command_arg(c, cli->params[n]));
+            assert_true(cli->min_args <= n);
+            if (cli->set_key) {
+                const vg_control_arg *a = vg_control_command_arg(c, cli->set_key);
+                assert_non_null(a);
+                assert_true(vg_control_choice_valid(a, cli->set_value));
+            }
+            for (const vg_control_option *o = cli->options; o && o->name; o++) {
+                const vg_control_arg *a;
+                /* send-keys --combo belongs to send.combo */
+                if (!o->key || strcmp(o->key, "combo") == 0)
+                    continue;
+                a = vg_control_command_arg(c, o->key);
+                assert_non_null(a);
+                assert_int_equal(a->type, o->type);
+            }
+        }
+    }
+    assert_int_equal(g_hash_table_size(words), 26);
+    assert_non_null(
+        vg_control_command_arg(vg_control_command_find(VG_CONTROL_CMD_SEND_COMBO), "combo"));
+}
+
+/* Check @json as the args of @cmd: the message, or NULL if they pass. */
+static char *check(const char *cmd, const char *json)
+{
+    g_autoptr(JsonNode) node = json_from_string(json, NULL);
+    char *error = (char *)"unset";
+    int r;
+
+    assert_non_null(node);
+    r = vg_control_args_check(vg_control_command_find(cmd), json_node_get_object(node), &error);
+    assert_true(r == 0 ? error == NULL : r == -EINVAL && error != NULL);
+    return error;
+}
+
+#define assert_check(cmd, json, message)                                                           \
+    do {                                                                                           \
+        g_autofree char *m_ = check(cmd, json);                                                    \
+        if (message)                                                                               \
+            assert_string_equal(m_, message);                                                      \
+        else                                                                                       \
+            assert_null(m_);                                                                       \
+    } while (0)
+
+static void test_control_args_check_refuses_missing_mistyped_and_out_of_range(void **state)
+{
+    const char *none = NULL;
+
+    (void)state;
+    assert_check("user.add", "{\"name\":\"alice\",\"password\":\"pw\"}", none);
+    assert_check("user.add", "{\"name\":\"alice\"}", "missing argument 'password'");
+    assert_check("user.add", "{\"name\":\"alice\",\"password\":null}",
+                 "missing argument 'password'");
+    assert_check("user.add", "{\"name\":7,\"password\":\"pw\"}",
+                 "argument 'name' must be a string");
+    assert_check("user.add", "{\"name\":\"a\",\"password\":\"pw\",\"nla\":1}",
+                 "argument 'nla' must be true or false");
+    assert_check("audit", "{}", none);
+    assert_check("audit", "{\"lines\":10000,\"follow\":true}", none);
+    assert_check("audit", "{\"lines\":10001}",
+                 "argument 'lines' must be an integer from 0 to 10000");
+    assert_check("audit", "{\"lines\":-1}", "argument 'lines' must be an integer from 0 to 10000");
+    assert_check("audit", "{\"lines\":\"5\"}",
+                 "argument 'lines' must be an integer from 0 to 10000");
+    assert_check("audit", "{\"lines\":5.0}", "argument 'lines' must be an integer from 0 to 10000");
+    assert_check("pool.create", "{\"name\":\"p\",\"idle_minutes\":0}",
+                 "argument 'idle_minutes' must be an integer from 1 to 10080");
+    assert_check("pool.create", "{\"name\":\"p\",\"idle_action\":\"sleep\"}",
+                 "invalid idle action 'sleep' (none, shutdown or suspend)");
+    assert_check("assign", "{\"user\":\"u\",\"vm\":\"v\",\"role\":\"boss\"}",
+                 "invalid role 'boss' (owner, controller or observer)");
+    assert_check("vm.power", "{\"vm\":\"v\",\"action\":\"reboot\"}",
+                 "invalid power action 'reboot' (start, shutdown, destroy, suspend or resume)");
+    /* The first argument in the table's order is the one named. */
+    assert_check("assign", "{}", "missing argument 'user'");
+    /* Members the table does not name are ignored. */
+    assert_check("user.list", "{\"extra\":[1,2]}", none);
+}
+
+static void test_control_args_give_defaults_when_absent(void **state)
+{
+    const vg_control_command *audit = vg_control_command_find(VG_CONTROL_CMD_AUDIT);
+    const vg_control_command *pool = vg_control_command_find(VG_CONTROL_CMD_POOL_CREATE);
+    g_autoptr(JsonNode) none = json_from_string("{\"lines\":null}", NULL);
+    g_autoptr(JsonNode) some = json_from_string("{\"lines\":3,\"follow\":true,\"s\":\"x\"}", NULL);
+    bool given = true;
+
+    (void)state;
+    assert_int_equal(vg_control_arg_int(audit, json_node_get_object(none), "lines", &given), 20);
+    assert_false(given);
+    assert_false(vg_control_arg_bool(audit, json_node_get_object(none), "follow", &given));
+    assert_false(given);
+    assert_int_equal(vg_control_arg_int(pool, json_node_get_object(none), "idle_minutes", NULL),
+                     30);
+    assert_int_equal(vg_control_arg_int(audit, json_node_get_object(some), "lines", &given), 3);
+    assert_true(given);
+    assert_true(vg_control_arg_bool(audit, json_node_get_object(some), "follow", NULL));
+    assert_string_equal(vg_control_arg_string(json_node_get_object(some), "s"), "x");
+    assert_null(vg_control_arg_string(json_node_get_object(none), "lines"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -343,6 +502,11 @@ int main(void)
         cmocka_unit_test(test_control_reader_reports_clean_end),
         cmocka_unit_test(test_control_reader_refuses_too_long_line),
         cmocka_unit_test(test_control_connect_reports_missing_socket),
+        cmocka_unit_test(test_control_table_has_every_wire_command_once),
+        cmocka_unit_test(test_control_table_read_only_commands),
+        cmocka_unit_test(test_control_table_cli_sets_only_known_arguments),
+        cmocka_unit_test(test_control_args_check_refuses_missing_mistyped_and_out_of_range),
+        cmocka_unit_test(test_control_args_give_defaults_when_absent),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
