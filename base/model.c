@@ -7,6 +7,8 @@
 #include <stddef.h>
 #include <string.h>
 
+#include <glib.h>
+
 bool vg_name_valid(const char *name)
 {
     size_t len;
@@ -22,6 +24,25 @@ bool vg_name_valid(const char *name)
         bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
                   c == '.' || c == '_' || c == '@' || c == '-';
         if (!ok)
+            return false;
+    }
+    return true;
+}
+
+bool vg_vm_name_valid(const char *name)
+{
+    size_t len;
+
+    if (!name || name[0] == '\0')
+        return false;
+    len = strnlen(name, VG_VM_NAME_MAX + 1);
+    if (len > VG_VM_NAME_MAX || !g_utf8_validate(name, (gssize)len, NULL))
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)name[i];
+        /* libvirt refuses '/' and '\n' in a QEMU domain's name; XML 1.0
+         * allows no other C0 control but tab and carriage return. */
+        if (c == '/' || (c < 0x20 && c != '\t' && c != '\r'))
             return false;
     }
     return true;

@@ -14,11 +14,24 @@
 #define VG_NAME_MAX 64
 
 /**
- * Whether @name is a valid user, VM or pool name: 1..VG_NAME_MAX characters
- * of [A-Za-z0-9._@-], not starting with '-' (so it can never be mistaken for
- * a command-line option). NULL is invalid.
+ * Whether @name is a valid user or pool name: 1..VG_NAME_MAX characters of
+ * [A-Za-z0-9._@-], not starting with '-' (so it can never be mistaken for a
+ * command-line option). NULL is invalid.
  */
 bool vg_name_valid(const char *name);
+
+/** Longest VM name vmgate serves, in bytes (libvirt itself sets no limit). */
+#define VG_VM_NAME_MAX 255
+
+/**
+ * Whether @name is a VM name vmgate serves: any name libvirt accepts for a
+ * QEMU domain (valid UTF-8 with no '/' and no newline; spaces, Unicode and
+ * a leading '-' are fine) of 1..VG_VM_NAME_MAX bytes, and no control
+ * character XML 1.0 forbids (libvirt could not store it). A VM's UUID is a
+ * valid name too. Such a name is escaped wherever it is shown or logged.
+ * NULL is invalid.
+ */
+bool vg_vm_name_valid(const char *name);
 
 /** What a user may do on a VM. Lower values carry more rights. */
 typedef enum vg_role {

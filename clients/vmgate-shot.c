@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <locale.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -115,13 +116,16 @@ int main(int argc, char **argv)
     g_autoptr(GError) err = NULL;
     GOptionEntry entries[] = {
         {"libvirt", 0, 0, G_OPTION_ARG_STRING, &uri, "libvirt connection URI", "URI"},
-        {"domain", 0, 0, G_OPTION_ARG_STRING, &domain, "libvirt domain (VM) name", "NAME"},
+        /* Names are taken as the UTF-8 bytes given, whatever the locale:
+         * VM names are libvirt's (spaces, Unicode), and under a C locale
+         * GOption would refuse a string argument that is not ASCII. */
+        {"domain", 0, 0, G_OPTION_ARG_FILENAME, &domain, "libvirt domain (VM) name", "NAME"},
         {"vnc", 0, 0, G_OPTION_ARG_STRING, &vnc, "vmgate's VNC front end", "HOST:PORT"},
         {"rdp", 0, 0, G_OPTION_ARG_STRING, &rdp, "vmgate's RDP front end", "HOST:PORT"},
-        {"user", 0, 0, G_OPTION_ARG_STRING, &user, "user name for --vnc or --rdp", "USER"},
+        {"user", 0, 0, G_OPTION_ARG_FILENAME, &user, "user name for --vnc or --rdp", "USER"},
         {"password-file", 0, 0, G_OPTION_ARG_FILENAME, &password_file,
          "file whose first line is the password for --vnc or --rdp", "FILE"},
-        {"vm", 0, 0, G_OPTION_ARG_STRING, &vm, "VM to ask the RDP front end for", "ID"},
+        {"vm", 0, 0, G_OPTION_ARG_FILENAME, &vm, "VM to ask the RDP front end for", "ID"},
         {"ca", 0, 0, G_OPTION_ARG_FILENAME, &ca,
          "CA certificates (PEM) that sign the server's certificate", "FILE"},
         {"insecure", 0, 0, G_OPTION_ARG_NONE, &insecure,
@@ -141,11 +145,21 @@ int main(int argc, char **argv)
     shot_options opt = {0};
     g_autofree char *text = NULL;
 
+    setlocale(LC_ALL, "");
     g_option_context_add_main_entries(ctx, entries, NULL);
     g_option_context_set_description(ctx, summary);
     if (!g_option_context_parse(ctx, &argc, &argv, &err)) {
         fprintf(stderr, "vmgate-shot: %s\nTry 'vmgate-shot --help'.\n", err->message);
         return SHOT_EXIT_USAGE;
+    }
+    {
+        const char *names[] = {domain, user, vm};
+        for (size_t i = 0; i < G_N_ELEMENTS(names); i++) {
+            if (names[i] && !g_utf8_validate(names[i], -1, NULL)) {
+                fprintf(stderr, "vmgate-shot: --domain, --user and --vm take UTF-8 text\n");
+                return SHOT_EXIT_USAGE;
+            }
+        }
     }
     if (argc > 1) {
         fprintf(stderr, "vmgate-shot: unexpected argument '%s'\nTry 'vmgate-shot --help'.\n",

@@ -15,6 +15,7 @@
  * ctl-priv.h and --help).
  */
 #include "ctl-priv.h"
+#include "log.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -62,14 +63,25 @@ static const struct {
     {"audit", vg_ctl_audit},
 };
 
+/* @text as a terminal shows it safely: names (a VM's may hold a tab, a
+ * carriage return or C1 controls) cannot move the cursor or fake a line. */
+static void put_escaped(const char *text, FILE *out)
+{
+    char buf[8192];
+    vg_log_escape(text, buf, sizeof(buf));
+    fputs(buf, out);
+}
+
 void vg_ctl_error(const char *fmt, ...)
 {
+    g_autofree char *text = NULL;
     va_list ap;
 
-    fputs("vmgatectl: ", stderr);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    text = g_strdup_vprintf(fmt, ap);
     va_end(ap);
+    fputs("vmgatectl: ", stderr);
+    put_escaped(text, stderr);
     fputc('\n', stderr);
 }
 
@@ -377,7 +389,8 @@ int vg_ctl_run_message(ctl *c, char **argv, char *msg)
 void vg_ctl_print_message(vg_control_response *resp, void *data)
 {
     (void)resp;
-    puts((const char *)data);
+    put_escaped(data, stdout);
+    fputc('\n', stdout);
 }
 
 char *vg_ctl_join_array(JsonArray *a, const char *first, const char *second)

@@ -20,6 +20,8 @@
 
 #include <openssl/ssl.h>
 
+#include "model.h"
+
 /** RFB security type and VeNCrypt subtypes used by the prelude. */
 #define VG_RFB_SEC_NONE        1
 #define VG_RFB_SEC_VNC_AUTH    2
@@ -28,8 +30,9 @@
 #define VG_VENCRYPT_TLS_PLAIN  259
 #define VG_VENCRYPT_X509_PLAIN 262
 
-/** Longest Plain user name and password accepted (bytes, without NUL). */
-#define VG_VNC_USER_MAX     255
+/** Longest Plain user name and password accepted (bytes, without NUL): the
+ * user name may be "VM/user", with the longest VM name vmgate serves. */
+#define VG_VNC_USER_MAX     (VG_VM_NAME_MAX + 1 + VG_NAME_MAX)
 #define VG_VNC_PASSWORD_MAX 1024
 
 /** Default deadline for the whole prelude. */

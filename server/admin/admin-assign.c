@@ -87,17 +87,19 @@ int vg_admin_cmd_assign(vg_admin_call *k)
     const struct vg_admin_ctx *c = ctx(k);
     g_autoptr(JsonBuilder) b = json_builder_new();
     const char *user, *vm, *role_name;
+    char vm_name[VG_VM_NAME_MAX + 1];
     vg_role role = VG_ROLE_OWNER, before = VG_ROLE_OWNER;
     bool had;
     int r;
 
-    if ((r = arg_name(k, "user", "user", &user)) < 0 || (r = arg_name(k, "vm", "VM", &vm)) < 0 ||
+    if ((r = arg_name(k, "user", "user", &user)) < 0 || (r = arg_vm(k, &vm)) < 0 ||
         (r = arg_string(k, "role", &role_name)) < 0)
         return r;
     /* The table allows only role names; parsing cannot fail unless the two disagree. */
     if (role_name && vg_role_parse(role_name, &role) < 0)
         return vg_admin_fail(k, -EINVAL, "invalid role '%s'", role_name);
-    if ((r = vg_admin_user_exists(k, user)) < 0 || (r = vg_admin_vm_known(k, vm)) < 0)
+    if ((r = vg_admin_user_exists(k, user)) < 0 ||
+        (r = vg_admin_vm_resolve(k, &vm, true, vm_name)) < 0)
         return r;
     had = current_role(k, user, vm, &before) == 0;
 
@@ -135,11 +137,13 @@ int vg_admin_cmd_unassign(vg_admin_call *k)
 {
     const struct vg_admin_ctx *c = ctx(k);
     const char *user, *vm;
+    char vm_name[VG_VM_NAME_MAX + 1];
     int r;
 
-    if ((r = arg_name(k, "user", "user", &user)) < 0 || (r = arg_name(k, "vm", "VM", &vm)) < 0)
+    if ((r = arg_name(k, "user", "user", &user)) < 0 || (r = arg_vm(k, &vm)) < 0)
         return r;
-    if ((r = vg_admin_user_exists(k, user)) < 0)
+    if ((r = vg_admin_user_exists(k, user)) < 0 ||
+        (r = vg_admin_vm_resolve(k, &vm, false, vm_name)) < 0)
         return r;
     r = vg_store_unassign(c->store, user, vm);
     if (r == -ENOENT)

@@ -25,6 +25,8 @@
 #include "control.h"
 
 #define NAME_RULE "1 to 64 characters of A-Z a-z 0-9 . _ @ -, not starting with '-'"
+#define VM_NAME_RULE                                                                               \
+    "a libvirt domain name (1 to 255 bytes of UTF-8, no '/' or newline) or a VM's UUID"
 
 static inline const struct vg_admin_ctx *ctx(vg_admin_call *k)
 {
@@ -72,12 +74,8 @@ static inline int arg_vm(vg_admin_call *k, const char **out)
 
     if ((r = arg_string(k, "vm", out)) < 0)
         return r;
-    for (const char *p = *out; *p; p++)
-        if ((unsigned char)*p < 0x20 || *p == 0x7f)
-            return vg_admin_fail(k, -EINVAL, "invalid VM name");
-    if (!**out || strlen(*out) >= sizeof(((vg_admin_vm *)NULL)->name) ||
-        !g_utf8_validate(*out, -1, NULL))
-        return vg_admin_fail(k, -EINVAL, "invalid VM name");
+    if (!vg_vm_name_valid(*out))
+        return vg_admin_fail(k, -EINVAL, "invalid VM name '%s': use %s", *out, VM_NAME_RULE);
     return 0;
 }
 
@@ -98,8 +96,16 @@ int vg_admin_live_failed(vg_admin_call *k, int r, const char *vm);
 /** Fail @k with -ENOTSUP: @what is not supported by this vmgated. */
 int vg_admin_unsupported(vg_admin_call *k, const char *what);
 
-/** 0 if the hypervisor knows VM @vm (or cannot say); else fail @k ("unknown VM"). */
-int vg_admin_vm_known(vg_admin_call *k, const char *vm);
+/**
+ * The VM *@vm names, as the store keeps it: a VM the hypervisor knows by
+ * that name stays as it is; a VM's UUID becomes that VM's name (copied to
+ * @name, and *@vm points there). A name the hypervisor does not know fails
+ * @k ("unknown VM") when @must_exist, else stays (a VM undefined since it was
+ * assigned). When the hypervisor cannot list its VMs the name is taken on
+ * trust. @return 0 or a negative errno (failed).
+ */
+int vg_admin_vm_resolve(vg_admin_call *k, const char **vm, bool must_exist,
+                        char name[VG_VM_NAME_MAX + 1]);
 
 /** End @user's live viewers (of VM @vm only, unless NULL), audited. @return how many. */
 unsigned vg_admin_kick_user_on(vg_admin_call *k, const char *user, const char *vm,

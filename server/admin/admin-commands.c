@@ -67,30 +67,42 @@ int vg_admin_unsupported(vg_admin_call *k, const char *what)
 }
 
 /*
- * Whether @vm is a VM the hypervisor knows, so that a typo is caught when
- * it is assigned. When the daemon cannot list VMs (no live ops, hypervisor
- * down) the name is taken on trust: the store may name VMs that do not
- * exist yet.
+ * A typo is caught when a VM is assigned or pooled, and a UUID is kept as
+ * the name the store and the sessions use. When the daemon cannot list VMs
+ * (no live ops, hypervisor down) the name is taken on trust: the store may
+ * name VMs that do not exist yet.
  */
-int vg_admin_vm_known(vg_admin_call *k, const char *vm)
+int vg_admin_vm_resolve(vg_admin_call *k, const char **vm, bool must_exist,
+                        char name[VG_VM_NAME_MAX + 1])
 {
     const struct vg_admin_ctx *c = ctx(k);
     GArray *vms = NULL;
-    bool found = false;
+    const vg_admin_vm *by_name = NULL, *by_uuid = NULL;
     int r;
 
     if (!c->live || !c->live->vm_list)
         return 0;
     r = c->live->vm_list(c->live_opaque, &vms);
     if (r < 0) {
-        vg_info(TAG, "cannot list VMs to check '%s' (%s); taking it on trust", vm, g_strerror(-r));
+        vg_info(TAG, "cannot list VMs to check '%s' (%s); taking it on trust", *vm, g_strerror(-r));
         return 0;
     }
-    for (guint i = 0; vms && i < vms->len && !found; i++)
-        found = strcmp(g_array_index(vms, vg_admin_vm, i).name, vm) == 0;
+    /* A name wins over a UUID: a VM may be named like another's UUID. */
+    for (guint i = 0; vms && i < vms->len; i++) {
+        const vg_admin_vm *v = &g_array_index(vms, vg_admin_vm, i);
+        if (strcmp(v->name, *vm) == 0)
+            by_name = v;
+        else if (!by_uuid && g_uuid_string_is_valid(*vm) && g_ascii_strcasecmp(v->uuid, *vm) == 0)
+            by_uuid = v;
+    }
+    if (!by_name && by_uuid) {
+        g_strlcpy(name, by_uuid->name, VG_VM_NAME_MAX + 1);
+        *vm = name;
+    }
+    r = by_name || by_uuid || !must_exist ? 0 : vg_admin_fail(k, -ENOENT, "unknown VM '%s'", *vm);
     if (vms)
         g_array_unref(vms);
-    return found ? 0 : vg_admin_fail(k, -ENOENT, "unknown VM '%s'", vm);
+    return r;
 }
 
 /* End @user's live viewers (of VM @vm only, unless NULL). @return how many. */

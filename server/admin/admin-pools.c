@@ -92,11 +92,13 @@ static char *pool_holding(vg_admin_call *k, const char *vm)
 int vg_admin_cmd_pool_add(vg_admin_call *k)
 {
     const char *pool, *vm;
+    char vm_name[VG_VM_NAME_MAX + 1];
     int r;
 
-    if ((r = arg_name(k, "pool", "pool", &pool)) < 0 || (r = arg_name(k, "vm", "VM", &vm)) < 0)
+    if ((r = arg_name(k, "pool", "pool", &pool)) < 0 || (r = arg_vm(k, &vm)) < 0)
         return r;
-    if ((r = vg_admin_pool_exists(k, pool)) < 0 || (r = vg_admin_vm_known(k, vm)) < 0)
+    if ((r = vg_admin_pool_exists(k, pool)) < 0 ||
+        (r = vg_admin_vm_resolve(k, &vm, true, vm_name)) < 0)
         return r;
     r = vg_store_pool_add_vm(ctx(k)->store, pool, vm);
     if (r == -EEXIST) {
@@ -115,11 +117,13 @@ int vg_admin_cmd_pool_add(vg_admin_call *k)
 int vg_admin_cmd_pool_remove(vg_admin_call *k)
 {
     const char *pool, *vm;
+    char vm_name[VG_VM_NAME_MAX + 1];
     int r;
 
-    if ((r = arg_name(k, "pool", "pool", &pool)) < 0 || (r = arg_name(k, "vm", "VM", &vm)) < 0)
+    if ((r = arg_name(k, "pool", "pool", &pool)) < 0 || (r = arg_vm(k, &vm)) < 0)
         return r;
-    if ((r = vg_admin_pool_exists(k, pool)) < 0)
+    if ((r = vg_admin_pool_exists(k, pool)) < 0 ||
+        (r = vg_admin_vm_resolve(k, &vm, false, vm_name)) < 0)
         return r;
     r = vg_store_pool_remove_vm(ctx(k)->store, pool, vm);
     if (r == -ENOENT)

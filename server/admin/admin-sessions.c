@@ -104,10 +104,11 @@ int vg_admin_cmd_screenshot(vg_admin_call *k)
     g_autofree uint8_t *png = NULL;
     g_autofree char *base64 = NULL;
     const char *vm;
+    char vm_name[VG_VM_NAME_MAX + 1];
     size_t len = 0;
     int r;
 
-    if ((r = arg_vm(k, &vm)) < 0)
+    if ((r = arg_vm(k, &vm)) < 0 || (r = vg_admin_vm_resolve(k, &vm, false, vm_name)) < 0)
         return r;
     if (!c->live || !c->live->screenshot)
         return vg_admin_unsupported(k, "taking screenshots");
@@ -136,10 +137,11 @@ int vg_admin_cmd_send_text(vg_admin_call *k)
     const struct vg_admin_ctx *c = ctx(k);
     g_autoptr(JsonBuilder) b = json_builder_new();
     const char *vm, *text;
+    char vm_name[VG_VM_NAME_MAX + 1];
     uint32_t bad = 0;
     int r;
 
-    if ((r = arg_vm(k, &vm)) < 0)
+    if ((r = arg_vm(k, &vm)) < 0 || (r = vg_admin_vm_resolve(k, &vm, false, vm_name)) < 0)
         return r;
     arg_string(k, "text", &text);
     if (!*text || strlen(text) > SEND_TEXT_MAX || !g_utf8_validate(text, -1, NULL))
@@ -166,10 +168,11 @@ int vg_admin_cmd_send_combo(vg_admin_call *k)
     const struct vg_admin_ctx *c = ctx(k);
     g_autoptr(JsonBuilder) b = json_builder_new();
     const char *vm, *combo;
+    char vm_name[VG_VM_NAME_MAX + 1];
     uint16_t qnums[COMBO_MAX];
     int n, r;
 
-    if ((r = arg_vm(k, &vm)) < 0)
+    if ((r = arg_vm(k, &vm)) < 0 || (r = vg_admin_vm_resolve(k, &vm, false, vm_name)) < 0)
         return r;
     arg_string(k, "combo", &combo);
     n = vg_keymap_parse_combo(combo, qnums, COMBO_MAX);

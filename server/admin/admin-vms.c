@@ -64,10 +64,12 @@ int vg_admin_cmd_vm_power(vg_admin_call *k)
     const struct vg_admin_ctx *c = ctx(k);
     g_autoptr(JsonBuilder) b = json_builder_new();
     const char *vm, *action;
+    char vm_name[VG_VM_NAME_MAX + 1];
     int r;
 
     /* The table allows only the actions the live ops know. */
-    if ((r = arg_vm(k, &vm)) < 0 || (r = arg_string(k, "action", &action)) < 0)
+    if ((r = arg_vm(k, &vm)) < 0 || (r = arg_string(k, "action", &action)) < 0 ||
+        (r = vg_admin_vm_resolve(k, &vm, false, vm_name)) < 0)
         return r;
     if (!c->live || !c->live->power)
         return vg_admin_unsupported(k, "power control");

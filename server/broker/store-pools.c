@@ -80,14 +80,14 @@ static int add_vm_body(vg_store *s, void *data)
 
 int vg_store_pool_add_vm(vg_store *s, const char *pool, const char *vm)
 {
-    if (!vg_name_valid(pool) || !vg_name_valid(vm))
+    if (!vg_name_valid(pool) || !vg_vm_name_valid(vm))
         return -EINVAL;
     return vg_store_transact(s, add_vm_body, &(names){.pool = pool, .vm = vm});
 }
 
 int vg_store_pool_remove_vm(vg_store *s, const char *pool, const char *vm)
 {
-    if (!vg_name_valid(pool) || !vg_name_valid(vm))
+    if (!vg_name_valid(pool) || !vg_vm_name_valid(vm))
         return -EINVAL;
     /* A sticky hold on the VM goes by ON DELETE CASCADE. */
     return vg_store_change(s, true,
@@ -336,14 +336,14 @@ static int sticky_set_body(vg_store *s, void *data)
 
 int vg_store_sticky_set(vg_store *s, const char *pool, const char *vm, const char *user)
 {
-    if (!vg_name_valid(pool) || !vg_name_valid(vm) || !vg_name_valid(user))
+    if (!vg_name_valid(pool) || !vg_vm_name_valid(vm) || !vg_name_valid(user))
         return -EINVAL;
     return vg_store_transact(s, sticky_set_body, &(names){.pool = pool, .vm = vm, .user = user});
 }
 
 int vg_store_sticky_clear(vg_store *s, const char *pool, const char *vm)
 {
-    if (!vg_name_valid(pool) || !vg_name_valid(vm))
+    if (!vg_name_valid(pool) || !vg_vm_name_valid(vm))
         return -EINVAL;
     return vg_store_change(s, true,
                            "DELETE FROM sticky WHERE vm = ?2 "

@@ -430,7 +430,7 @@ int vg_store_vm_set(vg_store *s, const char *name, const char *uuid)
     char *low = NULL;
     int r;
 
-    if (!vg_name_valid(name))
+    if (!vg_vm_name_valid(name))
         return -EINVAL;
     if (uuid) {
         if (!g_uuid_string_is_valid(uuid))
@@ -447,7 +447,7 @@ int vg_store_vm_set(vg_store *s, const char *name, const char *uuid)
 
 int vg_store_vm_del(vg_store *s, const char *name)
 {
-    if (!vg_name_valid(name))
+    if (!vg_vm_name_valid(name))
         return -EINVAL;
     return vg_store_change(s, true, "DELETE FROM vms WHERE name = ?1", "delete vm", "t", name);
 }
@@ -479,7 +479,7 @@ int vg_store_vm_get(vg_store *s, const char *name_or_uuid, vg_store_vm **out)
         return -EINVAL;
     if (g_uuid_string_is_valid(name_or_uuid))
         key = g_ascii_strdown(name_or_uuid, -1);
-    else if (vg_name_valid(name_or_uuid))
+    else if (vg_vm_name_valid(name_or_uuid))
         key = g_strdup(name_or_uuid);
     else
         return -EINVAL;
@@ -517,7 +517,7 @@ int vg_store_vm_list(vg_store *s, GPtrArray **out)
 
 int vg_store_assign(vg_store *s, const char *user, const char *vm, vg_role role)
 {
-    if (!vg_name_valid(user) || !vg_name_valid(vm) || role < VG_ROLE_OWNER ||
+    if (!vg_name_valid(user) || !vg_vm_name_valid(vm) || role < VG_ROLE_OWNER ||
         role > VG_ROLE_OBSERVER)
         return -EINVAL;
     /* No row changed: the SELECT found no such user (-ENOENT). */
@@ -530,7 +530,7 @@ int vg_store_assign(vg_store *s, const char *user, const char *vm, vg_role role)
 
 int vg_store_unassign(vg_store *s, const char *user, const char *vm)
 {
-    if (!vg_name_valid(user) || !vg_name_valid(vm))
+    if (!vg_name_valid(user) || !vg_vm_name_valid(vm))
         return -EINVAL;
     return vg_store_change(s, true,
                            "DELETE FROM assignments WHERE vm = ?2 "
@@ -583,7 +583,7 @@ int vg_store_assignments_for_vm(vg_store *s, const char *vm, GPtrArray **out)
 {
     int r;
 
-    if (!vg_name_valid(vm))
+    if (!vg_vm_name_valid(vm))
         return -EINVAL;
     g_mutex_lock(&s->lock);
     r = vg_store_list_locked(s, ASSIGNMENT_SELECT "WHERE assignments.vm = ?1 ORDER BY users.name",

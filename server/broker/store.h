@@ -14,8 +14,8 @@
  * and do not require it to be in the vms table, which only remembers UUIDs
  * so that clients may ask for a VM by UUID.
  *
- * Errors: -EINVAL for a bad argument (names are checked with
- * vg_name_valid), -ENOENT for a missing user, pool, VM or link, -EEXIST for
+ * Errors: -EINVAL for a bad argument (user and pool names are checked with
+ * vg_name_valid, VM names with vg_vm_name_valid), -ENOENT for a missing user, pool, VM or link, -EEXIST for
  * a duplicate, -EIO for an SQLite failure (logged with vg_warning; secrets
  * are never logged).
  *

@@ -464,6 +464,60 @@ def test_kicked_and_taken_over_viewers_get_a_clear_end():
         check_kick_and_takeover(gw, viewer)
 
 
+def test_vm_names_as_libvirt_allows_them():
+    """VMs named with spaces, parentheses and Unicode: assigned and pooled
+    with vmgatectl (by name and by UUID), reached by a VNC "VM/user" login,
+    through a pool, and by RDP's preconnection PDU; the screens are exact
+    and the audit log names the VMs as libvirt does."""
+    tag = "%d" % os.getpid()
+    with Guest(name="Windows 11 (dev) " + tag) as g1, \
+            Guest(name="\u00fcn\u00efcode-" + tag) as g2, RdpGateway(g1, g2) as gw:
+        g1.wait_ready()
+        g2.wait_ready()
+        gw.d.ok("send-keys", g2.name, "echo second vm\\n")
+        listed = {v["name"]: v["uuid"] for v in json.loads(gw.d.ok("vm", "list", json_out=True))}
+        for g in (g1, g2):
+            if g.name not in listed:
+                fail("vmgatectl vm list does not show %r: %r" % (g.name, sorted(listed)))
+        # carol is given g1 by its UUID; the store keeps its name.
+        gw.d.ok("assign", "carol", listed[g1.name].upper(), "--role", "observer")
+        carol = [u for u in json.loads(gw.d.ok("user", "list", json_out=True))
+                 if u["name"] == "carol"][0]
+        if g1.name not in json.dumps(carol, ensure_ascii=False):
+            fail("carol's assignment by UUID is not kept under the VM's name: %r" % carol)
+        # A pool of the Unicode-named VM.
+        gw.d.ok("pool", "create", "lab")
+        gw.d.ok("pool", "add", "lab", g2.name)
+        gw.d.ok("entitle", "carol", "lab")
+
+        # VNC: alice names her VM in the login; carol's own VM login lands on g1.
+        for login, g in (("%s/alice" % g1.name, g1), ("%s/carol" % g2.name, g2)):
+            still = g.wait_still()
+            out = os.path.join(gw.root, "vnc-%d.png" % len(login))
+            rc, err = shot("--vnc", gw.addr(), "--user", login, "--password-file",
+                           os.path.join(gw.root, login.split("/")[1] + ".pw"), "--ca", gw.ca,
+                           "--output", out, "--wait-stable", "1000", "--timeout", "60")
+            if rc != 0:
+                fail("VNC login %r: exit %d: %s" % (login, rc, err))
+            assert_images_equal(Image.open(out).convert("RGB"), still, "VNC %r" % login)
+        # RDP: the preconnection PDU names the VM.
+        still = g1.wait_still()
+        out = os.path.join(gw.root, "rdp.png")
+        rc, err = gw.rdp_shot("alice", out, "--wait-stable", "1000", "--timeout", "60",
+                              vm=g1.name)
+        if rc != 0:
+            fail("RDP /pcb:%r: exit %d: %s" % (g1.name, rc, err))
+        assert_images_equal(Image.open(out).convert("RGB"), still, "RDP %r" % g1.name)
+        vms = {(r.get("user"), r.get("vm")) for r in gw.audit() if r.get("event") == "login_ok"}
+        for pair in (("alice", g1.name), ("carol", g2.name)):
+            if pair not in vms:
+                fail("no login_ok audited for %r: %r" % (pair, vms))
+        # A name libvirt refuses is refused with the rule.
+        rc, _, err = gw.d.ctl("assign", "alice", "a/b")
+        if rc == 0 or "invalid VM name" not in err:
+            fail("assign to 'a/b': exit %d: %s" % (rc, err))
+
+
 def test_viewers_ended_by_the_gateway_stopping_are_audited():
     """SIGTERM with a VNC viewer and an RDP viewer connected: vmgated stops
     cleanly and audits each one's logout with the reason, as for every
@@ -508,4 +562,5 @@ if __name__ == "__main__":
                test_a_client_that_suspends_frame_acks_gets_a_bounded_queue,
                test_a_screen_mode_larger_than_served_ends_its_viewers,
                test_kicked_and_taken_over_viewers_get_a_clear_end,
-               test_viewers_ended_by_the_gateway_stopping_are_audited])
+               test_viewers_ended_by_the_gateway_stopping_are_audited,
+               test_vm_names_as_libvirt_allows_them])

@@ -280,9 +280,42 @@ static void test_store_names_follow_the_one_rule(void **state)
 
     assert_int_equal(vg_store_user_add(f->store, "-alice", HASH, NULL), -EINVAL);
     assert_int_equal(vg_store_user_add(f->store, long_name, HASH, NULL), -EINVAL);
-    assert_int_equal(vg_store_assign(f->store, "alice", "bad vm", VG_ROLE_OWNER), -EINVAL);
+    assert_int_equal(vg_store_assign(f->store, "alice", "bad/vm", VG_ROLE_OWNER), -EINVAL);
+    assert_int_equal(vg_store_assign(f->store, "alice", "", VG_ROLE_OWNER), -EINVAL);
     assert_int_equal(vg_store_pool_create(f->store, "", VG_IDLE_NONE, 0, false), -EINVAL);
     assert_int_equal(raw_count(f, "SELECT count(*) FROM users"), 0);
+}
+
+/* VM names are libvirt's: spaces, Unicode and a leading '-' are kept as they are. */
+static void test_store_keeps_vm_names_as_libvirt_allows_them(void **state)
+{
+    fixture *f = *state;
+    static const char *const names[] = {"Windows 11 (dev)", "\xc3\xbc" "n" "\xc3\xaf" "code",
+                                        "-dash", "it's \"quoted\" & <tagged>"};
+    GPtrArray *a = NULL;
+    vg_store_pool *p = NULL;
+
+    add_user(f, "alice");
+    assert_int_equal(vg_store_pool_create(f->store, "lab", VG_IDLE_NONE, 0, false), 0);
+    for (size_t i = 0; i < G_N_ELEMENTS(names); i++) {
+        assert_int_equal(vg_store_assign(f->store, "alice", names[i], VG_ROLE_OWNER), 0);
+        assert_int_equal(vg_store_pool_add_vm(f->store, "lab", names[i]), 0);
+        assert_int_equal(vg_store_vm_set(f->store, names[i], NULL), 0);
+    }
+    assert_int_equal(vg_store_assignments_for_user(f->store, "alice", &a), 0);
+    assert_int_equal(a->len, G_N_ELEMENTS(names));
+    for (size_t i = 0; i < G_N_ELEMENTS(names); i++) {
+        bool found = false;
+        for (guint j = 0; j < a->len; j++)
+            found |= strcmp(((vg_store_assignment *)a->pdata[j])->vm, names[i]) == 0;
+        assert_true(found);
+    }
+    g_ptr_array_unref(a);
+    assert_int_equal(vg_store_pool_get(f->store, "lab", &p), 0);
+    assert_int_equal(p->members->len, G_N_ELEMENTS(names));
+    vg_store_pool_free(p);
+    assert_int_equal(vg_store_unassign(f->store, "alice", names[0]), 0);
+    assert_int_equal(vg_store_pool_remove_vm(f->store, "lab", names[1]), 0);
 }
 
 static void test_store_user_add_refuses_duplicate_name(void **state)
@@ -650,6 +683,7 @@ int main(void)
         T(test_store_changes_are_committed_before_return),
         T(test_store_data_survives_close_and_reopen),
         T(test_store_names_follow_the_one_rule),
+        T(test_store_keeps_vm_names_as_libvirt_allows_them),
         T(test_store_user_add_refuses_duplicate_name),
         T(test_store_user_add_refuses_bad_hashes),
         T(test_store_user_list_hides_secrets),
