@@ -30,7 +30,7 @@
  *    /dev/null as its CA file (loads, holds no certificate), so should its
  *    own check ever run instead of ours it fails closed.
  *  - The reason a server gives for refusing credentials only reaches
- *    libvncclient's log ("VNC connection failed: ..."); the log hook picks
+ *    libvncclient's log ("VNC connection failed: ..."); rfb_log_seen picks
  *    it (and the TLS error) up for the one connection of this process.
  *  - The handshake is driven step by step, as in vmm-bridge/console.c, so
  *    that our own SetPixelFormat (BGRX32, the surface's format) and
@@ -111,12 +111,6 @@ typedef struct shot_vnc {
 
 static int tag_key; /* address used as libvncclient client-data tag */
 
-/* libvncclient logs through process-wide hooks: they report to the
- * connection whose handshake runs (one at a time in a process). Set before
- * its client thread starts, cleared when the handshake has ended: only a
- * failed handshake reads what the hooks kept. */
-static shot_vnc *log_target;
-
 static shot_vnc *session_of(rfbClient *cl)
 {
     return rfbClientGetClientData(cl, &tag_key);
@@ -132,22 +126,17 @@ static void copy_printable(char *dst, size_t len, const char *src)
     dst[i] = '\0';
 }
 
-static void rfb_log_hook(const char *fmt, ...)
+/* libvncclient's log lines (vg_rfb_log_observe) go to the connection whose
+ * handshake runs (one at a time in a process): observed from before its
+ * client thread starts until the handshake has ended; only a failed
+ * handshake reads what this kept. */
+static void rfb_log_seen(void *opaque, const char *buf)
 {
     static const char conn_failed[] = "VNC connection failed: ";
     static const char auth_failed[] = "VNC authentication failed";
     static const char tls_failed[] = "TLS handshake failed: ";
-    char buf[512];
-    va_list ap;
-    shot_vnc *s = log_target;
+    shot_vnc *s = opaque;
 
-    va_start(ap, fmt);
-    vsnprintf(buf, sizeof(buf), fmt, ap);
-    va_end(ap);
-    g_strchomp(buf);
-    vg_debug("libvncclient", "%s", buf);
-    if (!s)
-        return;
     if (g_str_has_prefix(buf, conn_failed))
         copy_printable(s->server_reason, sizeof(s->server_reason), buf + strlen(conn_failed));
     else if (g_str_has_prefix(buf, auth_failed) && !s->server_reason[0])
@@ -644,7 +633,7 @@ static void shot_vnc_free(shot_vnc *s)
     if (!s)
         return;
     vg_rfb_loop_free(s->loop);
-    log_target = NULL;
+    vg_rfb_log_observe(NULL, NULL);
     if (s->cl) {
         free(s->cl->frameBuffer);
         s->cl->frameBuffer = NULL;
@@ -699,8 +688,7 @@ int shot_vnc_connect(const shot_vnc_params *p, int64_t deadline_us, int timeout_
         goto fail;
     }
 
-    rfbClientLog = rfb_log_hook;
-    rfbClientErr = rfb_log_hook;
+    vg_rfb_log_install();
     cl = rfbGetClient(8, 3, 4);
     if (!cl) {
         fprintf(stderr, "vmgate-shot: out of memory\n");
@@ -729,7 +717,7 @@ int shot_vnc_connect(const shot_vnc_params *p, int64_t deadline_us, int timeout_
         goto fail;
     }
 
-    log_target = s;
+    vg_rfb_log_observe(rfb_log_seen, s);
     if (vg_rfb_loop_start(s->loop, "vg-shot-vnc") < 0) {
         fprintf(stderr, "vmgate-shot: cannot start a thread\n");
         rc = SHOT_EXIT_CONNECT;
@@ -737,7 +725,7 @@ int shot_vnc_connect(const shot_vnc_params *p, int64_t deadline_us, int timeout_
     }
 
     phase = wait_handshake(s, deadline_us);
-    log_target = NULL;
+    vg_rfb_log_observe(NULL, NULL);
     switch (phase) {
     case PHASE_READY:
         *out = &s->base;

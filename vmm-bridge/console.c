@@ -79,20 +79,6 @@ static vg_console *console_of(rfbClient *cl)
     return rfbClientGetClientData(cl, &tag_key);
 }
 
-/* libvncclient logs through globals; route them to our log at debug level. */
-static void rfb_log_debug(const char *fmt, ...)
-{
-    if (vg_log_threshold >= VG_LOG_DEBUG) {
-        char buf[512];
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(buf, sizeof(buf), fmt, ap);
-        va_end(ap);
-        g_strchomp(buf);
-        vg_log_write(VG_LOG_DEBUG, "libvncclient", "%s", buf);
-    }
-}
-
 static rfbBool cb_malloc_framebuffer(rfbClient *cl)
 {
     vg_console *c = console_of(cl);
@@ -254,8 +240,7 @@ int vg_console_new(const char *name, int fd, const vg_console_events *events, vo
         close(fd);
         return -EMFILE;
     }
-    rfbClientLog = rfb_log_debug;
-    rfbClientErr = rfb_log_debug;
+    vg_rfb_log_install();
 
     c = g_new0(vg_console, 1);
     c->base.ops = &console_ops;

@@ -69,6 +69,7 @@ static const vg_rfb_loop_params fx_params = {
 static void fx_setup(fixture *f)
 {
     memset(f, 0, sizeof(*f));
+    vg_rfb_log_install(); /* libvncclient's lines at debug level */
     g_mutex_init(&f->lock);
     g_cond_init(&f->cond);
     assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, f->sv), 0);
