@@ -3,15 +3,15 @@
  * X509Plain (TLS, then user name and password), with libvncclient.
  *
  * Threading: the main thread connects the TCP socket, starts the client
- * thread and waits for the handshake's outcome, then runs shot_finish().
- * The client thread owns the rfbClient: it runs the handshake, reads server
- * messages, writes every client message (libvncclient's writes are not
- * thread-safe) and is the surface's only producer. Input from the main
- * thread is queued under `lock` and wakes the client thread through an
- * eventfd. The main thread ends the connection by setting `stop`, waking
- * the thread and shutting the socket down (a read blocked inside
- * libvncclient then fails), joins the thread and only then frees the
- * rfbClient.
+ * thread (a vg_rfb_loop, vmm-bridge/rfb-loop.c) and waits for the
+ * handshake's outcome, then runs shot_finish(). The client thread owns the
+ * rfbClient: it runs the handshake (client_start), reads server messages,
+ * writes every client message (libvncclient's writes are not thread-safe)
+ * and is the surface's only producer. Input from the main thread is queued
+ * through the loop. The main thread ends the connection with
+ * vg_rfb_loop_stop() (which wakes the thread, shuts the socket down so that
+ * a read blocked inside libvncclient fails, and joins it) and only then
+ * frees the rfbClient. `lock` guards the handshake's outcome.
  *
  * libvncclient 0.9.14, and how this file works with it:
  *  - Security: SetClientAuthSchemes() limits the RFB security type to
@@ -30,7 +30,7 @@
  *    /dev/null as its CA file (loads, holds no certificate), so should its
  *    own check ever run instead of ours it fails closed.
  *  - The reason a server gives for refusing credentials only reaches
- *    libvncclient's log ("VNC connection failed: ..."); the log hook picks
+ *    libvncclient's log ("VNC connection failed: ..."); rfb_log_seen picks
  *    it (and the TLS error) up for the one connection of this process.
  *  - The handshake is driven step by step, as in vmm-bridge/console.c, so
  *    that our own SetPixelFormat (BGRX32, the surface's format) and
@@ -38,8 +38,8 @@
  *    software cursor is drawn into the pixels, and QEMU extended key events)
  *    are the only ones sent.
  *  - WaitForMessage() misses bytes already in client->buffered and records
- *    GnuTLS has decrypted but not handed out: both are checked before
- *    polling.
+ *    GnuTLS has decrypted but not handed out: the loop checks both
+ *    (the latter through tls_pending) before polling.
  *  - Pixels are decoded into client->frameBuffer (so an encoding the server
  *    sends unasked still lands in a buffer of the right size) and copied
  *    into the surface per rectangle.
@@ -58,7 +58,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <sys/select.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -69,6 +68,7 @@
 #include <rfb/rfbclient.h>
 
 #include "log.h"
+#include "rfb-loop.h"
 #include "rfb-setup.h"
 #include "shot.h"
 #include "surface.h"
@@ -80,26 +80,15 @@
 #define SHOT_TLS_PRIORITY "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
 /* Longest certificate chain looked at. */
 #define SHOT_MAX_CHAIN 16
-#define SHOT_QUEUE_MAX 4096
 
 typedef enum shot_phase { PHASE_CONNECTING, PHASE_READY, PHASE_FAILED } shot_phase;
-
-typedef struct shot_input {
-    bool is_key;
-    bool down;
-    uint16_t qnum;
-    uint32_t keysym;
-    int32_t x, y;
-    uint32_t buttons;
-} shot_input;
 
 typedef struct shot_vnc {
     vg_display_source base; /* first */
     const shot_vnc_params *params;
     rfbClient *cl;
-    int fd;      /* the socket; closed by rfbClientCleanup() */
-    int wake_fd; /* eventfd: input queued or stop */
-    GThread *thread;
+    int fd; /* the socket; closed by rfbClientCleanup() */
+    vg_rfb_loop *loop;
     gnutls_x509_trust_list_t trust; /* NULL with --insecure */
     int64_t deadline_us;
 
@@ -109,9 +98,6 @@ typedef struct shot_vnc {
     shot_phase phase;
     int fail_code;
     char fail_msg[768];
-    GArray *queue; /* shot_input */
-    bool stop;
-    bool lost;
 
     /* client thread only */
     bool peer_checked;
@@ -124,12 +110,6 @@ typedef struct shot_vnc {
 } shot_vnc;
 
 static int tag_key; /* address used as libvncclient client-data tag */
-
-/* libvncclient logs through process-wide hooks: they report to the
- * connection whose handshake runs (one at a time in a process). Set before
- * its client thread starts, cleared when the handshake has ended: only a
- * failed handshake reads what the hooks kept. */
-static shot_vnc *log_target;
 
 static shot_vnc *session_of(rfbClient *cl)
 {
@@ -146,22 +126,17 @@ static void copy_printable(char *dst, size_t len, const char *src)
     dst[i] = '\0';
 }
 
-static void rfb_log_hook(const char *fmt, ...)
+/* libvncclient's log lines (vg_rfb_log_observe) go to the connection whose
+ * handshake runs (one at a time in a process): observed from before its
+ * client thread starts until the handshake has ended; only a failed
+ * handshake reads what this kept. */
+static void rfb_log_seen(void *opaque, const char *buf)
 {
     static const char conn_failed[] = "VNC connection failed: ";
     static const char auth_failed[] = "VNC authentication failed";
     static const char tls_failed[] = "TLS handshake failed: ";
-    char buf[512];
-    va_list ap;
-    shot_vnc *s = log_target;
+    shot_vnc *s = opaque;
 
-    va_start(ap, fmt);
-    vsnprintf(buf, sizeof(buf), fmt, ap);
-    va_end(ap);
-    g_strchomp(buf);
-    vg_debug("libvncclient", "%s", buf);
-    if (!s)
-        return;
     if (g_str_has_prefix(buf, conn_failed))
         copy_printable(s->server_reason, sizeof(s->server_reason), buf + strlen(conn_failed));
     else if (g_str_has_prefix(buf, auth_failed) && !s->server_reason[0])
@@ -425,136 +400,57 @@ static void handshake_failed(shot_vnc *s)
                   s->last_log[0] ? " (" : "", s->last_log, s->last_log[0] ? ")" : "");
 }
 
-static void send_input(shot_vnc *s, const shot_input *in)
+static int client_start(void *opaque, rfbClient *cl)
 {
-    rfbClient *cl = s->cl;
-
-    if (in->is_key) {
-        if (in->qnum && SupportsClient2Server(cl, rfbQemuEvent))
-            SendExtendedKeyEvent(cl, in->keysym, in->qnum, in->down);
-        else if (in->keysym)
-            SendKeyEvent(cl, in->keysym, in->down);
-        else
-            vg_debug(TAG, "key 0x%x dropped: no extended key events and no keysym", in->qnum);
-    } else {
-        int32_t x = CLAMP(in->x, 0, MAX(cl->width - 1, 0));
-        int32_t y = CLAMP(in->y, 0, MAX(cl->height - 1, 0));
-        SendPointerEvent(cl, x, y, (int)(in->buttons & VG_BUTTON_MASK));
-    }
-}
-
-/* Send what is queued; false when asked to stop. */
-static bool drain_queue(shot_vnc *s)
-{
-    GArray *batch;
-    bool stop;
-    uint64_t v;
-
-    if (read(s->wake_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
-        vg_debug(TAG, "eventfd read: %s", g_strerror(errno));
-    g_mutex_lock(&s->lock);
-    stop = s->stop;
-    batch = s->queue;
-    s->queue = g_array_new(FALSE, FALSE, sizeof(shot_input));
-    g_mutex_unlock(&s->lock);
-    if (!stop) {
-        for (guint i = 0; i < batch->len; i++)
-            send_input(s, &g_array_index(batch, shot_input, i));
-    }
-    g_array_free(batch, TRUE);
-    return !stop;
-}
-
-static void connection_lost(shot_vnc *s, const char *why)
-{
-    g_mutex_lock(&s->lock);
-    s->lost = true;
-    g_mutex_unlock(&s->lock);
-    vg_surface_close(s->base.surface, why);
-}
-
-static gpointer client_main(gpointer data)
-{
-    shot_vnc *s = data;
-    rfbClient *cl = s->cl;
+    shot_vnc *s = opaque;
 
     if (!InitialiseRFBConnection(cl)) {
         handshake_failed(s);
-        return NULL;
+        return -EPROTO;
     }
     if (!vg_rfb_start(cl)) {
         set_phase(s, PHASE_FAILED, SHOT_EXIT_CONNECT, "RFB setup with %s failed", cl->serverHost);
-        return NULL;
+        return -EPROTO;
     }
     vg_info(TAG, "connected to %s (%s)", cl->serverHost, cl->desktopName ? cl->desktopName : "");
     set_phase(s, PHASE_READY, 0, NULL);
-
-    for (;;) {
-        struct pollfd fds[2] = {{.fd = s->fd, .events = POLLIN},
-                                {.fd = s->wake_fd, .events = POLLIN}};
-        bool pending =
-            cl->buffered > 0 || (cl->tlsSession && gnutls_record_check_pending(cl->tlsSession) > 0);
-        int n;
-
-        if (!pending) {
-            n = poll(fds, 2, -1);
-            if (n < 0) {
-                if (errno == EINTR)
-                    continue;
-                connection_lost(s, "poll failed");
-                break;
-            }
-        } else {
-            fds[0].revents = POLLIN;
-            if (poll(&fds[1], 1, 0) < 0)
-                fds[1].revents = 0;
-        }
-        if ((fds[1].revents & POLLIN) && !drain_queue(s))
-            break;
-        if (fds[0].revents & (POLLIN | POLLHUP | POLLERR)) {
-            if (!HandleRFBServerMessage(cl)) {
-                connection_lost(s, "the server closed the connection");
-                break;
-            }
-        }
-    }
-    return NULL;
+    return 0;
 }
+
+static bool tls_pending(void *opaque, rfbClient *cl)
+{
+    (void)opaque;
+    return cl->tlsSession && gnutls_record_check_pending(cl->tlsSession) > 0;
+}
+
+static void connection_lost(void *opaque, const char *why)
+{
+    shot_vnc *s = opaque;
+
+    vg_surface_close(s->base.surface, why);
+}
+
+static const vg_rfb_loop_ops client_loop_ops = {
+    .start = client_start,
+    .pending = tls_pending,
+    .lost = connection_lost,
+};
+
+static const vg_rfb_loop_params client_loop_params = {
+    .tag = TAG,
+    .closed_why = "the server closed the connection",
+};
 
 /* ---- the display source the shared tail drives ---- */
 
-static int queue_input(shot_vnc *s, const shot_input *in)
-{
-    uint64_t one = 1;
-    int r = 0;
-
-    g_mutex_lock(&s->lock);
-    if (s->stop || s->lost)
-        r = -EPIPE;
-    else if (s->queue->len >= SHOT_QUEUE_MAX)
-        r = -EAGAIN;
-    else
-        g_array_append_val(s->queue, *in);
-    g_mutex_unlock(&s->lock);
-    if (r == 0 && write(s->wake_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
-        return -errno;
-    return r;
-}
-
 static int vnc_send_key(vg_display_source *src, uint16_t qnum, uint32_t keysym, bool down)
 {
-    shot_input in = {.is_key = true, .qnum = qnum, .keysym = keysym, .down = down};
-
-    if (qnum == 0 && keysym == 0)
-        return -EINVAL;
-    return queue_input((shot_vnc *)src, &in);
+    return vg_rfb_loop_send_key(((shot_vnc *)src)->loop, qnum, keysym, down);
 }
 
 static int vnc_send_pointer(vg_display_source *src, int32_t x, int32_t y, uint32_t buttons)
 {
-    shot_input in = {.x = x, .y = y, .buttons = buttons};
-
-    return queue_input((shot_vnc *)src, &in);
+    return vg_rfb_loop_send_pointer(((shot_vnc *)src)->loop, x, y, buttons);
 }
 
 static const vg_display_source_ops vnc_source_ops = {
@@ -734,21 +630,10 @@ static shot_phase wait_handshake(shot_vnc *s, int64_t deadline_us)
 
 static void shot_vnc_free(shot_vnc *s)
 {
-    uint64_t one = 1;
-
     if (!s)
         return;
-    if (s->thread) {
-        g_mutex_lock(&s->lock);
-        s->stop = true;
-        g_mutex_unlock(&s->lock);
-        if (write(s->wake_fd, &one, sizeof(one)) < 0)
-            vg_debug(TAG, "eventfd write: %s", g_strerror(errno));
-        /* Wakes a read blocked inside libvncclient. */
-        shutdown(s->fd, SHUT_RDWR);
-        g_thread_join(s->thread);
-    }
-    log_target = NULL;
+    vg_rfb_loop_free(s->loop);
+    vg_rfb_log_observe(NULL, NULL);
     if (s->cl) {
         free(s->cl->frameBuffer);
         s->cl->frameBuffer = NULL;
@@ -760,13 +645,9 @@ static void shot_vnc_free(shot_vnc *s)
     } else if (s->fd >= 0) {
         close(s->fd);
     }
-    if (s->wake_fd >= 0)
-        close(s->wake_fd);
     if (s->trust)
         gnutls_x509_trust_list_deinit(s->trust, 1);
     vg_surface_unref(s->base.surface);
-    if (s->queue)
-        g_array_free(s->queue, TRUE);
     g_cond_clear(&s->cond);
     g_mutex_clear(&s->lock);
     g_free(s);
@@ -781,7 +662,7 @@ int shot_vnc_connect(const shot_vnc_params *p, int64_t deadline_us, int timeout_
     shot_phase phase;
     shot_vnc *s;
     rfbClient *cl;
-    int rc;
+    int rc, r;
 
     *out = NULL;
     /* A server that goes away must give EPIPE, not end the process. */
@@ -794,13 +675,6 @@ int shot_vnc_connect(const shot_vnc_params *p, int64_t deadline_us, int timeout_
     s->deadline_us = deadline_us;
     g_mutex_init(&s->lock);
     g_cond_init(&s->cond);
-    s->queue = g_array_new(FALSE, FALSE, sizeof(shot_input));
-    s->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (s->wake_fd < 0) {
-        fprintf(stderr, "vmgate-shot: eventfd: %s\n", g_strerror(errno));
-        rc = SHOT_EXIT_CONNECT;
-        goto fail;
-    }
     rc = load_trust(p, &s->trust);
     if (rc != SHOT_EXIT_OK)
         goto fail;
@@ -814,8 +688,7 @@ int shot_vnc_connect(const shot_vnc_params *p, int64_t deadline_us, int timeout_
         goto fail;
     }
 
-    rfbClientLog = rfb_log_hook;
-    rfbClientErr = rfb_log_hook;
+    vg_rfb_log_install();
     cl = rfbGetClient(8, 3, 4);
     if (!cl) {
         fprintf(stderr, "vmgate-shot: out of memory\n");
@@ -837,17 +710,22 @@ int shot_vnc_connect(const shot_vnc_params *p, int64_t deadline_us, int timeout_
     cl->GetCredential = get_credential;
     cl->programName = "vmgate-shot";
     SetClientAuthSchemes(cl, schemes, G_N_ELEMENTS(schemes));
+    r = vg_rfb_loop_new(cl, &client_loop_params, &client_loop_ops, s, &s->loop);
+    if (r < 0) {
+        fprintf(stderr, "vmgate-shot: eventfd: %s\n", g_strerror(-r));
+        rc = SHOT_EXIT_CONNECT;
+        goto fail;
+    }
 
-    log_target = s;
-    s->thread = g_thread_try_new("vg-shot-vnc", client_main, s, NULL);
-    if (!s->thread) {
+    vg_rfb_log_observe(rfb_log_seen, s);
+    if (vg_rfb_loop_start(s->loop, "vg-shot-vnc") < 0) {
         fprintf(stderr, "vmgate-shot: cannot start a thread\n");
         rc = SHOT_EXIT_CONNECT;
         goto fail;
     }
 
     phase = wait_handshake(s, deadline_us);
-    log_target = NULL;
+    vg_rfb_log_observe(NULL, NULL);
     switch (phase) {
     case PHASE_READY:
         *out = &s->base;

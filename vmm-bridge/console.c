@@ -1,11 +1,12 @@
 /*
  * vmgate — console: libvncclient on a libvirt graphics socket.
  *
- * Threading: each console has one thread that owns the rfbClient: it does
- * the handshake, reads server messages and writes every client message.
- * Other threads queue input (send_key, send_pointer) under `qlock` and wake
- * the thread through an eventfd; nothing else touches the rfbClient, since
- * libvncclient's writes are not thread-safe.
+ * Threading: each console has one thread, its vg_rfb_loop (rfb-loop.c),
+ * that owns the rfbClient: it does the handshake (console_start), reads
+ * server messages and writes every client message. Other threads queue
+ * input (send_key, send_pointer) through the loop; nothing else touches the
+ * rfbClient, since libvncclient's writes are not thread-safe. `close_lock`
+ * serialises vg_console_close().
  *
  * libvncclient 0.9.14 workarounds (see DESIGN.md):
  *  - rfbInitClient() would send SetEncodings with ExtendedDesktopSize
@@ -13,8 +14,8 @@
  *    desyncs on. We run the handshake steps ourselves and send our own
  *    SetPixelFormat/SetEncodings: raw, RichCursor, DesktopSize and QEMU
  *    extended key events only.
- *  - WaitForMessage() ignores bytes already in client->buffered; we poll
- *    the socket ourselves and check `buffered` first.
+ *  - WaitForMessage() ignores bytes already in client->buffered; the loop
+ *    polls the socket itself and checks `buffered` first.
  *  - libvncclient select()s on the socket: the fd must be < FD_SETSIZE.
  *  - Pixels: GotBitmap is overridden so that raw rectangles are copied
  *    straight into the surface (one copy), and client->frameBuffer stays
@@ -23,12 +24,8 @@
 #include "console.h"
 
 #include <errno.h>
-#include <poll.h>
-#include <pthread.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <sys/select.h>
 #include <unistd.h>
 
@@ -36,24 +33,13 @@
 #include <rfb/rfbclient.h>
 
 #include "log.h"
+#include "rfb-loop.h"
 #include "rfb-setup.h"
 #include "util.h"
 
-#define TAG                  "console"
-#define VG_CONSOLE_QUEUE_MAX 4096
+#define TAG "console"
 /* Seconds libvncclient waits for a stalled read before giving up. */
 #define VG_CONSOLE_READ_TIMEOUT 15
-
-typedef enum input_kind { INPUT_KEY, INPUT_POINTER } input_kind;
-
-typedef struct input_event {
-    input_kind kind;
-    bool down;
-    uint16_t qnum;
-    uint32_t keysym;
-    int32_t x, y;
-    uint32_t buttons;
-} input_event;
 
 struct vg_console {
     vg_display_source base; /* first */
@@ -62,16 +48,10 @@ struct vg_console {
     bool closed;
     char *name;
     int fd;
-    int wake_fd;
-    GThread *thread;
     rfbClient *cl;
+    vg_rfb_loop *loop;
     vg_console_events events;
     void *opaque;
-
-    GMutex qlock;
-    GArray *queue; /* input_event */
-    bool stop;
-    bool lost_reported;
 
     gint ext_keys;          /* atomic: extended key events acknowledged */
     uint32_t width, height; /* console thread only */
@@ -97,20 +77,6 @@ static int tag_key; /* address used as libvncclient client-data tag */
 static vg_console *console_of(rfbClient *cl)
 {
     return rfbClientGetClientData(cl, &tag_key);
-}
-
-/* libvncclient logs through globals; route them to our log at debug level. */
-static void rfb_log_debug(const char *fmt, ...)
-{
-    if (vg_log_threshold >= VG_LOG_DEBUG) {
-        char buf[512];
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(buf, sizeof(buf), fmt, ap);
-        va_end(ap);
-        g_strchomp(buf);
-        vg_log_write(VG_LOG_DEBUG, "libvncclient", "%s", buf);
-    }
 }
 
 static rfbBool cb_malloc_framebuffer(rfbClient *cl)
@@ -212,154 +178,45 @@ static void cb_cut_text(rfbClient *cl, const char *text, int len)
     (void)len;
 }
 
-static void report_lost(vg_console *c, const char *why)
+/* ops->lost of the loop: once, and never once vg_console_close() began. */
+static void console_lost(void *opaque, const char *why)
 {
-    bool first;
-    g_mutex_lock(&c->qlock);
-    first = !c->lost_reported && !c->stop;
-    c->lost_reported = true;
-    g_mutex_unlock(&c->qlock);
-    if (!first)
-        return;
+    vg_console *c = opaque;
+
     vg_notice(TAG, "vm=%s: upstream console ended: %s", c->name, why);
     if (c->events.lost)
         c->events.lost(c->opaque, c, why);
 }
 
-static void send_input(vg_console *c, const input_event *ev)
+static int console_start(void *opaque, rfbClient *cl)
 {
-    rfbClient *cl = c->cl;
-
-    if (ev->kind == INPUT_KEY) {
-        if (g_atomic_int_get(&c->ext_keys) && ev->qnum)
-            SendExtendedKeyEvent(cl, ev->keysym, ev->qnum, ev->down);
-        else if (ev->keysym)
-            SendKeyEvent(cl, ev->keysym, ev->down);
-        else
-            vg_debug(TAG, "vm=%s: key 0x%x dropped: no extended key events and no keysym", c->name,
-                     ev->qnum);
-    } else {
-        int32_t x = ev->x, y = ev->y;
-        if (x < 0)
-            x = 0;
-        if (y < 0)
-            y = 0;
-        if (c->width && (uint32_t)x >= c->width)
-            x = (int32_t)c->width - 1;
-        if (c->height && (uint32_t)y >= c->height)
-            y = (int32_t)c->height - 1;
-        SendPointerEvent(cl, x, y, (int)(ev->buttons & VG_BUTTON_MASK));
-    }
-}
-
-/* Drain the input queue; returns false when asked to stop. */
-static bool drain_queue(vg_console *c)
-{
-    GArray *batch;
-    bool stop;
-    uint64_t v;
-
-    if (read(c->wake_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
-        vg_debug(TAG, "vm=%s: eventfd read: %s", c->name, g_strerror(errno));
-    g_mutex_lock(&c->qlock);
-    stop = c->stop;
-    batch = c->queue;
-    c->queue = g_array_new(FALSE, FALSE, sizeof(input_event));
-    g_mutex_unlock(&c->qlock);
-    if (!stop) {
-        for (guint i = 0; i < batch->len; i++)
-            send_input(c, &g_array_index(batch, input_event, i));
-    }
-    g_array_free(batch, TRUE);
-    return !stop;
-}
-
-static gpointer console_thread(gpointer data)
-{
-    vg_console *c = data;
-    rfbClient *cl = c->cl;
-    sigset_t pipe_set;
-
-    /* libvncclient writes with write(): a peer that went away must give
-     * EPIPE on this thread, not kill the process. A SIGPIPE raised by this
-     * thread's write stays pending on the (blocked) thread. */
-    sigemptyset(&pipe_set);
-    sigaddset(&pipe_set, SIGPIPE);
-    pthread_sigmask(SIG_BLOCK, &pipe_set, NULL);
+    vg_console *c = opaque;
 
     if (!InitialiseRFBConnection(cl)) {
-        report_lost(c, "RFB handshake with the VM's display failed");
-        return NULL;
+        vg_rfb_loop_lost(c->loop, "RFB handshake with the VM's display failed");
+        return -EPROTO;
     }
     if (!vg_rfb_start(cl)) {
-        report_lost(c, "RFB setup with the VM's display failed");
-        return NULL;
+        vg_rfb_loop_lost(c->loop, "RFB setup with the VM's display failed");
+        return -EPROTO;
     }
     vg_info(TAG, "vm=%s: console connected (%s)", c->name, cl->desktopName ? cl->desktopName : "");
-
-    for (;;) {
-        struct pollfd fds[2] = {{.fd = cl->sock, .events = POLLIN},
-                                {.fd = c->wake_fd, .events = POLLIN}};
-        int n;
-
-        if (cl->buffered == 0) {
-            n = poll(fds, 2, -1);
-            if (n < 0) {
-                if (errno == EINTR)
-                    continue;
-                report_lost(c, "poll failed");
-                break;
-            }
-        } else {
-            fds[0].revents = POLLIN;
-            n = poll(&fds[1], 1, 0);
-            if (n < 0)
-                fds[1].revents = 0;
-        }
-        if (fds[1].revents & POLLIN) {
-            if (!drain_queue(c))
-                break;
-        }
-        if (fds[0].revents & (POLLIN | POLLHUP | POLLERR)) {
-            if (!HandleRFBServerMessage(cl)) {
-                report_lost(c, "the VM's display connection closed");
-                break;
-            }
-        }
-    }
-    return NULL;
+    return 0;
 }
 
-static int queue_input(vg_console *c, const input_event *ev)
-{
-    uint64_t one = 1;
-    int r = 0;
-
-    g_mutex_lock(&c->qlock);
-    if (c->stop || c->lost_reported)
-        r = -EPIPE;
-    else if (c->queue->len >= VG_CONSOLE_QUEUE_MAX)
-        r = -EAGAIN;
-    else
-        g_array_append_val(c->queue, *ev);
-    g_mutex_unlock(&c->qlock);
-    if (r == 0 && write(c->wake_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
-        return -errno;
-    return r;
-}
+static const vg_rfb_loop_ops console_loop_ops = {
+    .start = console_start,
+    .lost = console_lost,
+};
 
 static int console_send_key(vg_display_source *src, uint16_t qnum, uint32_t keysym, bool down)
 {
-    input_event ev = {.kind = INPUT_KEY, .qnum = qnum, .keysym = keysym, .down = down};
-    if (qnum == 0 && keysym == 0)
-        return -EINVAL;
-    return queue_input((vg_console *)src, &ev);
+    return vg_rfb_loop_send_key(((vg_console *)src)->loop, qnum, keysym, down);
 }
 
 static int console_send_pointer(vg_display_source *src, int32_t x, int32_t y, uint32_t buttons)
 {
-    input_event ev = {.kind = INPUT_POINTER, .x = x, .y = y, .buttons = buttons};
-    return queue_input((vg_console *)src, &ev);
+    return vg_rfb_loop_send_pointer(((vg_console *)src)->loop, x, y, buttons);
 }
 
 static const vg_display_source_ops console_ops = {
@@ -371,6 +228,9 @@ static const vg_display_source_ops console_ops = {
 int vg_console_new(const char *name, int fd, const vg_console_events *events, void *opaque,
                    vg_console **out)
 {
+    vg_rfb_loop_params loop_params = {.tag = TAG,
+                                      .closed_why = "the VM's display connection closed"};
+    g_autofree char *prefix = NULL;
     vg_console *c;
     rfbClient *cl;
 
@@ -380,8 +240,7 @@ int vg_console_new(const char *name, int fd, const vg_console_events *events, vo
         close(fd);
         return -EMFILE;
     }
-    rfbClientLog = rfb_log_debug;
-    rfbClientErr = rfb_log_debug;
+    vg_rfb_log_install();
 
     c = g_new0(vg_console, 1);
     c->base.ops = &console_ops;
@@ -393,11 +252,6 @@ int vg_console_new(const char *name, int fd, const vg_console_events *events, vo
     c->opaque = opaque;
     if (events)
         c->events = *events;
-    g_mutex_init(&c->qlock);
-    c->queue = g_array_new(FALSE, FALSE, sizeof(input_event));
-    c->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (c->wake_fd < 0)
-        goto fail;
 
     cl = rfbGetClient(8, 3, 4);
     if (!cl)
@@ -417,13 +271,16 @@ int vg_console_new(const char *name, int fd, const vg_console_events *events, vo
     cl->GotXCutText = cb_cut_text;
     cl->programName = "vmgate";
 
-    c->thread = g_thread_try_new("vg-console", console_thread, c, NULL);
-    if (!c->thread)
+    prefix = g_strdup_printf("vm=%s: ", name);
+    loop_params.prefix = prefix;
+    if (vg_rfb_loop_new(cl, &loop_params, &console_loop_ops, c, &c->loop) < 0 ||
+        vg_rfb_loop_start(c->loop, "vg-console") < 0)
         goto fail;
     *out = c;
     return 0;
 
 fail:
+    vg_rfb_loop_free(c->loop);
     if (c->fd >= 0)
         close(c->fd);
     c->fd = -1;
@@ -433,11 +290,7 @@ fail:
         rfbClientCleanup(c->cl);
         c->cl = NULL;
     }
-    if (c->wake_fd >= 0)
-        close(c->wake_fd);
     vg_surface_unref(c->base.surface);
-    g_array_free(c->queue, TRUE);
-    g_mutex_clear(&c->qlock);
     g_mutex_clear(&c->close_lock);
     g_free(c->name);
     g_free(c);
@@ -446,25 +299,13 @@ fail:
 
 void vg_console_close(vg_console *c, const char *reason)
 {
-    uint64_t one = 1;
-
     g_mutex_lock(&c->close_lock);
     if (c->closed) {
         g_mutex_unlock(&c->close_lock);
         return;
     }
     c->closed = true;
-    g_mutex_lock(&c->qlock);
-    c->stop = true;
-    g_mutex_unlock(&c->qlock);
-    if (write(c->wake_fd, &one, sizeof(one)) < 0)
-        vg_debug(TAG, "vm=%s: eventfd write: %s", c->name, g_strerror(errno));
-    /* A thread blocked in a read of a half-sent message wakes up when the
-     * socket is shut down. */
-    if (c->cl && c->cl->sock != RFB_INVALID_SOCKET)
-        shutdown(c->cl->sock, SHUT_RDWR);
-    g_thread_join(c->thread);
-    c->thread = NULL;
+    vg_rfb_loop_stop(c->loop);
 
     vg_surface_close(c->base.surface, reason ? reason : "console closed");
     if (c->cl) {
@@ -489,10 +330,8 @@ void vg_console_unref(vg_console *c)
     if (!c || !g_atomic_int_dec_and_test(&c->refs))
         return;
     vg_console_close(c, NULL);
-    close(c->wake_fd);
+    vg_rfb_loop_free(c->loop);
     vg_surface_unref(c->base.surface);
-    g_array_free(c->queue, TRUE);
-    g_mutex_clear(&c->qlock);
     g_mutex_clear(&c->close_lock);
     g_free(c->name);
     g_free(c->refusal);

@@ -3,9 +3,20 @@
  */
 #include "rfb-setup.h"
 
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <glib.h>
+
+#include "log.h"
+
+/* vg_rfb_log_observe(): the observer, under observer_lock; `observed` lets
+ * a line that nobody reads cost one comparison when debug is off. */
+static GMutex observer_lock;
+static vg_rfb_log_observer observer;
+static void *observer_opaque;
+static gint observed;
 
 bool vg_rfb_send_format_and_encodings(rfbClient *cl)
 {
@@ -61,4 +72,41 @@ bool vg_rfb_start(rfbClient *cl)
     cl->updateRect.h = cl->height;
     return cl->MallocFrameBuffer(cl) && vg_rfb_send_format_and_encodings(cl) &&
            SendFramebufferUpdateRequest(cl, 0, 0, cl->width, cl->height, FALSE);
+}
+
+/* The one hook libvncclient logs through (both rfbClientLog and rfbClientErr). */
+static void rfb_log(const char *fmt, ...)
+{
+    bool debug = vg_log_threshold >= VG_LOG_DEBUG;
+    char buf[512];
+    va_list ap;
+
+    if (!debug && !g_atomic_int_get(&observed))
+        return;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof(buf), fmt, ap);
+    va_end(ap);
+    g_strchomp(buf);
+    if (debug)
+        vg_log_write(VG_LOG_DEBUG, "libvncclient", "%s", buf);
+    g_mutex_lock(&observer_lock);
+    if (observer)
+        observer(observer_opaque, buf);
+    g_mutex_unlock(&observer_lock);
+}
+
+void vg_rfb_log_install(void)
+{
+    rfbClientLog = rfb_log;
+    rfbClientErr = rfb_log;
+}
+
+void vg_rfb_log_observe(vg_rfb_log_observer fn, void *opaque)
+{
+    vg_rfb_log_install();
+    g_mutex_lock(&observer_lock);
+    observer = fn;
+    observer_opaque = opaque;
+    g_atomic_int_set(&observed, fn != NULL);
+    g_mutex_unlock(&observer_lock);
 }

@@ -1,6 +1,7 @@
 /*
  * vmgate — the client side of the RFB setup that vmgate's own clients (the
- * console on the libvirt socket, vmgate-shot's VNC mode) share.
+ * console on the libvirt socket, vmgate-shot's VNC mode) share, and the one
+ * route of libvncclient's log into vmgate's.
  */
 #ifndef VG_RFB_SETUP_H
 #define VG_RFB_SETUP_H
@@ -31,5 +32,26 @@ bool vg_rfb_send_format_and_encodings(rfbClient *cl);
  * @return false if any of it failed.
  */
 bool vg_rfb_start(rfbClient *cl);
+
+/** Sees each line libvncclient logs, without its newline (see vg_rfb_log_observe). */
+typedef void (*vg_rfb_log_observer)(void *opaque, const char *line);
+
+/**
+ * Route libvncclient's own log (rfbClientLog, rfbClientErr: process-wide
+ * hooks) to vmgate's log: debug level, tag "libvncclient", escaped like
+ * every line, instead of raw on stderr. Any thread; calling it again is
+ * harmless and keeps the observer.
+ */
+void vg_rfb_log_install(void);
+
+/**
+ * vg_rfb_log_install(), and also hand every line (at most 511 bytes) to
+ * @observer, whatever the log level, on the thread that logs it: the lines
+ * of every rfbClient in the process, so it suits a process with one
+ * connection whose handshake runs (vmgate-shot). One observer at a time;
+ * NULL removes it. Once this returns, no call of the previous observer is
+ * still running.
+ */
+void vg_rfb_log_observe(vg_rfb_log_observer observer, void *opaque);
 
 #endif /* VG_RFB_SETUP_H */

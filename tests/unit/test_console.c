@@ -18,6 +18,7 @@
 #include <glib.h>
 
 #include "console.h"
+#include "rfb-script.h"
 #include "util.h"
 
 typedef struct lost_rec {
@@ -52,72 +53,6 @@ static bool wait_lost(lost_rec *l, int ms)
 
 static const vg_console_events events = {.lost = on_lost};
 
-static void wr(int fd, const void *p, size_t n)
-{
-    assert_int_equal(write(fd, p, n), (ssize_t)n);
-}
-
-static void rd(int fd, size_t n)
-{
-    uint8_t buf[256];
-    while (n > 0) {
-        ssize_t r = read(fd, buf, n < sizeof(buf) ? n : sizeof(buf));
-        assert_true(r > 0);
-        n -= (size_t)r;
-    }
-}
-
-static void be16(uint8_t *p, uint16_t v)
-{
-    p[0] = (uint8_t)(v >> 8);
-    p[1] = (uint8_t)v;
-}
-
-static void be32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)(v >> 24);
-    p[1] = (uint8_t)(v >> 16);
-    p[2] = (uint8_t)(v >> 8);
-    p[3] = (uint8_t)v;
-}
-
-/* Server side of the RFB 3.8 handshake with security None, announcing w × h. */
-static void serve_handshake(int fd, uint16_t w, uint16_t h)
-{
-    uint8_t sec[2] = {1, 1}, ok[4] = {0}, init[24 + 4] = {0};
-    wr(fd, "RFB 003.008\n", 12);
-    rd(fd, 12);
-    wr(fd, sec, 2);
-    rd(fd, 1);
-    wr(fd, ok, 4);
-    rd(fd, 1); /* ClientInit */
-    be16(init, w);
-    be16(init + 2, h);
-    init[4] = 32;
-    init[5] = 24;
-    init[7] = 1;
-    be16(init + 8, 255);
-    be16(init + 10, 255);
-    be16(init + 12, 255);
-    init[14] = 16;
-    init[15] = 8;
-    be32(init + 20, 4);
-    memcpy(init + 24, "test", 4);
-    wr(fd, init, sizeof(init));
-}
-
-/* What the console sends after ServerInit: SetPixelFormat, SetEncodings
- * (4 encodings), FramebufferUpdateRequest. */
-static void read_client_setup(int fd)
-{
-    uint8_t hdr[4];
-    rd(fd, 20);
-    assert_int_equal(read(fd, hdr, 4), 4);
-    assert_int_equal(hdr[0], 2);
-    rd(fd, 4u * ((hdr[2] << 8) | hdr[3]));
-    rd(fd, 10);
-}
-
 static void test_console_decodes_raw_frame(void **state)
 {
     int sv[2];
@@ -131,16 +66,16 @@ static void test_console_decodes_raw_frame(void **state)
 
     assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
     assert_int_equal(vg_console_new("fake", sv[0], &events, &l, &c), 0);
-    serve_handshake(sv[1], 4, 2);
-    read_client_setup(sv[1]);
+    rfb_script_serve_handshake(sv[1], 4, 2);
+    rfb_script_read_client_setup(sv[1]);
     memset(fu, 0, sizeof(fu));
     fu[0] = 0; /* FramebufferUpdate */
-    be16(fu + 2, 1);
-    be16(fu + 4 + 4, 4);
-    be16(fu + 4 + 6, 2);
-    be32(fu + 4 + 8, 0);             /* raw */
+    rfb_script_be16(fu + 2, 1);
+    rfb_script_be16(fu + 4 + 4, 4);
+    rfb_script_be16(fu + 4 + 6, 2);
+    rfb_script_be32(fu + 4 + 8, 0);  /* raw */
     memcpy(fu + 16, px, sizeof(px)); /* little-endian BGRX, as negotiated */
-    wr(sv[1], fu, sizeof(fu));
+    rfb_script_write(sv[1], fu, sizeof(fu));
 
     s = vg_console_surface(c);
     assert_int_equal(vg_surface_wait_frame(s, vg_now_us() + 5000000), 0);
@@ -171,7 +106,7 @@ static void test_console_refuses_oversized_screen(void **state)
 
     assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
     assert_int_equal(vg_console_new("huge", sv[0], &events, &l, &c), 0);
-    serve_handshake(sv[1], 65535, 65535); /* beyond VG_MAX_DIMENSION */
+    rfb_script_serve_handshake(sv[1], 65535, 65535); /* beyond VG_MAX_DIMENSION */
     assert_true(wait_lost(&l, 5000));
     vg_surface_lock(vg_console_surface(c));
     assert_null(vg_surface_pixels_locked(vg_console_surface(c)));
@@ -192,12 +127,12 @@ static void test_console_refuses_zero_size_resize(void **state)
 
     assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
     assert_int_equal(vg_console_new("resize0", sv[0], &events, &l, &c), 0);
-    serve_handshake(sv[1], 8, 8);
-    read_client_setup(sv[1]);
+    rfb_script_serve_handshake(sv[1], 8, 8);
+    rfb_script_read_client_setup(sv[1]);
     memset(fu, 0, sizeof(fu));
-    be16(fu + 2, 1);
-    be32(fu + 4 + 8, (uint32_t)-223); /* DesktopSize to 0 × 0 */
-    wr(sv[1], fu, sizeof(fu));
+    rfb_script_be16(fu + 2, 1);
+    rfb_script_be32(fu + 4 + 8, (uint32_t)-223); /* DesktopSize to 0 × 0 */
+    rfb_script_write(sv[1], fu, sizeof(fu));
     assert_true(wait_lost(&l, 5000));
     vg_console_free(c, "test over");
     close(sv[1]);
@@ -214,7 +149,7 @@ static void test_console_handshake_garbage_is_reported(void **state)
 
     assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
     assert_int_equal(vg_console_new("garbage", sv[0], &events, &l, &c), 0);
-    wr(sv[1], "HTTP/1.1 400 Bad\r\n", 18);
+    rfb_script_write(sv[1], "HTTP/1.1 400 Bad\r\n", 18);
     assert_true(wait_lost(&l, 5000));
     assert_non_null(strstr(l.why, "handshake"));
     vg_console_free(c, "test over");
