@@ -152,10 +152,11 @@ int vg_admin_cmd_unassign(vg_admin_call *k)
         return vg_admin_store_failed(k, r);
     if (c->audit)
         vg_audit_unassign(c->audit, k->user, user, vm);
-    /* Revocation reaches live sessions: the user's viewers of the VM end. */
+    /* Revocation reaches live sessions: the user's viewers of the VM end,
+     * unless a pool they are entitled to still holds it. */
     {
         g_autofree char *reason = g_strdup_printf("your access to VM '%s' was removed", vm);
-        vg_admin_kick_user_on(k, user, vm, reason);
+        vg_admin_kick_revoked(k, user, vm, reason);
     }
     k->result = vg_admin_pair_result("user", user, "vm", vm);
     return 0;

@@ -272,6 +272,35 @@ def test_an_unassigned_users_viewer_ends_within_a_second():
             t.close()
 
 
+def test_unassign_keeps_a_viewer_who_still_reaches_the_vm_through_a_pool():
+    """bob owns vm2 and is entitled to a pool that holds it: unassigning him
+    leaves his live viewer connected (he still reaches the VM)."""
+    with Guest() as g1, Guest() as g2, Gateway(g1, g2) as gw:
+        g2.wait_ready()
+        gw.d.ok("pool", "create", "desk")
+        gw.d.ok("pool", "add", "desk", g2.name)
+        gw.d.ok("entitle", "bob", "desk")
+        t, w, h = rfblogin.login("127.0.0.1", gw.d.vnc_port, "bob", gw.pw["bob"], gw.ca)
+        try:
+            gw.d.ok("unassign", "bob", g2.name)
+            # The kick would have run before vmgatectl returned: the same
+            # connection still answers an update request.
+            t.settimeout(10)
+            t.sendall(struct.pack(">BBHHHH", 3, 0, 0, 0, w, h))
+            try:
+                first = rfblogin.recv_exact(t, 1)
+            except ConnectionError:
+                fail("bob's viewer was disconnected by the unassign")
+            if first != b"\x00":
+                fail("no FramebufferUpdate on bob's connection: %r" % first)
+            logouts = [r for r in (json.loads(l) for l in open(gw.d.audit))
+                       if r.get("event") == "logout" and r.get("user") == "bob"]
+            if logouts:
+                fail("bob's viewer was ended: %r" % logouts)
+        finally:
+            t.close()
+
+
 def test_pool_revocations_end_the_viewers_they_concern():
     """A viewer on a pool VM ends within a second when its user loses the
     pool (unentitle) and when the VM leaves the pool (pool remove); the owner
@@ -746,6 +775,7 @@ if __name__ == "__main__":
                test_a_viewer_leaving_with_shift_held_leaves_no_stuck_key,
                test_a_demoted_controller_stops_reaching_the_guest,
                test_an_unassigned_users_viewer_ends_within_a_second,
+               test_unassign_keeps_a_viewer_who_still_reaches_the_vm_through_a_pool,
                test_pool_revocations_end_the_viewers_they_concern,
                test_refusals_have_reasons_and_are_audited,
                test_one_address_guessing_many_users_is_throttled,
