@@ -272,6 +272,68 @@ def test_an_unassigned_users_viewer_ends_within_a_second():
             t.close()
 
 
+def test_a_disabled_or_deleted_users_viewers_end_within_a_second():
+    """vmgatectl user disable, then user del, end the user's live viewer at
+    once with a reason in the audit log."""
+    with Guest() as g1, Guest() as g2, Gateway(g1, g2) as gw:
+        g1.wait_ready()
+        for change, reason in ((("user", "disable", "alice"), "your account was disabled"),
+                               (("user", "del", "alice"), "your account was deleted")):
+            gw.d.ok("user", "enable", "alice")
+            t, _, _ = rfblogin.login("127.0.0.1", gw.d.vnc_port, "alice", gw.pw["alice"], gw.ca)
+            try:
+                gw.d.ok(*change)
+                expect_ended_within_a_second(gw, t, reason)
+            finally:
+                t.close()
+
+
+def test_two_logins_to_a_pool_with_one_free_vm():
+    """bob and carol log in at the same moment to a pool that has one VM:
+    one of them gets it, the other is refused with a clear reason."""
+    with Guest() as g1, Guest() as g2, Gateway(g1, g2) as gw:
+        g2.wait_ready()
+        gw.d.ok("unassign", "bob", g2.name)
+        gw.d.ok("unassign", "bob", g1.name)
+        gw.d.ok("pool", "create", "desk")
+        gw.d.ok("pool", "add", "desk", g2.name)
+        gw.d.ok("entitle", "bob", "desk")
+        gw.d.ok("entitle", "carol", "desk")
+        results = {}
+        go = threading.Barrier(2)
+
+        def login(user):
+            go.wait(timeout=30)
+            try:
+                results[user] = rfblogin.login("127.0.0.1", gw.d.vnc_port, user, gw.pw[user],
+                                               gw.ca)
+            except rfblogin.LoginRefused as e:
+                results[user] = e
+
+        threads = [threading.Thread(target=login, args=(u,)) for u in ("bob", "carol")]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join(timeout=90)
+        try:
+            if any(th.is_alive() for th in threads):
+                fail("a login did not finish within 90 s")
+            won = [u for u, r in results.items() if isinstance(r, tuple)]
+            lost = [u for u, r in results.items() if isinstance(r, rfblogin.LoginRefused)]
+            if len(won) != 1 or len(lost) != 1:
+                fail("want one login in and one refused: %r" % results)
+            if "No VM is free in your pools" not in results[lost[0]].reason:
+                fail("%s's refusal does not say why: %r" % (lost[0], results[lost[0]].reason))
+            listed = json.loads(gw.d.ok("session", "list", json_out=True))
+            users = [v["user"] for ses in listed for v in ses.get("viewers", [])]
+            if users != won:
+                fail("the VM's viewers are %r, want only %r" % (users, won))
+        finally:
+            for r in results.values():
+                if isinstance(r, tuple):
+                    r[0].close()
+
+
 def test_unassign_keeps_a_viewer_who_still_reaches_the_vm_through_a_pool():
     """bob owns vm2 and is entitled to a pool that holds it: unassigning him
     leaves his live viewer connected (he still reaches the VM)."""
@@ -776,6 +838,8 @@ if __name__ == "__main__":
                test_a_demoted_controller_stops_reaching_the_guest,
                test_an_unassigned_users_viewer_ends_within_a_second,
                test_unassign_keeps_a_viewer_who_still_reaches_the_vm_through_a_pool,
+               test_a_disabled_or_deleted_users_viewers_end_within_a_second,
+               test_two_logins_to_a_pool_with_one_free_vm,
                test_pool_revocations_end_the_viewers_they_concern,
                test_refusals_have_reasons_and_are_audited,
                test_one_address_guessing_many_users_is_throttled,
