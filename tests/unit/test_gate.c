@@ -229,9 +229,13 @@ static int teardown(void **state)
     vg_sessions_free(f->sessions);
     vg_store_close(f->store);
     g_unlink(f->audit_path);
-    g_unlink(g_build_filename(f->dir, "s.db", NULL));
+    {
+        g_autofree char *db = g_build_filename(f->dir, "s.db", NULL);
+        g_autofree char *cmd = g_strdup_printf("rm -rf '%s'", f->dir);
+        g_unlink(db);
+        (void)system(cmd);
+    }
     g_free(f->audit_path);
-    (void)system(g_strdup_printf("rm -rf '%s'", f->dir));
     g_free(f->dir);
     g_free(f);
     return 0;
