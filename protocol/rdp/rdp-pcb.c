@@ -142,3 +142,29 @@ int vg_rdp_pcb_read(int fd, int timeout_ms, vg_rdp_pcb *out)
         return r;
     return vg_rdp_pcb_parse(buf, size, out);
 }
+
+int vg_rdp_routing_token_parse(const char *token, size_t len, char *out, size_t out_len)
+{
+    static const char prefix[] = "Cookie: msts=";
+    size_t n = len;
+
+    if (!token || !out || out_len == 0)
+        return -EBADMSG;
+    out[0] = '\0';
+    if (n > VG_RDP_TOKEN_MAX + sizeof(prefix) + 2)
+        return -EBADMSG;
+    if (n >= sizeof(prefix) - 1 && g_ascii_strncasecmp(token, prefix, sizeof(prefix) - 1) == 0) {
+        token += sizeof(prefix) - 1;
+        n -= sizeof(prefix) - 1;
+    }
+    while (n > 0 && (token[n - 1] == '\r' || token[n - 1] == '\n' || token[n - 1] == '\0'))
+        n--;
+    if (n == 0 || n >= out_len)
+        return -EBADMSG;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)token[i] < 0x20 || (unsigned char)token[i] == 0x7f)
+            return -EBADMSG;
+    memcpy(out, token, n);
+    out[n] = '\0';
+    return 0;
+}

@@ -54,4 +54,19 @@ int vg_rdp_pcb_parse(const uint8_t *buf, size_t len, vg_rdp_pcb *out);
  */
 int vg_rdp_pcb_read(int fd, int timeout_ms, vg_rdp_pcb *out);
 
+/** Longest VM name a routing token may carry, in bytes. */
+#define VG_RDP_TOKEN_MAX 255
+
+/**
+ * The VM a client's routing token names (/load-balance-info: the X.224
+ * Connection Request's "Cookie: msts=VM" line, or the bare token): @token
+ * of @len bytes as FreeRDP hands it over, the "Cookie: msts=" prefix
+ * (any case) and trailing CR, LF and NUL bytes dropped.
+ * @return 0 and @out (@out_len bytes) holding the name; -EBADMSG for a
+ *         token longer than VG_RDP_TOKEN_MAX with the prefix and a line end,
+ *         an empty name, one that does not fit @out, or one with control
+ *         characters.
+ */
+int vg_rdp_routing_token_parse(const char *token, size_t len, char *out, size_t out_len);
+
 #endif /* VG_RDP_PCB_H */

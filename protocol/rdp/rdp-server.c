@@ -47,7 +47,6 @@
 #define VG_RDP_LOGIN_TIMEOUT_MS 10000
 #define VG_RDP_STALL_TIMEOUT_MS 30000
 #define VG_RDP_NAME_MAX         64
-#define VG_RDP_TOKEN_MAX        255
 
 struct vg_rdp_server {
     vg_rdp_server_config cfg;
@@ -205,25 +204,8 @@ static bool requested_vm(vg_rdp_peer *p, char *out, size_t len)
         return true;
     }
     token = freerdp_nego_get_routing_token(p->client->context, &tlen);
-    if (token && tlen > 0) {
-        static const char prefix[] = "Cookie: msts=";
-        size_t n = tlen;
-        if (n > VG_RDP_TOKEN_MAX + sizeof(prefix) + 2)
-            return false;
-        if (n >= sizeof(prefix) - 1 && g_ascii_strncasecmp(token, prefix, sizeof(prefix) - 1) == 0) {
-            token += sizeof(prefix) - 1;
-            n -= sizeof(prefix) - 1;
-        }
-        while (n > 0 && (token[n - 1] == '\r' || token[n - 1] == '\n' || token[n - 1] == '\0'))
-            n--;
-        if (n == 0 || n >= len)
-            return false;
-        for (size_t i = 0; i < n; i++)
-            if ((unsigned char)token[i] < 0x20 || (unsigned char)token[i] == 0x7f)
-                return false;
-        memcpy(out, token, n);
-        out[n] = '\0';
-    }
+    if (token && tlen > 0)
+        return vg_rdp_routing_token_parse(token, tlen, out, len) == 0;
     return true;
 }
 
