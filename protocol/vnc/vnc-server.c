@@ -5,7 +5,11 @@
  * Every end of a viewer — it leaves, falls behind, a kick, a takeover, the
  * VM's screen ends — goes through one path: the relay is stopped,
  * libvncserver drops the client, the screen reports it gone, and the peer
- * is ended and freed on the main loop.
+ * is ended and freed on the server's reaper thread.
+ *
+ * The reaper is a thread of the server's own, not an idle source on GLib's
+ * default main context: libvirt's event loop thread iterates that context
+ * too, so such a cleanup could run there, beside vg_vnc_server_free.
  */
 #include "vnc-server.h"
 
@@ -62,8 +66,11 @@ struct vg_vnc_server {
     void *opaque;
     unsigned stall_timeout_ms;
     vg_vnc_listener *listener;
+    GAsyncQueue *gone; /* peers to end and free, then the server itself to stop the reaper */
+    GThread *reaper;
     GMutex lock;
     GHashTable *screens; /* vg_surface * → screen */
+    bool stopping;       /* vg_vnc_server_free has begun: screens stay until it frees them */
 };
 
 static void screen_free(gpointer p)
@@ -76,10 +83,9 @@ static void screen_free(gpointer p)
 
 /* ---- ending a peer ---------------------------------------------------- */
 
-/* Main loop: the peer is gone from libvncserver; end it and free it. */
-static gboolean peer_cleanup(gpointer data)
+/* Reaper thread: the peer is gone from libvncserver; end it and free it. */
+static void peer_cleanup(vg_vnc_peer *p)
 {
-    vg_vnc_peer *p = data;
     vg_vnc_server *s = p->server;
     screen *scr = p->scr;
 
@@ -91,13 +97,32 @@ static gboolean peer_cleanup(gpointer data)
     g_mutex_lock(&s->lock);
     if (scr) {
         g_ptr_array_remove(scr->peers, p);
-        if (scr->peers->len == 0)
-            g_hash_table_remove(s->screens, scr->surface); /* last viewer: the screen goes */
+        /* The last viewer: the screen goes (unless the server is being
+         * freed, which frees the screens itself). */
+        if (scr->peers->len == 0 && !s->stopping)
+            g_hash_table_remove(s->screens, scr->surface);
     }
+    /* Under the lock: vg_vnc_server_free takes the listener away under it
+     * before freeing it (its count no longer matters then). */
+    if (s->listener)
+        vg_vnc_listener_release(s->listener);
     g_mutex_unlock(&s->lock);
-    vg_vnc_listener_release(s->listener);
     g_free(p);
-    return G_SOURCE_REMOVE;
+}
+
+static gpointer reaper_main(gpointer data)
+{
+    vg_vnc_server *s = data;
+    gpointer item;
+
+    while ((item = g_async_queue_pop(s->gone)) != s)
+        peer_cleanup(item);
+    return NULL;
+}
+
+static vg_vnc_server *s_of(vg_vnc_peer *p)
+{
+    return p->server;
 }
 
 static void set_end_reason(vg_vnc_peer *p, const char *reason, bool replace)
@@ -113,7 +138,7 @@ static void screen_on_gone(void *opaque, const char *reason)
     vg_vnc_peer *p = opaque;
     vg_info(TAG, "%s: disconnected: %s", p->label, reason);
     set_end_reason(p, reason, false);
-    g_idle_add(peer_cleanup, p);
+    g_async_queue_push(s_of(p)->gone, p);
 }
 
 /* Relay thread: the relay ended by itself (the viewer left, fell behind or
@@ -226,6 +251,14 @@ static void attach(void *opaque, void *conn, SSL *ssl, int fd, const char *peer)
         close(fd);
         goto fail;
     }
+    g_mutex_lock(&s->lock);
+    r = s->stopping ? -ESHUTDOWN : 0;
+    g_mutex_unlock(&s->lock);
+    if (r < 0) {
+        set_end_reason(p, "the gateway is stopping", false);
+        close(sp[1]);
+        goto fail;
+    }
     if (s->ops.attach(s->opaque, p->conn, p, &p->input) < 0) {
         close(sp[1]);
         goto fail;
@@ -244,7 +277,7 @@ static void attach(void *opaque, void *conn, SSL *ssl, int fd, const char *peer)
     return;
 
 fail:
-    g_idle_add(peer_cleanup, p);
+    g_async_queue_push(s->gone, p);
 }
 
 int vg_vnc_server_new(const vg_vnc_server_config *cfg, const vg_vnc_server_ops *ops, void *opaque,
@@ -258,6 +291,7 @@ int vg_vnc_server_new(const vg_vnc_server_config *cfg, const vg_vnc_server_ops *
                                  .max_unauth_per_source = cfg->max_unauth_per_source,
                                  .prelude_timeout_ms = (int)cfg->login_timeout_ms};
     vg_vnc_server *s = g_new0(vg_vnc_server, 1);
+    vg_vnc_listener *listener = NULL;
     int r;
 
     /* libvncserver blocks a screen's thread while a viewer's socket is full
@@ -273,13 +307,21 @@ int vg_vnc_server_new(const vg_vnc_server_config *cfg, const vg_vnc_server_ops *
     s->stall_timeout_ms = cfg->stall_timeout_ms;
     g_mutex_init(&s->lock);
     s->screens = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, screen_free);
-    r = vg_vnc_listener_new(&lc, &lops, s, &s->listener);
+    s->gone = g_async_queue_new();
+    s->reaper = g_thread_new("vnc-reaper", reaper_main, s);
+    r = vg_vnc_listener_new(&lc, &lops, s, &listener);
     if (r < 0) {
+        g_async_queue_push(s->gone, s);
+        g_thread_join(s->reaper);
+        g_async_queue_unref(s->gone);
         g_hash_table_unref(s->screens);
         g_mutex_clear(&s->lock);
         g_free(s);
         return r;
     }
+    g_mutex_lock(&s->lock);
+    s->listener = listener;
+    g_mutex_unlock(&s->lock);
     *out = s;
     return 0;
 }
@@ -293,19 +335,41 @@ void vg_vnc_server_free(vg_vnc_server *s)
 {
     GHashTableIter it;
     gpointer val;
+    g_autoptr(GPtrArray) screens = g_ptr_array_new();
+    vg_vnc_listener *listener;
 
     if (!s)
         return;
-    vg_vnc_listener_free(s->listener);
-    /* Screens first (their threads end, no callback follows), then the
-     * peers they had: the main loop no longer runs their cleanups. */
+    /* From now on a new login is turned away at attach, and the screens
+     * stay in the table until they are freed below. */
+    g_mutex_lock(&s->lock);
+    s->stopping = true;
     g_hash_table_iter_init(&it, s->screens);
-    while (g_hash_table_iter_next(&it, NULL, &val)) {
-        screen *scr = val;
+    while (g_hash_table_iter_next(&it, NULL, &val))
+        g_ptr_array_add(screens, val);
+    g_mutex_unlock(&s->lock);
+    /* The screens' threads end (no screen callback follows); viewers that
+     * were already gone are still queued for the reaper. */
+    for (guint i = 0; i < screens->len; i++) {
+        screen *scr = screens->pdata[i];
         vg_vnc_screen_free(scr->vnc);
         scr->vnc = NULL;
-        for (guint i = 0; i < scr->peers->len; i++) {
-            vg_vnc_peer *p = scr->peers->pdata[i];
+    }
+    /* Stop accepting; a connection still logging in ends at attach and is
+     * queued too. Then the reaper ends everything queued, and stops. */
+    g_mutex_lock(&s->lock);
+    listener = s->listener;
+    s->listener = NULL;
+    g_mutex_unlock(&s->lock);
+    vg_vnc_listener_free(listener);
+    g_async_queue_push(s->gone, s);
+    g_thread_join(s->reaper);
+    g_async_queue_unref(s->gone);
+    /* What is left never ended by itself: the gateway ends it. */
+    for (guint i = 0; i < screens->len; i++) {
+        screen *scr = screens->pdata[i];
+        for (guint j = 0; j < scr->peers->len; j++) {
+            vg_vnc_peer *p = scr->peers->pdata[j];
             set_end_reason(p, "the gateway is stopping", false);
             s->ops.ended(s->opaque, p->conn, p, p->end_reason);
             vg_vnc_relay_free(p->relay);

@@ -12,9 +12,10 @@
  *   screen ends → ended.
  *
  * Threading: get_ssl_ctx, login and attach run on the connection's own
- * thread (login blocks: that is fine there); ended runs on the GLib main loop of the process (the
- * daemon's), never inside a screen or relay callback. vg_vnc_peer_kick may be called from any
- * thread until ops.ended has returned for that peer.
+ * thread (login blocks: that is fine there); ended runs on the server's
+ * reaper thread (or in vg_vnc_server_free), never inside a screen or relay
+ * callback. vg_vnc_peer_kick may be called from any thread until ops.ended
+ * has returned for that peer.
  */
 #ifndef VG_VNC_SERVER_H
 #define VG_VNC_SERVER_H
