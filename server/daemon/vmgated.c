@@ -192,11 +192,13 @@ int main(int argc, char **argv)
     r = vg_config_load(d.config_path, &d.cfg, &err);
     if (r < 0) {
         fprintf(stderr, "vmgated: %s\n", err ? err : g_strerror(-r));
+        g_free(d.config_path);
         return 2;
     }
     if (check) {
         printf("%s: OK\n", d.config_path);
         vg_config_free(d.cfg);
+        g_free(d.config_path);
         return 0;
     }
     vg_log_set_level(d.cfg->log_level);
