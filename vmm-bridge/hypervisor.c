@@ -48,10 +48,13 @@ struct vg_hypervisor {
 
 /* ---- the process-wide event loop ---------------------------------- */
 
+static gint event_loop_quit;
+static GThread *event_loop;
+
 static gpointer event_loop_thread(gpointer data)
 {
     (void)data;
-    for (;;) {
+    while (!g_atomic_int_get(&event_loop_quit)) {
         if (virEventRunDefaultImpl() < 0)
             vg_warning(TAG, "event loop: %s", vg_libvirt_last_error());
     }
@@ -60,6 +63,24 @@ static gpointer event_loop_thread(gpointer data)
 
 static gsize event_loop_once;
 static int event_loop_result;
+
+static void wake_event_loop(int timer, void *opaque)
+{
+    (void)opaque;
+    virEventRemoveTimeout(timer);
+}
+
+void vg_libvirt_event_loop_stop(void)
+{
+    if (!event_loop)
+        return;
+    g_atomic_int_set(&event_loop_quit, 1);
+    /* A timer firing at once wakes the loop, which then sees the flag. */
+    if (virEventAddTimeout(0, wake_event_loop, NULL, NULL) < 0)
+        return; /* cannot wake it: leave it running rather than hang */
+    g_thread_join(event_loop);
+    event_loop = NULL;
+}
 
 int vg_libvirt_event_loop_start(void)
 {
@@ -71,7 +92,7 @@ int vg_libvirt_event_loop_start(void)
         } else {
             t = g_thread_try_new("vg-libvirt-ev", event_loop_thread, NULL, NULL);
             if (t)
-                g_thread_unref(t);
+                event_loop = t;
             else
                 event_loop_result = -EAGAIN;
         }

@@ -55,6 +55,13 @@ void vg_hypervisor_post(vg_hypervisor *h, void (*fn)(void *data), void *data);
 /** Make sure libvirt's default event loop runs on its own thread (idempotent). */
 int vg_libvirt_event_loop_start(void);
 
+/**
+ * Stop that thread and wait for it, once every libvirt connection is
+ * closed: a process that exits must not have it still running in libvirt
+ * and GLib while their libraries are finalised. Call once, at the end.
+ */
+void vg_libvirt_event_loop_stop(void);
+
 /** The last libvirt error message of this thread, or a fallback; never NULL. */
 const char *vg_libvirt_last_error(void);
 

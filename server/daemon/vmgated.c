@@ -28,6 +28,7 @@
 #include "daemon-live.h"
 #include "front.h"
 #include "gate.h"
+#include "hypervisor.h"
 #include "idle.h"
 #include "keymap.h"
 #include "log.h"
@@ -45,6 +46,7 @@ static const vg_front_ops *const front_table[] = {&vg_vnc_front_ops, &vg_rdp_fro
 typedef struct daemon_state {
     char *config_path;
     vg_config *cfg;
+    GMainContext *context;
     GMainLoop *loop;
     vg_store *store;
     vg_audit *audit;
@@ -58,6 +60,14 @@ typedef struct daemon_state {
     void *fronts[G_N_ELEMENTS(front_table)]; /* each front end's state */
     vg_daemon_live live;
 } daemon_state;
+
+/* Run @fn(d) when @src fires, on the daemon's own main loop. */
+static void add_source(daemon_state *d, GSource *src, GSourceFunc fn)
+{
+    g_source_set_callback(src, fn, d, NULL);
+    g_source_attach(src, d->context);
+    g_source_unref(src);
+}
 
 static gboolean on_stop(gpointer data)
 {
@@ -268,14 +278,17 @@ int main(int argc, char **argv)
                         "and key)");
     }
     d.idle = vg_idle_new(d.store, d.registry, d.sessions, d.audit);
-    d.loop = g_main_loop_new(NULL, FALSE);
+    /* The daemon's loop has a context of its own: libvirt's event thread
+     * iterates GLib's default one, where these would also run. */
+    d.context = g_main_context_new();
+    d.loop = g_main_loop_new(d.context, FALSE);
     /* Idle minutes are whole minutes: checking every 15 s is precise enough. */
-    g_timeout_add_seconds(VG_IDLE_CHECK_SECONDS, on_idle_tick, &d);
+    add_source(&d, g_timeout_source_new_seconds(VG_IDLE_CHECK_SECONDS), on_idle_tick);
     on_idle_tick(&d);
-    g_unix_signal_add(SIGTERM, on_stop, &d);
-    g_unix_signal_add(SIGINT, on_stop, &d);
-    g_unix_signal_add(SIGHUP, on_reload, &d);
-    g_timeout_add_seconds(1, on_audit_flush, &d);
+    add_source(&d, g_unix_signal_source_new(SIGTERM), on_stop);
+    add_source(&d, g_unix_signal_source_new(SIGINT), on_stop);
+    add_source(&d, g_unix_signal_source_new(SIGHUP), on_reload);
+    add_source(&d, g_timeout_source_new_seconds(1), on_audit_flush);
     vg_notice(TAG, "started: libvirt %s, state %s, admin socket %s", d.cfg->libvirt_uri,
               d.cfg->state_dir, d.cfg->admin_socket);
     g_main_loop_run(d.loop);
@@ -289,6 +302,7 @@ out:
     vg_idle_free(d.idle);
     vg_broker_free(d.broker);
     vg_registry_free(d.registry);
+    vg_libvirt_event_loop_stop();
     if (d.sessions)
         vg_sessions_free(d.sessions);
     if (d.audit)
@@ -297,6 +311,8 @@ out:
         vg_store_close(d.store);
     if (d.loop)
         g_main_loop_unref(d.loop);
+    if (d.context)
+        g_main_context_unref(d.context);
     vg_tls_free(d.tls);
     vg_config_free(d.cfg);
     g_free(d.config_path);

@@ -223,8 +223,31 @@ class Daemon:
     def __enter__(self):
         return self.start()
 
-    def __exit__(self, *exc):
-        if self.proc and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is not None:
+            if self.proc and self.proc.poll() is None:
+                self.proc.kill()
+                self.proc.wait()
+            return False
+        # A clean stop, so that a sanitizer build reports leaks at exit too;
+        # then no sanitizer may have reported anything.
+        rc = self.stop()
+        self.check_sanitizer_reports()
+        if rc not in (0, None):
+            fail("vmgated exited with status %d when stopped; log: %s" % (rc, self.log_tail()))
         return False
+
+    SANITIZER_REPORT = re.compile(r"ERROR: (Address|Leak|Thread)Sanitizer|runtime error: ")
+
+    def check_sanitizer_reports(self):
+        """Fail when vmgated's log holds an AddressSanitizer, LeakSanitizer or
+        UndefinedBehaviorSanitizer report (only sanitizer builds make them)."""
+        try:
+            with open(self.log, errors="replace") as f:
+                lines = f.readlines()
+        except OSError:
+            return
+        for i, line in enumerate(lines):
+            if self.SANITIZER_REPORT.search(line):
+                fail("sanitizer report in vmgated's log %s:\n%s" %
+                     (self.log, "".join(lines[i:i + 40])))
