@@ -19,7 +19,7 @@ import tlsprobe
 from bridge import VMGATED, Daemon
 from vgtest import Guest, assert_images_equal, fail, run_tests
 
-ADMIN_GROUP = "vmgate"
+ADMIN_GROUP = "vmgate-admin"
 MEMBER = "vgtest-admin"
 OUTSIDER = "vgtest-other"
 READONLY_GROUP = "vgtest-readonly"
