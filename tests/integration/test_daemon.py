@@ -161,7 +161,9 @@ def test_admin_commands():
 
 def test_admin_socket_permissions():
     ensure_accounts()
-    with Daemon(tmpdir()) as d:
+    # No read-only group: the default one (vmgate-readonly) exists wherever the
+    # package is installed, and would make the socket 0666.
+    with Daemon(tmpdir(), extra="[daemon]\nadmin_readonly_group = vgtest-no-such-group\n") as d:
         st = os.stat(d.socket)
         if st.st_mode & 0o777 != 0o660 or grp.getgrgid(st.st_gid).gr_name != ADMIN_GROUP:
             fail("socket mode %o group %s, want 660 %s" %
