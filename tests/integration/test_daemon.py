@@ -52,6 +52,11 @@ def ensure_accounts():
             if groups:
                 cmd += ["-G", ",".join(groups)]
             subprocess.run(cmd + [name], check=True)
+        # An account made by an older run may lack a group (the admin group
+        # was called vmgate before).
+        for g in groups:
+            if name not in grp.getgrnam(g).gr_mem:
+                subprocess.run(["usermod", "-a", "-G", g, name], check=True)
 
 
 def as_user(d, user, *args, input=None):
