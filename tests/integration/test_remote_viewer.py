@@ -19,18 +19,25 @@ from xclient import Xvfb
 
 
 def locate(screen, want):
-    """(x, y) where @want's first row appears in @screen, or None."""
+    """(x, y) of @want's top-left corner in @screen, or None: where the row
+    of @want with the most colours (a uniform row, all black say, would
+    match any black area) appears whole in @screen."""
+    w, h = want.size
+    best, best_n = 0, 0
+    for r in range(h):
+        n = len(want.crop((0, r, w, r + 1)).getcolors(w) or [])
+        if n > best_n:
+            best, best_n = r, n
+    row = want.crop((0, best, w, best + 1)).tobytes()
     sw, sh = screen.size
-    w = want.size[0]
-    row = want.crop((0, 0, w, 1)).tobytes()
     data = screen.tobytes()
     stride = sw * 3
-    for y in range(sh - want.size[1] + 1):
+    for y in range(best, sh - (h - best) + 1):
         line = data[y * stride:(y + 1) * stride]
         i = line.find(row)
         while i >= 0:
             if i % 3 == 0:
-                return i // 3, y
+                return i // 3, y - best
             i = line.find(row, i + 1)
     return None
 
