@@ -1,19 +1,49 @@
 /*
  * vmgate — logging to stderr. One fprintf per line under stdio's own lock
- * keeps lines from different threads whole.
+ * keeps lines from different threads whole. When stderr is the journal the
+ * line starts with sd-daemon's "<N>" priority prefix instead of a time and
+ * a level name, so journald files each line at its own priority (printed
+ * by hand: the prefix is the whole protocol, and base/ needs no libsystemd).
  */
 #include "log.h"
 
+#include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <syslog.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <glib.h>
 
 int vg_log_threshold = VG_LOG_NOTICE;
 static int use_syslog;
+static int to_journal;
+static pthread_once_t journal_once = PTHREAD_ONCE_INIT;
+
+int vg_log_fd_is_journal(const char *journal_stream, int fd)
+{
+    uintmax_t dev, ino;
+    int used = 0;
+    struct stat st;
+
+    if (!journal_stream ||
+        sscanf(journal_stream, "%" SCNuMAX ":%" SCNuMAX "%n", &dev, &ino, &used) != 2 ||
+        journal_stream[used] != '\0')
+        return 0;
+    if (fstat(fd, &st) < 0)
+        return 0;
+    return (uintmax_t)st.st_dev == dev && (uintmax_t)st.st_ino == ino;
+}
+
+void vg_log_detect_journal(void)
+{
+    to_journal = vg_log_fd_is_journal(getenv("JOURNAL_STREAM"), STDERR_FILENO);
+}
 
 void vg_log_use_syslog(const char *ident)
 {
@@ -109,6 +139,11 @@ void vg_log_write(int level, const char *tag, const char *fmt, ...)
     if (use_syslog) {
         /* VG_LOG_* are syslog's own priorities. */
         syslog(level, "%s: %s", tag, msg);
+        return;
+    }
+    pthread_once(&journal_once, vg_log_detect_journal);
+    if (to_journal) {
+        fprintf(stderr, "<%d>%s: %s\n", level, tag, msg);
         return;
     }
     clock_gettime(CLOCK_REALTIME, &ts);

@@ -35,7 +35,25 @@ int vg_log_parse_level(const char *name);
 void vg_log_use_syslog(const char *ident);
 
 /**
- * Write one line to stderr: "<level> <tag>: message". Thread-safe. The
+ * Look again at whether stderr is the systemd journal: $JOURNAL_STREAM
+ * ("device:inode", set by systemd for a service whose stderr goes to the
+ * journal) names the file stderr is open on now. A child that inherited
+ * the variable but writes elsewhere (a terminal, a file) is not the
+ * journal. vg_log_write checks once by itself; call this after changing
+ * stderr or the variable. Not thread-safe: call it before logging threads run.
+ */
+void vg_log_detect_journal(void);
+
+/**
+ * Whether @journal_stream ("device:inode", as in $JOURNAL_STREAM; NULL is
+ * fine) names the file open on @fd.
+ */
+int vg_log_fd_is_journal(const char *journal_stream, int fd);
+
+/**
+ * Write one line to stderr: "<time> <level> <tag>: message", or, when
+ * stderr is the journal, "<N><tag>: message" with sd-daemon's priority
+ * prefix (N is the VG_LOG_* level; the journal stamps the time). Thread-safe. The
  * message is escaped (vg_log_escape): peer-supplied strings in it (user
  * names, VM names, reasons) cannot start a new line or move the cursor of
  * whoever reads the log on a terminal.

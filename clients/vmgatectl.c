@@ -234,7 +234,7 @@ int vg_ctl_connect(ctl *c)
     case -EACCES:
     case -EPERM:
         vg_ctl_error("permission denied: cannot connect to %s (run as root or as a member of the "
-                     "admin group, vmgate by default)",
+                     "admin group, vmgate-admin by default)",
                      c->socket);
         return EXIT_DENIED;
     default:
@@ -432,7 +432,7 @@ static const char *const exit_help = "Exit status:\n"
                                      "  3  vmgated cannot be reached (not running, wrong "
                                      "--socket)\n"
                                      "  4  permission denied (use root or a member of the "
-                                     "admin group, vmgate)\n";
+                                     "admin group, vmgate-admin)\n";
 
 /* Walks through each vmgatectl command of the table, in order. */
 typedef struct cli_iter {

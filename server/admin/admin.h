@@ -38,7 +38,7 @@
 #define VG_ADMIN_MAX_CONNECTIONS 32
 
 /** Group allowed on the admin socket when the configuration names none. */
-#define VG_ADMIN_DEFAULT_GROUP "vmgate"
+#define VG_ADMIN_DEFAULT_GROUP "vmgate-admin"
 
 /** The admin socket server (see vg_admin_new). */
 typedef struct vg_admin vg_admin;

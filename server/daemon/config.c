@@ -53,7 +53,7 @@ static const key_spec specs[] = {
     {"tls", "key", K_PATH, F(tls_key), "/etc/vmgate/server.key", 0, 0},
     {"daemon", "state_dir", K_PATH, F(state_dir), "/var/lib/vmgate", 0, 0},
     {"daemon", "admin_socket", K_PATH, F(admin_socket), "/run/vmgate/admin.sock", 0, 0},
-    {"daemon", "admin_group", K_NAME, F(admin_group), "vmgate", 0, 0},
+    {"daemon", "admin_group", K_NAME, F(admin_group), "vmgate-admin", 0, 0},
     {"daemon", "admin_readonly_group", K_NAME, F(admin_readonly_group), "vmgate-readonly", 0, 0},
     {"daemon", "admin_idle_timeout", K_UINT, F(admin_idle_timeout), "300", 10, 86400},
     {"daemon", "audit_log", K_PATH, F(audit_log), "/var/log/vmgate/audit.log", 0, 0},

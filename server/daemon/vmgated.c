@@ -6,6 +6,10 @@
  * Threads: the main thread runs a GLib main loop for signals (SIGTERM and
  * SIGINT stop, SIGHUP reloads); the registry, admin server and consoles
  * have their own threads (see their headers).
+ *
+ * Under systemd (Type=notify) it says READY=1 once the admin socket and the
+ * front ends listen, RELOADING=1 then READY=1 around a reload, STOPPING=1
+ * when it stops; sd_notify does nothing without $NOTIFY_SOCKET.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -19,6 +23,7 @@
 #include <glib-unix.h>
 #include <glib.h>
 #include <glib/gstdio.h>
+#include <systemd/sd-daemon.h>
 
 #include "admin.h"
 #include "audit.h"
@@ -73,6 +78,7 @@ static gboolean on_stop(gpointer data)
 {
     daemon_state *d = data;
     vg_notice(TAG, "stopping");
+    sd_notify(0, "STOPPING=1");
     g_main_loop_quit(d->loop);
     return G_SOURCE_CONTINUE;
 }
@@ -110,8 +116,10 @@ static gboolean on_reload(gpointer data)
     vg_config *cfg = NULL;
     g_autofree char *err = NULL;
 
+    sd_notify(0, "RELOADING=1");
     if (vg_config_load(d->config_path, &cfg, &err) < 0) {
         vg_error(TAG, "reload refused, keeping the running configuration:\n%s", err);
+        sd_notify(0, "READY=1\nSTATUS=reload refused, running configuration kept");
         return G_SOURCE_CONTINUE;
     }
     if (strcmp(cfg->libvirt_uri, d->cfg->libvirt_uri) != 0 ||
@@ -129,6 +137,7 @@ static gboolean on_reload(gpointer data)
     vg_config_free(d->cfg);
     d->cfg = cfg;
     vg_notice(TAG, "configuration reloaded from %s", d->config_path);
+    sd_notify(0, "READY=1\nSTATUS=configuration reloaded");
     return G_SOURCE_CONTINUE;
 }
 
@@ -291,6 +300,8 @@ int main(int argc, char **argv)
     add_source(&d, g_timeout_source_new_seconds(1), on_audit_flush);
     vg_notice(TAG, "started: libvirt %s, state %s, admin socket %s", d.cfg->libvirt_uri,
               d.cfg->state_dir, d.cfg->admin_socket);
+    sd_notifyf(0, "READY=1\nSTATUS=%s",
+               d.tls ? "serving VNC and RDP" : "VNC and RDP off: no TLS certificate");
     g_main_loop_run(d.loop);
     rc = 0;
 

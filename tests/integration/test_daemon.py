@@ -19,7 +19,7 @@ import tlsprobe
 from bridge import VMGATED, Daemon
 from vgtest import Guest, assert_images_equal, fail, run_tests
 
-ADMIN_GROUP = "vmgate"
+ADMIN_GROUP = "vmgate-admin"
 MEMBER = "vgtest-admin"
 OUTSIDER = "vgtest-other"
 READONLY_GROUP = "vgtest-readonly"
@@ -52,6 +52,11 @@ def ensure_accounts():
             if groups:
                 cmd += ["-G", ",".join(groups)]
             subprocess.run(cmd + [name], check=True)
+        # An account made by an older run may lack a group (the admin group
+        # was called vmgate before).
+        for g in groups:
+            if name not in grp.getgrnam(g).gr_mem:
+                subprocess.run(["usermod", "-a", "-G", g, name], check=True)
 
 
 def as_user(d, user, *args, input=None):
@@ -162,7 +167,9 @@ def test_admin_commands():
 
 def test_admin_socket_permissions():
     ensure_accounts()
-    with Daemon(tmpdir()) as d:
+    # No read-only group: the default one (vmgate-readonly) exists wherever the
+    # package is installed, and would make the socket 0666.
+    with Daemon(tmpdir(), extra="[daemon]\nadmin_readonly_group = vgtest-no-such-group\n") as d:
         st = os.stat(d.socket)
         if st.st_mode & 0o777 != 0o660 or grp.getgrgid(st.st_gid).gr_name != ADMIN_GROUP:
             fail("socket mode %o group %s, want 660 %s" %

@@ -80,7 +80,7 @@ static void assert_defaults(const vg_config *c)
     assert_string_equal(c->tls_key, "/etc/vmgate/server.key");
     assert_string_equal(c->state_dir, "/var/lib/vmgate");
     assert_string_equal(c->admin_socket, "/run/vmgate/admin.sock");
-    assert_string_equal(c->admin_group, "vmgate");
+    assert_string_equal(c->admin_group, "vmgate-admin");
     assert_string_equal(c->admin_readonly_group, "vmgate-readonly");
     assert_int_equal(c->admin_idle_timeout, 300);
     assert_string_equal(c->audit_log, "/var/log/vmgate/audit.log");
