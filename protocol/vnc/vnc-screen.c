@@ -70,6 +70,14 @@
 #define QEMU_MSG_SUBTYPE_KEY  0
 #define QEMU_EXT_KEY_MSG_LEN  12
 
+/* The largest pointer shape sent as it is: libvncserver 0.9.14 sends a
+ * shape only if its RichCursor rectangle fits its update buffer
+ * (UPDATE_BUF_SIZE, 32 KiB: about 88 x 88 at 32 bpp); a larger one fails
+ * the update after it has taken the viewer's request, without closing the
+ * viewer, which then waits for an update that never comes. Larger shapes
+ * are cut to a square of this side around the hotspot (see fit_shape). */
+#define SENT_CURSOR_MAX 64
+
 /* Above this qnum a keycode is not a QEMU key number. */
 #define QNUM_MAX 0xff
 
@@ -160,11 +168,60 @@ static void on_resize(void *opaque, uint32_t width, uint32_t height)
     g_mutex_unlock(&s->lock);
 }
 
+/* The start of a window of @len inside [@lo, @hi) (len <= hi - lo) that
+ * holds @hot (lo <= hot < hi): centred on it where the range allows. */
+static uint32_t window_start(uint32_t hot, uint32_t lo, uint32_t hi, uint32_t len)
+{
+    uint32_t start = hot > len / 2 ? hot - len / 2 : 0;
+
+    return MIN(MAX(start, lo), hi - len);
+}
+
+/*
+ * The part of @c that is sent: all of it when it is at most
+ * SENT_CURSOR_MAX square; else what the mask shows (and the hotspot), cut
+ * to SENT_CURSOR_MAX square around the hotspot if still larger. Writes
+ * the copy's pixels (g_try_malloc) to @out. @return false without memory.
+ */
+static bool fit_shape(const vg_cursor *c, vg_cursor *out)
+{
+    uint32_t x1 = c->hot_x, y1 = c->hot_y, x2 = c->hot_x + 1, y2 = c->hot_y + 1, w, h;
+
+    if (c->width > SENT_CURSOR_MAX || c->height > SENT_CURSOR_MAX) {
+        for (uint32_t y = 0; y < c->height; y++) {
+            for (uint32_t x = 0; x < c->width; x++) {
+                if ((c->argb[(size_t)y * c->width + x] >> 24) >= 0x80) { /* make_shape's mask */
+                    x1 = MIN(x1, x), y1 = MIN(y1, y);
+                    x2 = MAX(x2, x + 1), y2 = MAX(y2, y + 1);
+                }
+            }
+        }
+        w = MIN(x2 - x1, SENT_CURSOR_MAX);
+        h = MIN(y2 - y1, SENT_CURSOR_MAX);
+        x1 = window_start(c->hot_x, x1, x2, w);
+        y1 = window_start(c->hot_y, y1, y2, h);
+    } else {
+        x1 = y1 = 0, w = c->width, h = c->height;
+    }
+    /* w, h <= VG_VNC_SCREEN_CURSOR_MAX, checked by the caller */
+    out->argb = g_try_malloc((size_t)w * h * 4);
+    if (!out->argb)
+        return false;
+    for (uint32_t y = 0; y < h; y++)
+        memcpy(out->argb + (size_t)y * w, c->argb + (size_t)(y1 + y) * c->width + x1,
+               (size_t)w * 4);
+    out->width = w;
+    out->height = h;
+    out->hot_x = c->hot_x - x1;
+    out->hot_y = c->hot_y - y1;
+    return true;
+}
+
 static void on_cursor(void *opaque, const vg_cursor *cursor)
 {
     vg_vnc_screen *s = opaque;
+    vg_cursor fitted;
     size_t bytes;
-    uint32_t *copy;
 
     if (cursor->width == 0 || cursor->height == 0 || cursor->width > VG_VNC_SCREEN_CURSOR_MAX ||
         cursor->height > VG_VNC_SCREEN_CURSOR_MAX || cursor->hot_x >= cursor->width ||
@@ -173,15 +230,15 @@ static void on_cursor(void *opaque, const vg_cursor *cursor)
         vg_debug(TAG, "pointer shape %ux%u not passed on", cursor->width, cursor->height);
         return;
     }
-    copy = g_try_malloc(bytes);
-    if (!copy)
+    if (!fit_shape(cursor, &fitted))
         return;
-    memcpy(copy, cursor->argb, bytes);
+    if (fitted.width != cursor->width || fitted.height != cursor->height)
+        vg_debug(TAG, "pointer shape %ux%u sent as %ux%u", cursor->width, cursor->height,
+                 fitted.width, fitted.height);
 
     g_mutex_lock(&s->lock);
     g_free(s->cursor.argb);
-    s->cursor = *cursor;
-    s->cursor.argb = copy;
+    s->cursor = fitted;
     s->cursor_pending = true;
     wake_locked(s);
     g_mutex_unlock(&s->lock);

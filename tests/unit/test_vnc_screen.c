@@ -554,6 +554,45 @@ static void test_screen_cursor_shape_sent_but_never_drawn(void **state)
     close_viewer(without);
 }
 
+/* libvncserver cannot send a shape this large (its update buffer is
+ * 32 KiB): the update that tried took the viewer's request and sent
+ * nothing, and the viewer stayed on that frame. It gets the part around
+ * the hotspot, and the pixels after it. */
+static void test_screen_large_cursor_shape_is_cut_and_updates_go_on(void **state)
+{
+    fixture *f = *state;
+    frame_spec e = {.w = W, .h = H, .seed = 0};
+    rfbClient *cl = connect_viewer(f, &viewer_a, true);
+    static uint32_t argb[160 * 128];
+    vg_cursor c = {.width = 160, .height = 128, .hot_x = 100, .hot_y = 5, .argb = argb};
+
+    /* Opaque in columns 20..149, rows 0..119; its pixel is its position. */
+    for (uint32_t y = 0; y < c.height; y++)
+        for (uint32_t x = 0; x < c.width; x++)
+            argb[y * c.width + x] =
+                (x >= 20 && x < 150 && y < 120 ? 0xff000000u : 0) | (y << 8 | x);
+    memset(&shape, 0, sizeof(shape));
+    assert_true(pump_until(cl, frame_is, &e));
+    assert_int_equal(vg_surface_set_cursor(f->surface, &c), 0);
+    fill(f->surface, W, H, 11);
+    e.seed = 11;
+    assert_true(pump_until(cl, frame_is, &e));
+    assert_true(pump_until(cl, shape_seen, NULL));
+    /* 64 x 64 around the hotspot, inside what the mask shows. */
+    assert_int_equal(shape.width, 64);
+    assert_int_equal(shape.height, 64);
+    assert_int_equal(shape.xhot, 100 - 68);
+    assert_int_equal(shape.yhot, 5);
+    for (uint32_t y = 0; y < 64; y++) {
+        for (uint32_t x = 0; x < 64; x++) {
+            uint32_t got;
+            memcpy(&got, cl->rcSource + (y * 64 + x) * 4, 4);
+            assert_int_equal(got & 0xffffff, y << 8 | (68 + x));
+        }
+    }
+    close_viewer(cl);
+}
+
 static void test_screen_unknown_qemu_message_disconnects(void **state)
 {
     fixture *f = *state;
@@ -651,6 +690,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_screen_surface_close_ends_viewers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_screen_cursor_shape_sent_but_never_drawn, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_screen_large_cursor_shape_is_cut_and_updates_go_on,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_screen_unknown_qemu_message_disconnects, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_screen_refuses_fd_above_fd_setsize, setup, teardown),
