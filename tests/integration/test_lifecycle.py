@@ -55,6 +55,11 @@ def restart_libvirtd():
     old = pid_of("libvirtd")
     if not old:
         fail("libvirtd is not running")
+    # Started again as it was (testvirt may have given it a configuration).
+    with open("/proc/%d/cmdline" % old[0], "rb") as f:
+        argv = [a.decode() for a in f.read().split(b"\0") if a]
+    if "-d" not in argv and "--daemon" not in argv:
+        argv.append("-d")
     for pid in old:
         os.kill(pid, 15)
     deadline = time.monotonic() + 30
@@ -63,7 +68,7 @@ def restart_libvirtd():
             fail("libvirtd did not stop within 30 s")
         time.sleep(0.05)
     started = time.monotonic()
-    subprocess.run(["libvirtd", "-d"], check=True)
+    subprocess.run(argv, check=True, close_fds=True)
     new = []
     while not new:
         if time.monotonic() > deadline:
