@@ -1,8 +1,8 @@
 /*
  * Unit tests: the gate, the one path from a login to a viewer and its end.
  * Real sessions, broker admission, audit log and console; the console's
- * RFB peer is scripted on a socketpair, so the test reads exactly which
- * key events reach the "guest".
+ * RFB peer is scripted on a socketpair (rfb-script.h), so the test reads
+ * exactly which key events reach the "guest".
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -22,6 +22,7 @@
 #include "broker.h"
 #include "console.h"
 #include "gate.h"
+#include "rfb-script.h"
 #include "sessions.h"
 #include "store.h"
 #include "util.h"
@@ -55,63 +56,6 @@ static int broker_audit(void *opaque, const char *event, ...)
     return 0;
 }
 
-static void wr(int fd, const void *p, size_t n)
-{
-    assert_int_equal(write(fd, p, n), (ssize_t)n);
-}
-
-static void rd(int fd, void *buf, size_t n)
-{
-    uint8_t *p = buf;
-    while (n > 0) {
-        ssize_t r = read(fd, p, n);
-        assert_true(r > 0);
-        p += r;
-        n -= (size_t)r;
-    }
-}
-
-static void be16(uint8_t *p, uint16_t v)
-{
-    p[0] = (uint8_t)(v >> 8);
-    p[1] = (uint8_t)v;
-}
-
-/* The server side of an RFB 3.8 handshake (security None, 64x48, BGRX),
- * then what the console sends after ServerInit. */
-static void serve_handshake(int fd)
-{
-    uint8_t sec[2] = {1, 1}, ok[4] = {0}, init[24 + 4] = {0}, skip[64], hdr[4];
-    wr(fd, "RFB 003.008\n", 12);
-    rd(fd, skip, 12);
-    wr(fd, sec, 2);
-    rd(fd, skip, 1);
-    wr(fd, ok, 4);
-    rd(fd, skip, 1); /* ClientInit */
-    be16(init, 64);
-    be16(init + 2, 48);
-    init[4] = 32;
-    init[5] = 24;
-    init[7] = 1;
-    be16(init + 8, 255);
-    be16(init + 10, 255);
-    be16(init + 12, 255);
-    init[14] = 16;
-    init[15] = 8;
-    init[23] = 4;
-    memcpy(init + 24, "test", 4);
-    wr(fd, init, sizeof(init));
-    rd(fd, skip, 20); /* SetPixelFormat */
-    rd(fd, hdr, 4);   /* SetEncodings */
-    assert_int_equal(hdr[0], 2);
-    for (unsigned n = 4u * ((hdr[2] << 8) | hdr[3]); n > 0;) {
-        unsigned k = n < sizeof(skip) ? n : sizeof(skip);
-        rd(fd, skip, k);
-        n -= k;
-    }
-    rd(fd, skip, 10); /* FramebufferUpdateRequest */
-}
-
 static uint32_t get32(const uint8_t *p)
 {
     return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
@@ -123,19 +67,19 @@ static uint32_t get32(const uint8_t *p)
 static void next_key(fixture *f, uint16_t *qnum, bool *down)
 {
     uint8_t m[12];
-    rd(f->peer, m, 1);
+    rfb_script_read(f->peer, m, 1);
     while (m[0] == 3) { /* a FramebufferUpdateRequest: not input */
-        rd(f->peer, m + 1, 9);
-        rd(f->peer, m, 1);
+        rfb_script_read(f->peer, m + 1, 9);
+        rfb_script_read(f->peer, m, 1);
     }
     if (m[0] == 4) {
-        rd(f->peer, m + 1, 7);
+        rfb_script_read(f->peer, m + 1, 7);
         *down = m[1] != 0;
         *qnum = 0;
         return;
     }
     assert_int_equal(m[0], 255); /* QEMU client message */
-    rd(f->peer, m + 1, 11);
+    rfb_script_read(f->peer, m + 1, 11);
     assert_int_equal(m[1], 0); /* extended key event */
     *down = m[3] != 0;
     *qnum = (uint16_t)get32(m + 8);
@@ -171,12 +115,12 @@ static void enable_ext_keys(fixture *f)
     uint16_t q;
     bool d;
 
-    be16(fu + 2, 1);
+    rfb_script_be16(fu + 2, 1);
     fu[4 + 8] = 0xff;
     fu[4 + 9] = 0xff;
     fu[4 + 10] = 0xfe;
     fu[4 + 11] = 0xfe; /* -258 */
-    wr(f->peer, fu, sizeof(fu));
+    rfb_script_write(f->peer, fu, sizeof(fu));
     for (int i = 0; i < 1000; i++) {
         assert_int_equal(vg_display_source_send_key(src, 0x32, 'm', false), 0);
         next_key(f, &q, &d);
@@ -211,7 +155,8 @@ static int setup(void **state)
         struct timeval tv = {.tv_sec = 5};
         assert_int_equal(setsockopt(f->peer, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)), 0);
     }
-    serve_handshake(f->peer);
+    rfb_script_serve_handshake(f->peer, 64, 48);
+    rfb_script_read_client_setup(f->peer);
     enable_ext_keys(f);
     *state = f;
     return 0;
