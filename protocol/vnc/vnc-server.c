@@ -120,11 +120,6 @@ static gpointer reaper_main(gpointer data)
     return NULL;
 }
 
-static vg_vnc_server *s_of(vg_vnc_peer *p)
-{
-    return p->server;
-}
-
 static void set_end_reason(vg_vnc_peer *p, const char *reason, bool replace)
 {
     G_LOCK(end_reason);
@@ -138,7 +133,7 @@ static void screen_on_gone(void *opaque, const char *reason)
     vg_vnc_peer *p = opaque;
     vg_info(TAG, "%s: disconnected: %s", p->label, reason);
     set_end_reason(p, reason, false);
-    g_async_queue_push(s_of(p)->gone, p);
+    g_async_queue_push(p->server->gone, p);
 }
 
 /* Relay thread: the relay ended by itself (the viewer left, fell behind or
