@@ -5,13 +5,10 @@ of the X screen, equals libvirt's screenshot pixel for pixel. Remmina's
 configuration, data and cache go to a directory of the test's own."""
 
 import os
-import subprocess
-import time
 
-from test_remote_viewer import locate
 from test_vnc import Gateway
-from vgtest import Guest, diff_images, fail, run_tests
-from xclient import Xvfb
+from vgtest import Guest, run_tests
+from xclient import Xvfb, run_until_shown
 
 
 def remmina_shows(gw, g, x, profile_lines, name):
@@ -29,35 +26,9 @@ def remmina_shows(gw, g, x, profile_lines, name):
                 XDG_DATA_HOME=os.path.join(home, "data"),
                 XDG_CACHE_HOME=os.path.join(home, "cache"))
     env.pop("DBUS_SESSION_BUS_ADDRESS", None)
-    log_path = os.path.join(home, "remmina.log")
-    with open(log_path, "w") as log:
-        client = subprocess.Popen(["remmina", "-c", profile], env=env, stdin=subprocess.DEVNULL,
-                                  stdout=log, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            screen = x.screenshot()
-            at = locate(screen, want)
-            n = -1
-            if at:
-                area = screen.crop((at[0], at[1], at[0] + want.width, at[1] + want.height))
-                n, _ = diff_images(area, want)
-                if n == 0:
-                    return
-            if client.poll() is not None or time.monotonic() > deadline:
-                screen.save(os.path.join(home, "screen.png"))
-                with open(log_path) as f:
-                    tail = f.read()[-1200:]
-                fail("Remmina (%s) does not show the VM (found at %s, %d pixels differ; exit %s);"
-                     " screen kept in %s; log: %s" % (name, at, n, client.poll(), home, tail))
-            time.sleep(0.3)
-    finally:
-        client.terminate()
-        try:
-            client.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            client.kill()
-            client.wait()
+    run_until_shown(x, ["remmina", "-c", profile], env, want,
+                    os.path.join(home, "remmina.log"), os.path.join(home, "screen.png"),
+                    "Remmina (%s)" % name, 90)
 
 
 def test_remmina_rdp_shows_the_vm():

@@ -57,7 +57,7 @@ import time
 
 from PIL import Image
 
-from vgtest import fail
+from vgtest import diff_images, fail
 
 CLIENTS = {2: "xfreerdp", 3: "xfreerdp3"}
 
@@ -426,3 +426,63 @@ def describe(img, n=4):
     cols.sort(reverse=True)
     return "%dx%d, %d colours: %s" % (img.size + (len(cols), ", ".join(
         "%s x %d" % (c, k) for k, c in cols[:n])))
+
+
+def locate(screen, want):
+    """(x, y) of @want's top-left corner in @screen, or None: where the row
+    of @want with the most colours (a uniform row, all black say, would
+    match any black area) appears whole in @screen."""
+    w, h = want.size
+    best, best_n = 0, 0
+    for r in range(h):
+        n = len(want.crop((0, r, w, r + 1)).getcolors(w) or [])
+        if n > best_n:
+            best, best_n = r, n
+    row = want.crop((0, best, w, best + 1)).tobytes()
+    sw, sh = screen.size
+    data = screen.tobytes()
+    stride = sw * 3
+    for y in range(best, sh - (h - best) + 1):
+        line = data[y * stride:(y + 1) * stride]
+        i = line.find(row)
+        while i >= 0:
+            if i % 3 == 0:
+                return i // 3, y - best
+            i = line.find(row, i + 1)
+    return None
+
+
+def run_until_shown(x, argv, env, want, log_path, screen_path, what, timeout):
+    """Run the client @argv on the Xvfb @x until its window shows @want
+    (an image of the VM) pixel for pixel somewhere on the screen; fail,
+    keeping the screen in @screen_path and the client's output from
+    @log_path, when @timeout seconds pass or the client exits first. The
+    client is stopped at the end either way."""
+    with open(log_path, "w") as log:
+        client = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=log,
+                                  stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            screen = x.screenshot()
+            at = locate(screen, want)
+            n = -1
+            if at:
+                area = screen.crop((at[0], at[1], at[0] + want.width, at[1] + want.height))
+                n, _ = diff_images(area, want)
+                if n == 0:
+                    return
+            if client.poll() is not None or time.monotonic() > deadline:
+                screen.save(screen_path)
+                with open(log_path) as f:
+                    tail = f.read()[-1200:]
+                fail("%s does not show the VM (found at %s, %d pixels differ; exit %s); "
+                     "screen kept in %s; log: %s" % (what, at, n, client.poll(), screen_path, tail))
+            time.sleep(0.3)
+    finally:
+        client.terminate()
+        try:
+            client.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            client.kill()
+            client.wait()
