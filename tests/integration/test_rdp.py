@@ -474,6 +474,7 @@ def test_vm_names_as_libvirt_allows_them():
             Guest(name="\u00fcn\u00efcode-" + tag) as g2, RdpGateway(g1, g2) as gw:
         g1.wait_ready()
         g2.wait_ready()
+        gw.d.ok("send-keys", g1.name, "echo first vm\\n")
         gw.d.ok("send-keys", g2.name, "echo second vm\\n")
         listed = {v["name"]: v["uuid"] for v in json.loads(gw.d.ok("vm", "list", json_out=True))}
         for g in (g1, g2):
