@@ -147,6 +147,11 @@ bool vg_broker_vm_claimed(vg_broker *b, const char *vm, char user[65])
     return claimed;
 }
 
+vg_registry *vg_broker_registry(vg_broker *b)
+{
+    return b->registry;
+}
+
 int vg_broker_reconfigure(vg_broker *b, const vg_config *cfg)
 {
     return apply_config(b, cfg);
@@ -365,7 +370,8 @@ void vg_broker_nla_failed(vg_broker *b, const char *user, const char *address)
 }
 
 int vg_broker_login_verified(vg_broker *b, const char *user, const char *address,
-                             const char *requested, int timeout_s, vg_broker_result *res)
+                             const char *method, const char *requested, int timeout_s,
+                             vg_broker_result *res)
 {
     vg_store_user *u = NULL;
     int r;
@@ -380,13 +386,145 @@ int vg_broker_login_verified(vg_broker *b, const char *user, const char *address
         res->status = r < 0 && r != -ENOENT ? VG_BROKER_INTERNAL : VG_BROKER_AUTH_FAILED;
         g_strlcpy(res->message, MSG_AUTH_FAILED, sizeof(res->message));
         vg_notice(TAG, "login failed: user=%s address=%s (%s)", res->user, address, why);
-        audit(b, "login_failed", res->user, address, "reason", why, "method", "nla");
+        audit(b, "login_failed", res->user, address, "reason", why, "method", method);
         vg_store_user_free(u);
         return 0;
     }
     vg_store_user_free(u);
     vg_ratelimit_success(b->rl, user);
     return choose_and_connect(b, user, NULL, address, requested, timeout_s, res);
+}
+
+int vg_broker_authenticate(vg_broker *b, const char *user, const char *password,
+                           const char *address, const char *method, vg_broker_result *res)
+{
+    vg_auth_result ar = VG_AUTH_BAD_CREDENTIALS;
+    int r;
+
+    memset(res, 0, sizeof(*res));
+    if (!address)
+        address = "-";
+    g_strlcpy(res->user, user ? user : "", sizeof(res->user));
+    r = user && vg_name_valid(user) ? authenticate(b, user, password ? password : "", address, &ar)
+                                    : 0;
+    if (r < 0) {
+        res->status = VG_BROKER_INTERNAL;
+        g_strlcpy(res->message, "The gateway cannot check logins right now", sizeof(res->message));
+        audit(b, "login_failed", res->user, address, "reason", "store-error", "method", method);
+        return 0;
+    }
+    if (ar != VG_AUTH_OK) {
+        res->status = VG_BROKER_AUTH_FAILED;
+        g_strlcpy(res->message, MSG_AUTH_FAILED, sizeof(res->message));
+        vg_notice(TAG, "login failed: user=%s address=%s (%s, %s)", res->user, address,
+                  vg_auth_result_name(ar), method);
+        audit(b, "login_failed", res->user, address, "reason", vg_auth_result_name(ar), "method",
+              method);
+        return 0;
+    }
+    if (audit(b, "authenticated", res->user, address, "method", method, NULL, NULL) < 0 &&
+        !audit_fail_open(b)) {
+        vg_error(TAG, "login refused: user=%s address=%s: the audit log cannot be written",
+                 res->user, address);
+        res->status = VG_BROKER_INTERNAL;
+        g_strlcpy(res->message, "The gateway cannot record logins right now, try again later",
+                  sizeof(res->message));
+        return 0;
+    }
+    res->status = VG_BROKER_OK;
+    g_strlcpy(res->message, "OK", sizeof(res->message));
+    vg_notice(TAG, "authenticated: user=%s address=%s (%s)", res->user, address, method);
+    return 0;
+}
+
+bool vg_broker_user_active(vg_broker *b, const char *user)
+{
+    vg_store_user *u = NULL;
+    bool ok =
+        user && vg_name_valid(user) && vg_store_user_get(b->store, user, &u) == 0 && !u->disabled;
+    vg_store_user_free(u);
+    return ok;
+}
+
+void vg_broker_signed_out(vg_broker *b, const char *user, const char *address, const char *method,
+                          const char *why)
+{
+    vg_info(TAG, "signed out: user=%s address=%s (%s, %s)", user, address ? address : "-", method,
+            why);
+    audit(b, "signed_out", user, address ? address : "-", "method", method, "reason", why);
+}
+
+static vg_broker_vm_entry *reachable_find(GArray *list, const char *vm)
+{
+    for (guint i = 0; i < list->len; i++) {
+        vg_broker_vm_entry *e = &g_array_index(list, vg_broker_vm_entry, i);
+        if (strcmp(e->vm, vm) == 0)
+            return e;
+    }
+    return NULL;
+}
+
+int vg_broker_reachable(vg_broker *b, const char *user, GArray **out)
+{
+    g_autoptr(GPtrArray) assigns = NULL, pool_names = NULL, sessions = NULL;
+    g_autoptr(GArray) vms = NULL;
+    g_autoptr(GHashTable) viewer_of = g_hash_table_new(g_str_hash, g_str_equal);
+    GArray *list;
+    int r;
+
+    if ((r = vg_store_assignments_for_user(b->store, user, &assigns)) < 0 ||
+        (r = vg_store_entitlements_for_user(b->store, user, &pool_names)) < 0)
+        return r;
+    vms = vg_registry_list(b->registry);
+    sessions = vg_sessions_list(b->sessions);
+    for (guint i = 0; i < sessions->len; i++) {
+        vg_session_info *s = sessions->pdata[i];
+        if (s->viewers->len > 0)
+            g_hash_table_insert(viewer_of, s->vm,
+                                g_array_index(s->viewers, vg_viewer_info, 0).user);
+    }
+    list = g_array_new(FALSE, TRUE, sizeof(vg_broker_vm_entry));
+    for (guint i = 0; i < assigns->len; i++) {
+        vg_store_assignment *a = assigns->pdata[i];
+        vg_broker_vm_entry e = {0};
+        g_strlcpy(e.vm, a->vm, sizeof(e.vm));
+        e.role = a->role;
+        g_array_append_val(list, e);
+    }
+    for (guint i = 0; i < pool_names->len; i++) {
+        vg_store_pool *pool = NULL;
+        if (vg_store_pool_get(b->store, pool_names->pdata[i], &pool) < 0)
+            continue;
+        for (guint j = 0; j < pool->members->len; j++) {
+            vg_store_pool_member *m = pool->members->pdata[j];
+            const char *viewer = g_hash_table_lookup(viewer_of, m->vm);
+            char claimer[65];
+            vg_broker_vm_entry e = {0};
+            if (reachable_find(list, m->vm))
+                continue;
+            g_strlcpy(e.vm, m->vm, sizeof(e.vm));
+            e.role = VG_ROLE_CONTROLLER;
+            g_strlcpy(e.pool, pool->name, sizeof(e.pool));
+            e.taken = (viewer && strcmp(viewer, user) != 0) ||
+                      (m->sticky_user && strcmp(m->sticky_user, user) != 0) ||
+                      (vg_broker_vm_claimed(b, m->vm, claimer) && strcmp(claimer, user) != 0);
+            g_array_append_val(list, e);
+        }
+        vg_store_pool_free(pool);
+    }
+    for (guint i = 0; i < list->len; i++) {
+        vg_broker_vm_entry *e = &g_array_index(list, vg_broker_vm_entry, i);
+        e->state = VG_VM_MISSING;
+        for (guint j = 0; j < vms->len; j++) {
+            const vg_vm_info *vm = &g_array_index(vms, vg_vm_info, j);
+            if (strcmp(vm->name, e->vm) == 0) {
+                e->state = vg_vm_info_state(vm);
+                break;
+            }
+        }
+    }
+    *out = list;
+    return 0;
 }
 
 static int choose_and_connect(vg_broker *b, const char *user, const char *vm_from_login,

@@ -61,6 +61,9 @@ int vg_broker_new(vg_store *store, vg_registry *registry, vg_sessions *sessions,
                   vg_broker **out);
 void vg_broker_free(vg_broker *b);
 
+/** The hypervisor's VMs the broker chooses from (borrowed). */
+vg_registry *vg_broker_registry(vg_broker *b);
+
 /** Take the policy and auth settings of a new configuration (SIGHUP). */
 int vg_broker_reconfigure(vg_broker *b, const vg_config *cfg);
 
@@ -100,7 +103,45 @@ void vg_broker_nla_failed(vg_broker *b, const char *user, const char *address);
  * vg_broker_login does.
  */
 int vg_broker_login_verified(vg_broker *b, const char *user, const char *address,
-                             const char *requested, int timeout_s, vg_broker_result *res);
+                             const char *method, const char *requested, int timeout_s,
+                             vg_broker_result *res);
+
+/**
+ * Check @user's password only, with the same rate limiter, PAM and audit
+ * ("login_failed" with the reason; "authenticated" with @method on success)
+ * as a login, and choose no VM: for a front end that logs a user in first
+ * and lets them pick a VM afterwards (the browser). @res->user is set; on
+ * success @res->status is VG_BROKER_OK and nothing else is.
+ * @return 0 with @res filled (check res->status).
+ */
+int vg_broker_authenticate(vg_broker *b, const char *user, const char *password,
+                           const char *address, const char *method, vg_broker_result *res);
+
+/** Whether @user exists and is not disabled (a login of a front end that keeps
+ * its own sessions still stands). */
+bool vg_broker_user_active(vg_broker *b, const char *user);
+
+/** A login of vg_broker_authenticate ended (@why: "logout", "expired", ...): audit it. */
+void vg_broker_signed_out(vg_broker *b, const char *user, const char *address, const char *method,
+                          const char *why);
+
+/** A VM a user may reach, for a picker. */
+typedef struct vg_broker_vm_entry {
+    char vm[256];
+    vg_role role;
+    vg_vm_state state;
+    char pool[65]; /**< the pool it is reached through, "" for an assignment */
+    bool taken;    /**< a pool VM in use by, or held for, someone else */
+} vg_broker_vm_entry;
+
+/**
+ * The VMs @user may reach: assignments first, then the members of the
+ * pools they are entitled to, each VM once (an assignment wins), sorted
+ * by name within each group.
+ * @return 0 and *out (GArray of vg_broker_vm_entry; g_array_unref it), or
+ *         a negative errno from the store.
+ */
+int vg_broker_reachable(vg_broker *b, const char *user, GArray **out);
 
 /**
  * Admit a logged-in client as a viewer of res->vm. When the same user

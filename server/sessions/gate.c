@@ -74,7 +74,8 @@ int vg_gate_login(vg_gate *g, const vg_gate_login_params *l, vg_gate_viewer **ou
     if (l->password)
         vg_broker_login(g->broker, l->user, l->password, l->peer, l->requested, l->timeout_s, &res);
     else
-        vg_broker_login_verified(g->broker, l->user, l->peer, l->requested, l->timeout_s, &res);
+        vg_broker_login_verified(g->broker, l->user, l->peer, l->method ? l->method : "nla",
+                                 l->requested, l->timeout_s, &res);
     if (res.status != VG_BROKER_OK) {
         g_strlcpy(reason, res.message, reason_len);
         return -1;

@@ -44,6 +44,7 @@ typedef struct vg_gate_login_params {
     const char *protocol;  /**< "vnc", "rdp", ...: for the session list and the audit */
     const char *user;      /**< as the client sent it */
     const char *password;  /**< NULL when the protocol proved the identity (RDP NLA) */
+    const char *method;    /**< how, when @password is NULL: "nla" (the default), "web" */
     const char *peer;      /**< "address:port" */
     const char *requested; /**< the VM the client named, or NULL */
     int timeout_s;         /**< how long a powered-on VM's console may take */

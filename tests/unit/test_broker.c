@@ -546,7 +546,8 @@ static void test_broker_login_verified_refuses_disabled_and_unknown(void **state
     assert_int_equal(wrong.status, VG_BROKER_AUTH_FAILED);
 
     before = f->events->len;
-    assert_int_equal(vg_broker_login_verified(f->broker, "erin", "10.1.0.1", NULL, 0, &res), 0);
+    assert_int_equal(vg_broker_login_verified(f->broker, "erin", "10.1.0.1", "nla", NULL, 0, &res),
+                     0);
     assert_int_equal(res.status, VG_BROKER_AUTH_FAILED);
     assert_string_equal(res.message, wrong.message);
     assert_string_equal(res.vm, "");
@@ -555,22 +556,26 @@ static void test_broker_login_verified_refuses_disabled_and_unknown(void **state
     assert_nla_failure(f, before, "erin", "10.1.0.1", "disabled");
 
     before = f->events->len;
-    assert_int_equal(vg_broker_login_verified(f->broker, "nobody", "10.1.0.2", NULL, 0, &res), 0);
+    assert_int_equal(
+        vg_broker_login_verified(f->broker, "nobody", "10.1.0.2", "nla", NULL, 0, &res), 0);
     assert_int_equal(res.status, VG_BROKER_AUTH_FAILED);
     assert_string_equal(res.message, wrong.message);
     assert_string_equal(res.vm, "");
     assert_null(res.console);
     assert_nla_failure(f, before, "nobody", "10.1.0.2", "bad-credentials");
 
-    assert_int_equal(vg_broker_login_verified(f->broker, "bad name", "10.1.0.3", NULL, 0, &res), 0);
+    assert_int_equal(
+        vg_broker_login_verified(f->broker, "bad name", "10.1.0.3", "nla", NULL, 0, &res), 0);
     assert_int_equal(res.status, VG_BROKER_AUTH_FAILED);
     assert_string_equal(ev_get(last_event(f), "reason"), "bad-credentials");
-    assert_int_equal(vg_broker_login_verified(f->broker, NULL, "10.1.0.4", NULL, 0, &res), 0);
+    assert_int_equal(vg_broker_login_verified(f->broker, NULL, "10.1.0.4", "nla", NULL, 0, &res),
+                     0);
     assert_int_equal(res.status, VG_BROKER_AUTH_FAILED);
 
     /* Enabled again, erin gets past authentication to the VM choice. */
     assert_int_equal(vg_store_user_set_disabled(f->store, "erin", false), 0);
-    assert_int_equal(vg_broker_login_verified(f->broker, "erin", "10.1.0.1", NULL, 0, &res), 0);
+    assert_int_equal(vg_broker_login_verified(f->broker, "erin", "10.1.0.1", "nla", NULL, 0, &res),
+                     0);
     assert_int_not_equal(res.status, VG_BROKER_AUTH_FAILED);
     assert_string_equal(res.vm, "test");
     if (res.console)
@@ -584,7 +589,8 @@ static void assert_verified_like_password(fixture *f, const char *user, const ch
     vg_broker_result v, p;
     g_autofree char *v_reason = NULL;
 
-    assert_int_equal(vg_broker_login_verified(f->broker, user, "10.2.0.1", requested, 0, &v), 0);
+    assert_int_equal(vg_broker_login_verified(f->broker, user, "10.2.0.1", "nla", requested, 0, &v),
+                     0);
     v_reason = g_strdup(ev_get(last_event(f), "reason"));
     assert_int_equal(vg_broker_login(f->broker, user, "password", "10.2.0.1", requested, 0, &p), 0);
     assert_int_equal(v.status, status);
@@ -665,7 +671,8 @@ static void test_broker_login_verified_chooses_like_password_login(void **state)
 
     /* carol's VM is chosen; its console never comes (timeout 0). */
     assert_verified_like_password(f, "carol", NULL, VG_BROKER_UNAVAILABLE, "console-timeout");
-    assert_int_equal(vg_broker_login_verified(f->broker, "carol", "10.2.0.1", NULL, 0, &res), 0);
+    assert_int_equal(vg_broker_login_verified(f->broker, "carol", "10.2.0.1", "nla", NULL, 0, &res),
+                     0);
     assert_string_equal(res.vm, "test");
     assert_int_equal(res.role, VG_ROLE_CONTROLLER);
     assert_string_equal(ev_get(last_event(f), "vm"), "test");
@@ -673,7 +680,8 @@ static void test_broker_login_verified_chooses_like_password_login(void **state)
     assert_verified_like_password(f, "carol", "not-hers", VG_BROKER_REFUSED, "not-entitled");
     /* Nothing assigned. */
     assert_verified_like_password(f, "dave", NULL, VG_BROKER_REFUSED, "no-vm");
-    assert_int_equal(vg_broker_login_verified(f->broker, "dave", "10.2.0.1", NULL, 0, &res), 0);
+    assert_int_equal(vg_broker_login_verified(f->broker, "dave", "10.2.0.1", "nla", NULL, 0, &res),
+                     0);
     assert_string_equal(res.message, "No VM is assigned to you");
     assert_int_equal(count_events(f, "login_ok"), 0);
 }
@@ -689,8 +697,8 @@ static void test_broker_login_verified_clears_user_failures(void **state)
     assert_int_equal(vg_store_assign(f->store, "alice", "test", VG_ROLE_OWNER), 0);
     for (unsigned i = 0; i + 1 < n; i++)
         vg_broker_nla_failed(f->broker, "alice", "198.51.100.1");
-    assert_int_equal(vg_broker_login_verified(f->broker, "alice", "198.51.100.1", NULL, 0, &res),
-                     0);
+    assert_int_equal(
+        vg_broker_login_verified(f->broker, "alice", "198.51.100.1", "nla", NULL, 0, &res), 0);
     assert_int_not_equal(res.status, VG_BROKER_AUTH_FAILED);
     /* One more failure from elsewhere would have been the n-th for alice. */
     vg_broker_nla_failed(f->broker, "alice", "198.51.100.2");
@@ -763,6 +771,100 @@ static void test_broker_pam_is_asked_for_every_name(void **state)
     g_unlink(log);
 }
 
+/* A login without a VM (the browser's): the same limiter and audit as any
+ * login, "authenticated" when it passes, and nothing chosen. */
+static void test_broker_authenticate_checks_only_the_password(void **state)
+{
+    fixture *f = *state;
+    vg_broker_result res, wrong;
+    guint before;
+
+    add_user(f, "erin", "password", false);
+    before = f->events->len;
+    assert_int_equal(vg_broker_authenticate(f->broker, "erin", "password", "10.5.0.1", "web", &res),
+                     0);
+    assert_int_equal(res.status, VG_BROKER_OK);
+    assert_string_equal(res.user, "erin");
+    assert_string_equal(res.vm, "");
+    assert_null(res.console);
+    assert_int_equal(f->events->len, before + 1);
+    assert_string_equal(last_event(f)->pdata[0], "authenticated");
+    assert_string_equal(ev_get(last_event(f), "method"), "web");
+
+    /* Wrong password, unknown user, a bad name: one answer, each audited. */
+    assert_int_equal(vg_broker_login(f->broker, "erin", "nope", "10.5.0.9", NULL, 0, &wrong), 0);
+    for (int i = 0; i < 3; i++) {
+        const char *user = i == 0 ? "erin" : i == 1 ? "nobody" : "bad name";
+        before = f->events->len;
+        assert_int_equal(vg_broker_authenticate(f->broker, user, "nope", "10.5.0.2", "web", &res),
+                         0);
+        assert_int_equal(res.status, VG_BROKER_AUTH_FAILED);
+        assert_string_equal(res.message, wrong.message);
+        assert_int_equal(f->events->len, before + 1);
+        assert_string_equal(last_event(f)->pdata[0], "login_failed");
+        assert_string_equal(ev_get(last_event(f), "method"), "web");
+    }
+    /* The limiter counts them: after enough failures even the right
+     * password is refused for that user. */
+    for (int i = 0; i < 8; i++)
+        vg_broker_authenticate(f->broker, "erin", "nope", "10.5.0.3", "web", &res);
+    assert_int_equal(vg_broker_authenticate(f->broker, "erin", "password", "10.5.0.4", "web", &res),
+                     0);
+    assert_int_equal(res.status, VG_BROKER_AUTH_FAILED);
+
+    /* A disabled account is no longer active. */
+    assert_true(vg_broker_user_active(f->broker, "erin"));
+    assert_int_equal(vg_store_user_set_disabled(f->store, "erin", true), 0);
+    assert_false(vg_broker_user_active(f->broker, "erin"));
+    assert_false(vg_broker_user_active(f->broker, "nobody"));
+    assert_false(vg_broker_user_active(f->broker, NULL));
+}
+
+/* The picker's list: assignments with their role, then pool VMs, each VM
+ * once, with the hypervisor's state and whether someone else holds it. */
+static void test_broker_reachable_lists_assignments_then_pools(void **state)
+{
+    fixture *f = *state;
+    GArray *list = NULL;
+    const vg_broker_vm_entry *e;
+
+    add_user(f, "erin", "password", false);
+    add_user(f, "fred", "password", false);
+    assert_int_equal(vg_broker_reachable(f->broker, "erin", &list), 0);
+    assert_int_equal(list->len, 0);
+    g_array_unref(list);
+
+    assert_int_equal(vg_store_assign(f->store, "erin", "test", VG_ROLE_OBSERVER), 0);
+    assert_int_equal(vg_store_pool_create(f->store, "p", VG_IDLE_NONE, 0, false), 0);
+    assert_int_equal(vg_store_pool_add_vm(f->store, "p", "test"), 0);
+    assert_int_equal(vg_store_pool_add_vm(f->store, "p", "gone"), 0);
+    assert_int_equal(vg_store_entitle(f->store, "erin", "p"), 0);
+    assert_int_equal(vg_store_entitle(f->store, "fred", "p"), 0);
+    assert_int_equal(vg_store_sticky_set(f->store, "p", "gone", "fred"), 0);
+
+    assert_int_equal(vg_broker_reachable(f->broker, "erin", &list), 0);
+    assert_int_equal(list->len, 2);
+    e = &g_array_index(list, vg_broker_vm_entry, 0);
+    assert_string_equal(e->vm, "test"); /* the assignment wins over the pool */
+    assert_int_equal(e->role, VG_ROLE_OBSERVER);
+    assert_int_equal(e->state, VG_VM_RUNNING);
+    assert_string_equal(e->pool, "");
+    e = &g_array_index(list, vg_broker_vm_entry, 1);
+    assert_string_equal(e->vm, "gone");
+    assert_string_equal(e->pool, "p");
+    assert_int_equal(e->role, VG_ROLE_CONTROLLER);
+    assert_int_equal(e->state, VG_VM_MISSING);
+    assert_true(e->taken); /* held for fred */
+    g_array_unref(list);
+
+    assert_int_equal(vg_broker_reachable(f->broker, "fred", &list), 0);
+    assert_int_equal(list->len, 2);
+    assert_false(g_array_index(list, vg_broker_vm_entry, 0).taken); /* his own sticky VM */
+    assert_string_equal(g_array_index(list, vg_broker_vm_entry, 0).vm, "gone");
+    assert_string_equal(g_array_index(list, vg_broker_vm_entry, 1).vm, "test");
+    g_array_unref(list);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -789,6 +891,10 @@ int main(void)
                                         setup_hypervisor, teardown),
         cmocka_unit_test_setup_teardown(test_broker_pam_is_asked_for_every_name, setup_hypervisor,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_broker_authenticate_checks_only_the_password,
+                                        setup_takeover, teardown),
+        cmocka_unit_test_setup_teardown(test_broker_reachable_lists_assignments_then_pools,
+                                        setup_hypervisor, teardown),
     };
     return cmocka_run_group_tests_name("broker", tests, NULL, NULL);
 }
