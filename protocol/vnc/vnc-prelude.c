@@ -346,3 +346,47 @@ fail:
     SSL_free(ssl);
     return err;
 }
+
+int vg_vnc_prelude_none(int fd, const char *peer, int timeout_ms)
+{
+    int64_t deadline =
+        vg_now_us() + (int64_t)(timeout_ms > 0 ? timeout_ms : VG_VNC_PRELUDE_TIMEOUT_MS) * 1000;
+    char version[RFB_VERSION_LEN];
+    uint8_t buf[8 + REASON_MAX];
+    int major = 0, minor = 0;
+    int err = vg_vnc_set_nonblock(fd);
+
+    if (!peer)
+        peer = "?";
+    if (err == 0)
+        err = vg_vnc_write_full(fd, server_version, RFB_VERSION_LEN, deadline);
+    if (err == 0)
+        err = vg_vnc_read_full(fd, version, sizeof(version), deadline);
+    if (err < 0)
+        return err;
+    if (parse_version(version, &major, &minor) < 0) {
+        vg_notice(TAG, "peer %s: not an RFB client", peer);
+        return -EPROTO;
+    }
+    if (major != 3 || minor != 8) {
+        vg_notice(TAG, "peer %s: unsupported RFB version %d.%d", peer, major, minor);
+        vg_vnc_put_u32(buf, 0);
+        size_t n = 4 + put_reason(buf + 4, sizeof(buf) - 4, "this gateway requires RFB 3.8");
+        (void)vg_vnc_write_full(fd, buf, n, deadline);
+        return -EPROTONOSUPPORT;
+    }
+    buf[0] = 1;
+    buf[1] = VG_RFB_SEC_NONE;
+    err = vg_vnc_write_full(fd, buf, 2, deadline);
+    if (err == 0)
+        err = vg_vnc_read_full(fd, buf, 1, deadline);
+    if (err < 0)
+        return err;
+    if (buf[0] != VG_RFB_SEC_NONE) {
+        vg_notice(TAG, "peer %s: chose security type %u, not None", peer, buf[0]);
+        send_result_failed(NULL, fd, minor, "security type None was offered", deadline);
+        return -EPROTONOSUPPORT;
+    }
+    vg_vnc_put_u32(buf, 0); /* SecurityResult OK */
+    return vg_vnc_write_full(fd, buf, 4, deadline);
+}

@@ -90,4 +90,15 @@ typedef struct vg_vnc_prelude_result {
  */
 int vg_vnc_prelude_run(int fd, const vg_vnc_prelude_params *params, vg_vnc_prelude_result *out);
 
+/**
+ * The prelude for a viewer that logged in elsewhere (the browser, whose
+ * user the web front end checked before any RFB byte): RFB 3.8 with only
+ * security type None offered, then SecurityResult OK. On @fd in clear (a
+ * socketpair end; what protects the link is the caller's), left
+ * non-blocking; the next bytes from the client are its ClientInit.
+ * @return 0; -EPROTO, -EPROTONOSUPPORT (not RFB 3.8 or did not choose
+ *         None), -ETIMEDOUT, -ECONNRESET.
+ */
+int vg_vnc_prelude_none(int fd, const char *peer, int timeout_ms);
+
 #endif /* VG_VNC_PRELUDE_H */

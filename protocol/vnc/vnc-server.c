@@ -24,6 +24,7 @@
 #include "log.h"
 #include "viewer.h"
 #include "vnc-listener.h"
+#include "vnc-prelude.h"
 #include "vnc-relay.h"
 #include "vnc-screen.h"
 
@@ -52,6 +53,7 @@ struct vg_vnc_peer {
     vg_viewer *input; /* keys and pointer to the VM, from attach on (the front end's) */
     char label[400];
     char end_reason[160];
+    bool adopted; /* came through vg_vnc_server_adopt: the listener never counted it */
 };
 
 /* One libvncserver screen per VM screen (surface), shared by its viewers. */
@@ -69,8 +71,11 @@ struct vg_vnc_server {
     GAsyncQueue *gone; /* peers to end and free, then the server itself to stop the reaper */
     GThread *reaper;
     GMutex lock;
-    GHashTable *screens; /* vg_surface * → screen */
-    bool stopping;       /* vg_vnc_server_free has begun: screens stay until it frees them */
+    GHashTable *screens;  /* vg_surface * → screen */
+    bool stopping;        /* vg_vnc_server_free has begun: screens stay until it frees them */
+    GHashTable *adopting; /* fds of adopted viewers in their prelude (under lock) */
+    unsigned n_adopting;  /* adoptions not yet queued or attached (under lock) */
+    GCond adopted;        /* signalled when n_adopting falls */
 };
 
 static void screen_free(gpointer p)
@@ -104,7 +109,7 @@ static void peer_cleanup(vg_vnc_peer *p)
     }
     /* Under the lock: vg_vnc_server_free takes the listener away under it
      * before freeing it (its count no longer matters then). */
-    if (s->listener)
+    if (s->listener && !p->adopted)
         vg_vnc_listener_release(s->listener);
     g_mutex_unlock(&s->lock);
     g_free(p);
@@ -218,19 +223,11 @@ static screen *screen_for_locked(vg_vnc_server *s, vg_surface *surface)
     return scr;
 }
 
-static void attach(void *opaque, void *conn, SSL *ssl, int fd, const char *peer)
+/* The viewer on @fd (TLS in @ssl, or in clear) is past its prelude: relay
+ * it to the VM's screen. Takes @ssl and @fd. */
+static void attach_peer(vg_vnc_server *s, vg_vnc_peer *p, SSL *ssl, int fd)
 {
-    (void)peer; /* in the label since login */
-    vg_vnc_server *s = opaque;
-    login_result *res = conn;
-    vg_vnc_peer *p = g_new0(vg_vnc_peer, 1);
     int sp[2] = {-1, -1}, r;
-
-    p->server = s;
-    p->source = res->source;
-    p->conn = res->conn;
-    g_strlcpy(p->label, res->label, sizeof(p->label));
-    g_free(res);
 
     r = socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0 ? -errno : 0;
     if (r == 0)
@@ -275,6 +272,79 @@ fail:
     g_async_queue_push(s->gone, p);
 }
 
+static void attach(void *opaque, void *conn, SSL *ssl, int fd, const char *peer)
+{
+    (void)peer; /* in the label since login */
+    vg_vnc_server *s = opaque;
+    login_result *res = conn;
+    vg_vnc_peer *p = g_new0(vg_vnc_peer, 1);
+
+    p->server = s;
+    p->source = res->source;
+    p->conn = res->conn;
+    g_strlcpy(p->label, res->label, sizeof(p->label));
+    g_free(res);
+    attach_peer(s, p, ssl, fd);
+}
+
+typedef struct adoption {
+    vg_vnc_peer *peer;
+    int fd;
+} adoption;
+
+/* A thread of its own: the short prelude, then the same attach. */
+static gpointer adopt_main(gpointer data)
+{
+    adoption *a = data;
+    vg_vnc_peer *p = a->peer;
+    vg_vnc_server *s = p->server; /* p may be freed once queued or attached */
+    int fd = a->fd, r;
+
+    g_free(a);
+    r = vg_vnc_prelude_none(fd, p->label, VG_VNC_PRELUDE_TIMEOUT_MS);
+    /* Past the prelude, the fd is no longer the server's to cut short. */
+    g_mutex_lock(&s->lock);
+    g_hash_table_remove(s->adopting, GINT_TO_POINTER(fd));
+    g_mutex_unlock(&s->lock);
+    if (r < 0) {
+        vg_info(TAG, "%s: connection ended before the screen: %s", p->label, g_strerror(-r));
+        set_end_reason(p, "the viewer did not complete the RFB handshake", false);
+        close(fd);
+        g_async_queue_push(s->gone, p);
+    } else {
+        attach_peer(s, p, NULL, fd);
+    }
+    /* Only now may vg_vnc_server_free go on: the peer is queued for the
+     * reaper or attached to a screen. */
+    g_mutex_lock(&s->lock);
+    s->n_adopting--;
+    g_cond_broadcast(&s->adopted);
+    g_mutex_unlock(&s->lock);
+    return NULL;
+}
+
+void vg_vnc_server_adopt(vg_vnc_server *s, int fd, const char *label, vg_display_source *source,
+                         void *conn)
+{
+    vg_vnc_peer *p = g_new0(vg_vnc_peer, 1);
+    adoption *a = g_new0(adoption, 1);
+    GThread *t;
+
+    p->server = s;
+    p->source = source;
+    p->conn = conn;
+    p->adopted = true;
+    g_strlcpy(p->label, label, sizeof(p->label));
+    a->peer = p;
+    a->fd = fd;
+    g_mutex_lock(&s->lock);
+    g_hash_table_add(s->adopting, GINT_TO_POINTER(fd));
+    s->n_adopting++;
+    g_mutex_unlock(&s->lock);
+    t = g_thread_new("vnc-adopt", adopt_main, a);
+    g_thread_unref(t);
+}
+
 int vg_vnc_server_new(const vg_vnc_server_config *cfg, const vg_vnc_server_ops *ops, void *opaque,
                       vg_vnc_server **out)
 {
@@ -302,14 +372,18 @@ int vg_vnc_server_new(const vg_vnc_server_config *cfg, const vg_vnc_server_ops *
     s->stall_timeout_ms = cfg->stall_timeout_ms;
     g_mutex_init(&s->lock);
     s->screens = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, screen_free);
+    s->adopting = g_hash_table_new(g_direct_hash, g_direct_equal);
+    g_cond_init(&s->adopted);
     s->gone = g_async_queue_new();
     s->reaper = g_thread_new("vnc-reaper", reaper_main, s);
-    r = vg_vnc_listener_new(&lc, &lops, s, &listener);
+    r = cfg->address ? vg_vnc_listener_new(&lc, &lops, s, &listener) : 0;
     if (r < 0) {
         g_async_queue_push(s->gone, s);
         g_thread_join(s->reaper);
         g_async_queue_unref(s->gone);
         g_hash_table_unref(s->screens);
+        g_hash_table_unref(s->adopting);
+        g_cond_clear(&s->adopted);
         g_mutex_clear(&s->lock);
         g_free(s);
         return r;
@@ -323,7 +397,7 @@ int vg_vnc_server_new(const vg_vnc_server_config *cfg, const vg_vnc_server_ops *
 
 unsigned vg_vnc_server_port(vg_vnc_server *s)
 {
-    return vg_vnc_listener_port(s->listener);
+    return s->listener ? vg_vnc_listener_port(s->listener) : 0;
 }
 
 void vg_vnc_server_free(vg_vnc_server *s)
@@ -357,6 +431,15 @@ void vg_vnc_server_free(vg_vnc_server *s)
     s->listener = NULL;
     g_mutex_unlock(&s->lock);
     vg_vnc_listener_free(listener);
+    /* Adopted viewers still in their prelude: cut them short and wait
+     * until each is queued (the stopping server turns them away). */
+    g_mutex_lock(&s->lock);
+    g_hash_table_iter_init(&it, s->adopting);
+    while (g_hash_table_iter_next(&it, &val, NULL))
+        shutdown(GPOINTER_TO_INT(val), SHUT_RDWR);
+    while (s->n_adopting > 0)
+        g_cond_wait(&s->adopted, &s->lock);
+    g_mutex_unlock(&s->lock);
     g_async_queue_push(s->gone, s);
     g_thread_join(s->reaper);
     g_async_queue_unref(s->gone);
@@ -373,6 +456,8 @@ void vg_vnc_server_free(vg_vnc_server *s)
         g_ptr_array_set_size(scr->peers, 0);
     }
     g_hash_table_unref(s->screens);
+    g_hash_table_unref(s->adopting);
+    g_cond_clear(&s->adopted);
     g_mutex_clear(&s->lock);
     g_free(s);
 }

@@ -32,7 +32,8 @@ typedef struct vg_vnc_server vg_vnc_server;
 typedef struct vg_vnc_peer vg_vnc_peer;
 
 typedef struct vg_vnc_server_config {
-    const char *address;            /**< IP literal to bind */
+    const char *address;            /**< IP literal to bind; NULL: no listener, viewers
+                                         come only through vg_vnc_server_adopt */
     unsigned port;                  /**< 0 picks a free port */
     bool allow_insecure_loopback;   /**< VeNCrypt Plain without TLS from loopback peers */
     unsigned max_unauth_per_source; /**< connections not logged in from one address (0: 4) */
@@ -85,6 +86,18 @@ unsigned vg_vnc_server_port(vg_vnc_server *s);
  * running. NULL is fine.
  */
 void vg_vnc_server_free(vg_vnc_server *s);
+
+/**
+ * Serve a viewer that logged in elsewhere (the browser: the web front end
+ * checked its user and called the gate's login itself): @fd is a connected
+ * stream on which it speaks RFB 3.8 in clear (vg_vnc_prelude_none), @source
+ * and @conn what login() would have given. Takes @fd. The prelude and the
+ * attach run on a thread of their own; ops.attach and then ops.ended run
+ * for @conn as for any other viewer (ended also when the prelude fails).
+ * @label names the viewer in the log ("peer … user …").
+ */
+void vg_vnc_server_adopt(vg_vnc_server *s, int fd, const char *label, vg_display_source *source,
+                         void *conn);
 
 /** End @peer's connection; @reason is logged and reaches ended(). */
 void vg_vnc_peer_kick(vg_vnc_peer *peer, const char *reason);

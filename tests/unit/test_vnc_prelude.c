@@ -669,6 +669,79 @@ static void test_prelude_rejects_garbage_version(void **state)
     assert_int_equal(run.ret, -EPROTO);
 }
 
+/* The prelude for a viewer that logged in elsewhere: RFB 3.8, None only. */
+typedef struct none_run {
+    int fd, ret;
+    GThread *thread;
+} none_run;
+
+static gpointer none_main(gpointer opaque)
+{
+    none_run *run = opaque;
+    run->ret = vg_vnc_prelude_none(run->fd, "web peer", 2000);
+    return NULL;
+}
+
+static int start_none(none_run *run)
+{
+    int sv[2];
+    struct timeval tv = {.tv_sec = 5};
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    run->fd = sv[0];
+    run->thread = g_thread_new("prelude-none", none_main, run);
+    setsockopt(sv[1], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    return sv[1];
+}
+
+static void finish_none(none_run *run, int fd)
+{
+    g_thread_join(run->thread);
+    close(fd);
+    close(run->fd);
+}
+
+static void test_prelude_none_offers_only_none(void **state)
+{
+    none_run run;
+    int fd = start_none(&run);
+    uint8_t types[2], choice = VG_RFB_SEC_NONE;
+    (void)state;
+
+    client_version(fd, "RFB 003.008\n");
+    rd(fd, types, 2);
+    assert_int_equal(types[0], 1);
+    assert_int_equal(types[1], VG_RFB_SEC_NONE);
+    wr(fd, &choice, 1);
+    assert_int_equal(rd_u32(fd), 0); /* SecurityResult OK */
+    finish_none(&run, fd);
+    assert_int_equal(run.ret, 0);
+}
+
+static void test_prelude_none_refuses_other_choices_and_versions(void **state)
+{
+    none_run run;
+    int fd = start_none(&run);
+    uint8_t types[2], choice = VG_RFB_SEC_VNC_AUTH;
+    (void)state;
+
+    client_version(fd, "RFB 003.008\n");
+    rd(fd, types, 2);
+    wr(fd, &choice, 1);
+    assert_int_equal(rd_u32(fd), 1); /* SecurityResult failed, with a reason */
+    finish_none(&run, fd);
+    assert_int_equal(run.ret, -EPROTONOSUPPORT);
+
+    fd = start_none(&run);
+    client_version(fd, "RFB 003.007\n");
+    assert_int_equal(rd_u32(fd), 0); /* the 3.3 failure form */
+    finish_none(&run, fd);
+    assert_int_equal(run.ret, -EPROTONOSUPPORT);
+
+    fd = start_none(&run); /* a client that says nothing: the deadline */
+    finish_none(&run, fd);
+    assert_int_equal(run.ret, -ETIMEDOUT);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -678,6 +751,8 @@ int main(void)
         cmocka_unit_test(test_prelude_accepts_rfb_3_7),
         cmocka_unit_test(test_prelude_refuses_old_rfb_version_with_reason),
         cmocka_unit_test(test_prelude_refuses_vnc_auth_with_reason),
+        cmocka_unit_test(test_prelude_none_offers_only_none),
+        cmocka_unit_test(test_prelude_none_refuses_other_choices_and_versions),
         cmocka_unit_test(test_prelude_refuses_wrong_vencrypt_version),
         cmocka_unit_test(test_prelude_refuses_other_subtype),
         cmocka_unit_test(test_prelude_refuses_oversized_user),
