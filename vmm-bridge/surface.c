@@ -373,6 +373,56 @@ int vg_surface_encode_png(vg_surface *s, uint8_t **out, size_t *out_len)
     return r;
 }
 
+int vg_surface_encode_png_scaled(vg_surface *s, uint32_t max_w, uint32_t max_h, uint8_t **out,
+                                 size_t *out_len)
+{
+    pixman_image_t *src, *dst;
+    pixman_transform_t t;
+    uint32_t w, h;
+    int r;
+
+    g_mutex_lock(&s->lock);
+    if (!s->pixels) {
+        g_mutex_unlock(&s->lock);
+        return -ENODATA;
+    }
+    if (max_w == 0 || max_h == 0 || (s->width <= max_w && s->height <= max_h)) {
+        r = vg_png_encode_bgrx(s->pixels, s->width, s->height, s->stride, out, out_len);
+        g_mutex_unlock(&s->lock);
+        return r;
+    }
+    /* The larger of the two ratios decides; each side at least 1 pixel. */
+    if ((uint64_t)s->width * max_h >= (uint64_t)s->height * max_w) {
+        w = max_w;
+        h = MAX(1, (uint32_t)((uint64_t)s->height * max_w / s->width));
+    } else {
+        h = max_h;
+        w = MAX(1, (uint32_t)((uint64_t)s->width * max_h / s->height));
+    }
+    src = pixman_image_create_bits(PIXMAN_x8r8g8b8, (int)s->width, (int)s->height,
+                                   (uint32_t *)(void *)s->pixels, (int)s->stride);
+    dst = pixman_image_create_bits(PIXMAN_x8r8g8b8, (int)w, (int)h, NULL, 0);
+    if (!src || !dst) {
+        g_mutex_unlock(&s->lock);
+        if (src)
+            pixman_image_unref(src);
+        if (dst)
+            pixman_image_unref(dst);
+        return -ENOMEM;
+    }
+    pixman_transform_init_scale(&t, pixman_double_to_fixed((double)s->width / w),
+                                pixman_double_to_fixed((double)s->height / h));
+    pixman_image_set_transform(src, &t);
+    pixman_image_set_filter(src, PIXMAN_FILTER_GOOD, NULL, 0);
+    pixman_image_composite32(PIXMAN_OP_SRC, src, NULL, dst, 0, 0, 0, 0, 0, 0, (int)w, (int)h);
+    pixman_image_unref(src);
+    g_mutex_unlock(&s->lock);
+    r = vg_png_encode_bgrx((const uint8_t *)pixman_image_get_data(dst), w, h,
+                           (size_t)pixman_image_get_stride(dst), out, out_len);
+    pixman_image_unref(dst);
+    return r;
+}
+
 int vg_surface_write_png(vg_surface *s, const char *path)
 {
     uint8_t *png = NULL;

@@ -94,6 +94,14 @@ int vg_surface_write_png(vg_surface *s, const char *path);
  */
 int vg_surface_encode_png(vg_surface *s, uint8_t **out, size_t *out_len);
 
+/**
+ * The current screen scaled down (pixman, bilinear) to fit @max_w × @max_h
+ * with its aspect kept, as PNG in memory: a thumbnail. Never scaled up.
+ * @return as vg_surface_encode_png.
+ */
+int vg_surface_encode_png_scaled(vg_surface *s, uint32_t max_w, uint32_t max_h, uint8_t **out,
+                                 size_t *out_len);
+
 /** Reason given to vg_surface_close, or NULL while open. Copy into buf. */
 bool vg_surface_closed_reason(vg_surface *s, char *buf, size_t len);
 

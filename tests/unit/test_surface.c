@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <png.h>
 #include <glib.h>
 
 #include "surface.h"
@@ -294,10 +295,64 @@ static void test_size_helpers_detect_overflow(void **state)
     assert_true(vg_rect_inside(10, 10, 0, 0, 10, 10));
 }
 
+/* Decode @png (libpng's simplified API) into RGB; @return the pixels (free). */
+static uint8_t *decode_png(const uint8_t *png, size_t len, uint32_t *w, uint32_t *h)
+{
+    png_image img = {.version = PNG_IMAGE_VERSION};
+    uint8_t *rgb;
+    assert_true(png_image_begin_read_from_memory(&img, png, len));
+    img.format = PNG_FORMAT_RGB;
+    rgb = g_malloc(PNG_IMAGE_SIZE(img));
+    assert_true(png_image_finish_read(&img, NULL, rgb, 0, NULL));
+    *w = img.width;
+    *h = img.height;
+    return rgb;
+}
+
+/* A thumbnail fits the box, keeps the aspect, shows the picture (a left
+ * half red, a right half blue stays so), and a small screen is not scaled up. */
+static void test_surface_thumbnail_fits_and_keeps_the_picture(void **state)
+{
+    vg_surface *s = vg_surface_new();
+    uint32_t *px = g_new(uint32_t, 1000 * 500), w, h;
+    uint8_t *png = NULL, *rgb;
+    size_t len = 0;
+    (void)state;
+
+    assert_int_equal(vg_surface_encode_png_scaled(s, 320, 240, &png, &len), -ENODATA);
+    assert_int_equal(vg_surface_resize(s, 1000, 500), 0);
+    for (int y = 0; y < 500; y++)
+        for (int x = 0; x < 1000; x++)
+            px[y * 1000 + x] = x < 500 ? 0xFF0000 : 0x0000FF; /* BGRX: red, blue */
+    vg_surface_write(s, 0, 0, 1000, 500, (const uint8_t *)px, 4000);
+    vg_surface_commit(s);
+    assert_int_equal(vg_surface_encode_png_scaled(s, 320, 240, &png, &len), 0);
+    rgb = decode_png(png, len, &w, &h);
+    assert_int_equal(w, 320);
+    assert_int_equal(h, 160);
+    assert_int_equal(rgb[(80 * 320 + 40) * 3 + 0], 255); /* red on the left */
+    assert_int_equal(rgb[(80 * 320 + 40) * 3 + 2], 0);
+    assert_int_equal(rgb[(80 * 320 + 280) * 3 + 0], 0); /* blue on the right */
+    assert_int_equal(rgb[(80 * 320 + 280) * 3 + 2], 255);
+    g_free(rgb);
+    g_free(png);
+
+    assert_int_equal(vg_surface_resize(s, 200, 100), 0);
+    assert_int_equal(vg_surface_encode_png_scaled(s, 320, 240, &png, &len), 0);
+    rgb = decode_png(png, len, &w, &h);
+    assert_int_equal(w, 200);
+    assert_int_equal(h, 100);
+    g_free(rgb);
+    g_free(png);
+    g_free(px);
+    vg_surface_unref(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_surface_rejects_bad_sizes),
+        cmocka_unit_test(test_surface_thumbnail_fits_and_keeps_the_picture),
         cmocka_unit_test(test_surface_write_outside_is_refused),
         cmocka_unit_test_setup_teardown(test_surface_damage_covers_only_changed_rows, setup,
                                         teardown),
