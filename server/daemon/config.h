@@ -29,6 +29,14 @@ typedef struct vg_config {
     unsigned vnc_port;                /**< port */
     bool vnc_allow_insecure_loopback; /**< allow_insecure_loopback: VNC without TLS from loopback */
 
+    /* [web] */
+    bool web_enabled;              /**< enabled: serve the browser front end (with a certificate) */
+    char *web_listen;              /**< listen */
+    unsigned web_port;             /**< port */
+    char *web_novnc_dir;           /**< novnc_dir: noVNC's files (core/, vendor/) */
+    unsigned web_session_lifetime; /**< session_lifetime: seconds a browser login lasts */
+    unsigned web_session_idle;     /**< session_idle: ... or unused */
+
     /* [rdp] */
     char *rdp_listen;  /**< listen */
     unsigned rdp_port; /**< port */

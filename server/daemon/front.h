@@ -1,6 +1,6 @@
 /*
  * vmgate — a front end as vmgated sees it: one entry of the daemon's table
- * of front ends (VNC, RDP). Each is a small file of glue between a
+ * of front ends (VNC, RDP, the browser). Each is a small file of glue between a
  * protocol's server object (protocol/) and the gate (sessions/gate.h),
  * which does every login, admission and end the same way for all of them.
  *
@@ -22,7 +22,7 @@ typedef struct vg_front_env {
 } vg_front_env;
 
 typedef struct vg_front_ops {
-    const char *name; /**< "VNC", "RDP": for messages */
+    const char *name; /**< "VNC", "RDP", "web": for messages */
     /** Listen as @env->cfg says. 0 and *out, or a negative errno (logged). */
     int (*start)(const vg_front_env *env, void **out);
     /** The bound port. */
@@ -38,5 +38,6 @@ typedef struct vg_front_ops {
 
 extern const vg_front_ops vg_vnc_front_ops;
 extern const vg_front_ops vg_rdp_front_ops;
+extern const vg_front_ops vg_web_front_ops;
 
 #endif /* VG_FRONT_H */

@@ -46,7 +46,8 @@
 #define VG_IDLE_CHECK_SECONDS 15
 
 /* The front ends: each serves one protocol through the gate. */
-static const vg_front_ops *const front_table[] = {&vg_vnc_front_ops, &vg_rdp_front_ops};
+static const vg_front_ops *const front_table[] = {&vg_vnc_front_ops, &vg_rdp_front_ops,
+                                                  &vg_web_front_ops};
 
 typedef struct daemon_state {
     char *config_path;
@@ -283,8 +284,8 @@ int main(int argc, char **argv)
             if ((r = front_table[i]->start(&env, &d.fronts[i])) < 0)
                 goto out;
     } else {
-        vg_warning(TAG, "VNC and RDP are off: they need a TLS certificate ([tls] certificate "
-                        "and key)");
+        vg_warning(TAG, "VNC, RDP and the web are off: they need a TLS certificate ([tls] "
+                        "certificate and key)");
     }
     d.idle = vg_idle_new(d.store, d.registry, d.sessions, d.audit);
     /* The daemon's loop has a context of its own: libvirt's event thread
@@ -301,7 +302,8 @@ int main(int argc, char **argv)
     vg_notice(TAG, "started: libvirt %s, state %s, admin socket %s", d.cfg->libvirt_uri,
               d.cfg->state_dir, d.cfg->admin_socket);
     sd_notifyf(0, "READY=1\nSTATUS=%s",
-               d.tls ? "serving VNC and RDP" : "VNC and RDP off: no TLS certificate");
+               d.tls ? "serving VNC, RDP and the web"
+                     : "VNC, RDP and the web off: no TLS certificate");
     g_main_loop_run(d.loop);
     rc = 0;
 

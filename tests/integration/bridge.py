@@ -139,6 +139,7 @@ class Daemon:
         self.preexec = None  # run in the child before vmgated (e.g. to set a limit)
         self.vnc_port = free_port()
         self.rdp_port = free_port()
+        self.web_port = free_port()
         self.write_config(extra)
 
     def write_config(self, extra=None):
@@ -150,9 +151,10 @@ class Daemon:
             f.write("[libvirt]\nuri = %s\n\n[daemon]\nstate_dir = %s\nadmin_socket = %s\n"
                     "audit_log = %s\nlog_level = info\n\n"
                     "[vnc]\nlisten = 127.0.0.1\nport = %d\n\n"
+                    "[web]\nlisten = 127.0.0.1\nport = %d\n\n"
                     "[rdp]\nlisten = 127.0.0.1\nport = %d\n%s\n%s" %
-                    (URI, self.state, self.socket, self.audit, self.vnc_port, self.rdp_port,
-                     self.rdp_extra, extra))
+                    (URI, self.state, self.socket, self.audit, self.vnc_port, self.web_port,
+                     self.rdp_port, self.rdp_extra, extra))
 
     def start(self, timeout=30):
         if os.path.exists(self.socket):

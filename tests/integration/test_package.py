@@ -247,7 +247,7 @@ def test_without_a_certificate_nothing_listens():
     os.chmod(root, 0o755)
     with Unit(root) as u:
         if "no TLS certificate" not in u.status:
-            fail("READY status %r does not say VNC and RDP are off" % u.status)
+            fail("READY status %r does not say VNC, RDP and the web are off" % u.status)
         st = os.stat("/proc/%d" % u.proc.pid)
         if st.st_uid != pwd.getpwnam("vmgate").pw_uid:
             fail("vmgated runs as uid %d, not vmgate" % st.st_uid)

@@ -2,7 +2,7 @@
 logged-in VNC or RDP viewer on has TCP_NODELAY set: without it each frame
 waited for the viewer's delayed ACK (about 50 ms added per frame). Hundreds
 of idle and slow-loris connections from a few addresses do not keep a real
-user out, and vmgated's threads and descriptors come back down after them.
+user out (VNC, RDP and the web port), and vmgated's threads and descriptors come back down after them.
 
 The option is read from vmgated's own descriptors (pidfd_getfd), found by
 matching the socket inodes of /proc/PID/fd with /proc/net/tcp{,6} entries
@@ -16,6 +16,7 @@ import threading
 import time
 
 import rfblogin
+import test_web
 from bridge import SHOT, shot
 from test_vnc import Gateway
 from vgtest import Guest, fail, run_tests
@@ -184,14 +185,22 @@ def test_idle_and_slow_connections_do_not_keep_users_out():
                 fail("the warm-up viewers did not leave")
             time.sleep(0.2)
         base = daemon_counts(pid)
+        # The web port's loris trickles a TLS ClientHello (a record header
+        # announcing 512 bytes, then the hello's first bytes).
         for name, port, trickle in (("VNC", gw.d.vnc_port, b"RFB 003.008\n"),
-                                    ("RDP", gw.d.rdp_port, b"\x03\x00\x00\x13\x0e\xe0")):
+                                    ("RDP", gw.d.rdp_port, b"\x03\x00\x00\x13\x0e\xe0"),
+                                    ("web", gw.d.web_port,
+                                     b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03")):
             socks, stop = open_attack(port, sources, 20, trickle)
             try:
                 t0 = time.monotonic()
                 if name == "VNC":
                     t, w, h = rfblogin.login("127.0.0.1", port, "alice", gw.pw["alice"], gw.ca)
                     t.close()
+                elif name == "web":
+                    status, _ = test_web.Client(gw).login("alice", gw.pw["alice"])
+                    if status != 200:
+                        fail("web login: %d" % status)
                 else:
                     rdp_login(gw)
                 took = time.monotonic() - t0

@@ -72,6 +72,12 @@ static void assert_defaults(const vg_config *c)
     assert_int_equal(c->max_screen_width, 8192);
     assert_int_equal(c->max_screen_height, 8192);
     assert_false(c->audit_fail_open);
+    assert_true(c->web_enabled);
+    assert_string_equal(c->web_listen, "0.0.0.0");
+    assert_int_equal(c->web_port, 8443);
+    assert_string_equal(c->web_novnc_dir, "/usr/share/novnc");
+    assert_int_equal(c->web_session_lifetime, 28800);
+    assert_int_equal(c->web_session_idle, 1800);
     assert_string_equal(c->rdp_listen, "0.0.0.0");
     assert_int_equal(c->rdp_port, 3389);
     assert_true(c->rdp_nla);
@@ -276,6 +282,10 @@ static void test_config_sample_documents_every_default(void **state)
         "listen",
         "port",
         "allow_insecure_loopback",
+        "enabled",
+        "novnc_dir",
+        "session_lifetime",
+        "session_idle",
         "nla",
         "lossless",
         "certificate",
@@ -318,8 +328,8 @@ static void test_config_sample_documents_every_default(void **state)
         }
         g_string_append_printf(active, "%s\n", l);
     }
-    /* listen and port appear twice ([vnc] and [rdp]). */
-    assert_int_equal(settings, G_N_ELEMENTS(keys) + 2);
+    /* listen and port appear three times ([vnc], [web] and [rdp]). */
+    assert_int_equal(settings, G_N_ELEMENTS(keys) + 4);
     for (size_t k = 0; k < G_N_ELEMENTS(keys); k++) {
         char *needle = g_strdup_printf("\n#%s = ", keys[k]);
         assert_non_null(strstr(sample, needle));
