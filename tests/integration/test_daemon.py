@@ -325,18 +325,21 @@ def test_tls_certificate_loaded_and_reloaded_on_sighup():
         d.ok("user", "list")
 
 
-def test_both_ports_speak_the_same_tls():
-    """What an sslscan would show, on the VNC port after VeNCrypt and the RDP
-    port after X.224: the same, and the policy: TLS 1.2 and 1.3 only, TLS 1.2
-    suites ECDHE with AEAD only, no session tickets, no renegotiation."""
+def test_every_port_speaks_the_same_tls():
+    """What an sslscan would show, on the VNC port after VeNCrypt, the RDP
+    port after X.224 and the web port: the same, and the policy: TLS 1.2 and
+    1.3 only, TLS 1.2 suites ECDHE with AEAD only, no session tickets, no
+    renegotiation."""
     root, _, crt, key = with_certs()
     with Daemon(root, extra="[tls]\ncertificate = %s\nkey = %s\n" % (crt, key)) as d:
         ports = {"vnc": tlsprobe.vnc_ready("127.0.0.1", d.vnc_port),
-                 "rdp": tlsprobe.rdp_ready("127.0.0.1", d.rdp_port)}
+                 "rdp": tlsprobe.rdp_ready("127.0.0.1", d.rdp_port),
+                 "web": tlsprobe.plain_ready("127.0.0.1", d.web_port)}
         scans = {name: tlsprobe.scan(ready) for name, ready in ports.items()}
         print(json.dumps(scans, indent=1))
-        if scans["vnc"] != scans["rdp"]:
-            fail("the ports differ: VNC %r, RDP %r" % (scans["vnc"], scans["rdp"]))
+        for other in ("rdp", "web"):
+            if scans["vnc"] != scans[other]:
+                fail("the ports differ: VNC %r, %s %r" % (scans["vnc"], other, scans[other]))
         s = scans["vnc"]
         if s["versions"] != {"TLSv1": False, "TLSv1.1": False, "TLSv1.2": True, "TLSv1.3": True}:
             fail("TLS versions: %r" % s["versions"])
@@ -390,4 +393,4 @@ def test_a_file_size_limit_does_not_kill_the_daemon():
 if __name__ == "__main__":
     run_tests([test_admin_commands, test_admin_socket_permissions, test_readonly_admin_group,
                test_restart_reload_and_errors, test_tls_certificate_loaded_and_reloaded_on_sighup,
-               test_both_ports_speak_the_same_tls, test_a_file_size_limit_does_not_kill_the_daemon])
+               test_every_port_speaks_the_same_tls, test_a_file_size_limit_does_not_kill_the_daemon])

@@ -45,6 +45,13 @@ def vnc_ready(host, port):
     return ready
 
 
+def plain_ready(host, port):
+    """A connection to a port that starts with TLS at once (the web port)."""
+    def ready():
+        return socket.create_connection((host, port), timeout=10)
+    return ready
+
+
 def rdp_ready(host, port):
     """A connection to an RDP port whose X.224 exchange selected TLS or NLA."""
     def ready():
