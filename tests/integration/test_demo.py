@@ -1,15 +1,19 @@
 """scripts/demo, as a new user runs it: it ends with a gateway that
 vmgate-shot reaches over VNC and RDP with the printed credentials and
-command lines, xfreerdp3 as printed shows the VM, and Ctrl-C stops what it
+command lines, xfreerdp3 as printed shows the VM, the printed web address
+serves the login page and alice logs in there, and Ctrl-C stops what it
 started."""
 
+import http.client
 import os
 import re
 import shlex
 import signal
+import ssl
 import subprocess
 import tempfile
 import time
+import urllib.parse
 
 from PIL import Image
 
@@ -26,9 +30,11 @@ def test_demo_serves_the_printed_users_and_stops_on_ctrl_c():
     state = tempfile.mkdtemp(prefix="vgdemo-")
     port = free_port()
     rdp_port = free_port()
+    web_port = free_port()
     out = open(os.path.join(state, "demo.out"), "w+")
     demo = subprocess.Popen([os.path.join(REPO, "scripts", "demo"), "--state", state,
-                             "--port", str(port), "--rdp-port", str(rdp_port)], stdout=out,
+                             "--port", str(port), "--rdp-port", str(rdp_port),
+                             "--web-port", str(web_port)], stdout=out,
                             stderr=subprocess.STDOUT, start_new_session=True)
     try:
         deadline = time.monotonic() + 300
@@ -83,6 +89,26 @@ def test_demo_serves_the_printed_users_and_stops_on_ctrl_c():
             shown = c.screenshot_window()
         if shown.getbbox() is None:
             fail("xfreerdp3's window is black")
+        # The printed web address serves the login page, and alice logs in.
+        m = re.search(r"https://localhost:(\d+)/", printed)
+        if not m or int(m.group(1)) != web_port:
+            fail("the demo printed no web address: %s" % printed[-1500:])
+        ctx = ssl.create_default_context(cafile=os.path.join(state, "ca.crt"))
+        c = http.client.HTTPSConnection("localhost", web_port, context=ctx, timeout=30)
+        c.request("GET", "/login")
+        r = c.getresponse()
+        page = r.read().decode()
+        if r.status != 200 or "<form id=\"login\"" not in page:
+            fail("the web address: %d %r" % (r.status, page[:200]))
+        c.request("POST", "/api/login", body=urllib.parse.urlencode(
+            {"user": "alice", "password": creds["alice"]}), headers={
+            "Origin": "https://localhost:%d" % web_port, "X-Requested-With": "test",
+            "Content-Type": "application/x-www-form-urlencoded"})
+        r = c.getresponse()
+        r.read()
+        c.close()
+        if r.status != 200 or "__Host-vmgate=" not in (r.getheader("Set-Cookie") or ""):
+            fail("alice's web login: %d" % r.status)
     finally:
         if demo.poll() is None:
             os.killpg(demo.pid, signal.SIGINT)  # what Ctrl-C does in a terminal
