@@ -115,4 +115,7 @@ int vg_broker_admit(vg_broker *b, const vg_broker_result *res, const char *proto
                     const char *address, const vg_viewer_ops *ops, void *opaque,
                     char viewer_id[24]);
 
+/** Users and source addresses locked out now (rate limiter), for metrics. */
+void vg_broker_locked_out(vg_broker *b, unsigned *users, unsigned *addresses);
+
 #endif /* VG_BROKER_H */

@@ -37,6 +37,8 @@
 #include "idle.h"
 #include "keymap.h"
 #include "log.h"
+#include "metrics-collect.h"
+#include "metrics-http.h"
 #include "registry.h"
 #include "sessions.h"
 #include "store.h"
@@ -64,6 +66,8 @@ typedef struct daemon_state {
     vg_gate *gate;
     void *fronts[G_N_ELEMENTS(front_table)]; /* each front end's state */
     vg_daemon_live live;
+    vg_metrics_sources metrics_src;
+    vg_metrics_http *metrics;
 } daemon_state;
 
 /* Run @fn(d) when @src fires, on the daemon's own main loop. */
@@ -165,6 +169,44 @@ static gboolean on_audit_flush(gpointer data)
     daemon_state *d = data;
     (void)vg_audit_flush(d->audit);
     return G_SOURCE_CONTINUE;
+}
+
+static void metrics_collect(void *opaque, GString *out)
+{
+    vg_metrics_collect(opaque, out);
+}
+
+static bool metrics_ready(void *opaque, GString *out)
+{
+    return vg_metrics_ready(opaque, out);
+}
+
+static const vg_metrics_http_ops metrics_ops = {.collect = metrics_collect, .ready = metrics_ready};
+
+/* The metrics listener, when [metrics] enabled says so. Its address and
+ * port take effect at start only (like the front ends'). */
+static int start_metrics(daemon_state *d, const char *db)
+{
+    g_autofree char *err = NULL;
+    int r;
+
+    if (!d->cfg->metrics_enabled)
+        return 0;
+    d->metrics_src = (vg_metrics_sources){.sessions = d->sessions,
+                                          .registry = d->registry,
+                                          .broker = d->broker,
+                                          .audit = d->audit,
+                                          .store_path = db};
+    r = vg_metrics_http_new(d->cfg->metrics_listen, d->cfg->metrics_port, &metrics_ops,
+                            &d->metrics_src, &d->metrics, &err);
+    if (r < 0) {
+        vg_error(TAG, "metrics: %s", err);
+        return r;
+    }
+    vg_notice(TAG, "metrics on http://%s%s%s:%u/metrics",
+              strchr(d->cfg->metrics_listen, ':') ? "[" : "", d->cfg->metrics_listen,
+              strchr(d->cfg->metrics_listen, ':') ? "]" : "", vg_metrics_http_port(d->metrics));
+    return 0;
 }
 
 static int make_dir(const char *path, mode_t mode)
@@ -287,6 +329,8 @@ int main(int argc, char **argv)
                         "and key)");
     }
     d.idle = vg_idle_new(d.store, d.registry, d.sessions, d.audit);
+    if (start_metrics(&d, db) < 0)
+        goto out;
     /* The daemon's loop has a context of its own: libvirt's event thread
      * iterates GLib's default one, where these would also run. */
     d.context = g_main_context_new();
@@ -306,6 +350,8 @@ int main(int argc, char **argv)
     rc = 0;
 
 out:
+    /* First: it reads the sessions, the registry, the broker and the audit log. */
+    vg_metrics_http_free(d.metrics);
     for (size_t i = G_N_ELEMENTS(front_table); i-- > 0;)
         front_table[i]->stop(d.fronts[i]);
     vg_gate_free(d.gate);
