@@ -18,7 +18,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from bridge import SHOT, Daemon, free_port
 from test_rdp import RdpGateway
-from vgtest import Guest, fail, run_tests
+from vgtest import REPO, Guest, fail, run_tests
 
 NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
 
@@ -72,6 +72,37 @@ def scrape(port):
         for s in fam.samples:
             samples[(s.name, frozenset(s.labels.items()))] = s.value
     return samples
+
+
+def families(samples):
+    """The family names of @samples (a histogram's series named once)."""
+    names = set()
+    for name, _ in samples:
+        base = re.sub(r"_(bucket|sum|count)$", "", name)
+        names.add(base if base == "vmgate_encode_seconds" else name)
+    return names
+
+
+def check_dashboard(samples):
+    """docs/grafana-vmgate.json's panels use exactly the metrics vmgated serves."""
+    import json
+    with open(os.path.join(REPO, "docs", "grafana-vmgate.json")) as f:
+        dash = json.load(f)
+    used = set()
+    for panel in dash["panels"]:
+        for t in panel["targets"]:
+            for name in re.findall(r"\bvmgate_[a-z_]+", t["expr"]):
+                used.add(re.sub(r"_bucket$", "", name))
+    served = families(samples)
+    if used - served:
+        fail("the dashboard uses metrics vmgated does not serve: %s" % sorted(used - served))
+    if served - used:
+        fail("the dashboard shows no panel of: %s" % sorted(served - used))
+    with open(os.path.join(REPO, "README.md")) as f:
+        readme = f.read()
+    missing = [n for n in served if "`%s`" % n not in readme]
+    if missing:
+        fail("README does not document: %s" % sorted(missing))
 
 
 def value(samples, name, **labels):
@@ -132,6 +163,7 @@ def test_figures_move_as_users_log_in_and_view():
         info = [(dict(l), v) for (n, l), v in s0.items() if n == "vmgate_build_info"]
         if len(info) != 1 or info[0][1] != 1 or not info[0][0].get("version"):
             fail("vmgate_build_info: %r" % info)
+        check_dashboard(s0)
         for proto in ("vnc", "rdp", "web"):
             if value(s0, "vmgate_viewers", protocol=proto, role="owner") != 0:
                 fail("viewers of %s before any login: %r" %
