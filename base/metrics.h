@@ -29,10 +29,25 @@
  * sum may lag its count by an observation in flight); Prometheus expects
  * no more than that.
  *
- * Example, counting a login on the web front end:
+ * A new front end (the web one, say) gets most of its figures for free:
  *
- *     vg_metrics_login(VG_METRIC_LOGIN_OK);
- *     vg_metrics_frame(VG_METRIC_PROTO_WEB, VG_METRIC_CODEC_RFB, bytes);
+ * - logins: counted by the broker for every front end (vmgate_logins_total
+ *   has no protocol label); do not count them again;
+ * - viewers: vmgate_viewers{protocol="web"} comes from the session
+ *   registry once it admits viewers through the gate with protocol "web";
+ * - refusals by a cap: counted by base/net.h's acceptor when its tag is
+ *   the front end's name ("web"); a front end with its own acceptor calls
+ *   vg_metrics_refused(VG_METRIC_PROTO_WEB, VG_METRIC_REFUSED_...);
+ * - frames and bytes: the front end counts what it sends, e.g. per RFB
+ *   framebuffer update and per write to the WebSocket:
+ *
+ *       vg_metrics_frames(VG_METRIC_PROTO_WEB, VG_METRIC_CODEC_RFB, 1);
+ *       vg_metrics_bytes(VG_METRIC_PROTO_WEB, VG_METRIC_CODEC_RFB, written);
+ *
+ *   (VNC counts its frames in protocol/vnc/vnc-screen.c's
+ *   displayFinishedHook and its bytes in vnc-relay.c: a web viewer that
+ *   reuses those for its RFB would be counted as "vnc" there unless they
+ *   learn the viewer's protocol.)
  */
 #ifndef VG_METRICS_H
 #define VG_METRICS_H
@@ -181,7 +196,8 @@ static inline void vg_metrics_frames(vg_metric_proto p, vg_metric_codec c, uint6
     vg_counter_add(&vg_metrics.frames[p][c], n);
 }
 
-/** @p sent @n bytes of picture coded with @c (after TLS framing for VNC: see README). */
+/** @p sent @n bytes of picture coded with @c (VNC: RFB bytes handed to the viewer's TLS
+ * session; RDP: encoded data without PDU or TLS framing). */
 static inline void vg_metrics_bytes(vg_metric_proto p, vg_metric_codec c, uint64_t n)
 {
     vg_counter_add(&vg_metrics.bytes[p][c], n);

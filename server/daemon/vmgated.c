@@ -130,6 +130,10 @@ static gboolean on_reload(gpointer data)
         strcmp(cfg->state_dir, d->cfg->state_dir) != 0 ||
         strcmp(cfg->admin_socket, d->cfg->admin_socket) != 0)
         vg_warning(TAG, "reload: libvirt uri, state_dir and admin_socket take effect on restart");
+    if (cfg->metrics_enabled != d->cfg->metrics_enabled ||
+        strcmp(cfg->metrics_listen, d->cfg->metrics_listen) != 0 ||
+        cfg->metrics_port != d->cfg->metrics_port)
+        vg_warning(TAG, "reload: [metrics] takes effect on restart");
     vg_broker_reconfigure(d->broker, cfg);
     vg_log_set_level(cfg->log_level);
     vg_console_set_max_screen(cfg->max_screen_width, cfg->max_screen_height);
