@@ -112,7 +112,13 @@ static gboolean on_accept(GSocket *listener, GIOCondition cond, gpointer data)
         }
         sweep(h);
         if (h->conns->len >= VG_METRICS_HTTP_MAX_CONNS) {
+            /* Say why in one short write into the new socket's empty
+             * buffer; never wait for the peer. */
+            static const char busy[] = "HTTP/1.1 503 Service Unavailable\r\n"
+                                       "Connection: close\r\nContent-Length: 0\r\n\r\n";
             vg_debug(TAG, "refused a connection: %u open", h->conns->len);
+            g_socket_set_blocking(s, FALSE);
+            (void)g_socket_send(s, busy, sizeof(busy) - 1, NULL, NULL);
             g_socket_close(s, NULL);
             g_object_unref(s);
             continue;

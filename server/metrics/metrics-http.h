@@ -9,10 +9,10 @@
  *
  * HEAD is answered like GET without a body; every other method is 405, every
  * other path 404, a request with a body 413, each before any body is read.
- * At most VG_METRICS_HTTP_MAX_CONNS connections at once (the next is closed
- * at once), and a connection is cut off VG_METRICS_HTTP_CONN_SECONDS after it
- * was accepted whatever it is doing, so a local client that trickles or
- * holds connections costs a bounded amount and never holds the daemon.
+ * At most VG_METRICS_HTTP_MAX_CONNS connections at once (the next gets a 503
+ * in one non-blocking write and is closed at once), and a connection is cut off
+ * VG_METRICS_HTTP_CONN_SECONDS after it was accepted whatever it is doing, so a local client that
+ * trickles or holds connections costs a bounded amount and never holds the daemon.
  *
  * Threading: the server runs on a thread of its own with a GMainContext of
  * its own (never GLib's default context, which libvirt's event thread
@@ -28,7 +28,7 @@
 
 #include <glib.h>
 
-/** Connections served at once; one more is closed on accept. */
+/** Connections served at once; one more is answered 503 and closed on accept. */
 #define VG_METRICS_HTTP_MAX_CONNS 16
 /** Lifetime of a connection, in seconds, from accept (the read deadline included). */
 #define VG_METRICS_HTTP_CONN_SECONDS 10
