@@ -18,6 +18,7 @@
 #include <glib.h>
 
 #include "log.h"
+#include "metrics.h"
 #include "util.h"
 
 int vg_net_listen(const char *address, unsigned port, unsigned *bound_port)
@@ -91,6 +92,7 @@ void vg_net_peer_name(const struct sockaddr_storage *ss, char *out, size_t len)
 struct vg_net_acceptor {
     vg_net_acceptor_config cfg;
     char tag[16];
+    int proto; /* vg_metric_proto of the tag, for refusals; -1: not counted */
     vg_net_acceptor_ops ops;
     void *opaque;
     int fd, wake_fd;
@@ -242,6 +244,7 @@ static gpointer accept_thread(gpointer data)
         struct sockaddr_storage ss;
         socklen_t sl = sizeof(ss);
         const char *full = NULL;
+        vg_metric_refusal cap = VG_METRIC_REFUSED_FULL;
         char key[VG_PEER_NAME_SIZE];
         guint from_source;
         pending *pe;
@@ -277,12 +280,16 @@ static gpointer accept_thread(gpointer data)
         source_key(c->peer, key, sizeof(key));
         g_mutex_lock(&a->lock);
         from_source = GPOINTER_TO_UINT(g_hash_table_lookup(a->unauth_by_source, key));
-        if (fd >= a->cfg.fd_limit || a->total >= a->cfg.max_total)
+        if (fd >= a->cfg.fd_limit || a->total >= a->cfg.max_total) {
             full = "the gateway is full, try again later";
-        else if (a->unauth >= a->cfg.max_unauth)
+            cap = VG_METRIC_REFUSED_FULL;
+        } else if (a->unauth >= a->cfg.max_unauth) {
             full = "too many connections are logging in, try again later";
-        else if (from_source >= a->cfg.max_unauth_per_source)
+            cap = VG_METRIC_REFUSED_LOGGING_IN;
+        } else if (from_source >= a->cfg.max_unauth_per_source) {
             full = "too many connections from your address are logging in, try again later";
+            cap = VG_METRIC_REFUSED_PER_SOURCE;
+        }
         if (!full) {
             a->unauth++;
             a->total++;
@@ -296,6 +303,8 @@ static gpointer accept_thread(gpointer data)
         g_mutex_unlock(&a->lock);
         if (full) {
             vg_warning(a->tag, "peer=%s: refused: %s", c->peer, full);
+            if (a->proto >= 0)
+                vg_metrics_refused((vg_metric_proto)a->proto, cap);
             /* Telling the peer why waits on the peer: never here. */
             if (a->ops.refuse && a->refusals &&
                 g_thread_pool_unprocessed(a->refusals) < REFUSALS_QUEUED_MAX) {
@@ -330,6 +339,7 @@ int vg_net_acceptor_new(const vg_net_acceptor_config *cfg, const vg_net_acceptor
     a->cfg.address = NULL;
     g_strlcpy(a->tag, cfg->tag ? cfg->tag : "net", sizeof(a->tag));
     a->cfg.tag = a->tag;
+    a->proto = vg_metric_proto_parse(a->tag);
     if (!a->cfg.max_unauth_per_source)
         a->cfg.max_unauth_per_source = DEFAULT_MAX_UNAUTH_PER_SOURCE;
     if (!a->cfg.login_timeout_ms)

@@ -51,7 +51,8 @@ typedef struct vg_net_acceptor_config {
     unsigned login_timeout_ms;      /**< not logged in by then: cut off (0: 10 s) */
     unsigned max_total;             /**< all connections */
     int fd_limit;                   /**< refuse connections whose descriptor is this or above */
-    const char *tag;                /**< log tag ("vnc", "rdp") */
+    const char *tag;                /**< log tag ("vnc", "rdp"); a front end's name in metrics.h
+                                         counts its refusals in vmgate_connections_refused_total */
 } vg_net_acceptor_config;
 
 typedef struct vg_net_acceptor_ops {

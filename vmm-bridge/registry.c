@@ -12,6 +12,7 @@
 
 #include "hypervisor.h"
 #include "log.h"
+#include "metrics.h"
 #include "util.h"
 
 #define TAG "registry"
@@ -28,6 +29,7 @@ typedef struct vm {
     vg_vm_info info;
     vg_console *console;
     int64_t lost_at;      /* console ended at (0: not lost) */
+    bool reconnect;       /* the console was lost while the VM ran: the next open is a reconnect */
     int64_t next_open_at; /* earliest retry of a failed open */
     int64_t open_backoff;
     bool seen; /* resync mark */
@@ -69,6 +71,7 @@ static void close_console(vg_registry *reg, vm *v, const char *reason)
     c = v->console;
     v->console = NULL;
     v->lost_at = 0;
+    v->reconnect = false;
     g_mutex_unlock(&reg->lock);
     if (!c)
         return;
@@ -142,6 +145,10 @@ static void open_console(vg_registry *reg, virConnectPtr conn, vm *v)
     }
     v->open_backoff = 0;
     v->next_open_at = 0;
+    if (v->reconnect) {
+        v->reconnect = false;
+        vg_counter_add(&vg_metrics.console_reconnects, 1);
+    }
     g_mutex_lock(&reg->lock);
     v->console = c;
     g_mutex_unlock(&reg->lock);
@@ -355,6 +362,7 @@ static int on_tick(void *opaque, virConnectPtr conn)
                 g_autofree char *reason =
                     g_strdup(refusal ? refusal : "the connection to the VM's display was lost");
                 close_console(reg, v, reason);
+                v->reconnect = true;
                 if (refusal)
                     v->next_open_at = now + VG_REOPEN_MAX_US;
                 break;

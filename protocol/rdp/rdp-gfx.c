@@ -32,6 +32,8 @@
 #include <freerdp/server/rdpgfx.h>
 
 #include "log.h"
+#include "metrics.h"
+#include "util.h"
 #include "rdp-planar.h"
 #include "rdp-priv.h"
 
@@ -265,6 +267,9 @@ static bool send_piece(vg_rdp_gfx *g, const vg_rdp_piece *pc)
     }
     rc = g->ctx->SurfaceCommand(g->ctx, &cmd);
     g_free(raw);
+    vg_metrics_bytes(VG_METRIC_PROTO_RDP,
+                     pc->planar ? VG_METRIC_CODEC_PLANAR : VG_METRIC_CODEC_UNCOMPRESSED,
+                     cmd.length);
     return rc == CHANNEL_RC_OK;
 }
 
@@ -295,6 +300,7 @@ static int send_avc(vg_rdp_gfx *g, const pixman_region32_t *region)
                                   .extra = &bs};
     INT32 rc;
     UINT crc;
+    int64_t t0;
 
     /* The encoder takes even sizes only. */
     if (g->h264_broken || p->width % 2 || p->height % 2 || p->width > 4096 || p->height > 4096)
@@ -310,8 +316,10 @@ static int send_avc(vg_rdp_gfx *g, const pixman_region32_t *region)
         h264_context_set_option(g->h264, H264_CONTEXT_OPTION_BITRATE, 10000000);
         h264_context_set_option(g->h264, H264_CONTEXT_OPTION_FRAMERATE, 30);
     }
+    t0 = vg_now_us();
     rc = avc420_compress(g->h264, p->pixels, PIXEL_FORMAT_BGRX32, (UINT32)p->stride, p->width,
                          p->height, &all, &bs.data, &bs.length, &bs.meta);
+    vg_metrics_encode_ns(VG_METRIC_ENCODER_AVC420, (uint64_t)(vg_now_us() - t0) * 1000);
     if (rc < 0) {
         vg_warning(TAG, "peer=%s: H.264 encoding failed: lossless codecs only", p->name);
         g->h264_broken = true;
@@ -328,6 +336,7 @@ static int send_avc(vg_rdp_gfx *g, const pixman_region32_t *region)
     free_h264_metablock(&bs.meta);
     if (crc != CHANNEL_RC_OK)
         return -1;
+    vg_metrics_bytes(VG_METRIC_PROTO_RDP, VG_METRIC_CODEC_AVC420, bs.length);
     pixman_region32_union(&g->lossy, &g->lossy, (pixman_region32_t *)region);
     g->last_avc_us = g_get_monotonic_time();
     if (!g->avc_used) {
@@ -337,15 +346,22 @@ static int send_avc(vg_rdp_gfx *g, const pixman_region32_t *region)
     return 1;
 }
 
-static bool send_lossless(vg_rdp_gfx *g, const pixman_region32_t *region)
+/* Sends the region's pieces; *@codec is the frame's main codec for the
+ * frame count: planar when any piece is planar. */
+static bool send_lossless(vg_rdp_gfx *g, const pixman_region32_t *region, vg_metric_codec *codec)
 {
     vg_rdp_peer *p = g->p;
     size_t count = 0;
     g_autofree vg_rdp_piece *pieces = vg_rdp_pieces(region, PIECE, &count);
     bool ok = true;
+    int64_t t0 = vg_now_us();
 
     vg_rdp_planar_encode_all(g->planar, p->pixels, p->stride, pieces, count);
+    vg_metrics_encode_ns(VG_METRIC_ENCODER_PLANAR, (uint64_t)(vg_now_us() - t0) * 1000);
+    *codec = VG_METRIC_CODEC_UNCOMPRESSED;
     for (size_t i = 0; i < count; i++) {
+        if (pieces[i].planar)
+            *codec = VG_METRIC_CODEC_PLANAR;
         ok = ok && send_piece(g, &pieces[i]);
         free(pieces[i].planar);
     }
@@ -374,6 +390,7 @@ bool vg_rdp_gfx_send(vg_rdp_gfx *g, const pixman_region32_t *region)
     pixman_region32_t todo;
     bool ok;
     int avc = 0;
+    vg_metric_codec codec = VG_METRIC_CODEC_AVC420;
 
     if (!g->ready)
         return true;
@@ -393,10 +410,12 @@ bool vg_rdp_gfx_send(vg_rdp_gfx *g, const pixman_region32_t *region)
         /* Lossless: the damage, and whatever H.264 left blurred. */
         pixman_region32_union(&todo, &todo, &g->lossy);
         pixman_region32_clear(&g->lossy);
-        ok = send_lossless(g, &todo);
+        ok = send_lossless(g, &todo, &codec);
     }
     if (ok)
         ok = g->ctx->EndFrame(g->ctx, &end) == CHANNEL_RC_OK;
+    if (ok)
+        vg_metrics_frames(VG_METRIC_PROTO_RDP, codec, 1);
     pixman_region32_fini(&todo);
     return ok;
 }

@@ -16,8 +16,10 @@
 #include <freerdp/update.h>
 
 #include "log.h"
+#include "metrics.h"
 #include "rdp-planar.h"
 #include "rdp-priv.h"
+#include "util.h"
 
 #define TAG       "rdp"
 #define TILE      64
@@ -30,6 +32,8 @@ bool vg_rdp_legacy_send(vg_rdp_peer *p, const pixman_region32_t *region)
     g_autofree vg_rdp_piece *pieces = NULL;
     size_t count = 0;
     bool ok = true;
+    vg_metric_codec codec = VG_METRIC_CODEC_UNCOMPRESSED;
+    uint64_t sent[VG_METRIC_CODEC_N] = {0};
 
     /* Planar without an alpha plane needs the client's consent. */
     if (!p->planar && !p->planar_off) {
@@ -42,8 +46,11 @@ bool vg_rdp_legacy_send(vg_rdp_peer *p, const pixman_region32_t *region)
     }
 
     pieces = vg_rdp_pieces(region, TILE, &count);
-    if (p->planar)
+    if (p->planar) {
+        int64_t t0 = vg_now_us();
         vg_rdp_planar_encode_all(p->planar, p->pixels, p->stride, pieces, count);
+        vg_metrics_encode_ns(VG_METRIC_ENCODER_PLANAR, (uint64_t)(vg_now_us() - t0) * 1000);
+    }
     for (size_t i = 0; i < count; i++) {
         const vg_rdp_piece *pc = &pieces[i];
         const uint8_t *src = p->pixels + (size_t)pc->y * p->stride + (size_t)pc->x * 4;
@@ -74,9 +81,19 @@ bool vg_rdp_legacy_send(vg_rdp_peer *p, const pixman_region32_t *region)
         bd.height = pc->h;
         bd.bitsPerPixel = 32;
         ok = ok && update->BitmapUpdate(p->client->context, &bu);
+        sent[pc->planar ? VG_METRIC_CODEC_PLANAR : VG_METRIC_CODEC_UNCOMPRESSED] += bd.bitmapLength;
+        if (pc->planar)
+            codec = VG_METRIC_CODEC_PLANAR;
         free(pieces[i].planar);
     }
     g_free(tile);
+    /* One frame per batch of damage, under its main codec; bytes per codec. */
+    if (ok && count > 0) {
+        vg_metrics_frames(VG_METRIC_PROTO_RDP, codec, 1);
+        for (unsigned c = 0; c < VG_METRIC_CODEC_N; c++)
+            if (sent[c])
+                vg_metrics_bytes(VG_METRIC_PROTO_RDP, (vg_metric_codec)c, sent[c]);
+    }
     return ok;
 }
 

@@ -49,6 +49,7 @@
 #include <rfb/rfbproto.h>
 
 #include "log.h"
+#include "metrics.h"
 #include "util.h"
 #include "vnc-client-msg.h"
 #include "vnc-io-priv.h"
@@ -430,6 +431,7 @@ static const char *relay_loop(vg_vnc_relay *r)
                                        buf_len(&r->to_viewer), &put, &viewer_events);
                 if (ret == 1) {
                     consume(&r->to_viewer, put);
+                    vg_metrics_bytes(VG_METRIC_PROTO_VNC, VG_METRIC_CODEC_RFB, put);
                     r->viewer_idle_since = 0;
                     progress = true;
                 } else if (ret == -ECONNRESET) {

@@ -49,6 +49,7 @@
 
 #include "keymap.h"
 #include "log.h"
+#include "metrics.h"
 #include "util.h"
 
 #define TAG "vnc"
@@ -466,6 +467,9 @@ static void display_finished_hook(rfbClientPtr cl, int result)
     screen_client *c = cl->clientData;
 
     cl->screen->cursor = NULL;
+    /* One update sent to this viewer (its bytes are counted by the relay). */
+    if (result)
+        vg_metrics_frames(VG_METRIC_PROTO_VNC, VG_METRIC_CODEC_RFB, 1);
     if (c && c->reack && result) {
         c->reack = false;
         send_ext_key_ack(cl);

@@ -13,10 +13,12 @@
 #include <fcntl.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "log.h"
+#include "metrics.h"
 
 #define TAG "audit"
 
@@ -41,6 +43,7 @@ struct vg_audit {
     int64_t last_sync; /* g_get_monotonic_time() of the last fsync */
     GArray *listeners; /* of listener */
     unsigned next_handle;
+    int last_error; /* negative errno of the last record or fsync that failed; 0 after a success */
 };
 
 /* Open @path for appending and make sure the next record starts a line. */
@@ -135,6 +138,7 @@ int vg_audit_flush(vg_audit *a)
     if (a->dirty) {
         if (fsync(a->fd) < 0) {
             r = -errno;
+            a->last_error = r;
         } else {
             a->dirty = false;
             a->last_sync = g_get_monotonic_time();
@@ -284,10 +288,13 @@ static int commit(vg_audit *a, const char *event, JsonObject *fields)
             l->fn(l->opaque, text);
         }
     }
+    a->last_error = r;
     g_mutex_unlock(&a->lock);
 
-    if (r < 0)
+    if (r < 0) {
+        vg_counter_add(&vg_metrics.audit_write_failures, 1);
         vg_error(TAG, "cannot write %s record to %s: %s", event, a->path, g_strerror(-r));
+    }
     return r;
 }
 
@@ -571,4 +578,38 @@ void vg_audit_unfollow(vg_audit *a, unsigned handle)
         }
     }
     g_mutex_unlock(&a->lock);
+}
+
+int vg_audit_check_writable(vg_audit *a, char *why, size_t why_len)
+{
+    struct statvfs vfs;
+    int last;
+
+    g_mutex_lock(&a->lock);
+    last = a->last_error;
+    g_mutex_unlock(&a->lock);
+    if (last < 0) {
+        g_snprintf(why, why_len, "the last record could not be written: %s", g_strerror(-last));
+        return last;
+    }
+    if (access(a->path, W_OK) < 0) {
+        int e = errno;
+        g_snprintf(why, why_len, "%s: %s", a->path, g_strerror(e));
+        return -e;
+    }
+    if (statvfs(a->path, &vfs) < 0) {
+        int e = errno;
+        g_snprintf(why, why_len, "%s: %s", a->path, g_strerror(e));
+        return -e;
+    }
+    if (vfs.f_flag & ST_RDONLY) {
+        g_snprintf(why, why_len, "%s: its file system is read-only", a->path);
+        return -EROFS;
+    }
+    /* Root may use the reserved blocks (f_bfree); nobody can write past f_bfree. */
+    if (vfs.f_bfree == 0) {
+        g_snprintf(why, why_len, "%s: its file system is full", a->path);
+        return -ENOSPC;
+    }
+    return 0;
 }

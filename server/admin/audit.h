@@ -169,4 +169,13 @@ int vg_audit_follow(vg_audit *audit, unsigned tail, vg_audit_listener fn, void *
 /** End a subscription. Unknown handles are ignored. */
 void vg_audit_unfollow(vg_audit *audit, unsigned handle);
 
+/**
+ * Whether records can be written now (for vmgated's /readyz): the last
+ * record and fsync succeeded (a failure counts until a record is written
+ * again), the file is writable and its file system is neither read-only nor
+ * full.
+ * @return 0, or a negative errno with @why (a sentence, no newline) set.
+ */
+int vg_audit_check_writable(vg_audit *audit, char *why, size_t why_len);
+
 #endif /* VG_AUDIT_H */

@@ -15,6 +15,7 @@
 #include "auth.h"
 #include "hypervisor.h"
 #include "log.h"
+#include "metrics.h"
 #include "policy.h"
 #include "util.h"
 
@@ -189,6 +190,36 @@ static int audit(vg_broker *b, const char *event, const char *user, const char *
     return 0;
 }
 
+/* One login attempt's outcome, for vmgate_logins_total. */
+static vg_metric_login login_metric(vg_broker_status status)
+{
+    switch (status) {
+    case VG_BROKER_OK:
+        return VG_METRIC_LOGIN_OK;
+    case VG_BROKER_AUTH_FAILED:
+        return VG_METRIC_LOGIN_BAD_CREDENTIALS;
+    case VG_BROKER_REFUSED:
+        return VG_METRIC_LOGIN_REFUSED;
+    case VG_BROKER_UNAVAILABLE:
+        return VG_METRIC_LOGIN_UNAVAILABLE;
+    case VG_BROKER_INTERNAL:
+    default:
+        return VG_METRIC_LOGIN_ERROR;
+    }
+}
+
+/* The same for a refusal named as the audit names it ("rate-limited", ...). */
+static vg_metric_login login_metric_why(const char *why)
+{
+    if (strcmp(why, "rate-limited") == 0)
+        return VG_METRIC_LOGIN_THROTTLED;
+    if (strcmp(why, "disabled") == 0)
+        return VG_METRIC_LOGIN_DISABLED;
+    if (strcmp(why, "store-error") == 0)
+        return VG_METRIC_LOGIN_ERROR;
+    return VG_METRIC_LOGIN_BAD_CREDENTIALS;
+}
+
 /* A user or an address was locked out after too many failed logins. */
 static void on_lockout(void *opaque, const char *kind, const char *what, int64_t seconds)
 {
@@ -196,6 +227,7 @@ static void on_lockout(void *opaque, const char *kind, const char *what, int64_t
     char secs[24];
     bool user = strcmp(kind, "user") == 0;
 
+    vg_metrics_lockout(user ? VG_METRIC_LOCKOUT_USER : VG_METRIC_LOCKOUT_ADDRESS);
     g_snprintf(secs, sizeof(secs), "%" G_GINT64_FORMAT, seconds);
     vg_warning(TAG, "%s %s locked out for %s s after repeated failed logins", kind, what, secs);
     audit(b, "lockout", user ? what : "", user ? "-" : what, "kind", kind, "seconds", secs);
@@ -295,6 +327,7 @@ int vg_broker_login(vg_broker *b, const char *login, const char *password, const
         g_strlcpy(res->message, MSG_AUTH_FAILED, sizeof(res->message));
         audit(b, "login_failed", login ? login : "", address, "reason", "malformed-login", NULL,
               NULL);
+        vg_metrics_login(VG_METRIC_LOGIN_BAD_CREDENTIALS);
         return 0;
     }
     g_strlcpy(res->user, user, sizeof(res->user));
@@ -303,6 +336,7 @@ int vg_broker_login(vg_broker *b, const char *login, const char *password, const
         res->status = VG_BROKER_INTERNAL;
         g_strlcpy(res->message, "The gateway cannot check logins right now", sizeof(res->message));
         audit(b, "login_failed", user, address, "reason", "store-error", NULL, NULL);
+        vg_metrics_login(VG_METRIC_LOGIN_ERROR);
         return 0;
     }
     if (ar != VG_AUTH_OK) {
@@ -311,9 +345,12 @@ int vg_broker_login(vg_broker *b, const char *login, const char *password, const
         vg_notice(TAG, "login failed: user=%s address=%s (%s)", user, address,
                   vg_auth_result_name(ar));
         audit(b, "login_failed", user, address, "reason", vg_auth_result_name(ar), NULL, NULL);
+        vg_metrics_login(login_metric_why(vg_auth_result_name(ar)));
         return 0;
     }
-    return choose_and_connect(b, user, vm_from_login, address, requested, timeout_s, res);
+    r = choose_and_connect(b, user, vm_from_login, address, requested, timeout_s, res);
+    vg_metrics_login(login_metric(res->status));
+    return r;
 }
 
 int vg_broker_nla_hash(vg_broker *b, const char *user, const char *address,
@@ -355,6 +392,7 @@ int vg_broker_nla_hash(vg_broker *b, const char *user, const char *address,
         vg_ratelimit_fail(b->rl, user ? user : "", address, now);
     vg_notice(TAG, "login failed: user=%s address=%s (%s, NLA)", user ? user : "", address, why);
     audit(b, "login_failed", user ? user : "", address, "reason", why, "method", "nla");
+    vg_metrics_login(login_metric_why(why));
     return strcmp(why, "store-error") == 0 ? -EIO : -EACCES;
 }
 
@@ -367,6 +405,7 @@ void vg_broker_nla_failed(vg_broker *b, const char *user, const char *address)
               address);
     audit(b, "login_failed", user ? user : "", address, "reason", "bad-credentials", "method",
           "nla");
+    vg_metrics_login(VG_METRIC_LOGIN_BAD_CREDENTIALS);
 }
 
 int vg_broker_login_verified(vg_broker *b, const char *user, const char *address,
@@ -387,12 +426,15 @@ int vg_broker_login_verified(vg_broker *b, const char *user, const char *address
         g_strlcpy(res->message, MSG_AUTH_FAILED, sizeof(res->message));
         vg_notice(TAG, "login failed: user=%s address=%s (%s)", res->user, address, why);
         audit(b, "login_failed", res->user, address, "reason", why, "method", method);
+        vg_metrics_login(login_metric_why(why));
         vg_store_user_free(u);
         return 0;
     }
     vg_store_user_free(u);
     vg_ratelimit_success(b->rl, user);
-    return choose_and_connect(b, user, NULL, address, requested, timeout_s, res);
+    r = choose_and_connect(b, user, NULL, address, requested, timeout_s, res);
+    vg_metrics_login(login_metric(res->status));
+    return r;
 }
 
 int vg_broker_authenticate(vg_broker *b, const char *user, const char *password,
@@ -411,6 +453,7 @@ int vg_broker_authenticate(vg_broker *b, const char *user, const char *password,
         res->status = VG_BROKER_INTERNAL;
         g_strlcpy(res->message, "The gateway cannot check logins right now", sizeof(res->message));
         audit(b, "login_failed", res->user, address, "reason", "store-error", "method", method);
+        vg_metrics_login(VG_METRIC_LOGIN_ERROR);
         return 0;
     }
     if (ar != VG_AUTH_OK) {
@@ -420,6 +463,7 @@ int vg_broker_authenticate(vg_broker *b, const char *user, const char *password,
                   vg_auth_result_name(ar), method);
         audit(b, "login_failed", res->user, address, "reason", vg_auth_result_name(ar), "method",
               method);
+        vg_metrics_login(login_metric_why(vg_auth_result_name(ar)));
         return 0;
     }
     if (audit(b, "authenticated", res->user, address, "method", method, NULL, NULL) < 0 &&
@@ -754,4 +798,9 @@ int vg_broker_admit(vg_broker *b, const vg_broker_result *res, const char *proto
     /* Its session shows the VM in use now: the claim has done its job. */
     drop_claim(b, res->vm, res->user);
     return r < 0 ? r : taken;
+}
+
+void vg_broker_locked_out(vg_broker *b, unsigned *users, unsigned *addresses)
+{
+    vg_ratelimit_locked_out(b->rl, vg_now_us() / 1000000, users, addresses);
 }

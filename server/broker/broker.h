@@ -111,7 +111,9 @@ int vg_broker_login_verified(vg_broker *b, const char *user, const char *address
  * ("login_failed" with the reason; "authenticated" with @method on success)
  * as a login, and choose no VM: for a front end that logs a user in first
  * and lets them pick a VM afterwards (the browser). @res->user is set; on
- * success @res->status is VG_BROKER_OK and nothing else is.
+ * success @res->status is VG_BROKER_OK and nothing else is. A failure
+ * counts in vmgate_logins_total; a success does not (each console the user
+ * then opens is a login of its own, vg_broker_login_verified).
  * @return 0 with @res filled (check res->status).
  */
 int vg_broker_authenticate(vg_broker *b, const char *user, const char *password,
@@ -155,5 +157,8 @@ int vg_broker_reachable(vg_broker *b, const char *user, GArray **out);
 int vg_broker_admit(vg_broker *b, const vg_broker_result *res, const char *protocol,
                     const char *address, const vg_viewer_ops *ops, void *opaque,
                     char viewer_id[24]);
+
+/** Users and source addresses locked out now (rate limiter), for metrics. */
+void vg_broker_locked_out(vg_broker *b, unsigned *users, unsigned *addresses);
 
 #endif /* VG_BROKER_H */

@@ -365,3 +365,23 @@ void vg_ratelimit_success(vg_ratelimit *rl, const char *user)
     g_mutex_unlock(&rl->lock);
     g_free(uk);
 }
+
+void vg_ratelimit_locked_out(vg_ratelimit *rl, int64_t now, unsigned *users, unsigned *addresses)
+{
+    GHashTableIter it;
+    gpointer k, v;
+
+    *users = *addresses = 0;
+    g_mutex_lock(&rl->lock);
+    g_hash_table_iter_init(&it, rl->keys);
+    while (g_hash_table_iter_next(&it, &k, &v)) {
+        const entry *e = v;
+        if (now >= e->locked_until)
+            continue;
+        if (((const char *)k)[0] == 'u')
+            (*users)++;
+        else
+            (*addresses)++;
+    }
+    g_mutex_unlock(&rl->lock);
+}

@@ -94,4 +94,7 @@ void vg_ratelimit_set_lockout_fn(vg_ratelimit *rl, vg_ratelimit_lockout_fn fn, v
 /** Record a successful login: clears @user's failures and lockout. NULL is ignored. */
 void vg_ratelimit_success(vg_ratelimit *rl, const char *user);
 
+/** How many user names and how many addresses are locked out at @now (bounded by max_entries). */
+void vg_ratelimit_locked_out(vg_ratelimit *rl, int64_t now, unsigned *users, unsigned *addresses);
+
 #endif /* VG_RATELIMIT_H */

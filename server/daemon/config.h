@@ -43,6 +43,11 @@ typedef struct vg_config {
     bool rdp_nla;      /**< nla: require Network Level Authentication (false: TLS only) */
     bool rdp_lossless; /**< lossless: never use a lossy codec */
 
+    /* [metrics] */
+    bool metrics_enabled;  /**< enabled: serve /metrics, /healthz and /readyz (plain HTTP) */
+    char *metrics_listen;  /**< listen: IPv4 or IPv6 address */
+    unsigned metrics_port; /**< port */
+
     /* [tls] */
     char *tls_certificate; /**< certificate: PEM chain */
     char *tls_key;         /**< key: PEM private key */

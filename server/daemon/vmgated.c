@@ -37,6 +37,8 @@
 #include "idle.h"
 #include "keymap.h"
 #include "log.h"
+#include "metrics-collect.h"
+#include "metrics-http.h"
 #include "registry.h"
 #include "sessions.h"
 #include "store.h"
@@ -65,6 +67,8 @@ typedef struct daemon_state {
     vg_gate *gate;
     void *fronts[G_N_ELEMENTS(front_table)]; /* each front end's state */
     vg_daemon_live live;
+    vg_metrics_sources metrics_src;
+    vg_metrics_http *metrics;
 } daemon_state;
 
 /* Run @fn(d) when @src fires, on the daemon's own main loop. */
@@ -127,6 +131,10 @@ static gboolean on_reload(gpointer data)
         strcmp(cfg->state_dir, d->cfg->state_dir) != 0 ||
         strcmp(cfg->admin_socket, d->cfg->admin_socket) != 0)
         vg_warning(TAG, "reload: libvirt uri, state_dir and admin_socket take effect on restart");
+    if (cfg->metrics_enabled != d->cfg->metrics_enabled ||
+        strcmp(cfg->metrics_listen, d->cfg->metrics_listen) != 0 ||
+        cfg->metrics_port != d->cfg->metrics_port)
+        vg_warning(TAG, "reload: [metrics] takes effect on restart");
     vg_broker_reconfigure(d->broker, cfg);
     vg_log_set_level(cfg->log_level);
     vg_console_set_max_screen(cfg->max_screen_width, cfg->max_screen_height);
@@ -166,6 +174,44 @@ static gboolean on_audit_flush(gpointer data)
     daemon_state *d = data;
     (void)vg_audit_flush(d->audit);
     return G_SOURCE_CONTINUE;
+}
+
+static void metrics_collect(void *opaque, GString *out)
+{
+    vg_metrics_collect(opaque, out);
+}
+
+static bool metrics_ready(void *opaque, GString *out)
+{
+    return vg_metrics_ready(opaque, out);
+}
+
+static const vg_metrics_http_ops metrics_ops = {.collect = metrics_collect, .ready = metrics_ready};
+
+/* The metrics listener, when [metrics] enabled says so. Its address and
+ * port take effect at start only (like the front ends'). */
+static int start_metrics(daemon_state *d, const char *db)
+{
+    g_autofree char *err = NULL;
+    int r;
+
+    if (!d->cfg->metrics_enabled)
+        return 0;
+    d->metrics_src = (vg_metrics_sources){.sessions = d->sessions,
+                                          .registry = d->registry,
+                                          .broker = d->broker,
+                                          .audit = d->audit,
+                                          .store_path = db};
+    r = vg_metrics_http_new(d->cfg->metrics_listen, d->cfg->metrics_port, &metrics_ops,
+                            &d->metrics_src, &d->metrics, &err);
+    if (r < 0) {
+        vg_error(TAG, "metrics: %s", err);
+        return r;
+    }
+    vg_notice(TAG, "metrics on http://%s%s%s:%u/metrics",
+              strchr(d->cfg->metrics_listen, ':') ? "[" : "", d->cfg->metrics_listen,
+              strchr(d->cfg->metrics_listen, ':') ? "]" : "", vg_metrics_http_port(d->metrics));
+    return 0;
 }
 
 static int make_dir(const char *path, mode_t mode)
@@ -288,6 +334,8 @@ int main(int argc, char **argv)
                         "certificate and key)");
     }
     d.idle = vg_idle_new(d.store, d.registry, d.sessions, d.audit);
+    if (start_metrics(&d, db) < 0)
+        goto out;
     /* The daemon's loop has a context of its own: libvirt's event thread
      * iterates GLib's default one, where these would also run. */
     d.context = g_main_context_new();
@@ -308,6 +356,8 @@ int main(int argc, char **argv)
     rc = 0;
 
 out:
+    /* First: it reads the sessions, the registry, the broker and the audit log. */
+    vg_metrics_http_free(d.metrics);
     for (size_t i = G_N_ELEMENTS(front_table); i-- > 0;)
         front_table[i]->stop(d.fronts[i]);
     vg_gate_free(d.gate);

@@ -14,6 +14,7 @@ import subprocess
 import tempfile
 import time
 import urllib.parse
+import urllib.request
 
 from PIL import Image
 
@@ -49,6 +50,13 @@ def test_demo_serves_the_printed_users_and_stops_on_ctrl_c():
         for user, pw in creds.items():
             if "%s:%s" % (user, pw) not in printed:
                 fail("the demo did not print %s's password" % user)
+        # The printed metrics URL answers.
+        m = re.search(r"^Metrics: (http://\S+/metrics)", printed, re.M)
+        if not m:
+            fail("the demo printed no metrics URL: %s" % printed[-1500:])
+        with urllib.request.urlopen(m.group(1), timeout=10) as r:
+            if "vmgate_build_info{" not in r.read().decode():
+                fail("%s has no vmgate_build_info" % m.group(1))
         for user, pw in creds.items():
             pwfile = os.path.join(state, "pw-" + user)
             with open(pwfile, "w") as f:

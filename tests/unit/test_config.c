@@ -82,6 +82,9 @@ static void assert_defaults(const vg_config *c)
     assert_int_equal(c->rdp_port, 3389);
     assert_true(c->rdp_nla);
     assert_false(c->rdp_lossless);
+    assert_false(c->metrics_enabled);
+    assert_string_equal(c->metrics_listen, "127.0.0.1");
+    assert_int_equal(c->metrics_port, 9750);
     assert_string_equal(c->tls_certificate, "/etc/vmgate/server.crt");
     assert_string_equal(c->tls_key, "/etc/vmgate/server.key");
     assert_string_equal(c->state_dir, "/var/lib/vmgate");
@@ -209,6 +212,32 @@ static void test_config_out_of_range_and_wrong_kinds(void **state)
     g_free(error);
 }
 
+static void test_config_metrics_listener(void **state)
+{
+    fixture *f = *state;
+    vg_config *cfg = NULL;
+    char *error = NULL, *p = f->path;
+    char *lines[3];
+
+    write_file(f, "[metrics]\nenabled = true\nlisten = ::1\nport = 19750\n");
+    assert_int_equal(vg_config_load(f->path, &cfg, &error), 0);
+    assert_true(cfg->metrics_enabled);
+    assert_string_equal(cfg->metrics_listen, "::1");
+    assert_int_equal(cfg->metrics_port, 19750);
+    vg_config_free(cfg);
+
+    error = load_error(f, "[metrics]\nenabled = on\nlisten = localhost\nport = 0\n");
+    lines[0] = g_strdup_printf("%s:2: [metrics] enabled: expected true or false, got \"on\"", p);
+    lines[1] = g_strdup_printf(
+        "%s:3: [metrics] listen: expected an IPv4 or IPv6 address, got \"localhost\"", p);
+    lines[2] = g_strdup_printf("%s:4: [metrics] port: expected an integer 1..65535, got \"0\"", p);
+    for (size_t i = 0; i < G_N_ELEMENTS(lines); i++) {
+        assert_non_null(strstr(error, lines[i]));
+        g_free(lines[i]);
+    }
+    g_free(error);
+}
+
 static void test_config_unknown_key_is_an_error(void **state)
 {
     fixture *f = *state;
@@ -288,6 +317,7 @@ static void test_config_sample_documents_every_default(void **state)
         "session_idle",
         "nla",
         "lossless",
+        "enabled",
         "certificate",
         "key",
         "state_dir",
@@ -328,8 +358,9 @@ static void test_config_sample_documents_every_default(void **state)
         }
         g_string_append_printf(active, "%s\n", l);
     }
-    /* listen and port appear three times ([vnc], [web] and [rdp]). */
-    assert_int_equal(settings, G_N_ELEMENTS(keys) + 4);
+    /* listen and port appear four times ([vnc], [web], [rdp] and [metrics]), enabled
+     * twice ([web] and [metrics]). */
+    assert_int_equal(settings, G_N_ELEMENTS(keys) + 6);
     for (size_t k = 0; k < G_N_ELEMENTS(keys); k++) {
         char *needle = g_strdup_printf("\n#%s = ", keys[k]);
         assert_non_null(strstr(sample, needle));
@@ -353,6 +384,7 @@ int main(void)
         T(test_config_values_are_read),
         T(test_config_bad_value_names_file_line_and_key),
         T(test_config_out_of_range_and_wrong_kinds),
+        T(test_config_metrics_listener),
         T(test_config_unknown_key_is_an_error),
         T(test_config_unknown_group_is_an_error),
         T(test_config_syntax_error_names_the_line),

@@ -17,6 +17,7 @@
 #include <cmocka.h>
 #include <glib.h>
 
+#include "metrics.h"
 #include "net.h"
 
 typedef struct served {
@@ -192,18 +193,22 @@ static void slow_refuse(void *opaque, int fd, const char *reason)
 static const vg_net_acceptor_ops hold_ops = {.serve = hold_serve, .refuse = slow_refuse};
 
 /* Four connections not logged in from one address fill its share; a fifth
- * is refused with a reason, while other addresses still get in, also
- * while that refusal is still talking to its peer. */
+ * is refused with a reason (and counted in the front end's metrics), while
+ * other addresses still get in, also while that refusal is still talking
+ * to its peer. */
 static void test_acceptor_caps_each_source(void **state)
 {
     vg_net_acceptor_config cfg = {.address = "127.0.0.1",
                                   .max_unauth = 16,
                                   .max_total = 16,
                                   .fd_limit = 1 << 20,
-                                  .tag = "test"};
+                                  .tag = "rdp"};
     holder h = {0};
     int fds[7];
     unsigned port;
+    vg_counter *per_source = &vg_metrics.refused[VG_METRIC_PROTO_RDP][VG_METRIC_REFUSED_PER_SOURCE];
+    vg_counter *full = &vg_metrics.refused[VG_METRIC_PROTO_RDP][VG_METRIC_REFUSED_FULL];
+    uint64_t per_source0 = vg_counter_get(per_source), full0 = vg_counter_get(full);
 
     (void)state;
     g_mutex_init(&h.lock);
@@ -216,6 +221,8 @@ static void test_acceptor_caps_each_source(void **state)
     fds[4] = connect_to_from("127.0.0.1", port, "127.0.0.1");
     assert_true(wait_for(&h, &h.refused, 1));
     assert_non_null(strstr(h.reason, "from your address"));
+    assert_int_equal(vg_counter_get(per_source), per_source0 + 1);
+    assert_int_equal(vg_counter_get(full), full0);
     /* The refusal is still blocked on its peer: the next address gets in. */
     fds[5] = connect_to_from("127.0.0.1", port, "127.0.0.2");
     assert_true(wait_for(&h, &h.served, 5));
