@@ -71,6 +71,7 @@ typedef struct relay_buf {
 } relay_buf;
 
 struct vg_vnc_relay {
+    gint metric_proto; /* vg_metric_proto its bytes count under (atomic) */
     SSL *ssl;
     int viewer_fd;
     int inner_fd;
@@ -431,7 +432,7 @@ static const char *relay_loop(vg_vnc_relay *r)
                                        buf_len(&r->to_viewer), &put, &viewer_events);
                 if (ret == 1) {
                     consume(&r->to_viewer, put);
-                    vg_metrics_bytes(VG_METRIC_PROTO_VNC, VG_METRIC_CODEC_RFB, put);
+                    vg_metrics_bytes(g_atomic_int_get(&r->metric_proto), VG_METRIC_CODEC_RFB, put);
                     r->viewer_idle_since = 0;
                     progress = true;
                 } else if (ret == -ECONNRESET) {
@@ -660,4 +661,9 @@ void vg_vnc_relay_free(vg_vnc_relay *r)
     free(r->to_inner.data);
     free(r->label);
     free(r);
+}
+
+void vg_vnc_relay_set_metric_protocol(vg_vnc_relay *r, int proto)
+{
+    g_atomic_int_set(&r->metric_proto, proto);
 }

@@ -85,4 +85,7 @@ int vg_vnc_relay_finished(vg_vnc_relay *relay);
 /** Stop, join the thread, close both fds, free the SSL. NULL is fine. */
 void vg_vnc_relay_free(vg_vnc_relay *relay);
 
+/** The protocol (vg_metric_proto) the bytes sent count under: VNC unless set. Any thread. */
+void vg_vnc_relay_set_metric_protocol(vg_vnc_relay *r, int proto);
+
 #endif /* VG_VNC_RELAY_H */

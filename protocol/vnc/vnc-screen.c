@@ -101,6 +101,7 @@ typedef struct screen_client {
 } screen_client;
 
 struct vg_vnc_screen {
+    gint metric_proto;   /* vg_metric_proto its frames count under (atomic) */
     vg_surface *surface; /* reference */
     const vg_vnc_screen_ops *ops;
     int wake_fd;
@@ -469,7 +470,8 @@ static void display_finished_hook(rfbClientPtr cl, int result)
     cl->screen->cursor = NULL;
     /* One update sent to this viewer (its bytes are counted by the relay). */
     if (result)
-        vg_metrics_frames(VG_METRIC_PROTO_VNC, VG_METRIC_CODEC_RFB, 1);
+        vg_metrics_frames(c ? g_atomic_int_get(&c->screen->metric_proto) : VG_METRIC_PROTO_VNC,
+                          VG_METRIC_CODEC_RFB, 1);
     if (c && c->reack && result) {
         c->reack = false;
         send_ext_key_ack(cl);
@@ -954,4 +956,9 @@ void vg_vnc_screen_free(vg_vnc_screen *screen)
     g_mutex_clear(&s->lock);
     vg_surface_unref(s->surface);
     g_free(s);
+}
+
+void vg_vnc_screen_set_metric_protocol(vg_vnc_screen *s, int proto)
+{
+    g_atomic_int_set(&s->metric_proto, proto);
 }

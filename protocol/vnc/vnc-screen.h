@@ -99,4 +99,7 @@ void vg_vnc_screen_kick(vg_vnc_screen *screen, void *viewer_opaque, const char *
  */
 void vg_vnc_screen_free(vg_vnc_screen *screen);
 
+/** The protocol (vg_metric_proto) its updates count under: VNC unless set. Any thread. */
+void vg_vnc_screen_set_metric_protocol(vg_vnc_screen *s, int proto);
+
 #endif /* VG_VNC_SCREEN_H */

@@ -67,6 +67,7 @@ struct vg_vnc_server {
     vg_vnc_server_ops ops;
     void *opaque;
     unsigned stall_timeout_ms;
+    int metric_protocol;
     vg_vnc_listener *listener;
     GAsyncQueue *gone; /* peers to end and free, then the server itself to stop the reaper */
     GThread *reaper;
@@ -219,6 +220,7 @@ static screen *screen_for_locked(vg_vnc_server *s, vg_surface *surface)
         screen_free(scr);
         return NULL;
     }
+    vg_vnc_screen_set_metric_protocol(scr->vnc, s->metric_protocol);
     g_hash_table_insert(s->screens, surface, scr);
     return scr;
 }
@@ -233,6 +235,8 @@ static void attach_peer(vg_vnc_server *s, vg_vnc_peer *p, SSL *ssl, int fd)
     if (r == 0)
         r = vg_vnc_relay_new(ssl, fd, sp[0], p->label, s->stall_timeout_ms, relay_on_ended, p,
                              &p->relay);
+    if (r == 0)
+        vg_vnc_relay_set_metric_protocol(p->relay, s->metric_protocol);
     if (r < 0) {
         vg_warning(TAG, "%s: cannot start the relay", p->label);
         if (sp[0] >= 0)
@@ -370,6 +374,7 @@ int vg_vnc_server_new(const vg_vnc_server_config *cfg, const vg_vnc_server_ops *
     s->ops = *ops;
     s->opaque = opaque;
     s->stall_timeout_ms = cfg->stall_timeout_ms;
+    s->metric_protocol = cfg->metric_protocol;
     g_mutex_init(&s->lock);
     s->screens = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, screen_free);
     s->adopting = g_hash_table_new(g_direct_hash, g_direct_equal);

@@ -39,6 +39,8 @@ typedef struct vg_vnc_server_config {
     unsigned max_unauth_per_source; /**< connections not logged in from one address (0: 4) */
     unsigned login_timeout_ms;      /**< from TCP to logged in (0: 10 s) */
     unsigned stall_timeout_ms;      /**< a viewer taking nothing this long is ended (0: 30 s) */
+    int metric_protocol;            /**< vg_metric_proto its frames and bytes count under
+                                         (0: VNC) */
 } vg_vnc_server_config;
 
 /** What a login carries. */

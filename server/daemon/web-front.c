@@ -15,6 +15,7 @@
 #include "console.h"
 #include "front.h"
 #include "log.h"
+#include "metrics.h"
 #include "registry.h"
 #include "vnc-server.h"
 #include "web-server.h"
@@ -203,7 +204,8 @@ static int start(const vg_front_env *env, void **out)
                                            .logout = logout};
     const vg_config *cfg = env->cfg;
     vg_vnc_server_config vc = {.address = NULL, /* no listener: viewers come from the web */
-                               .stall_timeout_ms = cfg->stalled_viewer_timeout * 1000};
+                               .stall_timeout_ms = cfg->stalled_viewer_timeout * 1000,
+                               .metric_protocol = VG_METRIC_PROTO_WEB};
     vg_web_server_config wc = {.address = cfg->web_listen,
                                .port = cfg->web_port,
                                .novnc_dir = cfg->web_novnc_dir,

@@ -22,6 +22,8 @@ import urllib.parse
 import websocket
 from PIL import Image
 
+import test_metrics
+from bridge import free_port
 from browser import Browser
 from test_vnc import Gateway
 from vgtest import Guest, assert_images_equal, fail, run_tests
@@ -130,7 +132,9 @@ def type_in_page(b, text):
 
 
 def test_alice_logs_in_picks_her_vm_and_works_in_its_console():
-    with Guest() as g1, Guest() as g2, Gateway(g1, g2) as gw, \
+    mport = free_port()
+    with Guest() as g1, Guest() as g2, \
+            Gateway(g1, g2, "[metrics]\nenabled = true\nport = %d\n" % mport) as gw, \
             Browser(gw.root, gw.ca, "alice") as b:
         g1.wait_ready()
         # A wrong password: refused on the page, and audited.
@@ -193,6 +197,13 @@ def test_alice_logs_in_picks_her_vm_and_works_in_its_console():
                if v.get("protocol") == "web"]
         if not web or web[0][1].get("user") != "alice":
             fail("vmgatectl session list shows no web viewer of alice's: %r" % sessions)
+        # The metrics count the browser's viewer and what it is sent as the web's.
+        test_metrics.wait_for(mport, "the web viewer and its frames", lambda m: (
+            test_metrics.value(m, "vmgate_viewers", protocol="web", role="owner") == 1 and
+            (test_metrics.value(m, "vmgate_frames_sent_total", protocol="web", codec="rfb")
+             or 0) > 0 and
+            (test_metrics.value(m, "vmgate_bytes_sent_total", protocol="web", codec="rfb")
+             or 0) > 0))
 
         # Typing in the page reaches the guest.
         off = g1.serial_offset()
