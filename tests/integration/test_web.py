@@ -210,6 +210,10 @@ def test_alice_logs_in_picks_her_vm_and_works_in_its_console():
         token = "web%08x" % random.getrandbits(32)
         type_in_page(b, "echo %s > /dev/ttyS0\n" % token)
         g1.wait_serial("^%s$" % token, timeout=30, since=off)
+        # The Ctrl+Alt+Del button reaches the guest: its init reboots it.
+        off = g1.serial_offset()
+        b.find("#cad").click()
+        g1.wait_serial("^VMGATE-GUEST-READY$", timeout=90, since=off)
 
         # A kick ends the console, and the page says why.
         gw.d.ok("session", "kick", web[0][0], "--reason", "maintenance window")
@@ -259,6 +263,10 @@ def test_an_observer_sees_alices_vm_but_cannot_type():
         if any(bob_token in l for l in lines):
             fail("the observer's typing in the browser reached the guest")
         b.screenshot("observer")
+        # The VM is powered off: the page says so.
+        g1.dom.destroy()
+        b.wait("the VM's end shown", lambda: "the VM was powered off" in b.find("#status").text)
+        b.screenshot("vm-stopped")
 
 
 def rfb_greeting(ws):
