@@ -58,9 +58,14 @@ static void vm_free(gpointer p)
 
 static void notify_vm(vg_registry *reg, vm *v)
 {
+    vg_vm_info info;
+
+    g_mutex_lock(&reg->lock);
     v->info.console = v->console != NULL;
+    info = v->info;
+    g_mutex_unlock(&reg->lock);
     if (reg->events.vm_changed)
-        reg->events.vm_changed(reg->opaque, &v->info);
+        reg->events.vm_changed(reg->opaque, &info);
 }
 
 static void close_console(vg_registry *reg, vm *v, const char *reason)
@@ -158,6 +163,15 @@ static void open_console(vg_registry *reg, virConnectPtr conn, vm *v)
     notify_vm(reg, v);
 }
 
+/* What other threads read of a VM (vg_registry_list) is written under the
+ * lock, by the supervisor thread, the only writer. */
+static void set_state(vg_registry *reg, vm *v, int state)
+{
+    g_mutex_lock(&reg->lock);
+    v->info.state = state;
+    g_mutex_unlock(&reg->lock);
+}
+
 static vm *get_or_add(vg_registry *reg, const char *name, const char *uuid)
 {
     vm *v = g_hash_table_lookup(reg->vms, name);
@@ -169,7 +183,9 @@ static vm *get_or_add(vg_registry *reg, const char *name, const char *uuid)
         g_hash_table_insert(reg->vms, g_strdup(name), v);
         g_mutex_unlock(&reg->lock);
     }
+    g_mutex_lock(&reg->lock);
     g_strlcpy(v->info.uuid, uuid, sizeof(v->info.uuid));
+    g_mutex_unlock(&reg->lock);
     return v;
 }
 
@@ -186,7 +202,7 @@ static void remove_vm(vg_registry *reg, vm *v, const char *reason)
 }
 
 /* Learn a domain's state from libvirt; false if it no longer exists. */
-static bool refresh_state(virConnectPtr conn, vm *v, int *reason)
+static bool refresh_state(vg_registry *reg, virConnectPtr conn, vm *v, int *reason)
 {
     virDomainPtr dom = virDomainLookupByUUIDString(conn, v->info.uuid);
     int state = VIR_DOMAIN_NOSTATE, why = 0;
@@ -197,7 +213,7 @@ static bool refresh_state(virConnectPtr conn, vm *v, int *reason)
         return false;
     }
     virDomainFree(dom);
-    v->info.state = state;
+    set_state(reg, v, state);
     if (reason)
         *reason = why;
     return true;
@@ -233,7 +249,7 @@ static void on_connected(void *opaque, virConnectPtr conn)
         virDomainGetState(doms[i], &state, &why, 0);
         v = get_or_add(reg, virDomainGetName(doms[i]), uuid);
         v->seen = true;
-        v->info.state = state;
+        set_state(reg, v, state);
         virDomainFree(doms[i]);
         if (state != VIR_DOMAIN_RUNNING && state != VIR_DOMAIN_PAUSED && v->console)
             close_console(reg, v, "the VM stopped");
@@ -274,22 +290,22 @@ static void on_domain_event(void *opaque, virConnectPtr conn, const char *name, 
     v = get_or_add(reg, name, uuid);
     switch (event) {
     case VIR_DOMAIN_EVENT_STOPPED:
-        v->info.state = VIR_DOMAIN_SHUTOFF;
+        set_state(reg, v, VIR_DOMAIN_SHUTOFF);
         close_console(reg, v, vg_libvirt_stopped_reason(detail));
-        if (!refresh_state(conn, v, NULL)) {
+        if (!refresh_state(reg, conn, v, NULL)) {
             remove_vm(reg, v, vg_libvirt_stopped_reason(detail));
             return;
         }
         break;
     case VIR_DOMAIN_EVENT_UNDEFINED:
-        if (!refresh_state(conn, v, NULL)) {
+        if (!refresh_state(reg, conn, v, NULL)) {
             remove_vm(reg, v, "the VM was undefined");
             return;
         }
         break;
     case VIR_DOMAIN_EVENT_SHUTDOWN:
         /* The guest finished shutting down; STOPPED follows with the reason. */
-        if (refresh_state(conn, v, NULL))
+        if (refresh_state(reg, conn, v, NULL))
             notify_vm(reg, v);
         return;
     case VIR_DOMAIN_EVENT_STARTED:
@@ -297,7 +313,7 @@ static void on_domain_event(void *opaque, virConnectPtr conn, const char *name, 
     case VIR_DOMAIN_EVENT_SUSPENDED:
     case VIR_DOMAIN_EVENT_DEFINED:
     default:
-        if (!refresh_state(conn, v, NULL)) {
+        if (!refresh_state(reg, conn, v, NULL)) {
             remove_vm(reg, v, "the VM no longer exists");
             return;
         }
@@ -336,7 +352,7 @@ static int on_tick(void *opaque, virConnectPtr conn)
                 wait_ms = MIN(wait_ms, 100);
                 continue;
             }
-            if (!refresh_state(conn, v, &why)) {
+            if (!refresh_state(reg, conn, v, &why)) {
                 remove_vm(reg, v, "the VM stopped and no longer exists");
                 continue;
             }
