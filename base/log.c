@@ -62,7 +62,7 @@ void vg_log_set_level(int level)
         level = VG_LOG_ERROR;
     if (level > VG_LOG_DEBUG)
         level = VG_LOG_DEBUG;
-    vg_log_threshold = level;
+    __atomic_store_n(&vg_log_threshold, level, __ATOMIC_RELAXED);
 }
 
 int vg_log_parse_level(const char *name)

@@ -19,8 +19,15 @@ typedef enum vg_log_level {
     VG_LOG_DEBUG = 7,
 } vg_log_level;
 
-/** The current threshold; lines above it are dropped. */
+/** The current threshold; lines above it are dropped. Read it with
+ * vg_log_level_now(): a reload (SIGHUP) changes it while other threads log. */
 extern int vg_log_threshold;
+
+/** The current threshold (a relaxed atomic read: one load on x86). */
+static inline int vg_log_level_now(void)
+{
+    return __atomic_load_n(&vg_log_threshold, __ATOMIC_RELAXED);
+}
 
 /** Set the threshold (VG_LOG_*). */
 void vg_log_set_level(int level);
@@ -71,7 +78,7 @@ void vg_log_escape(const char *in, char *out, size_t len);
 
 #define vg_log(level, tag, ...)                                                                    \
     do {                                                                                           \
-        if ((level) <= vg_log_threshold)                                                           \
+        if ((level) <= vg_log_level_now())                                                         \
             vg_log_write((level), (tag), __VA_ARGS__);                                             \
     } while (0)
 

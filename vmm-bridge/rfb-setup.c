@@ -77,7 +77,7 @@ bool vg_rfb_start(rfbClient *cl)
 /* The one hook libvncclient logs through (both rfbClientLog and rfbClientErr). */
 static void rfb_log(const char *fmt, ...)
 {
-    bool debug = vg_log_threshold >= VG_LOG_DEBUG;
+    bool debug = vg_log_level_now() >= VG_LOG_DEBUG;
     char buf[512];
     va_list ap;
 

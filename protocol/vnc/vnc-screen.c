@@ -682,7 +682,7 @@ static void rfb_log(const char *fmt, ...)
     char buf[512];
     va_list ap;
 
-    if (VG_LOG_DEBUG > vg_log_threshold)
+    if (VG_LOG_DEBUG > vg_log_level_now())
         return;
     va_start(ap, fmt);
     g_vsnprintf(buf, sizeof(buf), fmt, ap);

@@ -189,9 +189,9 @@ static gpointer setup_wlog_once(gpointer data)
 
     if (getenv("WLOG_LEVEL") || !root)
         return NULL; /* someone debugging FreeRDP itself: leave WLog as they set it */
-    if (vg_log_threshold >= VG_LOG_DEBUG)
+    if (vg_log_level_now() >= VG_LOG_DEBUG)
         level = WLOG_DEBUG;
-    else if (vg_log_threshold >= VG_LOG_INFO)
+    else if (vg_log_level_now() >= VG_LOG_INFO)
         level = WLOG_WARN;
     if (!WLog_SetLogAppenderType(root, WLOG_APPENDER_CALLBACK))
         goto quiet;
