@@ -239,11 +239,13 @@ class Daemon:
             fail("vmgated exited with status %d when stopped; log: %s" % (rc, self.log_tail()))
         return False
 
-    SANITIZER_REPORT = re.compile(r"ERROR: (Address|Leak|Thread)Sanitizer|runtime error: ")
+    SANITIZER_REPORT = re.compile(r"ERROR: (Address|Leak|Thread)Sanitizer|runtime error: |"
+                                  r"WARNING: ThreadSanitizer")
 
     def check_sanitizer_reports(self):
-        """Fail when vmgated's log holds an AddressSanitizer, LeakSanitizer or
-        UndefinedBehaviorSanitizer report (only sanitizer builds make them)."""
+        """Fail when vmgated's log holds an AddressSanitizer, LeakSanitizer,
+        ThreadSanitizer or UndefinedBehaviorSanitizer report (only sanitizer
+        builds make them)."""
         try:
             with open(self.log, errors="replace") as f:
                 lines = f.readlines()

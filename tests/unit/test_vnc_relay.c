@@ -97,7 +97,7 @@ typedef struct screen_fixture {
     int keys, pointers;
     uint32_t last_key;
     int last_x, last_y, last_buttons;
-    int gone;
+    gint gone; /* atomic */
 } screen_fixture;
 
 static screen_fixture sf;
@@ -127,7 +127,7 @@ static void on_ptr(int buttons, int x, int y, rfbClientPtr cl)
 static void on_gone(rfbClientPtr cl)
 {
     g_mutex_lock(&sf.ev_lock);
-    sf.gone++;
+    g_atomic_int_inc(&sf.gone);
     g_cond_broadcast(&sf.ev_cond);
     g_mutex_unlock(&sf.ev_lock);
 }
@@ -199,7 +199,7 @@ typedef struct viewer {
     int fd;
     const char *password;
     bool init_ok;
-    bool saw_frame;
+    gint saw_frame; /* atomic: the viewer's thread sets it */
     gint quit;
     gint send_input;
     GThread *thread;
@@ -264,9 +264,9 @@ static gpointer viewer_main(gpointer opaque)
             break;
         if (n > 0 && !HandleRFBServerMessage(cl))
             break;
-        if (!v->saw_frame && frame_matches(cl))
-            v->saw_frame = true;
-        if (v->saw_frame && g_atomic_int_get(&v->send_input) && !sent) {
+        if (!g_atomic_int_get(&v->saw_frame) && frame_matches(cl))
+            g_atomic_int_set(&v->saw_frame, 1);
+        if (g_atomic_int_get(&v->saw_frame) && g_atomic_int_get(&v->send_input) && !sent) {
             SendKeyEvent(cl, XK_q, TRUE);
             SendKeyEvent(cl, XK_q, FALSE);
             SendPointerEvent(cl, 10, 20, 1);
@@ -384,7 +384,7 @@ static void test_relay_viewer_sees_screen_and_sends_input(void **state)
     g_atomic_int_set(&v.quit, 1);
     g_thread_join(v.thread);
     assert_true(v.init_ok);
-    assert_true(v.saw_frame);
+    assert_true(g_atomic_int_get(&v.saw_frame));
     /* The viewer left: the relay ends by itself and says so. */
     assert_true(wait_ended(&e, 5000));
     assert_string_equal(e.reason, "the viewer left");
@@ -399,17 +399,17 @@ static void test_relay_free_drops_the_screen_client(void **state)
     int rc;
     vg_vnc_relay *relay = connect_viewer(&v, "s3cret", &e, &rc);
     assert_non_null(relay);
-    int gone_before = sf.gone;
+    int gone_before = g_atomic_int_get(&sf.gone);
     /* Wait until the viewer is fully in, then end it from our side. */
     int64_t end = vg_now_us() + 10 * 1000 * 1000;
-    while (!v.saw_frame && vg_now_us() < end)
+    while (!g_atomic_int_get(&v.saw_frame) && vg_now_us() < end)
         g_usleep(10000);
-    assert_true(v.saw_frame);
+    assert_true(g_atomic_int_get(&v.saw_frame));
     vg_vnc_relay_free(relay);
     end = vg_now_us() + 5 * 1000 * 1000;
     while (g_atomic_int_get(&sf.gone) == gone_before && vg_now_us() < end)
         g_usleep(10000);
-    assert_true(sf.gone > gone_before);
+    assert_true(g_atomic_int_get(&sf.gone) > gone_before);
     /* The viewer sees its connection end. */
     g_thread_join(v.thread);
     assert_int_equal(e.count, 0); /* stopped by us: no ended callback */
@@ -423,9 +423,9 @@ static void test_relay_ends_when_screen_drops_client(void **state)
     vg_vnc_relay *relay = connect_viewer(&v, "s3cret", &e, &rc);
     assert_non_null(relay);
     int64_t end = vg_now_us() + 10 * 1000 * 1000;
-    while (!v.saw_frame && vg_now_us() < end)
+    while (!g_atomic_int_get(&v.saw_frame) && vg_now_us() < end)
         g_usleep(10000);
-    assert_true(v.saw_frame);
+    assert_true(g_atomic_int_get(&v.saw_frame));
     g_mutex_lock(&sf.lock);
     rfbClientIteratorPtr it = rfbGetClientIterator(sf.screen);
     rfbClientPtr cl;

@@ -475,7 +475,9 @@ static void test_screen_kick_disconnects_only_that_viewer(void **state)
     assert_true(pump_until(b, frame_is, &e));
     assert_true(SendKeyEvent(b, XK_a, TRUE));
     assert_true(wait_count(&ev.nkeys, 1));
+    g_mutex_lock(&ev.lock);
     assert_int_equal(ev.gone, 1);
+    g_mutex_unlock(&ev.lock);
     close_viewer(a);
     close_viewer(b);
     assert_true(wait_count(&ev.gone, 2));
