@@ -11,6 +11,7 @@ scripts/package, then apt-get install ./build/package/vmgate_*.deb).
 """
 
 import grp
+import http.client
 import json
 import os
 import pwd
@@ -19,9 +20,11 @@ import re
 import shlex
 import signal
 import socket
+import ssl
 import subprocess
 import tempfile
 import time
+import urllib.parse
 
 from PIL import Image
 
@@ -267,23 +270,24 @@ def test_vnc_and_rdp_through_the_installed_unit():
     key = os.path.join(certs, "server.key")
     os.chown(key, 0, grp.getgrnam("vmgate").gr_gid)
     os.chmod(key, 0o640)
-    vnc_port, rdp_port = free_port(), free_port()
+    vnc_port, rdp_port, web_port = free_port(), free_port(), free_port()
     config = os.path.join(root, "vmgated.conf")
     with open(config, "w") as f:
         f.write("[tls]\ncertificate = %s\nkey = %s\n\n[vnc]\nlisten = 127.0.0.1\nport = %d\n\n"
-                "[rdp]\nlisten = 127.0.0.1\nport = %d\n\n[daemon]\nlog_level = info\n" %
-                (os.path.join(certs, "server.crt"), key, vnc_port, rdp_port))
+                "[rdp]\nlisten = 127.0.0.1\nport = %d\n\n[web]\nlisten = 127.0.0.1\nport = %d\n\n"
+                "[daemon]\nlog_level = info\n" %
+                (os.path.join(certs, "server.crt"), key, vnc_port, rdp_port, web_port))
     user = "pkg%08x" % random.getrandbits(32)
     pw = os.path.join(root, "pw")
     with open(pw, "w") as f:
         f.write("%s-secret\n" % user)
     with Guest() as g, Unit(root, config=config) as u:
         # READY=1 comes once the front ends listen.
-        for port in (vnc_port, rdp_port):
+        for port in (vnc_port, rdp_port, web_port):
             socket.create_connection(("127.0.0.1", port), timeout=5).close()
-        if sorted(tcp_listeners(u.proc.pid)) != sorted([vnc_port, rdp_port]):
+        if sorted(tcp_listeners(u.proc.pid)) != sorted([vnc_port, rdp_port, web_port]):
             fail("vmgated listens on %r, want %r" % (tcp_listeners(u.proc.pid),
-                                                    [vnc_port, rdp_port]))
+                                                    [vnc_port, rdp_port, web_port]))
         try:
             ctl("user", "add", user, "--nla", "--password-stdin", input="%s-secret\n" % user)
             deadline = time.monotonic() + 60
@@ -304,6 +308,26 @@ def test_vnc_and_rdp_through_the_installed_unit():
                          (mode, p.returncode, p.stderr.strip(), u.log_tail()))
                 assert_images_equal(Image.open(out).convert("RGB"), still,
                                     "%s screenshot through the installed vmgated vs libvirt" % mode)
+            # The web front end, noVNC's modules from the novnc package
+            # included, through the sandboxed unit.
+            ctx = ssl.create_default_context(cafile=os.path.join(certs, "ca.crt"))
+            c = http.client.HTTPSConnection("127.0.0.1", web_port, context=ctx, timeout=30)
+            for path in ("/login", "/novnc/core/rfb.js"):
+                c.request("GET", path)
+                r = c.getresponse()
+                r.read()
+                if r.status != 200:
+                    fail("GET %s through the installed unit: %d" % (path, r.status))
+            c.request("POST", "/api/login", body=urllib.parse.urlencode(
+                {"user": user, "password": "%s-secret" % user}), headers={
+                "Origin": "https://127.0.0.1:%d" % web_port, "X-Requested-With": "test",
+                "Content-Type": "application/x-www-form-urlencoded"})
+            r = c.getresponse()
+            r.read()
+            c.close()
+            if r.status != 200:
+                fail("web login through the installed unit: %d; vmgated log: %s" %
+                     (r.status, u.log_tail()))
             # The audit log, in the package's log directory, written as vmgate.
             with open("/var/log/vmgate/audit.log") as f:
                 logins = [r.get("protocol") for r in map(json.loads, f)
