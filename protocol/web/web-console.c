@@ -26,6 +26,7 @@
 #include <glib-unix.h>
 
 #include "log.h"
+#include "web-check.h"
 #include "web-priv.h"
 
 #define TAG "web"
@@ -45,7 +46,7 @@ struct vg_web_console {
     int soup_fd; /* the connection's socket to the TLS relay (libsoup's; not ours to close) */
     enum console_state state;
     int fd; /* our end of the RFB stream */
-    char token[65];
+    char token[VG_WEB_TOKEN_LEN + 1];
     char peer[VG_PEER_NAME_SIZE];
     char user[65];
     char vm[256];

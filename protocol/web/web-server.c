@@ -34,6 +34,7 @@
 
 #include "log.h"
 #include "util.h"
+#include "web-check.h"
 #include "web-priv.h"
 
 #define TAG "web"
@@ -42,7 +43,6 @@
 void vg_web_pages_register_resource(void);
 
 #define COOKIE_NAME      "__Host-vmgate"
-#define TOKEN_BYTES      32 /* 64 hex digits */
 #define MAX_BODY         8192
 #define MAX_SESSIONS     4096
 #define MAX_TICKETS      1024
@@ -57,16 +57,16 @@ void vg_web_pages_register_resource(void);
     "connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 
 typedef struct session {
-    char token[2 * TOKEN_BYTES + 1];
-    char csrf[2 * TOKEN_BYTES + 1];
+    char token[VG_WEB_TOKEN_LEN + 1];
+    char csrf[VG_WEB_TOKEN_LEN + 1];
     char user[65];
     char peer[VG_PEER_NAME_SIZE];
     int64_t created_us, last_us;
 } session;
 
 typedef struct ticket {
-    char id[2 * TOKEN_BYTES + 1];
-    char session[2 * TOKEN_BYTES + 1];
+    char id[VG_WEB_TOKEN_LEN + 1];
+    char session[VG_WEB_TOKEN_LEN + 1];
     char user[65];
     char vm[256];
     int64_t expires_us;
@@ -337,24 +337,14 @@ static void acceptor_serve(void *opaque, int fd, const char *peer)
 
 /* ---- tokens, sessions, tickets (web thread) ------------------------------------- */
 
-static bool new_token(char out[2 * TOKEN_BYTES + 1])
+static bool new_token(char out[VG_WEB_TOKEN_LEN + 1])
 {
-    uint8_t raw[TOKEN_BYTES];
+    uint8_t raw[VG_WEB_TOKEN_BYTES];
     if (RAND_bytes(raw, sizeof(raw)) != 1)
         return false;
-    for (int i = 0; i < TOKEN_BYTES; i++)
+    for (int i = 0; i < VG_WEB_TOKEN_BYTES; i++)
         g_snprintf(out + 2 * i, 3, "%02x", raw[i]);
     OPENSSL_cleanse(raw, sizeof(raw));
-    return true;
-}
-
-static bool token_shape_ok(const char *t)
-{
-    if (!t || strlen(t) != 2 * TOKEN_BYTES)
-        return false;
-    for (const char *p = t; *p; p++)
-        if (!g_ascii_isxdigit(*p) || g_ascii_isupper(*p))
-            return false;
     return true;
 }
 
@@ -405,17 +395,9 @@ static gboolean expire_tick(gpointer p)
 /* The session cookie's value in @msg's request, or NULL. */
 static char *request_cookie(SoupServerMessage *msg)
 {
-    const char *header =
-        soup_message_headers_get_list(soup_server_message_get_request_headers(msg), "Cookie");
-    GHashTable *params;
-    char *value;
-
-    if (!header || strlen(header) > 8192)
-        return NULL;
-    params = soup_header_parse_semi_param_list(header);
-    value = g_strdup(g_hash_table_lookup(params, COOKIE_NAME));
-    soup_header_free_param_list(params);
-    return value;
+    return vg_web_cookie_value(
+        soup_message_headers_get_list(soup_server_message_get_request_headers(msg), "Cookie"),
+        COOKIE_NAME);
 }
 
 /* The live session @msg carries (its use recorded), or NULL. */
@@ -425,7 +407,7 @@ static session *request_session(vg_web_server *s, SoupServerMessage *msg)
     session *se;
     int64_t now = vg_now_us();
 
-    if (!token_shape_ok(token))
+    if (!vg_web_token_ok(token))
         return NULL;
     se = g_hash_table_lookup(s->sessions, token);
     if (!se)
@@ -449,7 +431,7 @@ int vg_web_server_take_ticket(vg_web_server *s, const char *id, const char *sess
     ticket *t;
     int r = -1;
 
-    if (!token_shape_ok(id))
+    if (!vg_web_token_ok(id))
         return -1;
     t = g_hash_table_lookup(s->tickets, id);
     if (!t)
@@ -550,10 +532,7 @@ static void serve_novnc(vg_web_server *s, SoupServerMessage *msg, const char *pa
     g_autofree char *file = NULL, *data = NULL;
     gsize len = 0;
 
-    if (!(g_str_has_prefix(rel, "core/") || g_str_has_prefix(rel, "vendor/")) ||
-        !g_str_has_suffix(rel, ".js") || strstr(rel, "..") || strstr(rel, "//") ||
-        strspn(rel, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-./") !=
-            strlen(rel)) {
+    if (!vg_web_novnc_path_ok(rel)) {
         respond_text(msg, SOUP_STATUS_NOT_FOUND, "not found");
         return;
     }
@@ -573,14 +552,8 @@ static void serve_novnc(vg_web_server *s, SoupServerMessage *msg, const char *pa
 static bool same_origin(SoupServerMessage *msg)
 {
     SoupMessageHeaders *h = soup_server_message_get_request_headers(msg);
-    const char *origin = soup_message_headers_get_one(h, "Origin");
-    const char *host = soup_message_headers_get_one(h, "Host");
-    g_autofree char *want = NULL;
-
-    if (!origin || !host || strlen(host) > 300)
-        return false;
-    want = g_strconcat("https://", host, NULL);
-    return g_ascii_strcasecmp(origin, want) == 0;
+    return vg_web_same_origin(soup_message_headers_get_one(h, "Origin"),
+                              soup_message_headers_get_one(h, "Host"));
 }
 
 static bool csrf_ok(SoupServerMessage *msg, const session *se)
@@ -590,18 +563,15 @@ static bool csrf_ok(SoupServerMessage *msg, const session *se)
     return t && strlen(t) == strlen(se->csrf) && CRYPTO_memcmp(t, se->csrf, strlen(se->csrf)) == 0;
 }
 
-/* The urlencoded form in @msg's body (bounded by the early handler). */
-static GHashTable *request_form(SoupServerMessage *msg)
+/* Field @key of the urlencoded form in @msg's body (bounded by the early
+ * handler), at most @max bytes of UTF-8, or NULL. */
+static char *request_field(SoupServerMessage *msg, const char *key, size_t max)
 {
-    SoupMessageBody *body = soup_server_message_get_request_body(msg);
-    g_autoptr(GBytes) bytes = soup_message_body_flatten(body);
+    g_autoptr(GBytes) bytes = soup_message_body_flatten(soup_server_message_get_request_body(msg));
     gsize len = 0;
     const char *data = g_bytes_get_data(bytes, &len);
-    g_autofree char *text = g_strndup(data ? data : "", len);
-    GHashTable *form = soup_form_decode(text);
 
-    OPENSSL_cleanse(text, len); /* it may hold a password */
-    return form;
+    return vg_web_form_field(data, len, key, max);
 }
 
 /* ---- handlers ------------------------------------------------------------------- */
@@ -682,8 +652,7 @@ static void login_job_done(gpointer p, gpointer unused)
 
 static void handle_login(vg_web_server *s, SoupServerMessage *msg)
 {
-    g_autoptr(GHashTable) form = NULL;
-    const char *user, *password;
+    char *user, *password;
     login_job *j;
 
     if (!soup_message_headers_get_one(soup_server_message_get_request_headers(msg),
@@ -691,21 +660,21 @@ static void handle_login(vg_web_server *s, SoupServerMessage *msg)
         respond_error(msg, SOUP_STATUS_FORBIDDEN, "Refused: not sent by the login page");
         return;
     }
-    form = request_form(msg);
-    user = form ? g_hash_table_lookup(form, "user") : NULL;
-    password = form ? g_hash_table_lookup(form, "password") : NULL;
-    if (!user || !password || !*user || strlen(user) > 64 || strlen(password) > 1024) {
+    user = request_field(msg, "user", 64);
+    password = request_field(msg, "password", 1024);
+    if (!user || !password || !*user) {
         if (password)
-            OPENSSL_cleanse((char *)password, strlen(password));
+            OPENSSL_cleanse(password, strlen(password));
+        g_free(password);
+        g_free(user);
         respond_error(msg, SOUP_STATUS_BAD_REQUEST, "Give a user name and a password");
         return;
     }
     j = g_new0(login_job, 1);
     j->s = s;
     j->msg = g_object_ref(msg);
-    j->user = g_strdup(user);
-    j->password = g_strdup(password);
-    OPENSSL_cleanse((char *)password, strlen(password));
+    j->user = user;
+    j->password = password;
     msg_peer(msg, j->peer);
     soup_server_message_pause(msg);
     vg_web_server_run_job(s, login_job_run, login_job_done, j, login_job_free);
@@ -796,15 +765,14 @@ static void start_vms_job(vg_web_server *s, SoupServerMessage *msg, const sessio
 
 static void handle_ticket(vg_web_server *s, SoupServerMessage *msg, session *se)
 {
-    g_autoptr(GHashTable) form = request_form(msg);
-    const char *vm = form ? g_hash_table_lookup(form, "vm") : NULL;
+    g_autofree char *vm = request_field(msg, "vm", 255);
     g_autoptr(JsonBuilder) b = NULL;
     GHashTableIter it;
     gpointer v;
     unsigned mine = 0;
     ticket *t;
 
-    if (!vm || !*vm || strlen(vm) > 255 || !g_utf8_validate(vm, -1, NULL)) {
+    if (!vm || !*vm) {
         respond_error(msg, SOUP_STATUS_BAD_REQUEST, "Name a VM");
         return;
     }
