@@ -42,8 +42,9 @@ int shot_ocr_new(const char *lang, shot_ocr **out, char *why, size_t why_len)
         shot_ocr_free(o);
         return -ENOENT;
     }
-    /* A block of text of any layout; console screens are not pages. */
-    TessBaseAPISetPageSegMode(o->api, PSM_AUTO);
+    /* One block of text: a console's lines all start at the left edge, and
+     * Tesseract's page layout analysis split a line's words into columns. */
+    TessBaseAPISetPageSegMode(o->api, PSM_SINGLE_BLOCK);
     *out = o;
     return 0;
 }
