@@ -77,9 +77,13 @@ static const char summary[] =
     "backslash (in a script, in single quotes). Characters are typed as keys\n"
     "of the --layout keyboard layout (default us) through libxkbcommon.\n"
     "\n"
-    "Needles: vmgate-shot needle --from SCREEN.png --area X,Y,W,H --name NAME\n"
-    "writes NAME.png and NAME.json; vmgate-shot needle --check NAME --from\n"
-    "SCREEN.png tells whether NAME matches that screen (see vmgate-shot(1)).\n"
+    "Offline, without a VM (see vmgate-shot(1)):\n"
+    "  vmgate-shot needle --from SCREEN.png --area X,Y,W,H --name NAME\n"
+    "                                cut a needle: NAME.png and NAME.json\n"
+    "  vmgate-shot needle --check NAME --from SCREEN.png [--diff FILE.png]\n"
+    "                                does the needle match that screen?\n"
+    "  vmgate-shot text --from SCREEN.png [--area X,Y,W,H]\n"
+    "                                the text wait-text reads there\n"
     "\n"
     "Exit status:\n"
     "  0  every step passed\n"
@@ -444,9 +448,9 @@ int main(int argc, char **argv)
          "keep failing screens and diffs here (default: beside the report)", "DIR"},
         {"output", 'o', 0, G_OPTION_ARG_FILENAME, &output, "PNG file to write at the end",
          "FILE.png"},
-        {"type", 0, 0, G_OPTION_ARG_STRING, &type, "type TEXT before the screenshot", "TEXT"},
+        {"type", 0, 0, G_OPTION_ARG_STRING, &type, "a type step after the script's steps", "TEXT"},
         {"wait-stable", 0, 0, G_OPTION_ARG_INT, &wait_stable,
-         "wait until the screen has not changed for MS milliseconds", "MS"},
+         "then a wait-still step: the screen unchanged for MS milliseconds", "MS"},
         {"timeout", 0, 0, G_OPTION_ARG_INT, &timeout,
          "give up connecting after S seconds; also each waiting step's default (30)", "S"},
         {"key-delay", 0, 0, G_OPTION_ARG_INT, &key_delay,
