@@ -342,3 +342,18 @@ int shot_layout_key_of_char(shot_layout *l, uint32_t ch, uint16_t *qnum)
     *qnum = c.qnum;
     return 0;
 }
+
+uint32_t shot_layout_keysym_of_key(shot_layout *l, uint16_t qnum)
+{
+    struct xkb_keymap *km = l->keymap;
+
+    if (qnum == 0)
+        return 0;
+    for (xkb_keycode_t kc = xkb_keymap_min_keycode(km); kc <= xkb_keymap_max_keycode(km); kc++) {
+        const xkb_keysym_t *syms;
+        if (kc >= EVDEV_OFFSET && vg_keymap_evdev_to_qnum(kc - EVDEV_OFFSET) == qnum &&
+            xkb_keymap_key_get_syms_by_level(km, kc, 0, 0, &syms) == 1)
+            return syms[0];
+    }
+    return 0;
+}

@@ -66,4 +66,11 @@ int shot_layout_type_text(shot_layout *l, const char *text, GArray *events, uint
  */
 int shot_layout_key_of_char(shot_layout *l, uint32_t ch, uint16_t *qnum);
 
+/**
+ * The keysym of a key's base level on this layout (for servers that take
+ * keysyms rather than key numbers).
+ * @return the keysym, or 0 when the layout has no such key.
+ */
+uint32_t shot_layout_keysym_of_key(shot_layout *l, uint16_t qnum);
+
 #endif /* VG_SHOT_LAYOUT_H */

@@ -220,11 +220,15 @@ static int parse_combo(shot_script *s, const char *combo, GArray *keys, char *wh
         qnums[n - 1] = own;
     for (int r = 0; r < repeat; r++) {
         for (int i = 0; i < n; i++) {
-            shot_key_event e = {.qnum = qnums[i], .keysym = 0, .down = true};
+            shot_key_event e = {.qnum = qnums[i],
+                                .keysym = shot_layout_keysym_of_key(s->layout, qnums[i]),
+                                .down = true};
             g_array_append_val(keys, e);
         }
         for (int i = n - 1; i >= 0; i--) {
-            shot_key_event e = {.qnum = qnums[i], .keysym = 0, .down = false};
+            shot_key_event e = {.qnum = qnums[i],
+                                .keysym = shot_layout_keysym_of_key(s->layout, qnums[i]),
+                                .down = false};
             g_array_append_val(keys, e);
         }
     }

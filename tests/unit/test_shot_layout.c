@@ -135,6 +135,18 @@ static void test_key_of_char_follows_layout(void **state)
     shot_layout_free(de);
 }
 
+static void test_keysym_of_key_is_the_base_level(void **state)
+{
+    shot_layout *us = layout("us"), *de = layout("de");
+    (void)state;
+    assert_int_equal(shot_layout_keysym_of_key(us, QNUM_Y), 'y');
+    assert_int_equal(shot_layout_keysym_of_key(de, QNUM_Y), 'z');
+    assert_int_equal(shot_layout_keysym_of_key(us, VG_QNUM_LCTRL), 0xffe3); /* Control_L */
+    assert_int_equal(shot_layout_keysym_of_key(us, 0), 0);
+    shot_layout_free(us);
+    shot_layout_free(de);
+}
+
 static void test_bad_and_unknown_layout_names(void **state)
 {
     shot_layout *l = NULL;
@@ -158,6 +170,7 @@ int main(void)
         cmocka_unit_test(test_variant_without_dead_keys_types_caret_directly),
         cmocka_unit_test(test_text_reports_first_untypable_character),
         cmocka_unit_test(test_key_of_char_follows_layout),
+        cmocka_unit_test(test_keysym_of_key_is_the_base_level),
         cmocka_unit_test(test_bad_and_unknown_layout_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
