@@ -343,17 +343,32 @@ int shot_layout_key_of_char(shot_layout *l, uint32_t ch, uint16_t *qnum)
     return 0;
 }
 
-uint32_t shot_layout_keysym_of_key(shot_layout *l, uint16_t qnum)
+static xkb_keycode_t keycode_of(struct xkb_keymap *km, uint16_t qnum)
 {
-    struct xkb_keymap *km = l->keymap;
-
     if (qnum == 0)
-        return 0;
+        return XKB_KEYCODE_INVALID;
     for (xkb_keycode_t kc = xkb_keymap_min_keycode(km); kc <= xkb_keymap_max_keycode(km); kc++) {
-        const xkb_keysym_t *syms;
-        if (kc >= EVDEV_OFFSET && vg_keymap_evdev_to_qnum(kc - EVDEV_OFFSET) == qnum &&
-            xkb_keymap_key_get_syms_by_level(km, kc, 0, 0, &syms) == 1)
-            return syms[0];
+        if (kc >= EVDEV_OFFSET && vg_keymap_evdev_to_qnum(kc - EVDEV_OFFSET) == qnum)
+            return kc;
     }
-    return 0;
+    return XKB_KEYCODE_INVALID;
+}
+
+uint32_t shot_layout_keysym_of_key(shot_layout *l, uint16_t qnum, const uint16_t *held,
+                                   size_t n_held)
+{
+    xkb_keycode_t kc = keycode_of(l->keymap, qnum);
+    struct xkb_state *st;
+    xkb_keysym_t sym;
+
+    if (kc == XKB_KEYCODE_INVALID || !(st = xkb_state_new(l->keymap)))
+        return 0;
+    for (size_t i = 0; i < n_held; i++) {
+        xkb_keycode_t h = keycode_of(l->keymap, held[i]);
+        if (h != XKB_KEYCODE_INVALID)
+            xkb_state_update_key(st, h, XKB_KEY_DOWN);
+    }
+    sym = xkb_state_key_get_one_sym(st, kc);
+    xkb_state_unref(st);
+    return sym == XKB_KEY_NoSymbol ? 0 : sym;
 }

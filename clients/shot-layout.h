@@ -67,10 +67,13 @@ int shot_layout_type_text(shot_layout *l, const char *text, GArray *events, uint
 int shot_layout_key_of_char(shot_layout *l, uint32_t ch, uint16_t *qnum);
 
 /**
- * The keysym of a key's base level on this layout (for servers that take
- * keysyms rather than key numbers).
+ * The keysym a key produces on this layout while the keys @held are down
+ * (Shift makes "z" "Z"): what a key event carries for servers that look at
+ * keysyms. QEMU's VNC server does, to keep Caps Lock in step with them: a
+ * lower-case keysym sent with Shift held made it press Caps Lock.
  * @return the keysym, or 0 when the layout has no such key.
  */
-uint32_t shot_layout_keysym_of_key(shot_layout *l, uint16_t qnum);
+uint32_t shot_layout_keysym_of_key(shot_layout *l, uint16_t qnum, const uint16_t *held,
+                                   size_t n_held);
 
 #endif /* VG_SHOT_LAYOUT_H */

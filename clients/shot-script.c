@@ -173,6 +173,7 @@ static int load_needle(shot_script *s, const char *ref, shot_needle **out, char 
 static int parse_combo(shot_script *s, const char *combo, GArray *keys, char *why, size_t why_len)
 {
     uint16_t qnums[MAX_COMBO_KEYS];
+    uint32_t syms[MAX_COMBO_KEYS];
     g_autofree char *probe = NULL;
     const char *last, *star;
     g_autofree char *body = NULL;
@@ -218,17 +219,16 @@ static int parse_combo(shot_script *s, const char *combo, GArray *keys, char *wh
     }
     if (own)
         qnums[n - 1] = own;
+    /* Each key's keysym as it is pressed, with the keys before it held. */
+    for (int i = 0; i < n; i++)
+        syms[i] = shot_layout_keysym_of_key(s->layout, qnums[i], qnums, (size_t)i);
     for (int r = 0; r < repeat; r++) {
         for (int i = 0; i < n; i++) {
-            shot_key_event e = {.qnum = qnums[i],
-                                .keysym = shot_layout_keysym_of_key(s->layout, qnums[i]),
-                                .down = true};
+            shot_key_event e = {.qnum = qnums[i], .keysym = syms[i], .down = true};
             g_array_append_val(keys, e);
         }
         for (int i = n - 1; i >= 0; i--) {
-            shot_key_event e = {.qnum = qnums[i],
-                                .keysym = shot_layout_keysym_of_key(s->layout, qnums[i]),
-                                .down = false};
+            shot_key_event e = {.qnum = qnums[i], .keysym = syms[i], .down = false};
             g_array_append_val(keys, e);
         }
     }

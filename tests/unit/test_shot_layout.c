@@ -135,14 +135,18 @@ static void test_key_of_char_follows_layout(void **state)
     shot_layout_free(de);
 }
 
-static void test_keysym_of_key_is_the_base_level(void **state)
+static void test_keysym_of_key_follows_layout_and_held_keys(void **state)
 {
     shot_layout *us = layout("us"), *de = layout("de");
+    uint16_t shift[] = {VG_QNUM_LSHIFT}, ctrl[] = {VG_QNUM_LCTRL}, altgr[] = {VG_QNUM_RALT};
     (void)state;
-    assert_int_equal(shot_layout_keysym_of_key(us, QNUM_Y), 'y');
-    assert_int_equal(shot_layout_keysym_of_key(de, QNUM_Y), 'z');
-    assert_int_equal(shot_layout_keysym_of_key(us, VG_QNUM_LCTRL), 0xffe3); /* Control_L */
-    assert_int_equal(shot_layout_keysym_of_key(us, 0), 0);
+    assert_int_equal(shot_layout_keysym_of_key(us, QNUM_Y, NULL, 0), 'y');
+    assert_int_equal(shot_layout_keysym_of_key(de, QNUM_Y, NULL, 0), 'z');
+    assert_int_equal(shot_layout_keysym_of_key(de, QNUM_Y, shift, 1), 'Z');
+    assert_int_equal(shot_layout_keysym_of_key(de, QNUM_Y, ctrl, 1), 'z');
+    assert_int_equal(shot_layout_keysym_of_key(de, 0x10, altgr, 1), '@');
+    assert_int_equal(shot_layout_keysym_of_key(us, VG_QNUM_LCTRL, NULL, 0), 0xffe3);
+    assert_int_equal(shot_layout_keysym_of_key(us, 0, NULL, 0), 0);
     shot_layout_free(us);
     shot_layout_free(de);
 }
@@ -170,7 +174,7 @@ int main(void)
         cmocka_unit_test(test_variant_without_dead_keys_types_caret_directly),
         cmocka_unit_test(test_text_reports_first_untypable_character),
         cmocka_unit_test(test_key_of_char_follows_layout),
-        cmocka_unit_test(test_keysym_of_key_is_the_base_level),
+        cmocka_unit_test(test_keysym_of_key_follows_layout_and_held_keys),
         cmocka_unit_test(test_bad_and_unknown_layout_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
