@@ -385,11 +385,14 @@ int shot_needle_match(const shot_needle *n, const shot_image *screen, shot_match
         }
         sim = match_area(n, a, mask, total, screen, &out->dx[i], &out->dy[i]);
         out->area_similarity[i] = sim;
-        if (sim < out->similarity)
+        if (sim < out->similarity || first_click) {
             out->similarity = sim;
+            out->worst = i;
+        }
         if (sim + 1e-9 < a->match)
             out->matched = false;
         if (first_click) {
+            out->first = i;
             out->click_x = a->rect.x + out->dx[i] + a->click_x;
             out->click_y = a->rect.y + out->dy[i] + a->click_y;
             first_click = false;

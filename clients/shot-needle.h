@@ -64,6 +64,8 @@ typedef struct shot_needle {
 typedef struct shot_match {
     bool matched;
     double similarity; /**< the worst "match" area's best similarity, percent */
+    size_t worst;      /**< that area's index */
+    size_t first;      /**< the first "match" area's index */
     int click_x;       /**< screen position of the first match area's click point */
     int click_y;
     int *dx, *dy; /**< per area: the shift of its best position */

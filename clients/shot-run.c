@@ -195,8 +195,7 @@ static bool run_needle(runner *r, const shot_step *st, shot_result *res, shot_im
     int64_t deadline = vg_now_us() + (int64_t)st->timeout_s * 1000000;
     uint64_t seen = 0;
     bool first = true;
-    double best = -1;
-    shot_needle_area *a = &st->needle->areas[0];
+    double best = -1, need = SHOT_NEEDLE_DEFAULT_MATCH;
 
     for (;;) {
         uint64_t serial = vg_surface_serial(r->surface);
@@ -210,8 +209,10 @@ static bool run_needle(runner *r, const shot_step *st, shot_result *res, shot_im
             shot_match_clear(last_match);
             if (shot_image_from_surface(r->surface, last) == 0 &&
                 shot_needle_match(st->needle, last, last_match) == 0) {
-                if (last_match->similarity > best)
+                if (last_match->similarity > best) {
                     best = last_match->similarity;
+                    need = st->needle->areas[last_match->worst].match;
+                }
                 res->similarity = best;
                 if (last_match->matched != want_gone) {
                     if (want_gone)
@@ -219,8 +220,12 @@ static bool run_needle(runner *r, const shot_step *st, shot_result *res, shot_im
                                     st->needle->name, last_match->similarity);
                     else
                         set_message(res, "needle '%s' matched at %d,%d (similarity %.1f%%)",
-                                    st->needle->name, a->rect.x + last_match->dx[0],
-                                    a->rect.y + last_match->dy[0], last_match->similarity);
+                                    st->needle->name,
+                                    st->needle->areas[last_match->first].rect.x +
+                                        last_match->dx[last_match->first],
+                                    st->needle->areas[last_match->first].rect.y +
+                                        last_match->dy[last_match->first],
+                                    last_match->similarity);
                     return true;
                 }
             }
@@ -237,7 +242,7 @@ static bool run_needle(runner *r, const shot_step *st, shot_result *res, shot_im
                     "needle '%s' is from a %ux%u screen, this one is %ux%u: best "
                     "similarity %.1f%%, it needs %.1f%%",
                     st->needle->name, st->needle->image.width, st->needle->image.height,
-                    last->width, last->height, best < 0 ? 0.0 : best, a->match);
+                    last->width, last->height, best < 0 ? 0.0 : best, need);
         return false;
     }
     if (want_gone)
@@ -245,12 +250,12 @@ static bool run_needle(runner *r, const shot_step *st, shot_result *res, shot_im
                     st->needle->name, st->timeout_s, last_match->similarity);
     else if (once)
         set_message(res, "needle '%s' is not on the screen: similarity %.1f%%, it needs %.1f%%",
-                    st->needle->name, best < 0 ? 0.0 : best, a->match);
+                    st->needle->name, best < 0 ? 0.0 : best, need);
     else
         set_message(res,
                     "needle '%s' not found within %d s: best similarity %.1f%%, it needs "
                     "%.1f%%",
-                    st->needle->name, st->timeout_s, best < 0 ? 0.0 : best, a->match);
+                    st->needle->name, st->timeout_s, best < 0 ? 0.0 : best, need);
     return false;
 }
 

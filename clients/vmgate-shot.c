@@ -255,9 +255,8 @@ static int needle_main(int argc, char **argv)
         shot_needle_match(n, &screen, &m);
         printf("%s: %s, similarity %.1f%%", n->name, m.matched ? "matches" : "does not match",
                m.similarity);
-        if (m.n_areas)
-            printf(" (first area at %d,%d)", n->areas[0].rect.x + m.dx[0],
-                   n->areas[0].rect.y + m.dy[0]);
+        printf(" (first area at %d,%d)", n->areas[m.first].rect.x + m.dx[m.first],
+               n->areas[m.first].rect.y + m.dy[m.first]);
         printf("\n");
         rc = m.matched ? SHOT_EXIT_OK : SHOT_EXIT_TIMEOUT;
         if (diff) {

@@ -136,12 +136,16 @@ static void test_exclude_area_is_not_compared(void **state)
     for (int j = 0; j < 20; j++)
         for (int i = 0; i < 10; i++)
             set(&scr, 80 + i, 40 + j, 0x00ff00); /* a clock, say */
-    n = needle_from(&ref, "{\"area\":[{\"xpos\":50,\"ypos\":40,\"width\":40,\"height\":20,"
-                          "\"margin\":0},{\"xpos\":80,\"ypos\":40,\"width\":10,\"height\":20,"
-                          "\"type\":\"exclude\"}]}");
+    /* The exclude area first: the match area is still the one clicked. */
+    n = needle_from(&ref, "{\"area\":[{\"xpos\":80,\"ypos\":40,\"width\":10,\"height\":20,"
+                          "\"type\":\"exclude\"},{\"xpos\":50,\"ypos\":40,\"width\":40,"
+                          "\"height\":20,\"margin\":0}]}");
     shot_needle_match(n, &scr, &m);
     assert_true(m.matched);
     assert_true(m.similarity == 100.0);
+    assert_int_equal(m.first, 1);
+    assert_int_equal(m.worst, 1);
+    assert_int_equal(m.click_x, 50 + 20);
     shot_match_clear(&m);
     shot_needle_free(n);
     shot_image_clear(&scr);
