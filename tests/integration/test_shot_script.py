@@ -135,7 +135,7 @@ def session_script(needle_dir):
 # each command waits until the screen is still before the next one types.
 type 'clear\\n'
 wait-gone {nd}/banner --timeout 30
-wait-still 500
+wait-still 1000
 type 'clear; echo "{banner}"\\n'
 wait-screen {nd}/banner --timeout 60
 assert-screen {nd}/banner
@@ -146,16 +146,16 @@ double-click 300 300
 drag 400 400 500 450
 scroll down 2 600 300
 click-needle {nd}/banner --timeout 10
-wait-still 500
+wait-still 1000
 type 'loadkmap < /etc/vmgate/keymaps/de.bmap\\n'
-wait-still 500
+wait-still 1000
 layout de
 type 'echo zy@\u00fc > /dev/ttyS0\\n'
-wait-still 500
+wait-still 1000
 type 'echo combo-'
 key shift-z
 type ' > /dev/ttyS0\\n'
-wait-still 500
+wait-still 1000
 type 'echo sum $((20+22))\\n'
 wait-text 'sum 42' --timeout 60
 key ctrl-l
