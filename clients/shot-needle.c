@@ -7,6 +7,7 @@
 #include "shot-needle.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -293,53 +294,117 @@ static bool excluded(const shot_needle *n, int x, int y)
     return false;
 }
 
-/* Best similarity of area @a over the shifts within its margin. Ties keep
- * the smaller shift: the unshifted position is tried first, and a later
- * position must be strictly better. */
+/* Pixels of area @a (needle position) that differ from the screen with
+ * the area shifted by (dx, dy), looking at every @step-th row and column,
+ * stopping once @limit are found. */
+static long count_bad(const shot_needle *n, const shot_needle_area *a, const uint8_t *mask,
+                      const shot_image *scr, int dx, int dy, int step, long limit)
+{
+    const shot_image *ref = &n->image;
+    int sx = a->rect.x + dx, sy = a->rect.y + dy;
+    long bad = 0;
+
+    for (int y = 0; y < a->rect.h && bad < limit; y += step) {
+        const uint8_t *rp =
+            ref->px + ((size_t)(a->rect.y + y) * ref->width + (size_t)a->rect.x) * 4;
+        const uint8_t *sp = scr->px + ((size_t)(sy + y) * scr->width + (size_t)sx) * 4;
+        const uint8_t *mk = mask ? mask + (size_t)y * (size_t)a->rect.w : NULL;
+        for (int x = 0; x < a->rect.w; x += step) {
+            if (mk && mk[x])
+                continue;
+            if (!pixels_close(rp + x * 4, sp + x * 4))
+                bad++;
+        }
+    }
+    return bad;
+}
+
+typedef struct shift {
+    int dx, dy;
+    long bad; /* on the sample */
+} shift;
+
+/* Best similarity of area @a over the shifts within its margin.
+ *
+ * Comparing every pixel at every shift costs margin² × area: seconds for a
+ * large area that matches nowhere. So every shift is first scored on a
+ * sample (every SAMPLE_STEP-th row and column), and only the
+ * SAMPLE_KEEP best of them, with the unshifted position, are compared
+ * pixel by pixel. An area that is on the screen scores best on the sample
+ * too; the similarity reported is always a full count at some shift.
+ * Ties keep the smaller shift: shifts are tried ring by ring outwards and a
+ * later one must be strictly better. */
+#define SAMPLE_STEP 4
+#define SAMPLE_KEEP 8
 static double match_area(const shot_needle *n, const shot_needle_area *a, const uint8_t *mask,
                          size_t total, const shot_image *scr, int *best_dx, int *best_dy)
 {
-    const shot_image *ref = &n->image;
+    shift keep[SAMPLE_KEEP + 1];
+    size_t kept = 0;
     long best_ok = -1;
     int m = a->margin;
+    bool sample = (size_t)a->rect.w * (size_t)a->rect.h >= 64u * SAMPLE_STEP * SAMPLE_STEP && m > 0;
 
     *best_dx = *best_dy = 0;
     if (total == 0)
         return 100.0;
-    for (int step = 0; step <= m && best_ok < (long)total; step++) {
+    for (int step = 0; step <= m; step++) {
         /* The ring of shifts at Chebyshev distance @step. */
         for (int dy = -step; dy <= step; dy++) {
             for (int dx = -step; dx <= step; dx++) {
-                long bad = 0, limit;
                 int sx = a->rect.x + dx, sy = a->rect.y + dy;
+                long bad;
 
                 if (dx != -step && dx != step && dy != -step && dy != step)
                     continue;
                 if (sx < 0 || sy < 0 || (int64_t)sx + a->rect.w > scr->width ||
                     (int64_t)sy + a->rect.h > scr->height)
                     continue;
-                /* Stop as soon as this shift cannot beat the best one. */
-                limit = (long)total - best_ok;
-                for (int y = 0; y < a->rect.h && bad < limit; y++) {
-                    const uint8_t *rp =
-                        ref->px + ((size_t)(a->rect.y + y) * ref->width + (size_t)a->rect.x) * 4;
-                    const uint8_t *sp = scr->px + ((size_t)(sy + y) * scr->width + (size_t)sx) * 4;
-                    const uint8_t *mk = mask ? mask + (size_t)y * (size_t)a->rect.w : NULL;
-                    for (int x = 0; x < a->rect.w; x++) {
-                        if (mk && mk[x])
-                            continue;
-                        if (!pixels_close(rp + x * 4, sp + x * 4))
-                            bad++;
+                if (!sample) {
+                    /* Stop as soon as this shift cannot beat the best one. */
+                    long limit = (long)total - best_ok;
+                    bad = count_bad(n, a, mask, scr, dx, dy, 1, limit);
+                    if (bad < limit) {
+                        best_ok = (long)total - bad;
+                        *best_dx = dx;
+                        *best_dy = dy;
+                        if (bad == 0)
+                            goto done;
                     }
+                    continue;
                 }
-                if (bad < limit) {
-                    best_ok = (long)total - bad;
-                    *best_dx = dx;
-                    *best_dy = dy;
-                    if (best_ok == (long)total)
-                        goto done;
+                /* Keep the SAMPLE_KEEP best on the sample, in order; the
+                 * unshifted position (the first tried) is kept apart. */
+                {
+                    long limit = kept < SAMPLE_KEEP + 1 ? LONG_MAX : keep[kept - 1].bad;
+                    size_t at;
+
+                    bad = count_bad(n, a, mask, scr, dx, dy, SAMPLE_STEP, limit);
+                    if (bad >= limit)
+                        continue;
+                    if (kept == 0) {
+                        keep[kept++] = (shift){dx, dy, bad};
+                        continue;
+                    }
+                    at = kept < SAMPLE_KEEP + 1 ? kept : kept - 1;
+                    while (at > 1 && keep[at - 1].bad > bad) {
+                        keep[at] = keep[at - 1];
+                        at--;
+                    }
+                    keep[at] = (shift){dx, dy, bad};
+                    if (kept < SAMPLE_KEEP + 1)
+                        kept++;
                 }
             }
+        }
+    }
+    for (size_t i = 0; i < kept; i++) {
+        long limit = (long)total - best_ok;
+        long bad = count_bad(n, a, mask, scr, keep[i].dx, keep[i].dy, 1, limit);
+        if (bad < limit) {
+            best_ok = (long)total - bad;
+            *best_dx = keep[i].dx;
+            *best_dy = keep[i].dy;
         }
     }
 done:

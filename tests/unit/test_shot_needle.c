@@ -151,6 +151,41 @@ static void test_exclude_area_is_not_compared(void **state)
     shot_image_clear(&scr);
 }
 
+/* A textured 120 x 80 pattern: large enough for the sampled search. */
+static void big_pattern(shot_image *img, int x, int y)
+{
+    for (int j = 0; j < 80; j++)
+        for (int i = 0; i < 120; i++)
+            set(img, x + i, y + j, (uint32_t)((i * 2654435761u) ^ (j * 40503u)) & 0xffffff);
+}
+
+static void test_large_area_is_found_by_sampled_search_with_exact_similarity(void **state)
+{
+    shot_image ref = {.width = 300, .height = 200, .px = g_malloc0(300 * 200 * 4)};
+    shot_image scr = {.width = 300, .height = 200, .px = g_malloc0(300 * 200 * 4)};
+    shot_needle *n;
+    shot_match m;
+    (void)state;
+
+    big_pattern(&ref, 60, 50);
+    big_pattern(&scr, 67, 45);
+    /* 480 of the 9600 pixels blacked out: 95.0% at the right shift (a
+     * little more where the pattern was near black already). */
+    for (int i = 0; i < 480; i++)
+        set(&scr, 67 + i % 120, 45 + 10 + i / 120, 0x000000);
+    n = needle_from(&ref, "{\"area\":[{\"xpos\":60,\"ypos\":50,\"width\":120,"
+                          "\"height\":80,\"margin\":12,\"match\":94}]}");
+    shot_needle_match(n, &scr, &m);
+    assert_int_equal(m.dx[0], 7);
+    assert_int_equal(m.dy[0], -5);
+    if (!(m.similarity > 94.99 && m.similarity < 95.05))
+        fail_msg("similarity %f", m.similarity);
+    assert_true(m.matched);
+    shot_match_clear(&m);
+    shot_needle_free(n);
+    shot_image_clear(&scr);
+}
+
 static void test_needle_json_errors(void **state)
 {
     shot_image ref = blank();
@@ -251,6 +286,7 @@ int main(void)
         cmocka_unit_test(test_needle_beyond_margin_does_not_match),
         cmocka_unit_test(test_similarity_is_share_of_close_pixels),
         cmocka_unit_test(test_exclude_area_is_not_compared),
+        cmocka_unit_test(test_large_area_is_found_by_sampled_search_with_exact_similarity),
         cmocka_unit_test(test_needle_json_errors),
         cmocka_unit_test(test_needle_write_load_and_diff),
     };
