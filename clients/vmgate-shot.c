@@ -285,6 +285,15 @@ static int needle_main(int argc, char **argv)
         }
         if (g_str_has_suffix(name, ".png") || g_str_has_suffix(name, ".json"))
             *strrchr(name, '.') = '\0';
+        {
+            g_autofree char *dir = g_path_get_dirname(name);
+            if (g_mkdir_with_parents(dir, 0755) < 0) {
+                fprintf(stderr, "vmgate-shot needle: cannot create %s: %s\n", dir,
+                        g_strerror(errno));
+                rc = SHOT_EXIT_OUTPUT;
+                goto out;
+            }
+        }
         if (shot_needle_write(&screen, name, rects, n, match, margin, tags, why, sizeof(why)) < 0) {
             fprintf(stderr, "vmgate-shot needle: %s\n", why);
             rc = strstr(why, "inside") ? SHOT_EXIT_USAGE : SHOT_EXIT_OUTPUT;
@@ -573,6 +582,19 @@ int main(int argc, char **argv)
     if (key_delay < 0 || key_delay > 10000) {
         fprintf(stderr, "vmgate-shot: --key-delay must be between 0 and 10000 ms\n");
         return SHOT_EXIT_USAGE;
+    }
+    /* A report that cannot be written is better known before the run. */
+    {
+        const char *reports[] = {junit, json};
+        const char *names[] = {"--junit", "--json"};
+        for (size_t i = 0; i < G_N_ELEMENTS(reports); i++) {
+            g_autofree char *dir = reports[i] ? g_path_get_dirname(reports[i]) : NULL;
+            if (dir && access(dir, W_OK) < 0) {
+                fprintf(stderr, "vmgate-shot: %s %s: %s: %s\n", names[i], reports[i], dir,
+                        g_strerror(errno));
+                return SHOT_EXIT_USAGE;
+            }
+        }
     }
     if (artifacts && g_mkdir_with_parents(artifacts, 0755) < 0) {
         fprintf(stderr, "vmgate-shot: --artifacts %s: %s\n", artifacts, g_strerror(errno));
