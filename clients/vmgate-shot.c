@@ -639,6 +639,11 @@ int main(int argc, char **argv)
         char *words[] = {"screenshot", output, NULL};
         rc = add_shorthand(script, "--output", 2, words);
     }
+    /* An empty script would pass without looking at anything. */
+    if (rc == SHOT_EXIT_OK && script->steps->len == 0) {
+        fprintf(stderr, "vmgate-shot: --script %s has no steps\n", script_path);
+        rc = SHOT_EXIT_USAGE;
+    }
     if (rc == SHOT_EXIT_OK && script->needs_ocr &&
         shot_ocr_new("eng", &ocr, why, sizeof(why)) < 0) {
         fprintf(stderr, "vmgate-shot: wait-text: %s\n", why);

@@ -340,6 +340,11 @@ def test_bad_scripts_fail_before_connecting_naming_file_and_line():
             fail("%s: unexpected: %r" % (mode[0], err))
         if time.monotonic() - t0 > 10:
             fail("refusing the script took %.1fs" % (time.monotonic() - t0))
+    # A script with nothing to do would pass without looking: refused.
+    empty = write(os.path.join(d, "empty.vgs"), "# nothing yet\n\n")
+    rc, err = shot("--libvirt", URI, "--domain", "x", "--script", empty, timeout=60)
+    if rc != 2 or "has no steps" not in err:
+        fail("empty script: exit %d: %r" % (rc, err))
     # The same from standard input, and a layout that cannot type the text.
     p = subprocess.run([SHOT, "--libvirt", URI, "--domain", "x", "--script", "-"],
                        input="type 'gr\u00fc\u00df'\n", stdout=subprocess.PIPE,
