@@ -3,6 +3,7 @@
  * script's steps.
  */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 
 #include <glib.h>
@@ -10,6 +11,19 @@
 #include "shot-run.h"
 #include "shot.h"
 #include "surface.h"
+
+void shot_fail(char *buf, size_t len, const char *fmt, ...)
+{
+    va_list ap;
+    g_autofree char *msg = NULL;
+
+    va_start(ap, fmt);
+    msg = g_strdup_vprintf(fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "vmgate-shot: %s\n", msg);
+    if (buf && len)
+        g_strlcpy(buf, msg, len);
+}
 
 int shot_finish(vg_display_source *src, const shot_options *opt)
 {

@@ -35,6 +35,8 @@ typedef struct shot_options {
     int timeout_s;
     int key_delay_ms;
     int64_t deadline_us; /* for connecting and the first screen */
+    char *failure;       /* optional: receives why connecting failed, for the reports */
+    size_t failure_len;
 } shot_options;
 
 /** What the VNC mode needs besides the common options; the caller owns all of it. */
@@ -45,6 +47,8 @@ typedef struct shot_vnc_params {
     const char *password; /**< never logged; the caller wipes it */
     const char *ca_file;  /**< PEM trust anchors; NULL: the system's */
     bool insecure;        /**< accept any server certificate */
+    char *why;            /**< optional: receives why connecting failed */
+    size_t why_len;
 } shot_vnc_params;
 
 /** What the RDP mode needs besides the common options; the caller owns all of it. */
@@ -67,6 +71,12 @@ typedef struct shot_rdp_params {
  *         failed), _CONNECT (connection lost) or _OUTPUT.
  */
 int shot_finish(vg_display_source *src, const shot_options *opt);
+
+/**
+ * Say why something failed: "vmgate-shot: MESSAGE" on stderr, and the
+ * message into @buf (when not NULL) for the reports.
+ */
+void shot_fail(char *buf, size_t len, const char *fmt, ...) G_GNUC_PRINTF(3, 4);
 
 /** Run the libvirt mode. Returns an exit code. */
 int shot_run_libvirt(const char *uri, const char *domain, const shot_options *opt);

@@ -474,7 +474,7 @@ int main(int argc, char **argv)
     shot_ocr *ocr = NULL;
     GPtrArray *results = NULL;
     int64_t started = vg_now_us();
-    char why[512];
+    char why[512], failure[512] = "";
 
     setlocale(LC_ALL, "");
     if (argc > 1 && strcmp(argv[1], "needle") == 0)
@@ -664,6 +664,8 @@ int main(int argc, char **argv)
     opt.timeout_s = timeout;
     opt.key_delay_ms = key_delay;
     opt.deadline_us = vg_now_us() + (int64_t)timeout * 1000000;
+    opt.failure = failure;
+    opt.failure_len = sizeof(failure);
     if (uri) {
         rc = shot_run_libvirt(uri, domain, &opt);
     } else if (rdp) {
@@ -690,7 +692,8 @@ int main(int argc, char **argv)
     }
     /* A mode that failed before the first screen added no results. */
     if (results->len == 0 && rc != SHOT_EXIT_OK)
-        shot_results_add_connection_failure(results, script, connection_failure(rc));
+        shot_results_add_connection_failure(results, script,
+                                            failure[0] ? failure : connection_failure(rc));
     rc = write_reports(junit, json, script, results, rc, started);
 out:
     if (password) {

@@ -354,9 +354,32 @@ def test_bad_scripts_fail_before_connecting_naming_file_and_line():
         fail("stdin: exit %d: %r" % (p.returncode, p.stderr))
 
 
+def test_a_failed_connection_is_in_the_reports_with_its_reason():
+    d = os.path.join(TMP, "noconn")
+    os.makedirs(d, exist_ok=True)
+    pw = write(os.path.join(d, "pw"), "x\n")
+    text = "type hi\nwait-still 100\n"
+    for mode, reason in ((["--vnc", "127.0.0.1:1", "--user", "u", "--password-file", pw,
+                           "--insecure"], "cannot connect to 127.0.0.1:1: Connection refused"),
+                         (["--libvirt", URI, "--domain", "vmgate-no-such-domain"],
+                          "no domain 'vmgate-no-such-domain'")):
+        rc, err, junit, js = run_script(mode, text, "noconn-" + mode[0].strip("-"))
+        if rc != 4:
+            fail("%s: exit %d, want 4: %s" % (mode[0], rc, err))
+        cases = junit_cases(junit)
+        if [c[1] for c in cases] != ["failed", "skipped", "skipped"] or cases[0][0] != "connect" \
+                or reason not in cases[0][2]:
+            fail("%s: JUnit %r" % (mode[0], cases))
+        with open(js) as f:
+            report = json.load(f)
+        if report["passed"] or report["exit_code"] != 4 or reason not in report["steps"][0]["message"]:
+            fail("%s: JSON %r" % (mode[0], report))
+
+
 if __name__ == "__main__":
     run_tests([
         test_bad_scripts_fail_before_connecting_naming_file_and_line,
+        test_a_failed_connection_is_in_the_reports_with_its_reason,
         test_needle_that_never_appears_fails_in_time_with_evidence,
         test_session_over_libvirt,
         test_session_over_vnc,
