@@ -451,6 +451,61 @@ static const struct combo_name combo_names[] = {
     {"scroll_lock", 0x46, MOD_NONE},
 };
 
+/* evdev codes above 83 that a PC keyboard has, and their QEMU key numbers
+ * (QEMU's linux → qnum table, keycodemapdb). */
+static const struct {
+    uint16_t code;
+    uint16_t qnum;
+} evdev_extra[] = {
+    {85, 0x76},  /* KEY_ZENKAKUHANKAKU */
+    {86, 0x56},  /* KEY_102ND */
+    {87, 0x57},  /* KEY_F11 */
+    {88, 0x58},  /* KEY_F12 */
+    {89, 0x73},  /* KEY_RO */
+    {92, 0x79},  /* KEY_HENKAN */
+    {93, 0x70},  /* KEY_KATAKANAHIRAGANA */
+    {94, 0x7b},  /* KEY_MUHENKAN */
+    {96, 0x9c},  /* KEY_KPENTER */
+    {97, 0x9d},  /* KEY_RIGHTCTRL */
+    {98, 0xb5},  /* KEY_KPSLASH */
+    {99, 0xb7},  /* KEY_SYSRQ */
+    {100, 0xb8}, /* KEY_RIGHTALT */
+    {102, 0xc7}, /* KEY_HOME */
+    {103, 0xc8}, /* KEY_UP */
+    {104, 0xc9}, /* KEY_PAGEUP */
+    {105, 0xcb}, /* KEY_LEFT */
+    {106, 0xcd}, /* KEY_RIGHT */
+    {107, 0xcf}, /* KEY_END */
+    {108, 0xd0}, /* KEY_DOWN */
+    {109, 0xd1}, /* KEY_PAGEDOWN */
+    {110, 0xd2}, /* KEY_INSERT */
+    {111, 0xd3}, /* KEY_DELETE */
+    {113, 0xa0}, /* KEY_MUTE */
+    {114, 0xae}, /* KEY_VOLUMEDOWN */
+    {115, 0xb0}, /* KEY_VOLUMEUP */
+    {116, 0xde}, /* KEY_POWER */
+    {117, 0x59}, /* KEY_KPEQUAL */
+    {119, 0xc6}, /* KEY_PAUSE */
+    {121, 0x7e}, /* KEY_KPCOMMA */
+    {124, 0x7d}, /* KEY_YEN */
+    {125, 0xdb}, /* KEY_LEFTMETA */
+    {126, 0xdc}, /* KEY_RIGHTMETA */
+    {127, 0xdd}, /* KEY_COMPOSE */
+};
+
+uint16_t vg_keymap_evdev_to_qnum(uint32_t code)
+{
+    size_t i;
+
+    if (code >= 1 && code <= 83)
+        return (uint16_t)code;
+    for (i = 0; i < ARRAY_LEN(evdev_extra); i++) {
+        if (evdev_extra[i].code == code)
+            return evdev_extra[i].qnum;
+    }
+    return 0;
+}
+
 static bool is_combo_sep(char c)
 {
     return c == '-' || c == '+';

@@ -92,6 +92,17 @@ uint16_t vg_keymap_rdp_to_qnum(uint16_t scancode, uint16_t flags);
 int vg_keymap_qnum_to_rdp(uint16_t qnum, uint16_t *scancode, uint16_t *flags);
 
 /**
+ * Translate a Linux evdev key code (KEY_*, as in linux/input-event-codes.h;
+ * an XKB keycode minus 8) to a QEMU key number, as QEMU's own table does for
+ * the keys of a PC keyboard: codes 1 to 83 are their set 1 scancode; the
+ * others (extended keys, the 102nd key, F11, F12, Japanese and Brazilian
+ * keys, the Windows keys) are listed.
+ *
+ * @return the qnum (1..0xff), or 0 for a code no PC keyboard has.
+ */
+uint16_t vg_keymap_evdev_to_qnum(uint32_t code);
+
+/**
  * Parse a key combination such as "ctrl-alt-del", "alt-f4", "shift-a",
  * "ctrl-alt-f2" (case-insensitive, '-' or '+' separated, modifiers first,
  * one final key named by a keysym-style name or a single character).

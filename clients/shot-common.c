@@ -1,55 +1,57 @@
 /*
- * vmgate-shot — the tail every mode shares: type, wait, write.
+ * vmgate-shot — the tail every mode shares: the first screen, then the
+ * script's steps.
  */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 
 #include <glib.h>
 
+#include "shot-run.h"
 #include "shot.h"
 #include "surface.h"
-#include "type-text.h"
+
+void shot_fail(char *buf, size_t len, const char *fmt, ...)
+{
+    va_list ap;
+    g_autofree char *msg = NULL;
+
+    va_start(ap, fmt);
+    msg = g_strdup_vprintf(fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "vmgate-shot: %s\n", msg);
+    if (buf && len)
+        g_strlcpy(buf, msg, len);
+}
 
 int shot_finish(vg_display_source *src, const shot_options *opt)
 {
     vg_surface *surface = src->surface;
     char reason[256];
+    shot_run_options run = {
+        .key_delay_ms = opt->key_delay_ms,
+        .artifacts_dir = opt->artifacts_dir,
+        .artifacts_prefix = opt->artifacts_prefix,
+        .ocr = opt->ocr,
+    };
     int r = vg_surface_wait_frame(surface, opt->deadline_us);
 
     if (r == -ETIMEDOUT) {
-        fprintf(stderr, "vmgate-shot: timed out after %d s waiting for the first screen\n",
-                opt->timeout_s);
+        g_autofree char *m =
+            g_strdup_printf("timed out after %d s waiting for the first screen", opt->timeout_s);
+        fprintf(stderr, "vmgate-shot: %s\n", m);
+        shot_results_add_connection_failure(opt->results, opt->script, m);
         return SHOT_EXIT_TIMEOUT;
     }
-    if (r < 0)
-        goto lost;
-    if (opt->type_text) {
-        r = vg_type_text(src, opt->type_text, opt->key_delay_ms);
-        if (r < 0)
-            goto lost;
-    }
-    if (opt->wait_stable_ms >= 0) {
-        r = vg_surface_wait_stable(surface, (uint32_t)opt->wait_stable_ms, opt->deadline_us);
-        if (r == -ETIMEDOUT) {
-            fprintf(stderr,
-                    "vmgate-shot: timed out after %d s: the screen did not stay still for "
-                    "%d ms\n",
-                    opt->timeout_s, opt->wait_stable_ms);
-            return SHOT_EXIT_TIMEOUT;
-        }
-        if (r < 0)
-            goto lost;
-    }
-    r = vg_surface_write_png(surface, opt->output);
     if (r < 0) {
-        fprintf(stderr, "vmgate-shot: cannot write %s: %s\n", opt->output, g_strerror(-r));
-        return SHOT_EXIT_OUTPUT;
+        g_autofree char *m = NULL;
+        if (!vg_surface_closed_reason(surface, reason, sizeof(reason)))
+            g_strlcpy(reason, g_strerror(-r), sizeof(reason));
+        m = g_strdup_printf("connection lost: %s", reason);
+        fprintf(stderr, "vmgate-shot: %s\n", m);
+        shot_results_add_connection_failure(opt->results, opt->script, m);
+        return SHOT_EXIT_CONNECT;
     }
-    return SHOT_EXIT_OK;
-
-lost:
-    if (!vg_surface_closed_reason(surface, reason, sizeof(reason)))
-        g_strlcpy(reason, g_strerror(-r), sizeof(reason));
-    fprintf(stderr, "vmgate-shot: connection lost: %s\n", reason);
-    return SHOT_EXIT_CONNECT;
+    return shot_run_script(src, opt->script, &run, opt->results);
 }

@@ -43,25 +43,27 @@ int shot_run_libvirt(const char *uri, const char *domain, const shot_options *op
     vg_libvirt_quiet();
     conn = virConnectOpen(uri);
     if (!conn) {
-        fprintf(stderr, "vmgate-shot: cannot connect to %s: %s\n", uri, vg_libvirt_last_error());
+        shot_fail(opt->failure, opt->failure_len, "cannot connect to %s: %s", uri,
+                  vg_libvirt_last_error());
         return SHOT_EXIT_CONNECT;
     }
     dom = virDomainLookupByName(conn, domain);
     if (!dom) {
-        fprintf(stderr, "vmgate-shot: no domain '%s' on %s\n", domain, uri);
+        shot_fail(opt->failure, opt->failure_len, "no domain '%s' on %s", domain, uri);
         virConnectClose(conn);
         return SHOT_EXIT_CONNECT;
     }
     if (virDomainGetState(dom, &state, &reason, 0) == 0 && state != VIR_DOMAIN_RUNNING &&
         state != VIR_DOMAIN_PAUSED) {
-        fprintf(stderr, "vmgate-shot: domain '%s' is not running\n", domain);
+        shot_fail(opt->failure, opt->failure_len, "domain '%s' is not running", domain);
         virDomainFree(dom);
         virConnectClose(conn);
         return SHOT_EXIT_CONNECT;
     }
     fd = vg_libvirt_open_graphics(dom, &why);
     if (fd < 0) {
-        fprintf(stderr, "vmgate-shot: cannot open the console of '%s': %s\n", domain, why);
+        shot_fail(opt->failure, opt->failure_len, "cannot open the console of '%s': %s", domain,
+                  why);
         virDomainFree(dom);
         virConnectClose(conn);
         return SHOT_EXIT_CONNECT;
@@ -70,7 +72,7 @@ int shot_run_libvirt(const char *uri, const char *domain, const shot_options *op
     st.why[0] = 0;
     r = vg_console_new(domain, fd, &ev, &st, &console);
     if (r < 0) {
-        fprintf(stderr, "vmgate-shot: cannot start the console: %s\n", g_strerror(-r));
+        shot_fail(opt->failure, opt->failure_len, "cannot start the console: %s", g_strerror(-r));
         rc = SHOT_EXIT_CONNECT;
     } else {
         rc = shot_finish(vg_console_source(console), opt);

@@ -35,7 +35,7 @@ int shot_run_rdp(const shot_rdp_params *p, const shot_options *opt)
     int rc;
 
     if (port == 0 || port > 65535) {
-        fprintf(stderr, "vmgate-shot: bad port '%s'\n", p->port);
+        shot_fail(opt->failure, opt->failure_len, "bad port '%s'", p->port);
         return SHOT_EXIT_USAGE;
     }
     /* A server that goes away must give EPIPE, not end the process. */
@@ -46,26 +46,28 @@ int shot_run_rdp(const shot_rdp_params *p, const shot_options *opt)
         /* The server may refuse the credentials only after the connection
          * sequence (a logon error, then the end of the session). */
         if (rc == SHOT_EXIT_CONNECT && vg_rdp_client_auth_refused(client)) {
-            fprintf(stderr, "vmgate-shot: authentication failed: the server refused the user "
-                            "name or password\n");
+            shot_fail(opt->failure, opt->failure_len,
+                      "authentication failed: the server refused the user "
+                      "name or password");
             rc = SHOT_EXIT_AUTH;
         }
         break;
     case VG_RDP_AUTH_FAILED:
-        fprintf(stderr, "vmgate-shot: %s\n", why);
+        shot_fail(opt->failure, opt->failure_len, "%s", why);
         rc = SHOT_EXIT_AUTH;
         break;
     case VG_RDP_TIMEOUT:
-        fprintf(stderr, "vmgate-shot: timed out after %d s connecting to %s\n", opt->timeout_s, hp);
+        shot_fail(opt->failure, opt->failure_len, "timed out after %d s connecting to %s",
+                  opt->timeout_s, hp);
         rc = SHOT_EXIT_TIMEOUT;
         break;
     case VG_RDP_INVALID:
-        fprintf(stderr, "vmgate-shot: %s\n", why);
+        shot_fail(opt->failure, opt->failure_len, "%s", why);
         rc = SHOT_EXIT_USAGE;
         break;
     case VG_RDP_CONNECT_FAILED:
     default:
-        fprintf(stderr, "vmgate-shot: %s\n", why);
+        shot_fail(opt->failure, opt->failure_len, "%s", why);
         rc = SHOT_EXIT_CONNECT;
         break;
     }

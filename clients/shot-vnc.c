@@ -530,7 +530,7 @@ static int connect_tcp(const shot_vnc_params *p, int64_t deadline_us, const char
 
     r = getaddrinfo(p->host, p->port, &hints, &ai);
     if (r != 0) {
-        fprintf(stderr, "vmgate-shot: cannot resolve %s: %s\n", p->host, gai_strerror(r));
+        shot_fail(p->why, p->why_len, "cannot resolve %s: %s", p->host, gai_strerror(r));
         return -SHOT_EXIT_CONNECT;
     }
     for (struct addrinfo *a = ai; a; a = a->ai_next) {
@@ -555,21 +555,21 @@ static int connect_tcp(const shot_vnc_params *p, int64_t deadline_us, const char
     freeaddrinfo(ai);
     if (fd < 0) {
         if (err == -ETIMEDOUT) {
-            fprintf(stderr, "vmgate-shot: timed out connecting to %s\n", hp);
+            shot_fail(p->why, p->why_len, "timed out connecting to %s", hp);
             return -SHOT_EXIT_TIMEOUT;
         }
-        fprintf(stderr, "vmgate-shot: cannot connect to %s: %s\n", hp, g_strerror(-err));
+        shot_fail(p->why, p->why_len, "cannot connect to %s: %s", hp, g_strerror(-err));
         return -SHOT_EXIT_CONNECT;
     }
     /* libvncclient select()s on the socket. */
     if (fd >= FD_SETSIZE) {
-        fprintf(stderr, "vmgate-shot: cannot connect to %s: too many open files\n", hp);
+        shot_fail(p->why, p->why_len, "cannot connect to %s: too many open files", hp);
         close(fd);
         return -SHOT_EXIT_CONNECT;
     }
     if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) < 0 ||
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) < 0) {
-        fprintf(stderr, "vmgate-shot: cannot set up the socket: %s\n", g_strerror(errno));
+        shot_fail(p->why, p->why_len, "cannot set up the socket: %s", g_strerror(errno));
         close(fd);
         return -SHOT_EXIT_CONNECT;
     }
@@ -587,22 +587,22 @@ static int load_trust(const shot_vnc_params *p, gnutls_x509_trust_list_t *out)
         return SHOT_EXIT_OK;
     r = gnutls_x509_trust_list_init(&tl, 0);
     if (r < 0) {
-        fprintf(stderr, "vmgate-shot: %s\n", gnutls_strerror(r));
+        shot_fail(p->why, p->why_len, "%s", gnutls_strerror(r));
         return SHOT_EXIT_CONNECT;
     }
     if (p->ca_file) {
         r = gnutls_x509_trust_list_add_trust_file(tl, p->ca_file, NULL, GNUTLS_X509_FMT_PEM, 0, 0);
         if (r <= 0) {
-            fprintf(stderr, "vmgate-shot: --ca %s: %s\n", p->ca_file,
-                    r < 0 ? gnutls_strerror(r) : "no certificate in the file");
+            shot_fail(p->why, p->why_len, "--ca %s: %s", p->ca_file,
+                      r < 0 ? gnutls_strerror(r) : "no certificate in the file");
             gnutls_x509_trust_list_deinit(tl, 1);
             return SHOT_EXIT_USAGE;
         }
     } else {
         r = gnutls_x509_trust_list_add_system_trust(tl, 0, 0);
         if (r <= 0) {
-            fprintf(stderr, "vmgate-shot: no system certificate authorities (%s); use --ca FILE\n",
-                    r < 0 ? gnutls_strerror(r) : "none found");
+            shot_fail(p->why, p->why_len, "no system certificate authorities (%s); use --ca FILE",
+                      r < 0 ? gnutls_strerror(r) : "none found");
             gnutls_x509_trust_list_deinit(tl, 1);
             return SHOT_EXIT_CONNECT;
         }
@@ -691,7 +691,7 @@ int shot_vnc_connect(const shot_vnc_params *p, int64_t deadline_us, int timeout_
     vg_rfb_log_install();
     cl = rfbGetClient(8, 3, 4);
     if (!cl) {
-        fprintf(stderr, "vmgate-shot: out of memory\n");
+        shot_fail(p->why, p->why_len, "out of memory");
         rc = SHOT_EXIT_CONNECT;
         goto fail;
     }
@@ -712,14 +712,14 @@ int shot_vnc_connect(const shot_vnc_params *p, int64_t deadline_us, int timeout_
     SetClientAuthSchemes(cl, schemes, G_N_ELEMENTS(schemes));
     r = vg_rfb_loop_new(cl, &client_loop_params, &client_loop_ops, s, &s->loop);
     if (r < 0) {
-        fprintf(stderr, "vmgate-shot: eventfd: %s\n", g_strerror(-r));
+        shot_fail(p->why, p->why_len, "eventfd: %s", g_strerror(-r));
         rc = SHOT_EXIT_CONNECT;
         goto fail;
     }
 
     vg_rfb_log_observe(rfb_log_seen, s);
     if (vg_rfb_loop_start(s->loop, "vg-shot-vnc") < 0) {
-        fprintf(stderr, "vmgate-shot: cannot start a thread\n");
+        shot_fail(p->why, p->why_len, "cannot start a thread");
         rc = SHOT_EXIT_CONNECT;
         goto fail;
     }
@@ -732,12 +732,12 @@ int shot_vnc_connect(const shot_vnc_params *p, int64_t deadline_us, int timeout_
         return SHOT_EXIT_OK;
     case PHASE_FAILED:
         g_mutex_lock(&s->lock);
-        fprintf(stderr, "vmgate-shot: %s\n", s->fail_msg);
+        shot_fail(p->why, p->why_len, "%s", s->fail_msg);
         rc = s->fail_code;
         g_mutex_unlock(&s->lock);
         break;
     default:
-        fprintf(stderr, "vmgate-shot: timed out after %d s connecting to %s\n", timeout_s, hp);
+        shot_fail(p->why, p->why_len, "timed out after %d s connecting to %s", timeout_s, hp);
         rc = SHOT_EXIT_TIMEOUT;
         break;
     }
@@ -753,8 +753,14 @@ void shot_vnc_disconnect(vg_display_source *src)
 
 int shot_run_vnc(const shot_vnc_params *p, const shot_options *opt)
 {
+    /* The source keeps its parameters: this copy outlives it. */
+    shot_vnc_params q = *p;
     vg_display_source *src;
-    int rc = shot_vnc_connect(p, opt->deadline_us, opt->timeout_s, &src);
+    int rc;
+
+    q.why = opt->failure;
+    q.why_len = opt->failure_len;
+    rc = shot_vnc_connect(&q, opt->deadline_us, opt->timeout_s, &src);
 
     if (rc != SHOT_EXIT_OK)
         return rc;

@@ -2,14 +2,16 @@
  * vmgate-shot — shared definitions of the headless client's modes.
  *
  * Each mode connects its own way and hands a display source to
- * shot_finish(), the tail they share: wait for a complete screen, type,
- * wait until the screen is still, write the PNG.
+ * shot_finish(), the tail they share: wait for a complete screen, then run
+ * the script's steps (shot-run.h).
  */
 #ifndef VG_SHOT_H
 #define VG_SHOT_H
 
 #include <stdbool.h>
 #include <stdint.h>
+
+#include <glib.h>
 
 #include "display.h"
 
@@ -21,13 +23,20 @@
 #define SHOT_EXIT_CONNECT 4
 #define SHOT_EXIT_OUTPUT  5
 
+typedef struct shot_script shot_script;
+typedef struct shot_ocr shot_ocr;
+
 typedef struct shot_options {
-    const char *output;
-    const char *type_text; /* already unescaped, NULL if none */
-    int wait_stable_ms;    /* -1: do not wait */
+    shot_script *script;          /* the steps to run over the connection */
+    shot_ocr *ocr;                /* for wait-text steps; NULL when the script has none */
+    GPtrArray *results;           /* receives a shot_result per step (shot-run.h) */
+    const char *artifacts_dir;    /* where failing screens go; NULL: nowhere */
+    const char *artifacts_prefix; /* file name prefix there */
     int timeout_s;
     int key_delay_ms;
-    int64_t deadline_us;
+    int64_t deadline_us; /* for connecting and the first screen */
+    char *failure;       /* optional: receives why connecting failed, for the reports */
+    size_t failure_len;
 } shot_options;
 
 /** What the VNC mode needs besides the common options; the caller owns all of it. */
@@ -38,6 +47,8 @@ typedef struct shot_vnc_params {
     const char *password; /**< never logged; the caller wipes it */
     const char *ca_file;  /**< PEM trust anchors; NULL: the system's */
     bool insecure;        /**< accept any server certificate */
+    char *why;            /**< optional: receives why connecting failed */
+    size_t why_len;
 } shot_vnc_params;
 
 /** What the RDP mode needs besides the common options; the caller owns all of it. */
@@ -52,14 +63,20 @@ typedef struct shot_rdp_params {
 } shot_rdp_params;
 
 /**
- * The shared tail of every mode: wait for a complete screen, type
- * opt->type_text, wait until the screen is still (if asked), write the PNG.
- * Errors are printed on stderr.
+ * The shared tail of every mode: wait for a complete screen, then run
+ * opt->script, one result per step into opt->results. Errors are printed on
+ * stderr.
  * @param src  a connected display source; its surface is the screen
- * @return an exit code: SHOT_EXIT_OK, _TIMEOUT, _CONNECT (connection lost)
- *         or _OUTPUT.
+ * @return an exit code: SHOT_EXIT_OK, _TIMEOUT (no first screen, or a step
+ *         failed), _CONNECT (connection lost) or _OUTPUT.
  */
 int shot_finish(vg_display_source *src, const shot_options *opt);
+
+/**
+ * Say why something failed: "vmgate-shot: MESSAGE" on stderr, and the
+ * message into @buf (when not NULL) for the reports.
+ */
+void shot_fail(char *buf, size_t len, const char *fmt, ...) G_GNUC_PRINTF(3, 4);
 
 /** Run the libvirt mode. Returns an exit code. */
 int shot_run_libvirt(const char *uri, const char *domain, const shot_options *opt);

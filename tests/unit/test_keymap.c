@@ -613,6 +613,21 @@ static void test_keymap_combo_too_many_keys_is_e2big(void **state)
     assert_int_equal(vg_keymap_parse_combo("ctrl-alt-nope", got, 1), -EINVAL);
 }
 
+static void test_keymap_evdev_codes_map_to_set1_and_extended_qnums(void **state)
+{
+    (void)state;
+    assert_int_equal(vg_keymap_evdev_to_qnum(1), 0x01);  /* KEY_ESC */
+    assert_int_equal(vg_keymap_evdev_to_qnum(44), 0x2c); /* KEY_Z */
+    assert_int_equal(vg_keymap_evdev_to_qnum(83), 0x53); /* KEY_KPDOT */
+    assert_int_equal(vg_keymap_evdev_to_qnum(86), 0x56); /* KEY_102ND */
+    assert_int_equal(vg_keymap_evdev_to_qnum(100), VG_QNUM_RALT);
+    assert_int_equal(vg_keymap_evdev_to_qnum(111), VG_QNUM_DELETE);
+    assert_int_equal(vg_keymap_evdev_to_qnum(119), VG_QNUM_PAUSE);
+    assert_int_equal(vg_keymap_evdev_to_qnum(0), 0);
+    assert_int_equal(vg_keymap_evdev_to_qnum(84), 0);
+    assert_int_equal(vg_keymap_evdev_to_qnum(240), 0);
+}
+
 static void test_keymap_combo_space_character_is_space_key(void **state)
 {
     static const uint16_t ctrl_space[] = {0x1d, 0x39};
@@ -659,6 +674,7 @@ int main(void)
         cmocka_unit_test(test_keymap_combo_malformed_is_einval),
         cmocka_unit_test(test_keymap_combo_too_many_keys_is_e2big),
         cmocka_unit_test(test_keymap_combo_space_character_is_space_key),
+        cmocka_unit_test(test_keymap_evdev_codes_map_to_set1_and_extended_qnums),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
