@@ -19,13 +19,14 @@ import socket
 import ssl
 import struct
 import subprocess
+import tempfile
 import threading
 import time
 
 import libvirt
 
 import rfblogin
-from bridge import free_port
+from bridge import Daemon, free_port
 from test_lifecycle import restart_libvirtd
 from test_metrics import scrape, value
 from test_rdp import RdpGateway
@@ -253,6 +254,12 @@ def test_libvirtd_killed_and_restarted():
                 lost["at"] = wait_for(
                     "vmgate_libvirt_connected 0 after libvirtd was killed",
                     lambda: gw.metric("vmgate_libvirt_connected") == 0 and time.monotonic(), 10)
+                # Listing VMs says why it cannot (it used to list the VMs
+                # last seen, and an assignment checked against that list was
+                # refused for a VM created meanwhile).
+                rc, _, err = gw.d.ctl("vm", "list")
+                if rc == 0 or "the hypervisor is not reachable" not in err:
+                    fail("vm list without libvirtd: exit %d: %r" % (rc, err))
                 # The sessions do not depend on libvirtd. (The guest's own
                 # libvirt connection is gone: it cannot tell whether it runs.)
                 g1.is_running = lambda: True
@@ -420,7 +427,123 @@ def test_console_socket_cut_under_viewers():
         figures("console_cut", faults=1, viewers_ended=2, viewers_unaffected=1, lost=0)
 
 
+# -- vmgated SIGKILLed during admin mutations -------------------------------------------------
+
+KILL_ROUNDS = int(os.environ.get("VMGATE_FAULTS_KILLS", "40"))
+
+
+def test_sigkill_during_mutations_of_every_kind():
+    """Two vmgatectl loops add users, create pools, assign, entitle and
+    disable while vmgated is SIGKILLed at random moments (a bounded number
+    of times): every mutation acknowledged (exit 0) is in the store after a
+    restart. test_durability does the same at length with pools only."""
+    root = tempfile.mkdtemp(prefix="vgfault-")
+    seed = int(os.environ.get("VMGATE_FAULTS_SEED", "0")) or random.randrange(1 << 30)
+    print("seed %d" % seed, flush=True)
+    rng = random.Random(seed)
+    d = Daemon(root)
+    # libvirt out of reach: VM names are taken on trust, no console opens.
+    d.write_config("")
+    with open(d.config) as f:
+        text = f.read()
+    with open(d.config, "w") as f:
+        f.write(text.replace("uri = qemu:///system",
+                             "uri = qemu:///system?socket=%s/no-such.sock" % root, 1))
+    lock = threading.Lock()
+    facts, users, pools = set(), [], []
+    counts = {"attempts": 0, "acknowledged": 0, "unreachable": 0, "refused": 0}
+    stop = threading.Event()
+
+    def mutate(wrng, wid, i):
+        with lock:
+            u = wrng.choice(users) if users else None
+            p = wrng.choice(pools) if pools else None
+        kind = wrng.choice(["user", "user", "pool", "assign", "entitle", "disable"])
+        if kind == "user" or u is None:
+            name = "u%d-%04d" % (wid, i)
+            return ("user", name), ("user", "add", name, "--password-stdin"), "pw-%s-1\n" % name
+        if kind == "pool" or (kind == "entitle" and p is None):
+            name = "p%d-%04d" % (wid, i)
+            return ("pool", name), ("pool", "create", name), None
+        if kind == "assign":
+            vm = "vm-%d" % wrng.randrange(20)
+            return ("assign", u, vm), ("assign", u, vm), None
+        if kind == "entitle":
+            return ("entitle", u, p), ("entitle", u, p), None
+        return ("disabled", u), ("user", "disable", u), None
+
+    def worker(wid):
+        wrng = random.Random(seed + wid)
+        for i in range(100000):
+            if stop.is_set():
+                return
+            fact, args, stdin = mutate(wrng, wid, i)
+            rc, _, err = d.ctl(*args, input=stdin)
+            with lock:
+                counts["attempts"] += 1
+                if rc == 0:
+                    counts["acknowledged"] += 1
+                    facts.add(fact)
+                    if fact[0] == "user":
+                        users.append(fact[1])
+                    elif fact[0] == "pool":
+                        pools.append(fact[1])
+                elif rc == 3:
+                    counts["unreachable"] += 1
+                elif rc == 1 and "is already entitled to pool" in err:
+                    counts["refused"] += 1  # an entitlement drawn twice
+                else:
+                    counts["bad"] = "%s: exit %d: %s" % (" ".join(args), rc, err.strip())
+
+    d.start()
+    workers = [threading.Thread(target=worker, args=(w,)) for w in (1, 2)]
+    for w in workers:
+        w.start()
+    kills = 0
+    try:
+        while kills < KILL_ROUNDS and all(w.is_alive() for w in workers):
+            time.sleep(rng.uniform(0.05, 0.5))
+            d.stop(signal.SIGKILL)
+            kills += 1
+            d.start()
+        stop.set()
+        for w in workers:
+            w.join(timeout=120)
+        if any(w.is_alive() for w in workers):
+            fail("a mutation loop did not stop")
+        if "bad" in counts:
+            fail(counts["bad"])
+        d.stop(signal.SIGKILL)
+        kills += 1
+        d.start()
+        have = set()
+        for u in json.loads(d.ok("user", "list", json_out=True)):
+            have.add(("user", u["name"]))
+            if u.get("disabled"):
+                have.add(("disabled", u["name"]))
+            have |= {("assign", u["name"], a["vm"]) for a in u.get("assignments", [])}
+            have |= {("entitle", u["name"], p) for p in u.get("pools", [])}
+        have |= {("pool", p["name"]) for p in json.loads(d.ok("pool", "list", json_out=True))}
+        lost = facts - have
+        figures("sigkill_mutations", faults=kills, mutations=counts["attempts"],
+                acknowledged=counts["acknowledged"], unreachable=counts["unreachable"],
+                refused=counts["refused"], lost=len(lost))
+        if lost:
+            fail("%d acknowledged mutations are missing, e.g. %s" % (len(lost), sorted(lost)[:5]))
+        if counts["acknowledged"] < 5 * kills:
+            fail("the run was too small to mean anything (%d acknowledged, %d kills)" %
+                 (counts["acknowledged"], kills))
+        d.stop()
+    finally:
+        stop.set()
+        for w in workers:
+            w.join(timeout=120)
+        if d.proc:
+            d.stop(signal.SIGKILL)
+
+
 if __name__ == "__main__":
     run_tests([test_vm_destroyed_mid_session,
                test_libvirtd_killed_and_restarted,
-               test_console_socket_cut_under_viewers])
+               test_console_socket_cut_under_viewers,
+               test_sigkill_during_mutations_of_every_kind])
