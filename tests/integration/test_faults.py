@@ -427,6 +427,216 @@ def test_console_socket_cut_under_viewers():
         figures("console_cut", faults=1, viewers_ended=2, viewers_unaffected=1, lost=0)
 
 
+# -- the store's file system full or read-only ------------------------------------------------
+
+
+def store_state(d):
+    """What the store holds, as vmgatectl lists it: {"users": {name: (disabled,
+    assignments, pools)}, "pools": [names]}."""
+    users = {}
+    for u in json.loads(d.ok("user", "list", json_out=True)):
+        users[u["name"]] = (u.get("disabled", False),
+                            sorted((a["vm"], a["role"]) for a in u.get("assignments", [])),
+                            sorted(u.get("pools", [])))
+    pools = sorted(p["name"] for p in json.loads(d.ok("pool", "list", json_out=True)))
+    return {"users": users, "pools": pools}
+
+
+def store_mutations(tag, vm):
+    """Admin mutations of several kinds, each of which can be done whether
+    or not the others were (carol is assigned @vm before), the names they
+    create unique to @tag."""
+    return [("user", "add", "u-" + tag, "--password-stdin"),
+            ("pool", "create", "p-" + tag),
+            ("user", "passwd", "carol", "--password-stdin"),
+            ("assign", "carol", vm, "--role", "controller"),
+            ("assign", "carol", vm, "--role", "observer"),
+            ("user", "disable", "bob"),
+            ("user", "enable", "bob")]
+
+
+def run_mutation(d, m):
+    return d.ctl(*m, input="secret-%s-1\n" % m[-2] if "--password-stdin" in m else None)
+
+
+def check_logins_work(gw, g1, tag):
+    """alice, who was there before the fault, logs in over VNC and works."""
+    t, w, h = gw.vnc_login("alice")
+    try:
+        still_live(gw, t, w, h, g1, tag)
+    finally:
+        t.close()
+
+
+def store_fault(gw, g1, g2, cause, inject, want_error):
+    """Mutations refused with an error naming @cause once @inject() has run;
+    what was committed before stays; alice still logs in. Returns (state
+    before, mutations refused, mutations acknowledged meanwhile)."""
+    g1.wait_ready()
+    gw.d.ok("pool", "create", "p-before")
+    gw.d.ok("assign", "carol", g2.name, "--role", "observer")
+    before = store_state(gw.d)
+    inject()
+    # A mutation may still fit where the file system has room for it (pages
+    # of the write-ahead log written before are rewritten in place): run
+    # rounds until they fail, each acknowledged one being kept.
+    refused, acked = [], []
+    for i in range(40):
+        for m in store_mutations("%s%d" % (cause, i), g2.name):
+            rc, out, err = run_mutation(gw.d, m)
+            if rc == 0:
+                acked.append(m)
+                continue
+            if want_error not in err:
+                fail("%s refused without naming the cause (%r): exit %d: %r" %
+                     (" ".join(m), want_error, rc, err.strip()))
+            refused.append(m)
+        if len(refused) >= 3:
+            break
+    else:
+        fail("mutations still succeed with the store's file system %s" % cause)
+    print("store %s: %d mutations refused, e.g. %r; acknowledged meanwhile: %r" %
+          (cause, len(refused), err.strip(), [" ".join(m) for m in acked]), flush=True)
+    check_logins_work(gw, g1, cause)
+    return before, refused, acked
+
+
+def check_kept(d, before, acked_names, refused_names):
+    """After a restart: everything committed before is there, the users and
+    pools acknowledged meanwhile too, and none whose creation was refused."""
+    after = store_state(d)
+    for user, facts in before["users"].items():
+        if user not in after["users"]:
+            fail("user %s lost" % user)
+        if facts[1:] != after["users"][user][1:] and user != "carol":
+            fail("user %s changed: %r -> %r" % (user, facts, after["users"][user]))
+    lost = [p for p in before["pools"] if p not in after["pools"]]
+    names = set(after["users"]) | set(after["pools"])
+    lost += [n for n in acked_names if n not in names]
+    if lost:
+        fail("lost from the store: %r" % lost)
+    back = [n for n in refused_names if n in names]
+    if back:
+        fail("refused mutations were committed after all: %r" % back)
+    return 0
+
+
+def created_names(ms):
+    return [m[2] for m in ms if m[1] in ("add", "create")]
+
+
+def mount_tmpfs(size):
+    def mount(path):
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=%s,mode=0700" % size, "tmpfs", path],
+                       check=True)
+    return mount
+
+
+def fill(directory):
+    """Fill @directory's file system; returns the filler's path."""
+    path = os.path.join(directory, "filler")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        while True:
+            os.write(fd, b"\0" * 65536)
+    except OSError:
+        pass
+    try:
+        while True:
+            os.write(fd, b"\0" * 512)
+    except OSError:
+        pass
+    os.close(fd)
+    return path
+
+
+def test_store_file_system_full():
+    """vmgated's state directory on a 4 MiB tmpfs that fills up: admin
+    mutations are refused saying the store's file system is full, alice
+    still logs in and types, the store keeps everything it had; once there
+    is room again mutations work, and a restart finds all that was
+    acknowledged."""
+    with Guest() as g1, Guest() as g2:
+        gw = FaultGateway(g1, g2, state_fs=mount_tmpfs("4m"))
+        try:
+            with gw:
+                filler = []
+                before, refused, acked = store_fault(
+                    gw, g1, g2, "full", lambda: filler.append(fill(gw.d.state)),
+                    "file system is full")
+                os.unlink(filler[0])
+                again = store_mutations("room", g2.name)
+                for m in again:
+                    rc, _, err = run_mutation(gw.d, m)
+                    if rc != 0:
+                        fail("%s once there is room again: exit %d: %s" %
+                             (" ".join(m), rc, err.strip()))
+            with gw.d:
+                check_kept(gw.d, before, created_names(acked + again), created_names(refused))
+        finally:
+            subprocess.run(["umount", "-l", gw.d.state], check=False)
+    figures("store_full", faults=1, refused=len(refused), acknowledged=len(acked) + len(again),
+            lost=0)
+
+
+def ext4_image(root):
+    """A mount function for a 32 MiB ext4 file system in a file under @root
+    that turns read-only on error, and a function that makes it so."""
+    img = os.path.join(root, "state.img")
+    with open(img, "wb") as f:
+        f.truncate(32 << 20)
+    subprocess.run(["mkfs.ext4", "-q", "-F", img], check=True)
+
+    def mount(path):
+        subprocess.run(["mount", "-o", "loop,errors=remount-ro", img, path], check=True)
+
+    def make_read_only(path):
+        dev = [l.split()[0] for l in open("/proc/mounts") if l.split()[1] == path][0]
+        with open("/sys/fs/ext4/%s/trigger_fs_error" % os.path.basename(dev), "w") as f:
+            f.write("vmgate fault test\n")
+        # (Linux 6.x says emergency_ro where older kernels said ro.)
+        wait_for("%s read-only" % path, lambda: any(
+            l.split()[1] == path and {"ro", "emergency_ro"} & set(l.split()[3].split(","))
+            for l in open("/proc/mounts")), 10)
+
+    def repair(path):
+        subprocess.run(["umount", path], check=True)
+        p = subprocess.run(["e2fsck", "-fy", img], stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, text=True)
+        if p.returncode not in (0, 1):
+            fail("e2fsck: exit %d: %s" % (p.returncode, p.stdout))
+        mount(path)
+
+    return mount, make_read_only, repair
+
+
+def test_store_file_system_read_only():
+    """The state directory's ext4 turns read-only under vmgated (an error with
+    errors=remount-ro): admin mutations are refused saying the store is
+    read-only, alice still logs in and types; vmgated stops cleanly; with the
+    file system repaired, a restarted vmgated has everything that was
+    committed and takes mutations again."""
+    root = tempfile.mkdtemp(prefix="vgfault-")
+    mount, make_read_only, repair = ext4_image(root)
+    with Guest() as g1, Guest() as g2:
+        gw = FaultGateway(g1, g2, state_fs=mount)
+        try:
+            with gw:
+                before, refused, acked = store_fault(gw, g1, g2, "ro",
+                                                     lambda: make_read_only(gw.d.state),
+                                                     "file system is read-only")
+            repair(gw.d.state)
+            with gw.d:
+                check_kept(gw.d, before, created_names(acked), created_names(refused))
+                for m in store_mutations("rw", g2.name):
+                    rc, _, err = run_mutation(gw.d, m)
+                    if rc != 0:
+                        fail("%s after the repair: exit %d: %s" % (" ".join(m), rc, err.strip()))
+        finally:
+            subprocess.run(["umount", "-l", gw.d.state], check=False)
+    figures("store_read_only", faults=1, refused=len(refused), acknowledged=len(acked), lost=0)
+
+
 # -- vmgated SIGKILLed during admin mutations -------------------------------------------------
 
 KILL_ROUNDS = int(os.environ.get("VMGATE_FAULTS_KILLS", "40"))
@@ -546,4 +756,6 @@ if __name__ == "__main__":
     run_tests([test_vm_destroyed_mid_session,
                test_libvirtd_killed_and_restarted,
                test_console_socket_cut_under_viewers,
+               test_store_file_system_full,
+               test_store_file_system_read_only,
                test_sigkill_during_mutations_of_every_kind])
