@@ -286,6 +286,13 @@ def test_libvirtd_killed_and_restarted():
             if back - answering > 5:
                 fail("vmgated reconnected %.1f s after libvirtd answered, want <= 5" %
                      (back - answering))
+            # The log says so too.
+            with open(gw.d.log) as f:
+                log = f.read()
+            if "libvirt: %s: disconnected" % URI not in log or \
+                    log.count("libvirt: %s: connected" % URI) < 2:
+                fail("vmgated's log does not tell the disconnection and the reconnection:\n%s" %
+                     gw.d.log_tail(30))
             # Admin commands that need libvirt work again.
             listed = json.loads(gw.d.ok("vm", "list", json_out=True))
             if not {g1.name, g2.name} <= {v["name"] for v in listed}:
