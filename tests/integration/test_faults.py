@@ -652,6 +652,7 @@ def test_store_file_system_read_only():
                         fail("%s after the repair: exit %d: %s" % (" ".join(m), rc, err.strip()))
         finally:
             subprocess.run(["umount", "-l", gw.d.state], check=False)
+            os.unlink(os.path.join(root, "state.img"))
     figures("store_read_only", faults=1, refused=len(refused), acknowledged=len(acked) + len(again),
             lost=0)
 
