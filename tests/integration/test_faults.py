@@ -763,7 +763,9 @@ def test_sigkill_during_mutations_of_every_kind():
         if counts["acknowledged"] < 5 * kills:
             fail("the run was too small to mean anything (%d acknowledged, %d kills)" %
                  (counts["acknowledged"], kills))
-        d.stop()
+        if d.stop() != 0:
+            fail("vmgated did not stop cleanly: %s" % d.log_tail())
+        d.check_sanitizer_reports()
     finally:
         stop.set()
         for w in workers:
