@@ -228,11 +228,6 @@ static void on_connected(void *opaque, virConnectPtr conn)
     gpointer val;
     GPtrArray *gone = g_ptr_array_new();
 
-    g_mutex_lock(&reg->lock);
-    reg->connected = true;
-    g_mutex_unlock(&reg->lock);
-    if (reg->events.connection)
-        reg->events.connection(reg->opaque, true, "connected");
     if (n < 0) {
         vg_warning(TAG, "cannot list domains: %s", vg_libvirt_last_error());
         n = 0;
@@ -264,6 +259,13 @@ static void on_connected(void *opaque, virConnectPtr conn)
     for (guint i = 0; i < gone->len; i++)
         remove_vm(reg, gone->pdata[i], "the VM no longer exists");
     g_ptr_array_free(gone, TRUE);
+    /* Connected once the VMs are known: until then a list of them would be
+     * partial, and a VM missing from it taken for one that does not exist. */
+    g_mutex_lock(&reg->lock);
+    reg->connected = true;
+    g_mutex_unlock(&reg->lock);
+    if (reg->events.connection)
+        reg->events.connection(reg->opaque, true, "connected");
 }
 
 static void on_disconnected(void *opaque, const char *reason)

@@ -106,7 +106,7 @@ int vg_registry_power(vg_registry *reg, const char *name, vg_power_action action
  */
 vg_console *vg_registry_wait_console(vg_registry *reg, const char *name, int64_t deadline_us);
 
-/** Whether the hypervisor connection is up. */
+/** Whether the hypervisor connection is up and its VMs are known (listed once connected). */
 bool vg_registry_connected(vg_registry *reg);
 
 #endif /* VG_REGISTRY_H */

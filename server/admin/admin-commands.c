@@ -18,9 +18,18 @@
 
 int vg_admin_store_failed(vg_admin_call *k, int r)
 {
-    if (r == -EIO)
+    switch (r) {
+    case -EIO:
         return vg_admin_fail(k, r, "the store failed (see the vmgated log)");
-    return vg_admin_fail(k, r, "%s", g_strerror(-r));
+    case -ENOSPC:
+        return vg_admin_fail(k, r, "the store %s cannot be written: its file system is full",
+                             vg_store_path(ctx(k)->store));
+    case -EROFS:
+        return vg_admin_fail(k, r, "the store %s cannot be written: its file system is read-only",
+                             vg_store_path(ctx(k)->store));
+    default:
+        return vg_admin_fail(k, r, "%s", g_strerror(-r));
+    }
 }
 
 int vg_admin_user_exists(vg_admin_call *k, const char *name)

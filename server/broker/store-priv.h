@@ -23,7 +23,11 @@ struct vg_store {
     char *path;
 };
 
-/** Log the connection's last SQLite error (never bound values). @return -EIO. */
+/**
+ * Log the connection's last SQLite error (never bound values).
+ * @return -ENOSPC when the database's file system is full, -EROFS when it is
+ *         read-only, else -EIO.
+ */
 int vg_store_fail_locked(vg_store *s, const char *what);
 
 /** Prepare @sql. @return 0 and *stmt set, or -EIO (logged). */

@@ -6,17 +6,67 @@
 #include "store-priv.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
+#include <unistd.h>
 
 #include "log.h"
 
 #define TAG VG_STORE_TAG
 
+/*
+ * Why the database's file system refuses writes, asked of the file system
+ * itself: a probe file next to the database is created, written and
+ * synced. SQLite's own errno is not enough: it is that of the last failed
+ * call by then, often 0. @return -EROFS, -ENOSPC, or 0 when the probe
+ * passed or failed otherwise.
+ */
+static int probe_file_system(const char *db_path)
+{
+    g_autofree char *probe = g_strconcat(db_path, "-probe", NULL);
+    static const char block[4096];
+    int fd, e = 0;
+
+    fd = open(probe, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0) {
+        e = errno;
+    } else {
+        if (write(fd, block, sizeof(block)) < 0 || fsync(fd) < 0)
+            e = errno;
+        close(fd);
+        unlink(probe);
+    }
+    if (e == EROFS)
+        return -EROFS;
+    if (e == ENOSPC || e == EDQUOT)
+        return -ENOSPC;
+    return 0;
+}
+
 /* Log an SQLite failure. Messages name tables and constraints, never bound values. */
 int vg_store_fail_locked(vg_store *s, const char *what)
 {
-    vg_warning(TAG, "%s: %s: %s", s->path, what, sqlite3_errmsg(s->db));
-    return -EIO;
+    int code = sqlite3_extended_errcode(s->db);
+    bool os_error = (code & 0xff) == SQLITE_IOERR || (code & 0xff) == SQLITE_CANTOPEN;
+    int r = -EIO;
+
+    /* What an administrator can act on: the file system, named as such. */
+    if ((code & 0xff) == SQLITE_FULL)
+        r = -ENOSPC;
+    else if ((code & 0xff) == SQLITE_READONLY)
+        r = -EROFS;
+    else if (os_error && (r = probe_file_system(s->path)) == 0)
+        r = -EIO;
+    if (r == -EIO)
+        vg_warning(TAG, "%s: %s: %s", s->path, what, sqlite3_errmsg(s->db));
+    else
+        vg_warning(TAG, "%s: %s: %s (%s)", s->path, what, sqlite3_errmsg(s->db), g_strerror(-r));
+    return r;
+}
+
+const char *vg_store_path(vg_store *s)
+{
+    return s->path;
 }
 
 /* Map a failed step to an errno; constraint failures are expected outcomes, not logged. */

@@ -15,9 +15,10 @@
  * so that clients may ask for a VM by UUID.
  *
  * Errors: -EINVAL for a bad argument (user and pool names are checked with
- * vg_name_valid, VM names with vg_vm_name_valid), -ENOENT for a missing user, pool, VM or link, -EEXIST for
- * a duplicate, -EIO for an SQLite failure (logged with vg_warning; secrets
- * are never logged).
+ * vg_name_valid, VM names with vg_vm_name_valid), -ENOENT for a missing user, pool, VM or link,
+ * -EEXIST for a duplicate, -ENOSPC when the database's file system is full and -EROFS when it is
+ * read-only (a mutation is then not done; what was committed stays), -EIO for another SQLite
+ * failure (all logged with vg_warning; secrets are never logged).
  *
  * Secrets: password and NT hashes are wiped from memory when a record is
  * freed; the database file is created mode 0600 and deleted rows are
@@ -96,6 +97,9 @@ int vg_store_open(const char *path, vg_store **out);
 
 /** Close the store. Everything was committed already. NULL is fine. */
 void vg_store_close(vg_store *store);
+
+/** The database file's path, as given to vg_store_open. */
+const char *vg_store_path(vg_store *store);
 
 /** The schema version of the open database (equals vg_store_schema_latest). */
 int vg_store_schema_version(vg_store *store);

@@ -21,8 +21,14 @@
 static int live_vm_list(void *opaque, GArray **out)
 {
     vg_daemon_live *l = opaque;
-    GArray *vms = vg_registry_list(l->registry);
-    GArray *res = g_array_new(FALSE, TRUE, sizeof(vg_admin_vm));
+    GArray *vms, *res;
+
+    /* Without libvirt (not yet, or not any more) the VMs known are not all
+     * there are: say so rather than give a list that may lack some. */
+    if (!vg_registry_connected(l->registry))
+        return -ENOTCONN;
+    vms = vg_registry_list(l->registry);
+    res = g_array_new(FALSE, TRUE, sizeof(vg_admin_vm));
 
     for (guint i = 0; i < vms->len; i++) {
         const vg_vm_info *v = &g_array_index(vms, vg_vm_info, i);

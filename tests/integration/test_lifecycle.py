@@ -3,6 +3,7 @@ with a reason; starting it again reopens the console by itself; a libvirtd
 restart is recovered within 5 s and events keep flowing afterwards."""
 
 import os
+import signal
 import subprocess
 import tempfile
 import time
@@ -49,9 +50,12 @@ def pid_of(name):
     return [int(x) for x in p.stdout.split()]
 
 
-def restart_libvirtd():
-    """Stop libvirtd and start it again; returns the time it was started.
-    If testvirt started the old one, it owns the new one too."""
+def restart_libvirtd(sig=signal.SIGTERM, while_down=None):
+    """Stop libvirtd with @sig and start it again; returns (the time it was
+    started, the time it answered). @while_down() runs once the old daemon
+    has gone, before the new one starts (which it does even when
+    @while_down fails). If testvirt started the old one, it owns the new
+    one too."""
     old = pid_of("libvirtd")
     if not old:
         fail("libvirtd is not running")
@@ -61,14 +65,20 @@ def restart_libvirtd():
     if "-d" not in argv and "--daemon" not in argv:
         argv.append("-d")
     for pid in old:
-        os.kill(pid, 15)
+        os.kill(pid, sig)
     deadline = time.monotonic() + 30
-    while any(os.path.exists("/proc/%d" % p) for p in old):
-        if time.monotonic() > deadline:
-            fail("libvirtd did not stop within 30 s")
-        time.sleep(0.05)
-    started = time.monotonic()
-    subprocess.run(argv, check=True, close_fds=True)
+    try:
+        while any(os.path.exists("/proc/%d" % p) for p in old):
+            if time.monotonic() > deadline:
+                fail("libvirtd did not stop within 30 s")
+            time.sleep(0.05)
+        if while_down:
+            while_down()
+    finally:
+        started = time.monotonic()
+        deadline = started + 30
+        if not any(os.path.exists("/proc/%d" % p) for p in old):
+            subprocess.run(argv, check=True, close_fds=True)
     new = []
     while not new:
         if time.monotonic() > deadline:
