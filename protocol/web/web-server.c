@@ -28,8 +28,6 @@
 #include <unistd.h>
 
 #include <gio/gio.h>
-#include <gio/gunixsocketaddress.h>
-#include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
@@ -985,35 +983,6 @@ static void on_websocket(SoupServer *server, SoupServerMessage *msg, const char 
 
 /* ---- the web thread ------------------------------------------------------------- */
 
-/*
- * libsoup keeps a connection alive after a request only while the server
- * has a listener of its own (soup-server.c, request_finished), and vmgate
- * hands it every connection itself. So it gets a listener nobody can reach:
- * a UNIX socket in a private directory, unlinked as soon as it listens.
- * Without one, each request would cost a new TCP and TLS handshake.
- */
-static void add_unreachable_listener(SoupServer *soup)
-{
-    g_autoptr(GError) err = NULL;
-    g_autofree char *dir = g_dir_make_tmp("vmgate-web-XXXXXX", &err);
-    g_autofree char *path = dir ? g_build_filename(dir, "l", NULL) : NULL;
-    g_autoptr(GSocket) sock = NULL;
-    g_autoptr(GSocketAddress) addr = NULL;
-
-    if (dir) {
-        sock = g_socket_new(G_SOCKET_FAMILY_UNIX, G_SOCKET_TYPE_STREAM, 0, &err);
-        addr = g_unix_socket_address_new(path);
-    }
-    if (sock && g_socket_bind(sock, addr, FALSE, &err) && g_socket_listen(sock, &err))
-        soup_server_listen_socket(soup, sock, 0, &err);
-    if (path)
-        g_unlink(path);
-    if (dir)
-        g_rmdir(dir);
-    if (err)
-        vg_warning(TAG, "HTTP connections will not be kept alive: %s", err->message);
-}
-
 static gpointer web_main(gpointer data)
 {
     vg_web_server *s = data;
@@ -1021,7 +990,6 @@ static gpointer web_main(gpointer data)
 
     g_main_context_push_thread_default(s->ctx);
     s->soup = soup_server_new("server-header", "vmgate", NULL);
-    add_unreachable_listener(s->soup);
     soup_server_add_early_handler(s->soup, NULL, early, s, NULL);
     soup_server_add_handler(s->soup, NULL, handle, s, NULL);
     /* Handlers are looked up by path: /ws/console has its own entry. */
