@@ -106,8 +106,11 @@ def test_demo_serves_the_printed_users_and_stops_on_ctrl_c():
         c.request("GET", "/login")
         r = c.getresponse()
         page = r.read().decode()
+        c.close()
         if r.status != 200 or "<form id=\"login\"" not in page:
             fail("the web address: %d %r" % (r.status, page[:200]))
+        # One request per connection: vmgated closes each after its answer.
+        c = http.client.HTTPSConnection("localhost", web_port, context=ctx, timeout=30)
         c.request("POST", "/api/login", body=urllib.parse.urlencode(
             {"user": "alice", "password": creds["alice"]}), headers={
             "Origin": "https://localhost:%d" % web_port, "X-Requested-With": "test",

@@ -311,13 +311,16 @@ def test_vnc_and_rdp_through_the_installed_unit():
             # The web front end, noVNC's modules from the novnc package
             # included, through the sandboxed unit.
             ctx = ssl.create_default_context(cafile=os.path.join(certs, "ca.crt"))
-            c = http.client.HTTPSConnection("127.0.0.1", web_port, context=ctx, timeout=30)
+            # One request per connection: vmgated closes each after its answer.
             for path in ("/login", "/novnc/core/rfb.js"):
+                c = http.client.HTTPSConnection("127.0.0.1", web_port, context=ctx, timeout=30)
                 c.request("GET", path)
                 r = c.getresponse()
                 r.read()
+                c.close()
                 if r.status != 200:
                     fail("GET %s through the installed unit: %d" % (path, r.status))
+            c = http.client.HTTPSConnection("127.0.0.1", web_port, context=ctx, timeout=30)
             c.request("POST", "/api/login", body=urllib.parse.urlencode(
                 {"user": user, "password": "%s-secret" % user}), headers={
                 "Origin": "https://127.0.0.1:%d" % web_port, "X-Requested-With": "test",
