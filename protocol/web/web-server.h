@@ -15,7 +15,10 @@
  * connection in clear over a socketpair. (libsoup's own TLS would be
  * glib-networking's GnuTLS, whose ciphers a process cannot set.)
  *
- * A connection's life: accept → TLS → HTTP requests. It counts as "not
+ * A connection's life: accept → TLS → HTTP requests. (One request per
+ * connection in practice: libsoup keeps a connection alive only while its
+ * server listens on a socket of its own, and vmgate hands it each
+ * connection; a browser opens the next one.) It counts as "not
  * logged in" (10 s deadline, per-source cap) until a request on it carries
  * a valid session or logs in. A console: the page asks POST /api/ticket
  * for a single-use ticket (30 s), opens wss://…/console (no ticket in the
