@@ -457,3 +457,22 @@ void vg_net_acceptor_free(vg_net_acceptor *a)
     g_cond_clear(&a->cond);
     g_free(a);
 }
+
+int vg_net_wait_fd(int fd, short events, int64_t deadline_us)
+{
+    for (;;) {
+        int64_t left = deadline_us - vg_now_us();
+        if (left <= 0)
+            return -ETIMEDOUT;
+        struct pollfd pfd = {.fd = fd, .events = events};
+        int ms = (int)((left + 999) / 1000);
+        int r = poll(&pfd, 1, ms);
+        if (r < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        if (r > 0)
+            return 0; /* readable, writable, or an error the next call reports */
+    }
+}

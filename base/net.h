@@ -14,6 +14,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/socket.h>
 
 /** Room for "[v6-address]:port" and a NUL. */
@@ -37,6 +38,13 @@ int vg_net_listen(const char *address, unsigned port, unsigned *bound_port);
  * @return 0 or a negative errno.
  */
 int vg_net_set_nodelay(int fd);
+
+/**
+ * Wait for @events (POLLIN/POLLOUT) on @fd until the monotonic deadline
+ * @deadline_us (vg_now_us()). @return 0 (ready, or an error the next call
+ * on @fd reports), -ETIMEDOUT, or a negative errno.
+ */
+int vg_net_wait_fd(int fd, short events, int64_t deadline_us);
 
 /** "a.b.c.d:port" or "[v6]:port" for @ss, or "?" for other families. */
 void vg_net_peer_name(const struct sockaddr_storage *ss, char *out, size_t len);

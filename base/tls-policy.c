@@ -4,12 +4,14 @@
 #include "tls-policy.h"
 
 #include <errno.h>
+#include <poll.h>
 
 #include <glib.h>
 #include <openssl/conf.h>
 #include <openssl/err.h>
 
 #include "log.h"
+#include "net.h"
 
 #define TAG "tls"
 
@@ -91,4 +93,51 @@ int vg_tls_policy_apply(SSL_CTX *ctx)
     if (SSL_CTX_get_security_level(ctx) < VG_TLS_MIN_SECURITY_LEVEL)
         SSL_CTX_set_security_level(ctx, VG_TLS_MIN_SECURITY_LEVEL);
     return 0;
+}
+
+int vg_tls_want(SSL *ssl, int ret, short *events)
+{
+    switch (SSL_get_error(ssl, ret)) {
+    case SSL_ERROR_WANT_READ:
+        *events = POLLIN;
+        return 0;
+    case SSL_ERROR_WANT_WRITE:
+        *events = POLLOUT;
+        return 0;
+    case SSL_ERROR_ZERO_RETURN:
+        return -ECONNRESET;
+    case SSL_ERROR_SYSCALL:
+        ERR_clear_error();
+        return errno == 0 || errno == EPIPE ? -ECONNRESET : -errno;
+    default:
+        return -EPROTO;
+    }
+}
+
+int vg_tls_accept(SSL *ssl, int fd, int64_t deadline_us)
+{
+    for (;;) {
+        errno = 0;
+        int r = SSL_accept(ssl);
+        if (r == 1)
+            return 0;
+        short events = 0;
+        int err = vg_tls_want(ssl, r, &events);
+        if (err == 0)
+            err = vg_net_wait_fd(fd, events, deadline_us);
+        if (err < 0)
+            return err == -ECONNRESET ? -EPROTO : err;
+    }
+}
+
+const char *vg_tls_take_error(char *buf, size_t len)
+{
+    unsigned long e = ERR_peek_last_error();
+
+    if (len)
+        buf[0] = '\0';
+    if (e && len)
+        ERR_error_string_n(e, buf, len);
+    ERR_clear_error();
+    return buf;
 }

@@ -23,6 +23,9 @@
 #ifndef VG_TLS_POLICY_H
 #define VG_TLS_POLICY_H
 
+#include <stddef.h>
+#include <stdint.h>
+
 #include <openssl/ssl.h>
 
 /** The TLS 1.2 suites, in the server's order of preference. */
@@ -43,5 +46,23 @@ int vg_tls_policy_install(void);
 
 /** Apply the policy to @ctx. @return 0, or -EINVAL when OpenSSL refused a setting. */
 int vg_tls_policy_apply(SSL_CTX *ctx);
+
+/**
+ * What an OpenSSL call on a non-blocking socket that returned @ret waits
+ * for: 0 with *events (POLLIN or POLLOUT), or -ECONNRESET (the peer
+ * closed), -EPROTO (a TLS error), another negative errno (the socket).
+ * Set errno to 0 before the call whose result this reads.
+ */
+int vg_tls_want(SSL *ssl, int ret, short *events);
+
+/**
+ * SSL_accept on @ssl, whose @fd is non-blocking, by the monotonic deadline
+ * @deadline_us. @return 0, -ETIMEDOUT, -EPROTO (a TLS error or the peer
+ * left), or a negative errno.
+ */
+int vg_tls_accept(SSL *ssl, int fd, int64_t deadline_us);
+
+/** OpenSSL's last error as text into @buf ("" when none), and its error queue cleared. */
+const char *vg_tls_take_error(char *buf, size_t len);
 
 #endif

@@ -20,17 +20,11 @@
 /** Put @fd in non-blocking mode. @return 0 or -errno. */
 int vg_vnc_set_nonblock(int fd);
 
-/** Wait for @events (POLLIN/POLLOUT) on @fd. @return 0, -ETIMEDOUT, -errno. */
-int vg_vnc_wait_fd(int fd, short events, int64_t deadline_us);
-
 /** Read exactly @n bytes. @return 0, -ECONNRESET at end of stream, -ETIMEDOUT, -errno. */
 int vg_vnc_read_full(int fd, void *buf, size_t n, int64_t deadline_us);
 
 /** Write all @n bytes. @return 0, -ETIMEDOUT, -errno. */
 int vg_vnc_write_full(int fd, const void *buf, size_t n, int64_t deadline_us);
-
-/** SSL_accept on @ssl (its fd non-blocking) by the deadline. @return 0, -EPROTO, -ETIMEDOUT. */
-int vg_vnc_ssl_accept(SSL *ssl, int fd, int64_t deadline_us);
 
 /** Read exactly @n bytes over TLS. @return 0, -ECONNRESET, -EPROTO, -ETIMEDOUT. */
 int vg_vnc_ssl_read_full(SSL *ssl, int fd, void *buf, size_t n, int64_t deadline_us);

@@ -13,6 +13,8 @@
 
 #include <openssl/err.h>
 
+#include "net.h"
+#include "tls-policy.h"
 #include "util.h"
 
 int vg_vnc_set_nonblock(int fd)
@@ -23,25 +25,6 @@ int vg_vnc_set_nonblock(int fd)
     if (!(fl & O_NONBLOCK) && fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
         return -errno;
     return 0;
-}
-
-int vg_vnc_wait_fd(int fd, short events, int64_t deadline_us)
-{
-    for (;;) {
-        int64_t left = deadline_us - vg_now_us();
-        if (left <= 0)
-            return -ETIMEDOUT;
-        struct pollfd pfd = {.fd = fd, .events = events};
-        int ms = (int)((left + 999) / 1000);
-        int r = poll(&pfd, 1, ms);
-        if (r < 0) {
-            if (errno == EINTR)
-                continue;
-            return -errno;
-        }
-        if (r > 0)
-            return 0; /* readable, writable, or an error the next call reports */
-    }
 }
 
 int vg_vnc_read_full(int fd, void *buf, size_t n, int64_t deadline_us)
@@ -60,7 +43,7 @@ int vg_vnc_read_full(int fd, void *buf, size_t n, int64_t deadline_us)
             continue;
         if (errno != EAGAIN && errno != EWOULDBLOCK)
             return -errno;
-        int err = vg_vnc_wait_fd(fd, POLLIN, deadline_us);
+        int err = vg_net_wait_fd(fd, POLLIN, deadline_us);
         if (err < 0)
             return err;
     }
@@ -83,47 +66,11 @@ int vg_vnc_write_full(int fd, const void *buf, size_t n, int64_t deadline_us)
             return -ECONNRESET;
         if (errno != EAGAIN && errno != EWOULDBLOCK)
             return -errno;
-        int err = vg_vnc_wait_fd(fd, POLLOUT, deadline_us);
+        int err = vg_net_wait_fd(fd, POLLOUT, deadline_us);
         if (err < 0)
             return err;
     }
     return 0;
-}
-
-/* Turn an SSL_get_error() result into "wait for this" (>0 events) or an error. */
-static int ssl_want(SSL *ssl, int ret, short *events)
-{
-    switch (SSL_get_error(ssl, ret)) {
-    case SSL_ERROR_WANT_READ:
-        *events = POLLIN;
-        return 0;
-    case SSL_ERROR_WANT_WRITE:
-        *events = POLLOUT;
-        return 0;
-    case SSL_ERROR_ZERO_RETURN:
-        return -ECONNRESET;
-    case SSL_ERROR_SYSCALL:
-        ERR_clear_error();
-        return errno == 0 || errno == EPIPE ? -ECONNRESET : -errno;
-    default:
-        return -EPROTO;
-    }
-}
-
-int vg_vnc_ssl_accept(SSL *ssl, int fd, int64_t deadline_us)
-{
-    for (;;) {
-        errno = 0;
-        int r = SSL_accept(ssl);
-        if (r == 1)
-            return 0;
-        short events = 0;
-        int err = ssl_want(ssl, r, &events);
-        if (err == 0)
-            err = vg_vnc_wait_fd(fd, events, deadline_us);
-        if (err < 0)
-            return err == -ECONNRESET ? -EPROTO : err;
-    }
 }
 
 int vg_vnc_ssl_read_full(SSL *ssl, int fd, void *buf, size_t n, int64_t deadline_us)
@@ -139,9 +86,9 @@ int vg_vnc_ssl_read_full(SSL *ssl, int fd, void *buf, size_t n, int64_t deadline
             continue;
         }
         short events = 0;
-        int err = ssl_want(ssl, r, &events);
+        int err = vg_tls_want(ssl, r, &events);
         if (err == 0)
-            err = vg_vnc_wait_fd(fd, events, deadline_us);
+            err = vg_net_wait_fd(fd, events, deadline_us);
         if (err < 0)
             return err;
     }
@@ -161,9 +108,9 @@ int vg_vnc_ssl_write_full(SSL *ssl, int fd, const void *buf, size_t n, int64_t d
             continue;
         }
         short events = 0;
-        int err = ssl_want(ssl, r, &events);
+        int err = vg_tls_want(ssl, r, &events);
         if (err == 0)
-            err = vg_vnc_wait_fd(fd, events, deadline_us);
+            err = vg_net_wait_fd(fd, events, deadline_us);
         if (err < 0)
             return err;
     }

@@ -42,9 +42,9 @@
 
 #include <glib.h>
 #include <openssl/crypto.h>
-#include <openssl/err.h>
 
 #include "log.h"
+#include "tls-policy.h"
 #include "util.h"
 #include "vnc-io-priv.h"
 
@@ -317,15 +317,12 @@ int vg_vnc_prelude_run(int fd, const vg_vnc_prelude_params *p, vg_vnc_prelude_re
         err = -ENOMEM;
         goto fail;
     }
-    err = vg_vnc_ssl_accept(ssl, fd, deadline);
+    err = vg_tls_accept(ssl, fd, deadline);
     if (err < 0) {
-        unsigned long e = ERR_peek_last_error();
-        char ebuf[160] = "";
-        if (e)
-            ERR_error_string_n(e, ebuf, sizeof(ebuf));
+        char ebuf[160];
+        vg_tls_take_error(ebuf, sizeof(ebuf));
         vg_notice(TAG, "peer %s: TLS handshake failed: %s", peer,
                   err == -ETIMEDOUT ? "timed out" : ebuf);
-        ERR_clear_error();
         goto fail;
     }
 

@@ -11,9 +11,9 @@
 #include <unistd.h>
 
 #include <glib.h>
-#include <openssl/err.h>
 
 #include "log.h"
+#include "tls-policy.h"
 #include "util.h"
 #include "web-priv.h"
 
@@ -37,32 +37,6 @@ static int poll_ms(int64_t deadline_us)
     return (int)MIN(left / 1000 + 1, 60000);
 }
 
-/* SSL_accept by the deadline on the non-blocking @fd. */
-static int tls_accept(SSL *ssl, int fd, int64_t deadline_us)
-{
-    for (;;) {
-        int r = SSL_accept(ssl);
-        struct pollfd p = {.fd = fd};
-        if (r == 1)
-            return 0;
-        switch (SSL_get_error(ssl, r)) {
-        case SSL_ERROR_WANT_READ:
-            p.events = POLLIN;
-            break;
-        case SSL_ERROR_WANT_WRITE:
-            p.events = POLLOUT;
-            break;
-        default:
-            return -EPROTO;
-        }
-        r = poll(&p, 1, poll_ms(deadline_us));
-        if (r == 0 || vg_now_us() >= deadline_us)
-            return -ETIMEDOUT;
-        if (r < 0 && errno != EINTR)
-            return -errno;
-    }
-}
-
 typedef struct relay {
     SSL *ssl;
     int tcp, inner;
@@ -75,6 +49,17 @@ typedef struct relay {
     size_t received; /* from the client, counted until it logs in */
 } relay;
 
+/* An SSL_read or SSL_write returned @n: add what it waits for to the
+ * TCP socket's events; -1 when the connection is over. */
+static int tls_wait(relay *r, int n)
+{
+    short events = 0;
+    if (vg_tls_want(r->ssl, n, &events) < 0)
+        return -1;
+    r->tcp_events |= events;
+    return 0;
+}
+
 /* One pass of each step; @return 1 when something moved, 0 when all must
  * wait (events to poll for are set), -1 when the connection is over. */
 static int relay_step(relay *r)
@@ -85,23 +70,16 @@ static int relay_step(relay *r)
     r->inner_events = 0;
     /* TLS → libsoup */
     if (r->in_len == 0) {
-        int n = SSL_read(r->ssl, r->in, sizeof(r->in));
+        int n;
+        errno = 0;
+        n = SSL_read(r->ssl, r->in, sizeof(r->in));
         if (n > 0) {
             r->in_off = 0;
             r->in_len = (size_t)n;
             r->received += (size_t)n;
             moved = 1;
-        } else {
-            switch (SSL_get_error(r->ssl, n)) {
-            case SSL_ERROR_WANT_READ:
-                r->tcp_events |= POLLIN;
-                break;
-            case SSL_ERROR_WANT_WRITE:
-                r->tcp_events |= POLLOUT;
-                break;
-            default:
-                return -1; /* closed or broken */
-            }
+        } else if (tls_wait(r, n) < 0) {
+            return -1; /* closed or broken */
         }
     }
     if (r->in_len > 0) {
@@ -132,22 +110,15 @@ static int relay_step(relay *r)
         }
     }
     if (r->out_len > 0) {
-        int n = SSL_write(r->ssl, r->out + r->out_off, (int)r->out_len);
+        int n;
+        errno = 0;
+        n = SSL_write(r->ssl, r->out + r->out_off, (int)r->out_len);
         if (n > 0) {
             r->out_off += (size_t)n;
             r->out_len -= (size_t)n;
             moved = 1;
-        } else {
-            switch (SSL_get_error(r->ssl, n)) {
-            case SSL_ERROR_WANT_READ:
-                r->tcp_events |= POLLIN;
-                break;
-            case SSL_ERROR_WANT_WRITE:
-                r->tcp_events |= POLLOUT;
-                break;
-            default:
-                return -1;
-            }
+        } else if (tls_wait(r, n) < 0) {
+            return -1;
         }
     }
     if (r->inner_eof && r->out_len == 0)
@@ -218,15 +189,12 @@ void vg_web_tls_serve(vg_web_server *s, int fd, const char *peer)
     r = ssl && set_nonblock(fd) == 0 && SSL_set_fd(ssl, fd) == 1 ? 0 : -ENOMEM;
     if (r == 0) {
         SSL_set_mode(ssl, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_ENABLE_PARTIAL_WRITE);
-        r = tls_accept(ssl, fd, deadline);
+        r = vg_tls_accept(ssl, fd, deadline);
         if (r < 0) {
-            unsigned long e = ERR_peek_last_error();
-            char ebuf[160] = "";
-            if (e)
-                ERR_error_string_n(e, ebuf, sizeof(ebuf));
+            char ebuf[160];
+            vg_tls_take_error(ebuf, sizeof(ebuf));
             vg_info(TAG, "peer=%s: TLS handshake failed: %s", peer,
                     r == -ETIMEDOUT ? "timed out" : ebuf);
-            ERR_clear_error();
         }
     }
     if (r == 0 && socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0)
