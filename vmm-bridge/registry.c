@@ -16,9 +16,14 @@
 #include "util.h"
 
 #define TAG "registry"
-/* After the console socket ends, wait this long for libvirt to report the
- * domain's fate before deciding it was only the display connection. */
-#define VG_LOST_GRACE_US (3 * 1000 * 1000)
+/* After the console socket ends while libvirt still says the domain runs,
+ * wait this long for libvirt to learn its fate (QEMU closes its sockets while
+ * it quits, a moment before libvirt reaps it) before deciding it was only the
+ * display connection. libvirt is asked again every 100 ms meanwhile. */
+#define VG_LOST_GRACE_US (1500 * 1000)
+/* A VM libvirt no longer has after its console ended: its STOPPED or
+ * UNDEFINED event, which says why, is waited for this long. */
+#define VG_GONE_GRACE_US (5 * 1000 * 1000)
 /* How long a domain may sit in "being shut down" before we stop waiting for
  * the event that says why it stopped. */
 #define VG_STOPPING_GRACE_US (15 * 1000 * 1000)
@@ -348,13 +353,18 @@ static int on_tick(void *opaque, virConnectPtr conn)
         if (v->lost_at) {
             int why = 0;
             int64_t waited = now - v->lost_at;
-            /* The lifecycle event usually follows the socket's end within
-             * moments and carries the reason: give it time before asking. */
-            if (waited < VG_LOST_GRACE_US) {
+            bool known = refresh_state(reg, conn, v, &why);
+            /* libvirt's state says why as soon as libvirt knows (the
+             * lifecycle event follows); while it still says running, give
+             * it a moment before deciding only the display was lost. (While
+             * libvirt destroys a VM, asking blocks until it is done.) A VM
+             * libvirt no longer has waits for the event that says why. */
+            if ((known && v->info.state == VIR_DOMAIN_RUNNING && waited < VG_LOST_GRACE_US) ||
+                (!known && waited < VG_GONE_GRACE_US)) {
                 wait_ms = MIN(wait_ms, 100);
                 continue;
             }
-            if (!refresh_state(reg, conn, v, &why)) {
+            if (!known) {
                 remove_vm(reg, v, "the VM stopped and no longer exists");
                 continue;
             }

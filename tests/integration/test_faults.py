@@ -384,10 +384,10 @@ def shutdown_fd_of(pid, fd):
         os.close(pidfd)
 
 
-# A console's socket that ends while libvirt says nothing is given 3 s for
-# the lifecycle event that would say why (vmm-bridge/registry.c,
-# VG_LOST_GRACE_US) before its viewers are ended: then they are at once.
-CUT_END_S = 4.5
+# A console's socket that ends while libvirt still says the VM runs is given
+# 1.5 s for libvirt to learn why (vmm-bridge/registry.c, VG_LOST_GRACE_US)
+# before its viewers are ended: then they are at once.
+CUT_END_S = 2.0
 
 
 def test_console_socket_cut_under_viewers():
