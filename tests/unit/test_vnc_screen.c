@@ -194,6 +194,21 @@ static void quiet_log(const char *format, ...)
     (void)format;
 }
 
+/* libvncclient's framebuffer allocation, poisoned (no pattern pixel has a
+ * top byte): malloc may hand back an earlier viewer's pixels, which a check
+ * would take for a frame that never came. */
+static rfbBool malloc_poisoned_fb(rfbClient *cl)
+{
+    size_t n = (size_t)cl->width * (size_t)cl->height * (size_t)(cl->format.bitsPerPixel / 8);
+
+    free(cl->frameBuffer);
+    cl->frameBuffer = malloc(n);
+    if (!cl->frameBuffer)
+        return FALSE;
+    memset(cl->frameBuffer, 0xff, n);
+    return TRUE;
+}
+
 static rfbClient *connect_viewer(fixture *f, void *viewer, bool remote_cursor)
 {
     int sv[2];
@@ -208,6 +223,7 @@ static rfbClient *connect_viewer(fixture *f, void *viewer, bool remote_cursor)
     cl->appData.encodingsString = "raw";
     cl->appData.useRemoteCursor = remote_cursor;
     cl->GotCursorShape = got_cursor_shape;
+    cl->MallocFrameBuffer = malloc_poisoned_fb;
     cl->sock = sv[1];
     cl->listenSpecified = TRUE;
     assert_true(rfbInitClient(cl, NULL, NULL));
