@@ -98,6 +98,8 @@ typedef struct screen_client {
     char reason[VG_VNC_SCREEN_REASON_MAX]; /* why we closed it; empty if it left */
     bool ext_keys;                         /* announced QEMU extended key events */
     bool reack;                            /* repeat the acknowledgement after this update */
+    bool size_untold; /* the screen's size changed after its ServerInit, before it asked for
+                         DesktopSize: tell it before its next update */
 } screen_client;
 
 struct vg_vnc_screen {
@@ -347,8 +349,16 @@ static int replace_framebuffer(vg_vnc_screen *s, uint32_t w, uint32_t h)
     rfbNewFramebuffer(s->rfb, (char *)fb, (int)w, (int)h, 8, 3, VG_SURFACE_BPP);
     set_format(s->rfb);
     it = rfbGetClientIterator(s->rfb);
-    while ((cl = rfbClientIteratorNext(it)))
+    while ((cl = rfbClientIteratorNext(it))) {
+        screen_client *c = cl->clientData;
+
         s->rfb->setTranslateFunction(cl);
+        /* rfbNewFramebuffer() tells only the viewers that have announced
+         * DesktopSize; one past its ServerInit (old size) whose
+         * SetEncodings is still to come would never hear of the new one. */
+        if (c && cl->state == RFB_NORMAL && !cl->useNewFBSize)
+            c->size_untold = true;
+    }
     rfbReleaseClientIterator(it);
     old = s->fb;
     s->fb = fb;
@@ -455,6 +465,12 @@ static void display_hook(rfbClientPtr cl)
         /* No shape known yet: leave the viewer's own pointer rather than
          * sending an empty (invisible) one. */
         cl->cursorWasChanged = FALSE;
+    }
+    /* Before any pixels at the new size (libvncserver checks the flag
+     * after this hook). */
+    if (c && c->size_untold && cl->useNewFBSize) {
+        c->size_untold = false;
+        cl->newFBSizePending = TRUE;
     }
     /* This update carries libvncserver's SupportedMessages, whose list
      * lacks QEMU's message: a client that trusts it (libvncclient) would
@@ -591,14 +607,15 @@ static rfbBool ext_new_client(rfbClientPtr cl, void **data)
 
 /* Acknowledge QEMU extended key events as QEMU does: a FramebufferUpdate
  * holding one empty rectangle of encoding -258. Between updates only. */
+/* The acknowledgement: an update of one pseudo-rectangle of 0x0 at (0, 0).
+ * QEMU gives it the screen's size, but clients check even pseudo-rectangles
+ * against the size they know (libvncclient ends the connection on one too
+ * large), and a viewer whose SetEncodings arrives just after a resize has
+ * not been told the new size yet; 0x0 fits every size. */
 static void send_ext_key_ack(rfbClientPtr cl)
 {
     uint8_t msg[16] = {rfbFramebufferUpdate, 0, 0, 1};
 
-    msg[8] = (uint8_t)(cl->screen->width >> 8);
-    msg[9] = (uint8_t)cl->screen->width;
-    msg[10] = (uint8_t)(cl->screen->height >> 8);
-    msg[11] = (uint8_t)cl->screen->height;
     msg[12] = (uint8_t)((uint32_t)QEMU_EXT_KEY_ENCODING >> 24);
     msg[13] = (uint8_t)((uint32_t)QEMU_EXT_KEY_ENCODING >> 16);
     msg[14] = (uint8_t)((uint32_t)QEMU_EXT_KEY_ENCODING >> 8);

@@ -9,6 +9,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -35,6 +36,8 @@
 #define W         64
 #define H         48
 #define WAIT_MS   5000
+/* QEMU extended key events (pseudo-encoding), as the screen acknowledges them. */
+#define QEMU_EXT_KEY_EVENT (-258)
 #define MAX_KEYS  16
 #define REASON_SZ 160
 
@@ -368,6 +371,140 @@ static void test_screen_resize_reaches_viewer(void **state)
     close_viewer(cl);
 }
 
+/* ---- a viewer speaking RFB byte by byte ---- */
+
+static void raw_read(int fd, void *buf, size_t len)
+{
+    uint8_t *p = buf;
+    int64_t end = vg_now_us() + WAIT_MS * 1000;
+
+    while (len > 0) {
+        struct pollfd pfd = {.fd = fd, .events = POLLIN};
+        int left = (int)MAX(0, (end - vg_now_us()) / 1000);
+        ssize_t n;
+
+        if (poll(&pfd, 1, left) != 1)
+            fail_msg("nothing more from the screen within %d ms", WAIT_MS);
+        n = read(fd, p, len);
+        assert_true(n > 0);
+        p += n;
+        len -= (size_t)n;
+    }
+}
+
+static void raw_write(int fd, const void *buf, size_t len)
+{
+    assert_int_equal(write(fd, buf, len), (ssize_t)len);
+}
+
+static uint16_t be16(const uint8_t *p)
+{
+    return (uint16_t)(p[0] << 8 | p[1]);
+}
+
+static uint32_t be32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static void raw_update_request(int fd, bool incremental, uint16_t w, uint16_t h)
+{
+    uint8_t req[10] = {3, incremental, 0, 0, 0, 0, (uint8_t)(w >> 8), (uint8_t)w,
+                       (uint8_t)(h >> 8), (uint8_t)h};
+
+    raw_write(fd, req, sizeof(req));
+}
+
+/* The screen is resized after a viewer's ServerInit and before its
+ * SetEncodings (a VM changing mode while someone connects): every
+ * rectangle it gets, pseudo ones included, fits the size it was told, and
+ * it is told the new size (DesktopSize) before pixels at that size. */
+static void test_screen_resize_before_viewer_asks_for_desktop_size(void **state)
+{
+    fixture *f = *state;
+    frame_spec e = {.w = W, .h = H, .seed = 0};
+    rfbClient *cl = connect_viewer(f, &viewer_a, false);
+    uint8_t buf[64], version[12], n_types, result[4], init[24];
+    /* Raw, QEMU extended key events, DesktopSize (not ExtendedDesktopSize). */
+    static const uint8_t set_encodings[16] = {2, 0, 0, 3, 0, 0, 0, 0,
+                                              0xff, 0xff, 0xfe, 0xfe, 0xff, 0xff, 0xff, 0x21};
+    static const uint8_t set_format[20] = {0, 0, 0, 0, 32, 24, 0, 1, 0, 255, 0, 255, 0, 255,
+                                           16, 8, 0, 0, 0, 0};
+    uint32_t known_w, known_h;
+    bool acked = false, told = false, pixels = false;
+    int sv[2];
+
+    assert_true(pump_until(cl, frame_is, &e));
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+    assert_int_equal(vg_vnc_screen_add_client(f->screen, sv[0], &viewer_b), 0);
+    raw_read(sv[1], version, sizeof(version));
+    raw_write(sv[1], version, sizeof(version));
+    raw_read(sv[1], &n_types, 1);
+    assert_true(n_types > 0 && n_types <= sizeof(buf));
+    raw_read(sv[1], buf, n_types);
+    raw_write(sv[1], &(uint8_t){1}, 1); /* None */
+    raw_read(sv[1], result, sizeof(result));
+    assert_int_equal(be32(result), 0);
+    raw_write(sv[1], &(uint8_t){1}, 1); /* shared */
+    raw_read(sv[1], init, sizeof(init));
+    known_w = be16(init);
+    known_h = be16(init + 2);
+    assert_int_equal(known_w, W);
+    assert_int_equal(known_h, H);
+    assert_true(be32(init + 20) <= sizeof(buf));
+    raw_read(sv[1], buf, be32(init + 20));
+
+    /* Resized, and applied: the first viewer sees the new size. */
+    assert_int_equal(vg_surface_resize(f->surface, 90, 37), 0);
+    fill(f->surface, 90, 37, 5);
+    e = (frame_spec){.w = 90, .h = 37, .seed = 5};
+    assert_true(pump_until(cl, frame_is, &e));
+
+    raw_write(sv[1], set_format, sizeof(set_format));
+    raw_write(sv[1], set_encodings, sizeof(set_encodings));
+    raw_update_request(sv[1], false, (uint16_t)known_w, (uint16_t)known_h);
+    while (!(acked && told && pixels)) {
+        uint8_t hdr[4];
+
+        raw_read(sv[1], hdr, sizeof(hdr));
+        assert_int_equal(hdr[0], rfbFramebufferUpdate);
+        for (uint16_t i = 0, n = be16(hdr + 2); i < n; i++) {
+            uint8_t r[12];
+            uint32_t x, y, w, h;
+            int32_t enc;
+
+            raw_read(sv[1], r, sizeof(r));
+            x = be16(r), y = be16(r + 2), w = be16(r + 4), h = be16(r + 6);
+            enc = (int32_t)be32(r + 8);
+            if (enc == (int32_t)rfbEncodingNewFBSize) { /* carries the new size */
+                known_w = w, known_h = h;
+                told = true;
+                raw_update_request(sv[1], false, (uint16_t)w, (uint16_t)h);
+                continue;
+            }
+            if (x + w > known_w || y + h > known_h)
+                fail_msg("rectangle %ux%u at (%u,%u), encoding %d, outside the %ux%u the viewer "
+                         "knows", w, h, x, y, enc, known_w, known_h);
+            if (enc == QEMU_EXT_KEY_EVENT) {
+                acked = true;
+            } else if (enc == rfbEncodingRaw) {
+                uint8_t row[90 * 4];
+
+                for (uint32_t ry = 0; ry < h; ry++)
+                    raw_read(sv[1], row, (size_t)w * 4);
+                pixels = pixels || (told && w > 0 && h > 0);
+                raw_update_request(sv[1], true, (uint16_t)known_w, (uint16_t)known_h);
+            } else {
+                fail_msg("unexpected encoding %d", enc);
+            }
+        }
+    }
+    assert_int_equal(known_w, 90);
+    assert_int_equal(known_h, 37);
+    close(sv[1]);
+    close_viewer(cl);
+}
+
 static void test_screen_placeholder_until_surface_has_a_size(void **state)
 {
     fixture *f = *state;
@@ -695,6 +832,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_screen_sends_committed_pixels, setup, teardown),
         cmocka_unit_test_setup_teardown(test_screen_resize_reaches_viewer, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_screen_resize_before_viewer_asks_for_desktop_size,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_screen_placeholder_until_surface_has_a_size, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_screen_key_event_maps_keysym_to_qnum, setup, teardown),
