@@ -14,6 +14,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "util.h"
+#include "vm-filter.h"
 
 #define TAG "registry"
 /* After the console socket ends while libvirt still says the domain runs,
@@ -45,7 +46,8 @@ struct vg_registry {
     vg_registry_events events;
     void *opaque;
     GMutex lock;
-    GHashTable *vms; /* name → vm */
+    GHashTable *vms;      /* name → vm */
+    vg_vm_filter *filter; /* the VMs served; NULL: all */
     bool connected;
 };
 
@@ -245,6 +247,10 @@ static void on_connected(void *opaque, virConnectPtr conn)
         int state = VIR_DOMAIN_NOSTATE, why = 0;
         vm *v;
 
+        if (!vg_vm_filter_match(reg->filter, virDomainGetName(doms[i]))) {
+            virDomainFree(doms[i]);
+            continue;
+        }
         virDomainGetUUIDString(doms[i], uuid);
         virDomainGetState(doms[i], &state, &why, 0);
         v = get_or_add(reg, virDomainGetName(doms[i]), uuid);
@@ -290,6 +296,8 @@ static void on_domain_event(void *opaque, virConnectPtr conn, const char *name, 
     vg_registry *reg = opaque;
     vm *v;
 
+    if (!vg_vm_filter_match(reg->filter, name))
+        return; /* not one of ours */
     vg_debug(TAG, "vm=%s: lifecycle event %d detail %d", name, event, detail);
     if (event != VIR_DOMAIN_EVENT_STARTED && event != VIR_DOMAIN_EVENT_DEFINED &&
         event != VIR_DOMAIN_EVENT_RESUMED && !g_hash_table_lookup(reg->vms, name))
@@ -415,12 +423,20 @@ static const vg_hypervisor_events hv_events = {
     .tick = on_tick,
 };
 
-int vg_registry_new(const char *uri, const vg_registry_events *events, void *opaque,
-                    vg_registry **out)
+int vg_registry_new(const char *uri, const char *vms, const vg_registry_events *events,
+                    void *opaque, vg_registry **out)
 {
-    vg_registry *reg = g_new0(vg_registry, 1);
+    g_autofree char *err = NULL;
+    vg_vm_filter *filter = NULL;
+    vg_registry *reg;
     int r;
 
+    if (vg_vm_filter_parse(vms, &filter, &err) < 0) {
+        vg_warning(TAG, "VM name patterns refused: %s", err);
+        return -EINVAL;
+    }
+    reg = g_new0(vg_registry, 1);
+    reg->filter = filter;
     if (events)
         reg->events = *events;
     reg->opaque = opaque;
@@ -430,6 +446,7 @@ int vg_registry_new(const char *uri, const vg_registry_events *events, void *opa
     if (r < 0) {
         g_hash_table_unref(reg->vms);
         g_mutex_clear(&reg->lock);
+        vg_vm_filter_free(reg->filter);
         g_free(reg);
         return r;
     }
@@ -444,6 +461,7 @@ void vg_registry_free(vg_registry *reg)
     vg_hypervisor_free(reg->hv);
     g_hash_table_unref(reg->vms);
     g_mutex_clear(&reg->lock);
+    vg_vm_filter_free(reg->filter);
     g_free(reg);
 }
 
@@ -564,6 +582,8 @@ int vg_registry_power(vg_registry *reg, const char *name, vg_power_action action
 
     if ((unsigned)action >= G_N_ELEMENTS(power_names))
         return -EINVAL;
+    if (!vg_vm_filter_match(reg->filter, name))
+        return -ENOENT; /* not one of ours, whatever libvirt has */
     conn = vg_hypervisor_get_conn(reg->hv);
     if (!conn)
         return -ENOTCONN;

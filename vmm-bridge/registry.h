@@ -42,11 +42,13 @@ typedef struct vg_registry_events {
 } vg_registry_events;
 
 /**
- * Start following the hypervisor at @uri.
- * @return 0 or a negative errno.
+ * Start following the hypervisor at @uri, serving the VMs whose names
+ * match @vms (see vm-filter.h; NULL: every VM). A VM that does not match
+ * is never listed, opened or powered.
+ * @return 0; -EINVAL for a bad @vms; another negative errno.
  */
-int vg_registry_new(const char *uri, const vg_registry_events *events, void *opaque,
-                    vg_registry **out);
+int vg_registry_new(const char *uri, const char *vms, const vg_registry_events *events,
+                    void *opaque, vg_registry **out);
 
 /** Close all consoles ("gateway shutting down") and free. NULL is fine. */
 void vg_registry_free(vg_registry *reg);

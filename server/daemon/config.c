@@ -17,9 +17,11 @@
 #include <glib.h>
 
 #include "log.h"
+#include "vm-filter.h"
 
 typedef enum kind {
     K_URI,          /* a libvirt URI */
+    K_VM_FILTER,    /* VM name patterns (vm-filter.h) */
     K_ADDRESS,      /* an IPv4 or IPv6 address */
     K_UINT,         /* an integer in min..max */
     K_BOOL,         /* true or false */
@@ -42,6 +44,7 @@ typedef struct key_spec {
 
 static const key_spec specs[] = {
     {"libvirt", "uri", K_URI, F(libvirt_uri), "qemu:///system", 0, 0},
+    {"libvirt", "vms", K_VM_FILTER, F(libvirt_vms), "*", 0, 0},
     {"vnc", "listen", K_ADDRESS, F(vnc_listen), "0.0.0.0", 0, 0},
     {"vnc", "port", K_UINT, F(vnc_port), "5900", 1, 65535},
     {"vnc", "allow_insecure_loopback", K_BOOL, F(vnc_allow_insecure_loopback), "false", 0, 0},
@@ -106,6 +109,14 @@ static char *parse_value(vg_config *cfg, const key_spec *k, const char *value)
         if (!*value || !strchr(value, ':') || strpbrk(value, " \t"))
             return g_strdup("expected a libvirt URI such as qemu:///system");
         break;
+    case K_VM_FILTER: {
+        vg_vm_filter *filter = NULL;
+        char *err = NULL;
+        if (vg_vm_filter_parse(value, &filter, &err) < 0)
+            return err;
+        vg_vm_filter_free(filter);
+        break;
+    }
     case K_ADDRESS:
         if (inet_pton(AF_INET, value, addr) != 1 && inet_pton(AF_INET6, value, addr) != 1)
             return g_strdup("expected an IPv4 or IPv6 address");
@@ -156,6 +167,7 @@ void vg_config_free(vg_config *cfg)
     for (size_t i = 0; i < N_SPECS; i++) {
         switch (specs[i].kind) {
         case K_URI:
+        case K_VM_FILTER:
         case K_ADDRESS:
         case K_PATH:
         case K_NAME:

@@ -23,6 +23,7 @@
 typedef struct vg_config {
     /* [libvirt] */
     char *libvirt_uri; /**< uri: hypervisor connection */
+    char *libvirt_vms; /**< vms: the VMs served, name patterns (vm-filter.h) */
 
     /* [vnc] */
     char *vnc_listen;                 /**< listen: IPv4 or IPv6 address */

@@ -222,7 +222,7 @@ int main(int argc, char **argv)
     if (getenv("VMGATE_LOG_LEVEL") && vg_log_parse_level(getenv("VMGATE_LOG_LEVEL")) > 0)
         vg_log_set_level(vg_log_parse_level(getenv("VMGATE_LOG_LEVEL")));
     watchers = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, watcher_free);
-    r = vg_registry_new(argv[1], &events, NULL, &reg);
+    r = vg_registry_new(argv[1], NULL, &events, NULL, &reg);
     if (r < 0) {
         fprintf(stderr, "bridge-monitor: %s\n", g_strerror(-r));
         return 1;

@@ -61,7 +61,7 @@ int main(int argc, char **argv)
     g_strchomp(password);
     events = g_ptr_array_new_with_free_func(g_free);
     if (vg_store_open(argv[1], &store) < 0 ||
-        vg_registry_new(cfg->libvirt_uri, NULL, NULL, &reg) < 0) {
+        vg_registry_new(cfg->libvirt_uri, cfg->libvirt_vms, NULL, NULL, &reg) < 0) {
         fprintf(stderr, "broker-probe: cannot open the store or libvirt\n");
         return 2;
     }

@@ -423,6 +423,43 @@ def test_refusals_have_reasons_and_are_audited():
             fail("failed logins lack the source address: %r" % records)
 
 
+def test_a_gateway_serves_only_the_vms_its_patterns_name():
+    """[libvirt] vms names vm1 (and a pattern that matches nothing): vmgated
+    leaves vm2, running on the same libvirtd, alone: not listed, no power
+    action, no assignment, a login naming it refused; vm1 is served."""
+    with Guest() as g1, Guest() as g2:
+        gw = Gateway(g1, g2, extra="[libvirt]\nvms = %s, no-such-vm-*\n" % g1.name)
+        gw.d.start()
+        try:
+            gw.d.ok("user", "add", "alice", "--password-stdin", input="alice-vms-1\n")
+            gw.d.wait_vm(g1.name)
+            g2.wait_ready()  # running all along: libvirt has it
+            vms = json.loads(gw.d.ok("vm", "list", json_out=True))
+            names = [v["name"] for v in (vms if isinstance(vms, list) else vms.get("vms", []))]
+            if names != [g1.name]:
+                fail("vm list: %r, want only %s" % (names, g1.name))
+            for args in (("vm", "destroy", g2.name), ("assign", "alice", g2.name)):
+                rc, _, err = gw.d.ctl(*args)
+                if rc == 0 or "unknown VM" not in err:
+                    fail("vmgatectl %s: exit %d, %r; want an unknown VM" % (" ".join(args), rc, err))
+            if g2.dom.state()[0] != 1:  # VIR_DOMAIN_RUNNING
+                fail("vm2 is no longer running: %r" % (g2.dom.state(),))
+            gw.d.ok("assign", "alice", g1.name)
+            t, w, h = rfblogin.login("127.0.0.1", gw.d.vnc_port, "%s/alice" % g1.name,
+                                     "alice-vms-1", gw.ca)
+            t.close()
+            try:
+                t, _, _ = rfblogin.login("127.0.0.1", gw.d.vnc_port, "%s/alice" % g2.name,
+                                         "alice-vms-1", gw.ca)
+            except rfblogin.LoginRefused:
+                pass
+            else:
+                t.close()
+                fail("a login naming vm2, which this vmgated does not serve, got in")
+        finally:
+            gw.d.__exit__(None, None, None)
+
+
 def test_one_address_guessing_many_users_is_throttled():
     """Wrong passwords for six users from one address lock that address
     out: the right password of a seventh user from it is refused (and
@@ -853,6 +890,7 @@ if __name__ == "__main__":
                test_two_logins_to_a_pool_with_one_free_vm,
                test_pool_revocations_end_the_viewers_they_concern,
                test_refusals_have_reasons_and_are_audited,
+               test_a_gateway_serves_only_the_vms_its_patterns_name,
                test_one_address_guessing_many_users_is_throttled,
                test_logins_wait_while_the_audit_log_cannot_be_written,
                test_insecure_clients_are_refused,

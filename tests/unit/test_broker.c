@@ -136,7 +136,7 @@ static int setup_full(void **state, vg_second_login mode, bool hypervisor)
          * graphics console (so no login ever gets a console here). */
         gint64 end = g_get_monotonic_time() + 10 * G_USEC_PER_SEC;
         vg_libvirt_quiet();
-        assert_int_equal(vg_registry_new("test:///default", &r_events, f, &f->registry), 0);
+        assert_int_equal(vg_registry_new("test:///default", NULL, &r_events, f, &f->registry), 0);
         g_mutex_lock(&f->lock);
         while (!f->test_vm_running && g_cond_wait_until(&f->cond, &f->lock, end))
             ;

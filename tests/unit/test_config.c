@@ -63,6 +63,7 @@ static char *load_error(fixture *f, const char *text)
 static void assert_defaults(const vg_config *c)
 {
     assert_string_equal(c->libvirt_uri, "qemu:///system");
+    assert_string_equal(c->libvirt_vms, "*");
     assert_string_equal(c->vnc_listen, "0.0.0.0");
     assert_int_equal(c->vnc_port, 5900);
     assert_false(c->vnc_allow_insecure_loopback);
@@ -212,6 +213,28 @@ static void test_config_out_of_range_and_wrong_kinds(void **state)
     g_free(error);
 }
 
+static void test_config_vm_name_patterns(void **state)
+{
+    fixture *f = *state;
+    vg_config *cfg = NULL;
+    char *error = NULL;
+    char *expected;
+
+    write_file(f, "[libvirt]\nvms = web-*, Windows 11 (dev) ?\n");
+    assert_int_equal(vg_config_load(f->path, &cfg, &error), 0);
+    assert_string_equal(cfg->libvirt_vms, "web-*, Windows 11 (dev) ?");
+    vg_config_free(cfg);
+
+    error = load_error(f, "[libvirt]\nvms = web-*, ,build-?\n");
+    expected = g_strdup_printf("%s:2: [libvirt] vms: expected VM name patterns separated by "
+                               "commas, none of them empty (such as \"web-*, build-?\"), got "
+                               "\"web-*, ,build-?\"",
+                               f->path);
+    assert_string_equal(error, expected);
+    g_free(expected);
+    g_free(error);
+}
+
 static void test_config_metrics_listener(void **state)
 {
     fixture *f = *state;
@@ -308,6 +331,7 @@ static void test_config_sample_documents_every_default(void **state)
     fixture *f = *state;
     static const char *const keys[] = {
         "uri",
+        "vms",
         "listen",
         "port",
         "allow_insecure_loopback",
@@ -384,6 +408,7 @@ int main(void)
         T(test_config_values_are_read),
         T(test_config_bad_value_names_file_line_and_key),
         T(test_config_out_of_range_and_wrong_kinds),
+        T(test_config_vm_name_patterns),
         T(test_config_metrics_listener),
         T(test_config_unknown_key_is_an_error),
         T(test_config_unknown_group_is_an_error),

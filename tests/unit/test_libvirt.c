@@ -90,7 +90,7 @@ static void test_registry_lists_vms_when_console_cannot_open(void **state)
     gint64 end = g_get_monotonic_time() + 10 * G_USEC_PER_SEC;
     (void)state;
 
-    assert_int_equal(vg_registry_new("test:///default", &w_events, &w, &reg), 0);
+    assert_int_equal(vg_registry_new("test:///default", NULL, &w_events, &w, &reg), 0);
     /* Connected is said once the VMs are known: the list is whole then. */
     g_mutex_lock(&w.lock);
     while (!w.connected && g_cond_wait_until(&w.cond, &w.lock, end))
@@ -108,6 +108,46 @@ static void test_registry_lists_vms_when_console_cannot_open(void **state)
     vg_registry_free(reg);
     g_mutex_clear(&w.lock);
     g_cond_clear(&w.cond);
+}
+
+/* VMs whose names match none of the patterns are not the registry's: not
+ * listed, not powered; a bad pattern list is refused. */
+static void test_registry_serves_only_vms_matching_its_patterns(void **state)
+{
+    static const struct {
+        const char *vms;
+        guint listed;
+    } cases[] = {{"te?t", 1}, {"other-*, tes", 0}, {"x, *", 1}};
+    (void)state;
+
+    for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
+        watch w = {0};
+        vg_registry *reg = NULL;
+        GArray *list;
+        gint64 end = g_get_monotonic_time() + 10 * G_USEC_PER_SEC;
+
+        assert_int_equal(vg_registry_new("test:///default", cases[i].vms, &w_events, &w, &reg), 0);
+        g_mutex_lock(&w.lock);
+        while (!w.connected && g_cond_wait_until(&w.cond, &w.lock, end))
+            ;
+        g_mutex_unlock(&w.lock);
+        assert_true(vg_registry_connected(reg));
+        list = vg_registry_list(reg);
+        assert_int_equal(list->len, cases[i].listed);
+        g_array_unref(list);
+        if (!cases[i].listed) {
+            assert_false(w.saw_test_running);
+            assert_int_equal(vg_registry_power(reg, "test", VG_POWER_DESTROY), -ENOENT);
+        }
+        vg_registry_free(reg);
+        g_mutex_clear(&w.lock);
+        g_cond_clear(&w.cond);
+    }
+    {
+        vg_registry *reg = NULL;
+        assert_int_equal(vg_registry_new("test:///default", " , ", &w_events, NULL, &reg), -EINVAL);
+        assert_null(reg);
+    }
 }
 
 /* Wait until the registry has seen VM "test" in @state; the state it was in. */
@@ -131,7 +171,7 @@ static void test_registry_power_actions(void **state)
     vg_power_action a;
     (void)state;
 
-    assert_int_equal(vg_registry_new("test:///default", &w_events, &w, &reg), 0);
+    assert_int_equal(vg_registry_new("test:///default", NULL, &w_events, &w, &reg), 0);
     assert_int_equal(wait_test_state(&w, VIR_DOMAIN_RUNNING), VIR_DOMAIN_RUNNING);
 
     assert_int_equal(vg_registry_power(reg, "test", VG_POWER_SUSPEND), 0);
@@ -169,7 +209,7 @@ static void test_registry_unreachable_daemon_keeps_retrying_and_frees(void **sta
     gint64 end = g_get_monotonic_time() + 400 * 1000;
     (void)state;
 
-    assert_int_equal(vg_registry_new("qemu+unix:///system?socket=/nonexistent/vmgate-test.sock",
+    assert_int_equal(vg_registry_new("qemu+unix:///system?socket=/nonexistent/vmgate-test.sock", NULL,
                                      &w_events, &w, &reg),
                      0);
     g_mutex_lock(&w.lock);
@@ -190,6 +230,7 @@ int main(void)
         cmocka_unit_test(test_open_graphics_failure_gives_reason),
         cmocka_unit_test(test_stopped_reasons_are_specific),
         cmocka_unit_test(test_registry_lists_vms_when_console_cannot_open),
+        cmocka_unit_test(test_registry_serves_only_vms_matching_its_patterns),
         cmocka_unit_test(test_registry_power_actions),
         cmocka_unit_test(test_registry_unreachable_daemon_keeps_retrying_and_frees),
     };

@@ -51,7 +51,7 @@ static int setup(void **state)
     f->sessions = vg_sessions_new();
     f->cfg = vg_config_new_defaults();
     vg_libvirt_quiet();
-    assert_int_equal(vg_registry_new("test:///default", NULL, NULL, &f->registry), 0);
+    assert_int_equal(vg_registry_new("test:///default", NULL, NULL, NULL, &f->registry), 0);
     while (!vg_registry_connected(f->registry) && vg_now_us() < end)
         g_usleep(10 * 1000); /* polling a condition with a deadline */
     assert_true(vg_registry_connected(f->registry));
