@@ -67,6 +67,7 @@ typedef struct daemon_state {
     vg_tls *tls;
     vg_gate *gate;
     void *fronts[G_N_ELEMENTS(front_table)]; /* each front end's state */
+    bool fronts_up;                           /* started (they need a certificate) */
     vg_daemon_live live;
     vg_metrics_sources metrics_src;
     vg_metrics_http *metrics;
@@ -87,6 +88,27 @@ static gboolean on_stop(gpointer data)
     sd_notify(0, "STOPPING=1");
     g_main_loop_quit(d->loop);
     return G_SOURCE_CONTINUE;
+}
+
+/* Start every front end with the certificate loaded.
+ * @return 0, or the first failure's negative errno (logged) with the ones
+ *         started before it stopped again. */
+static int start_fronts(daemon_state *d)
+{
+    vg_front_env env = {.cfg = d->cfg, .gate = d->gate, .tls = d->tls};
+    int r;
+
+    for (size_t i = 0; i < G_N_ELEMENTS(front_table); i++) {
+        if ((r = front_table[i]->start(&env, &d->fronts[i])) < 0) {
+            for (size_t j = 0; j < i; j++) {
+                front_table[j]->stop(d->fronts[j]);
+                d->fronts[j] = NULL;
+            }
+            return r;
+        }
+    }
+    d->fronts_up = true;
+    return 0;
 }
 
 /* Load or reload the TLS certificate for the front ends. Without one the
@@ -149,6 +171,17 @@ static gboolean on_reload(gpointer data)
     vg_config_free(d->cfg);
     d->cfg = cfg;
     vg_notice(TAG, "configuration reloaded from %s", d->config_path);
+    /* The first certificate, set while the daemon ran without one. */
+    if (d->tls && !d->fronts_up) {
+        if (start_fronts(d) < 0) {
+            vg_warning(TAG, "VNC, RDP and the web stay off (see above); reload to try again");
+            sd_notify(0, "READY=1\nSTATUS=configuration reloaded; VNC, RDP and the web off");
+            return G_SOURCE_CONTINUE;
+        }
+        vg_notice(TAG, "VNC, RDP and the web are on: a TLS certificate is loaded");
+        sd_notify(0, "READY=1\nSTATUS=serving VNC, RDP and the web");
+        return G_SOURCE_CONTINUE;
+    }
     sd_notify(0, "READY=1\nSTATUS=configuration reloaded");
     return G_SOURCE_CONTINUE;
 }
@@ -336,13 +369,11 @@ int main(int argc, char **argv)
 
     d.gate = vg_gate_new(d.broker, d.sessions, d.audit);
     if (d.tls) {
-        vg_front_env env = {.cfg = d.cfg, .gate = d.gate, .tls = d.tls};
-        for (size_t i = 0; i < G_N_ELEMENTS(front_table); i++)
-            if ((r = front_table[i]->start(&env, &d.fronts[i])) < 0)
-                goto out;
+        if ((r = start_fronts(&d)) < 0)
+            goto out;
     } else {
         vg_warning(TAG, "VNC, RDP and the web are off: they need a TLS certificate ([tls] "
-                        "certificate and key)");
+                        "certificate and key); set one and reload");
     }
     d.idle = vg_idle_new(d.store, d.registry, d.sessions, d.audit);
     if (start_metrics(&d, db) < 0)

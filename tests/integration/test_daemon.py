@@ -9,6 +9,7 @@ import pwd
 import random
 import resource
 import signal
+import socket
 import subprocess
 import tempfile
 import time
@@ -325,6 +326,40 @@ def test_tls_certificate_loaded_and_reloaded_on_sighup():
         d.ok("user", "list")
 
 
+def test_the_first_certificate_takes_effect_on_reload():
+    """vmgated started before its certificate exists (a fresh package install):
+    VNC, RDP and the web are off and nothing listens on their ports; once the
+    files are there, a reload (SIGHUP, what systemctl reload sends) starts
+    them, serving that certificate, without a restart."""
+    root = tmpdir()
+    certs = os.path.join(root, "certs")
+    crt, key = os.path.join(certs, "server.crt"), os.path.join(certs, "server.key")
+    d = Daemon(root, extra="[tls]\ncertificate = %s\nkey = %s\n" % (crt, key))
+    with d:
+        wait_log(d, "need a TLS certificate")
+        for port in (d.vnc_port, d.rdp_port, d.web_port):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=5).close()
+            except ConnectionRefusedError:
+                pass
+            else:
+                fail("port %d accepts connections before there is a certificate" % port)
+        pid = d.proc.pid
+        subprocess.run([MKCERTS, certs], check=True, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL)
+        d.proc.send_signal(signal.SIGHUP)
+        wait_log(d, "VNC, RDP and the web are on")
+        fp = fingerprint(crt)
+        got = {"vnc": tlsprobe.served_fingerprint(tlsprobe.vnc_ready("127.0.0.1", d.vnc_port)),
+               "rdp": tlsprobe.served_fingerprint(tlsprobe.rdp_ready("127.0.0.1", d.rdp_port))}
+        if got != {"vnc": fp, "rdp": fp}:
+            fail("after the reload: served %r, want %s on both ports" % (got, fp))
+        socket.create_connection(("127.0.0.1", d.web_port), timeout=5).close()
+        if d.proc.pid != pid or d.proc.poll() is not None:
+            fail("vmgated restarted or exited")
+        d.ok("user", "list")
+
+
 def test_every_port_speaks_the_same_tls():
     """What an sslscan would show, on the VNC port after VeNCrypt, the RDP
     port after X.224 and the web port: the same, and the policy: TLS 1.2 and
@@ -393,4 +428,5 @@ def test_a_file_size_limit_does_not_kill_the_daemon():
 if __name__ == "__main__":
     run_tests([test_admin_commands, test_admin_socket_permissions, test_readonly_admin_group,
                test_restart_reload_and_errors, test_tls_certificate_loaded_and_reloaded_on_sighup,
-               test_every_port_speaks_the_same_tls, test_a_file_size_limit_does_not_kill_the_daemon])
+               test_every_port_speaks_the_same_tls, test_the_first_certificate_takes_effect_on_reload,
+               test_a_file_size_limit_does_not_kill_the_daemon])
