@@ -317,22 +317,28 @@ int vg_store_sticky_get(vg_store *s, const char *pool, const char *user, char **
 static int sticky_set_body(vg_store *s, void *data)
 {
     const names *n = data;
-    int64_t uid, pid, held;
+    int64_t uid, pid, held, changes = 0;
     int r = vg_store_user_id_locked(s, n->user, &uid);
 
     if (r == 0)
         r = vg_store_pool_id_locked(s, n->pool, &pid);
     if (r < 0)
         return r;
+    /* One statement claims the VM or does nothing, never a read then a write: of two gateways
+     * sharing the database, the second waits for the first's commit and then inserts nothing.
+     * A missing member fails the foreign key: -ENOENT. */
+    r = vg_store_run_changes_locked(s,
+                                    "INSERT INTO sticky (pool_id, vm, user_id) VALUES (?1, ?2, ?3) "
+                                    "ON CONFLICT DO NOTHING",
+                                    "set sticky", &changes, "iti", pid, n->vm, uid);
+    if (r < 0 || changes > 0)
+        return r;
+    /* Held already (fine if for this user), or the user holds another VM of the pool. */
     r = vg_store_query_int_locked(s, "SELECT user_id FROM sticky WHERE pool_id = ?1 AND vm = ?2",
                                   &held, "it", pid, n->vm);
-    if (r == 0) /* Already held: fine if for this user, a conflict otherwise. */
+    if (r == 0)
         return held == uid ? 0 : -EEXIST;
-    if (r != -ENOENT)
-        return r;
-    /* A missing member fails the foreign key: -ENOENT. */
-    return vg_store_run_locked(s, "INSERT INTO sticky (pool_id, vm, user_id) VALUES (?1, ?2, ?3)",
-                               "set sticky", "iti", pid, n->vm, uid);
+    return r == -ENOENT ? -EEXIST : r;
 }
 
 int vg_store_sticky_set(vg_store *s, const char *pool, const char *vm, const char *user)
