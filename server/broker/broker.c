@@ -691,8 +691,20 @@ static int choose_and_connect(vg_broker *b, const char *user, const char *vm_fro
     g_strlcpy(res->vm, choice.vm, sizeof(res->vm));
     res->role = choice.role;
     if (choice.claim_sticky && choice.pool &&
-        vg_store_sticky_set(b->store, choice.pool, choice.vm, user) < 0)
+        (r = vg_store_sticky_set(b->store, choice.pool, choice.vm, user)) < 0) {
+        if (r == -EEXIST) {
+            /* Another gateway sharing the store held it for someone else since the facts
+             * were read: the claim is the store's, so this login does not take the VM. */
+            res->status = VG_BROKER_REFUSED;
+            g_strlcpy(res->message, refusal_message(VG_POLICY_POOL_EXHAUSTED),
+                      sizeof(res->message));
+            vg_notice(TAG, "login refused: user=%s address=%s vm=%s (claimed meanwhile)", user,
+                      address, choice.vm);
+            audit(b, "login_failed", user, address, "reason", "pool-vm-claimed", "vm", choice.vm);
+            goto out;
+        }
         vg_warning(TAG, "vm=%s: could not record it as %s's", choice.vm, user);
+    }
     if (choice.power_on) {
         const char *why = NULL;
         if (power_on(b, choice.vm, &why) < 0) {
