@@ -2,7 +2,7 @@
  * vmgate — store internals shared by store.c (schema, users, VMs,
  * assignments), store-pools.c (pools, entitlements, sticky VMs),
  * store-sql.c (the back-end-neutral statement and row layer) and the back
- * ends (store-sqlite.c).
+ * ends (store-sqlite.c, store-pg.c).
  *
  * The seam: the store's SQL is written once, with numbered parameters
  * (?1, ?2, ...) and values passed as text or 64-bit integers, and each row
@@ -101,9 +101,18 @@ void vg_store_base_clear(vg_store *s);
 
 /** The migrations of each back end (store-schema.c). */
 extern const char *const vg_store_sqlite_migrations[];
+extern const char *const vg_store_pg_migrations[];
 
 /** Open the SQLite back end's connection to @path (store-sqlite.c). */
 int vg_store_sqlite_open(const char *path, vg_store **out);
+
+/**
+ * Open the PostgreSQL back end (store-pg.c): connect with libpq to @dsn,
+ * with the password read from @password_file (NULL: libpq's own ways),
+ * within @connect_timeout seconds unless the DSN says otherwise (0: 5).
+ */
+int vg_store_pg_open(const char *dsn, const char *password_file, unsigned connect_timeout,
+                     vg_store **out);
 
 /** Bring the schema up to date (store.c); called by each back end's open. */
 int vg_store_migrate_locked(vg_store *s);

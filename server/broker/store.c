@@ -3,7 +3,7 @@
  * migrations, users, VMs and dedicated assignments. Pools are in
  * store-pools.c, statements and transactions in store-sql.c, the
  * migrations themselves in store-schema.c, the back ends in
- * store-sqlite.c.
+ * store-sqlite.c and store-pg.c.
  *
  * Threading: every exported function takes s->lock for its whole duration;
  * helpers named *_locked expect it held.
@@ -85,6 +85,37 @@ int vg_store_open(const char *path, vg_store **out)
     if (!path || !*path || !out)
         return -EINVAL;
     return vg_store_sqlite_open(path, out);
+}
+
+int vg_store_backend_parse(const char *name, vg_store_backend *out)
+{
+    if (g_strcmp0(name, "sqlite") == 0)
+        *out = VG_STORE_SQLITE;
+    else if (g_strcmp0(name, "postgresql") == 0)
+        *out = VG_STORE_POSTGRESQL;
+    else
+        return -EINVAL;
+    return 0;
+}
+
+int vg_store_open_with(const vg_store_options *o, vg_store **out)
+{
+    if (!o || !out)
+        return -EINVAL;
+    switch (o->backend) {
+    case VG_STORE_SQLITE:
+        return vg_store_open(o->path, out);
+    case VG_STORE_POSTGRESQL:
+        if (!o->dsn)
+            return -EINVAL;
+        return vg_store_pg_open(o->dsn, o->password_file, o->connect_timeout, out);
+    }
+    return -EINVAL;
+}
+
+vg_store_backend vg_store_get_backend(vg_store *s)
+{
+    return strcmp(s->ops->name, "postgresql") == 0 ? VG_STORE_POSTGRESQL : VG_STORE_SQLITE;
 }
 
 void vg_store_close(vg_store *s)
