@@ -27,6 +27,10 @@ int vg_admin_store_failed(vg_admin_call *k, int r)
     case -EROFS:
         return vg_admin_fail(k, r, "the store %s cannot be written: its file system is read-only",
                              vg_store_path(ctx(k)->store));
+    case -ECONNREFUSED:
+        return vg_admin_fail(k, r,
+                             "the store's database %s cannot be reached (see the vmgated log)",
+                             vg_store_path(ctx(k)->store));
     default:
         return vg_admin_fail(k, r, "%s", g_strerror(-r));
     }
