@@ -127,6 +127,17 @@ void vg_store_close(vg_store *s)
     g_free(s);
 }
 
+int vg_store_ping(vg_store *s)
+{
+    int64_t one = 0;
+    int r;
+
+    g_mutex_lock(&s->lock);
+    r = vg_store_query_int_locked(s, "SELECT 1", &one, "");
+    g_mutex_unlock(&s->lock);
+    return r;
+}
+
 int vg_store_schema_version(vg_store *s)
 {
     int64_t v = -1;

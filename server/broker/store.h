@@ -153,6 +153,14 @@ const char *vg_store_path(vg_store *store);
 /** The back end of an open store. */
 vg_store_backend vg_store_get_backend(vg_store *store);
 
+/**
+ * Whether the database answers now (PostgreSQL: connecting again if the
+ * connection was lost), for readiness checks.
+ * @return 0; -ECONNREFUSED when the server cannot be reached; another
+ *         negative errno (logged).
+ */
+int vg_store_ping(vg_store *store);
+
 /** The schema version of the open database (equals vg_store_schema_latest). */
 int vg_store_schema_version(vg_store *store);
 

@@ -202,7 +202,8 @@ static int start_metrics(daemon_state *d, const char *db)
                                           .registry = d->registry,
                                           .broker = d->broker,
                                           .audit = d->audit,
-                                          .store_path = db};
+                                          .store_path = db,
+                                          .store = d->store};
     r = vg_metrics_http_new(d->cfg->metrics_listen, d->cfg->metrics_port, &metrics_ops,
                             &d->metrics_src, &d->metrics, &err);
     if (r < 0) {

@@ -241,6 +241,7 @@ static void test_store_reopen_keeps_schema_without_migrating_again(void **state)
 
     add_user(f, "alice");
     reopen(f);
+    assert_int_equal(vg_store_ping(f->store), 0);
     assert_int_equal(vg_store_schema_version(f->store), vg_store_schema_latest);
     assert_int_equal(raw_count(f, "SELECT count(*) FROM users"), 1);
 }
@@ -904,10 +905,12 @@ static void test_store_pg_survives_a_server_restart(void **state)
     assert_int_equal(r, -ECONNREFUSED);
     r = vg_store_user_get(f->store, "alice", &u);
     assert_int_equal(r, -ECONNREFUSED);
+    assert_int_equal(vg_store_ping(f->store), -ECONNREFUSED); /* what /readyz asks */
     assert_true(elapsed_ms(t0) < 10000);
 
     g_free(pgcluster("start"));
-    /* The first call after the restart connects again and works. */
+    assert_int_equal(vg_store_ping(f->store), 0);
+    /* The next calls after the restart work. */
     assert_int_equal(vg_store_user_get(f->store, "alice", &u), 0);
     vg_store_user_free(u);
     assert_int_equal(vg_store_user_add(f->store, "bob", HASH, NULL), 0);
