@@ -418,6 +418,37 @@ static const vg_store_ops pg_ops = {
     .close = pg_close,
 };
 
+/* The value of @keyword in parsed connection options, or NULL. */
+static const char *option(PQconninfoOption *opts, const char *keyword)
+{
+    for (PQconninfoOption *o = opts; o->keyword; o++) {
+        if (strcmp(o->keyword, keyword) == 0)
+            return o->val && *o->val ? o->val : NULL;
+    }
+    return NULL;
+}
+
+/*
+ * A server reached over a network with a TLS mode that does not check its
+ * name lets anyone on the path see or change the store: say so. Local
+ * sockets and loopback addresses need no TLS.
+ */
+static void warn_unverified_tls(PQconninfoOption *opts, const char *name)
+{
+    const char *host = option(opts, "host"), *addr = option(opts, "hostaddr");
+    const char *mode = option(opts, "sslmode");
+    const char *where = addr ? addr : host;
+
+    if (!where || where[0] == '/' || where[0] == '@' || strcmp(where, "localhost") == 0 ||
+        g_str_has_prefix(where, "127.") || strcmp(where, "::1") == 0)
+        return;
+    if (!mode || strcmp(mode, "verify-full") != 0)
+        vg_warning(TAG,
+                   "%s: the server's certificate and name are not checked (sslmode=%s); "
+                   "use sslmode=verify-full with sslrootcert",
+                   name, mode ? mode : "prefer");
+}
+
 /*
  * What logs call the database: postgresql://USER@HOST:PORT/NAME from the
  * DSN's parts (never its password), with what the DSN leaves out omitted.
@@ -515,6 +546,7 @@ int vg_store_pg_open(const char *dsn, const char *password_file, unsigned connec
         return -EINVAL;
     }
     name = display_name(opts);
+    warn_unverified_tls(opts, name);
     PQconninfoFree(opts);
 
     q = g_new0(store_pg, 1);
@@ -547,7 +579,8 @@ int vg_store_pg_open(const char *dsn, const char *password_file, unsigned connec
     g_mutex_unlock(&q->base.lock);
     if (r < 0)
         goto fail;
-    vg_info(TAG, "%s: connected (PostgreSQL %d)", q->base.path, PQserverVersion(q->conn));
+    vg_info(TAG, "%s: connected (PostgreSQL %d, %s)", q->base.path, PQserverVersion(q->conn),
+            PQsslInUse(q->conn) ? "TLS" : "no TLS");
     *out = &q->base;
     return 0;
 
