@@ -405,7 +405,7 @@ static void pg_close(vg_store *s)
 }
 
 static const vg_store_ops pg_ops = {
-    .name = "postgresql",
+    .backend = VG_STORE_POSTGRESQL,
     .migrations = vg_store_pg_migrations,
     .exec_locked = pg_exec_locked,
     .run_locked = pg_run_locked,
@@ -547,6 +547,9 @@ int vg_store_pg_open(const char *dsn, const char *password_file, unsigned connec
     }
     name = display_name(opts);
     warn_unverified_tls(opts, name);
+    if (option(opts, "password"))
+        vg_warning(TAG, "%s: the dsn holds a password; keep it in [store] password_file instead",
+                   name);
     PQconninfoFree(opts);
 
     q = g_new0(store_pg, 1);

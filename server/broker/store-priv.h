@@ -49,7 +49,7 @@ typedef struct vg_store_row {
 typedef int (*vg_store_row_fn)(const vg_store_row *row, void *opaque);
 
 typedef struct vg_store_ops {
-    const char *name; /* "sqlite" or "postgresql" */
+    vg_store_backend backend;
     /** Migration i takes the schema from version i to i + 1 (vg_store_schema_latest of them). */
     const char *const *migrations;
     /** Run SQL without parameters or rows (it may hold several statements). */

@@ -213,7 +213,7 @@ static void sqlite_close(vg_store *s)
 }
 
 static const vg_store_ops sqlite_ops = {
-    .name = "sqlite",
+    .backend = VG_STORE_SQLITE,
     .migrations = vg_store_sqlite_migrations,
     .exec_locked = sqlite_exec_locked,
     .run_locked = sqlite_run_locked,

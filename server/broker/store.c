@@ -115,7 +115,7 @@ int vg_store_open_with(const vg_store_options *o, vg_store **out)
 
 vg_store_backend vg_store_get_backend(vg_store *s)
 {
-    return strcmp(s->ops->name, "postgresql") == 0 ? VG_STORE_POSTGRESQL : VG_STORE_SQLITE;
+    return s->ops->backend;
 }
 
 void vg_store_close(vg_store *s)
