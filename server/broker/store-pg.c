@@ -116,11 +116,11 @@ static int connect_locked(vg_store *s)
     const char *keys[] = {"connect_timeout",
                           "tcp_user_timeout",
                           "application_name",
-                          "client_encoding",
                           "dbname",
+                          "client_encoding",
                           "password",
                           NULL};
-    const char *values[] = {q->connect_timeout, "10000", "vmgated", "UTF8", q->dsn,
+    const char *values[] = {q->connect_timeout, "10000", "vmgated", q->dsn, "UTF8",
                             q->password,        NULL};
     PGresult *res;
     char *m;
