@@ -800,6 +800,7 @@ typedef struct racer {
     const char *user;
     gint *go;
     int result;
+    const char *vm;
 } racer;
 
 static gpointer race(gpointer data)
@@ -808,8 +809,27 @@ static gpointer race(gpointer data)
 
     while (!g_atomic_int_get(r->go))
         ;
-    r->result = vg_store_sticky_set(r->store, "lab", "lab1", r->user);
+    r->result = vg_store_sticky_set(r->store, "lab", r->vm ? r->vm : "lab1", r->user);
     return NULL;
+}
+
+/* Two racers at once; returns which one won (exactly one must). */
+static int race_two(racer r[2])
+{
+    gint go = 0;
+    GThread *t[2];
+
+    for (int k = 0; k < 2; k++) {
+        r[k].go = &go;
+        t[k] = g_thread_new("racer", race, &r[k]);
+    }
+    g_atomic_int_set(&go, 1);
+    for (int k = 0; k < 2; k++)
+        g_thread_join(t[k]);
+    /* Exactly one holds it; the other is told it is taken. */
+    assert_true((r[0].result == 0 && r[1].result == -EEXIST) ||
+                (r[0].result == -EEXIST && r[1].result == 0));
+    return r[0].result == 0 ? 0 : 1;
 }
 
 static void test_store_pg_concurrent_claims_have_one_winner(void **state)
@@ -824,27 +844,26 @@ static void test_store_pg_concurrent_claims_have_one_winner(void **state)
     assert_int_equal(vg_store_pool_create(f->store, "lab", VG_IDLE_NONE, 0, true), 0);
     assert_int_equal(vg_store_pool_add_vm(f->store, "lab", "lab1"), 0);
     for (int i = 0; i < 100; i++) {
-        gint go = 0;
-        racer r[2] = {{f->store, "u0", &go, 1}, {other, "u1", &go, 1}};
-        GThread *t[2];
+        racer r[2] = {{f->store, "u0", NULL, 1, NULL}, {other, "u1", NULL, 1, NULL}};
+        int winner = race_two(r);
         char *vm = NULL;
-        int winner;
 
-        for (int k = 0; k < 2; k++)
-            t[k] = g_thread_new("racer", race, &r[k]);
-        g_atomic_int_set(&go, 1);
-        for (int k = 0; k < 2; k++)
-            g_thread_join(t[k]);
-        /* Exactly one holds it; the other is told it is taken. */
-        assert_true((r[0].result == 0 && r[1].result == -EEXIST) ||
-                    (r[0].result == -EEXIST && r[1].result == 0));
-        winner = r[0].result == 0 ? 0 : 1;
         wins[winner]++;
         assert_int_equal(raw_count(f, "SELECT count(*) FROM sticky"), 1);
         assert_int_equal(vg_store_sticky_get(other, "lab", r[winner].user, &vm), 0);
         assert_string_equal(vm, "lab1");
         g_free(vm);
         assert_int_equal(vg_store_sticky_clear(f->store, "lab", "lab1"), 0);
+    }
+    /* One user logging in on two instances at once, each choosing a different free VM: the
+     * user ends up holding one VM of the pool, not two. */
+    assert_int_equal(vg_store_pool_add_vm(f->store, "lab", "lab2"), 0);
+    for (int i = 0; i < 50; i++) {
+        racer r[2] = {{f->store, "u0", NULL, 1, "lab1"}, {other, "u0", NULL, 1, "lab2"}};
+        int winner = race_two(r);
+
+        assert_int_equal(raw_count(f, "SELECT count(*) FROM sticky"), 1);
+        assert_int_equal(vg_store_sticky_clear(f->store, "lab", r[winner].vm), 0);
     }
     vg_store_close(other);
     /* Not a test of fairness; only that both sides really raced. */
