@@ -25,7 +25,14 @@ int vg_admin_store_failed(vg_admin_call *k, int r)
         return vg_admin_fail(k, r, "the store %s cannot be written: its file system is full",
                              vg_store_path(ctx(k)->store));
     case -EROFS:
+        if (vg_store_get_backend(ctx(k)->store) == VG_STORE_POSTGRESQL)
+            return vg_admin_fail(k, r, "the store's database %s is read-only (a standby?)",
+                                 vg_store_path(ctx(k)->store));
         return vg_admin_fail(k, r, "the store %s cannot be written: its file system is read-only",
+                             vg_store_path(ctx(k)->store));
+    case -ECONNREFUSED:
+        return vg_admin_fail(k, r,
+                             "the store's database %s cannot be reached (see the vmgated log)",
                              vg_store_path(ctx(k)->store));
     default:
         return vg_admin_fail(k, r, "%s", g_strerror(-r));

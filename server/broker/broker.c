@@ -571,9 +571,14 @@ int vg_broker_reachable(vg_broker *b, const char *user, GArray **out)
     return 0;
 }
 
-static int choose_and_connect(vg_broker *b, const char *user, const char *vm_from_login,
-                              const char *address, const char *requested, int timeout_s,
-                              vg_broker_result *res)
+/*
+ * One choice of a VM and the way to its console. @last_try: whether a pool VM
+ * whose sticky claim another gateway won meanwhile refuses the login (else
+ * *lost is set and the caller chooses again, on facts that now show it held).
+ */
+static int choose_and_connect_once(vg_broker *b, const char *user, const char *vm_from_login,
+                                   const char *address, const char *requested, int timeout_s,
+                                   bool last_try, bool *lost, vg_broker_result *res)
 {
     GPtrArray *assigns = NULL, *pool_names = NULL, *pools = NULL, *sessions = NULL;
     GArray *pa = NULL, *pp = NULL;
@@ -691,8 +696,27 @@ static int choose_and_connect(vg_broker *b, const char *user, const char *vm_fro
     g_strlcpy(res->vm, choice.vm, sizeof(res->vm));
     res->role = choice.role;
     if (choice.claim_sticky && choice.pool &&
-        vg_store_sticky_set(b->store, choice.pool, choice.vm, user) < 0)
+        (r = vg_store_sticky_set(b->store, choice.pool, choice.vm, user)) < 0) {
+        if (r == -EEXIST && !last_try) {
+            /* Another gateway sharing the store held it for someone else since the facts
+             * were read: the claim is the store's, so choose again. */
+            vg_info(TAG, "vm=%s: held for another user meanwhile; choosing again for user=%s",
+                    choice.vm, user);
+            res->status = VG_BROKER_REFUSED; /* lets the in-memory claim go */
+            *lost = true;
+            goto out;
+        }
+        if (r == -EEXIST) {
+            res->status = VG_BROKER_REFUSED;
+            g_strlcpy(res->message, refusal_message(VG_POLICY_POOL_EXHAUSTED),
+                      sizeof(res->message));
+            vg_notice(TAG, "login refused: user=%s address=%s vm=%s (claimed meanwhile)", user,
+                      address, choice.vm);
+            audit(b, "login_failed", user, address, "reason", "pool-vm-claimed", "vm", choice.vm);
+            goto out;
+        }
         vg_warning(TAG, "vm=%s: could not record it as %s's", choice.vm, user);
+    }
     if (choice.power_on) {
         const char *why = NULL;
         if (power_on(b, choice.vm, &why) < 0) {
@@ -753,6 +777,24 @@ out:
     g_hash_table_unref(f.viewer_of);
     g_array_unref(f.vms);
     return 0;
+}
+
+/* Times a login chooses a pool VM when other gateways keep winning its sticky claim. */
+#define VG_CLAIM_TRIES 3
+
+static int choose_and_connect(vg_broker *b, const char *user, const char *vm_from_login,
+                              const char *address, const char *requested, int timeout_s,
+                              vg_broker_result *res)
+{
+    bool lost = true;
+    int r = 0;
+
+    for (int i = 0; i < VG_CLAIM_TRIES && lost; i++) {
+        lost = false;
+        r = choose_and_connect_once(b, user, vm_from_login, address, requested, timeout_s,
+                                    i == VG_CLAIM_TRIES - 1, &lost, res);
+    }
+    return r;
 }
 
 int vg_broker_admit(vg_broker *b, const vg_broker_result *res, const char *protocol,

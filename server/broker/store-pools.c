@@ -115,23 +115,23 @@ void vg_store_pool_free(vg_store_pool *p)
     g_free(p);
 }
 
-static void *make_pool(sqlite3_stmt *st)
+static void *make_pool(const vg_store_row *row)
 {
     vg_store_pool *p = g_new0(vg_store_pool, 1);
-    p->name = vg_store_column_strdup(st, 0);
-    if (vg_idle_action_parse((const char *)sqlite3_column_text(st, 1), &p->idle_action) < 0)
+    p->name = vg_store_row_strdup(row, 0);
+    if (vg_idle_action_parse(vg_store_row_text(row, 1), &p->idle_action) < 0)
         p->idle_action = VG_IDLE_NONE;
-    p->idle_minutes = (unsigned)sqlite3_column_int64(st, 2);
-    p->assign_on_first_login = sqlite3_column_int(st, 3) != 0;
+    p->idle_minutes = (unsigned)vg_store_row_int(row, 2);
+    p->assign_on_first_login = vg_store_row_int(row, 3) != 0;
     p->members = g_ptr_array_new_with_free_func((GDestroyNotify)pool_member_free);
     return p;
 }
 
-static void *make_member(sqlite3_stmt *st)
+static void *make_member(const vg_store_row *row)
 {
     vg_store_pool_member *m = g_new0(vg_store_pool_member, 1);
-    m->vm = vg_store_column_strdup(st, 0);
-    m->sticky_user = vg_store_column_strdup(st, 1);
+    m->vm = vg_store_row_strdup(row, 0);
+    m->sticky_user = vg_store_row_strdup(row, 1);
     return m;
 }
 
@@ -236,13 +236,14 @@ int vg_store_entitle(vg_store *s, const char *user, const char *pool)
 static int unentitle_body(vg_store *s, void *data)
 {
     const names *n = data;
-    int r = vg_store_run_locked(s,
-                                "DELETE FROM entitlements "
-                                "WHERE user_id = (SELECT id FROM users WHERE name = ?1) "
-                                "AND pool_id = (SELECT id FROM pools WHERE name = ?2)",
-                                "unentitle", "tt", n->user, n->pool);
+    int64_t changes = 0;
+    int r = vg_store_run_changes_locked(s,
+                                        "DELETE FROM entitlements "
+                                        "WHERE user_id = (SELECT id FROM users WHERE name = ?1) "
+                                        "AND pool_id = (SELECT id FROM pools WHERE name = ?2)",
+                                        "unentitle", &changes, "tt", n->user, n->pool);
 
-    if (r == 0 && sqlite3_changes(s->db) == 0)
+    if (r == 0 && changes == 0)
         r = -ENOENT;
     /* A VM held for someone who may no longer use the pool would be lost to everyone. */
     if (r == 0)
@@ -261,9 +262,9 @@ int vg_store_unentitle(vg_store *s, const char *user, const char *pool)
     return vg_store_transact(s, unentitle_body, &(names){.pool = pool, .user = user});
 }
 
-static void *make_string(sqlite3_stmt *st)
+static void *make_string(const vg_store_row *row)
 {
-    return vg_store_column_strdup(st, 0);
+    return vg_store_row_strdup(row, 0);
 }
 
 int vg_store_entitlements_for_user(vg_store *s, const char *user, GPtrArray **out)
@@ -316,22 +317,28 @@ int vg_store_sticky_get(vg_store *s, const char *pool, const char *user, char **
 static int sticky_set_body(vg_store *s, void *data)
 {
     const names *n = data;
-    int64_t uid, pid, held;
+    int64_t uid, pid, held, changes = 0;
     int r = vg_store_user_id_locked(s, n->user, &uid);
 
     if (r == 0)
         r = vg_store_pool_id_locked(s, n->pool, &pid);
     if (r < 0)
         return r;
+    /* One statement claims the VM or does nothing, never a read then a write: of two gateways
+     * sharing the database, the second waits for the first's commit and then inserts nothing.
+     * A missing member fails the foreign key: -ENOENT. */
+    r = vg_store_run_changes_locked(s,
+                                    "INSERT INTO sticky (pool_id, vm, user_id) VALUES (?1, ?2, ?3) "
+                                    "ON CONFLICT DO NOTHING",
+                                    "set sticky", &changes, "iti", pid, n->vm, uid);
+    if (r < 0 || changes > 0)
+        return r;
+    /* Held already (fine if for this user), or the user holds another VM of the pool. */
     r = vg_store_query_int_locked(s, "SELECT user_id FROM sticky WHERE pool_id = ?1 AND vm = ?2",
                                   &held, "it", pid, n->vm);
-    if (r == 0) /* Already held: fine if for this user, a conflict otherwise. */
+    if (r == 0)
         return held == uid ? 0 : -EEXIST;
-    if (r != -ENOENT)
-        return r;
-    /* A missing member fails the foreign key: -ENOENT. */
-    return vg_store_run_locked(s, "INSERT INTO sticky (pool_id, vm, user_id) VALUES (?1, ?2, ?3)",
-                               "set sticky", "iti", pid, n->vm, uid);
+    return r == -ENOENT ? -EEXIST : r;
 }
 
 int vg_store_sticky_set(vg_store *s, const char *pool, const char *vm, const char *user)

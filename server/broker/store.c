@@ -1,28 +1,23 @@
 /*
- * vmgate — the broker's durable store on SQLite (see store.h): schema and
+ * vmgate — the broker's durable store (see store.h): opening a back end,
  * migrations, users, VMs and dedicated assignments. Pools are in
- * store-pools.c, the SQLite plumbing in store-sql.c.
+ * store-pools.c, statements and transactions in store-sql.c, the
+ * migrations themselves in store-schema.c, the back ends in
+ * store-sqlite.c and store-pg.c.
  *
  * Threading: every exported function takes s->lock for its whole duration;
- * helpers named *_locked expect it held. The SQLite connection is opened
- * with SQLITE_OPEN_NOMUTEX because that lock already serialises it.
+ * helpers named *_locked expect it held.
  */
 #include "store-priv.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <openssl/crypto.h>
 
 #include "log.h"
 
 #define TAG VG_STORE_TAG
-
-/* Long enough to ride out a checkpoint or a backup tool holding the file. */
-#define BUSY_TIMEOUT_MS 5000
 
 static int64_t unix_now(void)
 {
@@ -37,89 +32,23 @@ static void secret_free(char *secret)
     }
 }
 
-/*
- * Migrations, oldest first. Migration i takes the schema from version i to
- * i + 1. Never edit one that has been released: append a new one. Foreign
- * keys are off while migrations run (so a migration may rebuild a table the
- * way SQLite documents) and checked afterwards.
- */
-static const char *const migrations[] = {
-    /* 1: the initial schema. */
-    "CREATE TABLE users ("
-    "  id INTEGER PRIMARY KEY,"
-    "  name TEXT NOT NULL UNIQUE,"
-    "  password_hash TEXT NOT NULL,"
-    "  nt_hash TEXT,"
-    "  created INTEGER NOT NULL,"
-    "  updated INTEGER NOT NULL,"
-    "  disabled INTEGER NOT NULL DEFAULT 0 CHECK (disabled IN (0, 1))"
-    ");"
-    "CREATE TABLE vms ("
-    "  name TEXT PRIMARY KEY,"
-    "  uuid TEXT UNIQUE"
-    ");"
-    "CREATE TABLE assignments ("
-    "  user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
-    "  vm TEXT NOT NULL,"
-    "  role TEXT NOT NULL CHECK (role IN ('owner', 'controller', 'observer')),"
-    "  PRIMARY KEY (user_id, vm)"
-    ");"
-    "CREATE INDEX assignments_vm ON assignments(vm);"
-    "CREATE TABLE pools ("
-    "  id INTEGER PRIMARY KEY,"
-    "  name TEXT NOT NULL UNIQUE,"
-    "  idle_action TEXT NOT NULL DEFAULT 'none'"
-    "    CHECK (idle_action IN ('none', 'shutdown', 'suspend')),"
-    "  idle_minutes INTEGER NOT NULL DEFAULT 0 CHECK (idle_minutes >= 0),"
-    "  assign_on_first_login INTEGER NOT NULL DEFAULT 0"
-    "    CHECK (assign_on_first_login IN (0, 1))"
-    ");"
-    "CREATE TABLE pool_members ("
-    "  pool_id INTEGER NOT NULL REFERENCES pools(id) ON DELETE CASCADE,"
-    "  vm TEXT NOT NULL UNIQUE,"
-    "  PRIMARY KEY (pool_id, vm)"
-    ");"
-    "CREATE TABLE entitlements ("
-    "  user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
-    "  pool_id INTEGER NOT NULL REFERENCES pools(id) ON DELETE CASCADE,"
-    "  PRIMARY KEY (user_id, pool_id)"
-    ");"
-    "CREATE INDEX entitlements_pool ON entitlements(pool_id);"
-    "CREATE TABLE sticky ("
-    "  pool_id INTEGER NOT NULL,"
-    "  vm TEXT NOT NULL,"
-    "  user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
-    "  PRIMARY KEY (pool_id, vm),"
-    "  UNIQUE (pool_id, user_id),"
-    "  FOREIGN KEY (pool_id, vm) REFERENCES pool_members(pool_id, vm) ON DELETE CASCADE"
-    ");"
-    "CREATE INDEX sticky_user ON sticky(user_id);",
-};
-
-const int vg_store_schema_latest = (int)(sizeof(migrations) / sizeof(migrations[0]));
-
 /* ---- open, migrate, close ---- */
 
-static int pragma_int_locked(vg_store *s, const char *sql, int64_t *out)
-{
-    return vg_store_query_int_locked(s, sql, out, "");
-}
-
-/* Apply missing migrations, each in one transaction that also bumps user_version. */
-static int migrate_locked(vg_store *s)
+/* Apply missing migrations, each in one transaction that also records the new version. */
+int vg_store_migrate_locked(vg_store *s)
 {
     bool migrated = false;
     int64_t version;
     int r;
 
     for (;;) {
-        r = vg_store_begin_locked(s);
+        r = s->ops->migrate_begin_locked(s);
         if (r < 0)
             return r;
         /* Read inside the transaction: another process may have migrated meanwhile. */
-        r = pragma_int_locked(s, "PRAGMA user_version", &version);
+        r = s->ops->version_get_locked(s, &version);
         if (r < 0)
-            return vg_store_finish_locked(s, r == -ENOENT ? -EIO : r);
+            return vg_store_finish_locked(s, r);
         if (version > vg_store_schema_latest) {
             vg_error(TAG,
                      "%s: schema version %" G_GINT64_FORMAT " is newer than this vmgate's (%d)",
@@ -134,12 +63,9 @@ static int migrate_locked(vg_store *s)
             vg_error(TAG, "%s: bad schema version %" G_GINT64_FORMAT, s->path, version);
             return vg_store_finish_locked(s, -EIO);
         }
-        r = vg_store_exec_locked(s, migrations[version], "migration");
-        if (r == 0) {
-            char *bump = g_strdup_printf("PRAGMA user_version = %" G_GINT64_FORMAT, version + 1);
-            r = vg_store_exec_locked(s, bump, "migration");
-            g_free(bump);
-        }
+        r = vg_store_exec_locked(s, s->ops->migrations[version], "migration");
+        if (r == 0)
+            r = s->ops->version_set_locked(s, version + 1);
         r = vg_store_finish_locked(s, r);
         if (r < 0) {
             vg_error(TAG, "%s: migration to schema version %" G_GINT64_FORMAT " failed", s->path,
@@ -149,114 +75,67 @@ static int migrate_locked(vg_store *s)
         vg_notice(TAG, "%s: schema migrated to version %" G_GINT64_FORMAT, s->path, version + 1);
         migrated = true;
     }
-    if (r == 0 && migrated) {
-        sqlite3_stmt *st;
-        r = vg_store_prepare_locked(s, "PRAGMA foreign_key_check", &st);
-        if (r < 0)
-            return r;
-        if (sqlite3_step(st) != SQLITE_DONE) {
-            vg_error(TAG, "%s: foreign key check failed after migration", s->path);
-            r = -EIO;
-        }
-        sqlite3_finalize(st);
-    }
+    if (r == 0 && migrated && s->ops->migrated_locked)
+        r = s->ops->migrated_locked(s);
     return r;
-}
-
-static int configure_locked(vg_store *s)
-{
-    sqlite3_stmt *st;
-    int64_t v;
-    int r;
-
-    sqlite3_extended_result_codes(s->db, 1);
-    if (sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS) != SQLITE_OK)
-        return vg_store_fail_locked(s, "busy timeout");
-
-    /* Fails for a file that is not a database, so it comes first. */
-    r = vg_store_prepare_locked(s, "PRAGMA journal_mode = WAL", &st);
-    if (r < 0)
-        return r;
-    if (sqlite3_step(st) != SQLITE_ROW) {
-        r = vg_store_fail_locked(s, "journal_mode");
-    } else if (g_ascii_strcasecmp((const char *)sqlite3_column_text(st, 0), "wal") != 0) {
-        vg_error(TAG, "%s: the database cannot use WAL mode (journal mode is %s)", s->path,
-                 (const char *)sqlite3_column_text(st, 0));
-        r = -EIO;
-    }
-    sqlite3_finalize(st);
-    if (r < 0)
-        return r;
-
-    r = vg_store_exec_locked(s, "PRAGMA synchronous = FULL; PRAGMA secure_delete = ON", "pragma");
-    if (r < 0)
-        return r;
-    r = migrate_locked(s);
-    if (r < 0)
-        return r;
-    r = vg_store_exec_locked(s, "PRAGMA foreign_keys = ON", "pragma");
-    if (r < 0)
-        return r;
-    r = pragma_int_locked(s, "PRAGMA foreign_keys", &v);
-    if (r < 0 || v != 1) {
-        vg_error(TAG, "%s: this SQLite cannot enforce foreign keys", s->path);
-        return -EIO;
-    }
-    return 0;
 }
 
 int vg_store_open(const char *path, vg_store **out)
 {
-    vg_store *s;
-    struct stat sb;
-    int fd, r;
-
     if (!path || !*path || !out)
         return -EINVAL;
+    return vg_store_sqlite_open(path, out);
+}
 
-    /* SQLite would create the file 0644; the -wal and -shm files copy its mode. */
-    fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (fd < 0) {
-        r = -errno;
-        vg_error(TAG, "%s: %s", path, g_strerror(errno));
-        return r;
-    }
-    if (fstat(fd, &sb) == 0 && (sb.st_mode & 0077))
-        vg_warning(TAG, "%s: readable by group or others; it holds password hashes", path);
-    close(fd);
-
-    s = g_new0(vg_store, 1);
-    g_mutex_init(&s->lock);
-    s->path = g_strdup(path);
-
-    if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) !=
-        SQLITE_OK) {
-        vg_error(TAG, "%s: %s", path, s->db ? sqlite3_errmsg(s->db) : "out of memory");
-        r = -EIO;
-        goto fail;
-    }
-    g_mutex_lock(&s->lock);
-    r = configure_locked(s);
-    g_mutex_unlock(&s->lock);
-    if (r < 0)
-        goto fail;
-    *out = s;
+int vg_store_backend_parse(const char *name, vg_store_backend *out)
+{
+    if (g_strcmp0(name, "sqlite") == 0)
+        *out = VG_STORE_SQLITE;
+    else if (g_strcmp0(name, "postgresql") == 0)
+        *out = VG_STORE_POSTGRESQL;
+    else
+        return -EINVAL;
     return 0;
+}
 
-fail:
-    vg_store_close(s);
-    return r;
+int vg_store_open_with(const vg_store_options *o, vg_store **out)
+{
+    if (!o || !out)
+        return -EINVAL;
+    switch (o->backend) {
+    case VG_STORE_SQLITE:
+        return vg_store_open(o->path, out);
+    case VG_STORE_POSTGRESQL:
+        if (!o->dsn)
+            return -EINVAL;
+        return vg_store_pg_open(o->dsn, o->password_file, o->connect_timeout, out);
+    }
+    return -EINVAL;
+}
+
+vg_store_backend vg_store_get_backend(vg_store *s)
+{
+    return s->ops->backend;
 }
 
 void vg_store_close(vg_store *s)
 {
     if (!s)
         return;
-    if (s->db && sqlite3_close(s->db) != SQLITE_OK)
-        vg_warning(TAG, "%s: close: %s", s->path, sqlite3_errmsg(s->db));
-    g_mutex_clear(&s->lock);
-    g_free(s->path);
+    s->ops->close(s);
+    vg_store_base_clear(s);
     g_free(s);
+}
+
+int vg_store_ping(vg_store *s)
+{
+    int64_t one = 0;
+    int r;
+
+    g_mutex_lock(&s->lock);
+    r = vg_store_query_int_locked(s, "SELECT 1", &one, "");
+    g_mutex_unlock(&s->lock);
+    return r;
 }
 
 int vg_store_schema_version(vg_store *s)
@@ -265,7 +144,7 @@ int vg_store_schema_version(vg_store *s)
     int r;
 
     g_mutex_lock(&s->lock);
-    r = pragma_int_locked(s, "PRAGMA user_version", &v);
+    r = s->ops->version_get_locked(s, &v);
     g_mutex_unlock(&s->lock);
     return r < 0 ? r : (int)v;
 }
@@ -367,49 +246,53 @@ void vg_store_user_free(vg_store_user *u)
     g_free(u);
 }
 
-static vg_store_user *user_from_row(sqlite3_stmt *st, bool secrets)
+static vg_store_user *user_from_row(const vg_store_row *row, bool secrets)
 {
     vg_store_user *u = g_new0(vg_store_user, 1);
 
-    u->name = vg_store_column_strdup(st, 0);
+    u->name = vg_store_row_strdup(row, 0);
     if (secrets) {
-        u->password_hash = vg_store_column_strdup(st, 1);
-        u->nt_hash = vg_store_column_strdup(st, 2);
+        u->password_hash = vg_store_row_strdup(row, 1);
+        u->nt_hash = vg_store_row_strdup(row, 2);
     }
-    u->nla = sqlite3_column_type(st, 2) != SQLITE_NULL;
-    u->created = sqlite3_column_int64(st, 3);
-    u->updated = sqlite3_column_int64(st, 4);
-    u->disabled = sqlite3_column_int(st, 5) != 0;
+    u->nla = !vg_store_row_is_null(row, 2);
+    u->created = vg_store_row_int(row, 3);
+    u->updated = vg_store_row_int(row, 4);
+    u->disabled = vg_store_row_int(row, 5) != 0;
     return u;
 }
 
 #define USER_COLUMNS "name, password_hash, nt_hash, created, updated, disabled"
 
+static void *make_user_secret(const vg_store_row *row)
+{
+    return user_from_row(row, true);
+}
+
 int vg_store_user_get(vg_store *s, const char *name, vg_store_user **out)
 {
-    sqlite3_stmt *st = NULL;
-    int rc, r;
+    GPtrArray *a = NULL;
+    int r;
 
     if (!vg_name_valid(name))
         return -EINVAL;
     g_mutex_lock(&s->lock);
-    r = vg_store_prepare_locked(s, "SELECT " USER_COLUMNS " FROM users WHERE name = ?1", &st);
-    if (r == 0) {
-        sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-        rc = sqlite3_step(st);
-        if (rc == SQLITE_ROW)
-            *out = user_from_row(st, true);
-        else
-            r = rc == SQLITE_DONE ? -ENOENT : vg_store_fail_locked(s, "get user");
-    }
-    sqlite3_finalize(st);
+    r = vg_store_list_locked(s, "SELECT " USER_COLUMNS " FROM users WHERE name = ?1", name, NULL,
+                             make_user_secret, (GDestroyNotify)vg_store_user_free, &a);
     g_mutex_unlock(&s->lock);
+    if (r < 0)
+        return r;
+    if (a->len == 0)
+        r = -ENOENT;
+    else
+        *out = g_ptr_array_steal_index(a, 0);
+    g_ptr_array_unref(a);
     return r;
 }
 
-static void *make_user_public(sqlite3_stmt *st)
+static void *make_user_public(const vg_store_row *row)
 {
-    return user_from_row(st, false);
+    return user_from_row(row, false);
 }
 
 int vg_store_user_list(vg_store *s, GPtrArray **out)
@@ -461,11 +344,11 @@ void vg_store_vm_free(vg_store_vm *vm)
     g_free(vm);
 }
 
-static void *make_vm(sqlite3_stmt *st)
+static void *make_vm(const vg_store_row *row)
 {
     vg_store_vm *vm = g_new0(vg_store_vm, 1);
-    vm->name = vg_store_column_strdup(st, 0);
-    vm->uuid = vg_store_column_strdup(st, 1);
+    vm->name = vg_store_row_strdup(row, 0);
+    vm->uuid = vg_store_row_strdup(row, 1);
     return vm;
 }
 
@@ -547,13 +430,13 @@ void vg_store_assignment_free(vg_store_assignment *a)
     g_free(a);
 }
 
-static void *make_assignment(sqlite3_stmt *st)
+static void *make_assignment(const vg_store_row *row)
 {
     vg_store_assignment *a = g_new0(vg_store_assignment, 1);
-    a->user = vg_store_column_strdup(st, 0);
-    a->vm = vg_store_column_strdup(st, 1);
+    a->user = vg_store_row_strdup(row, 0);
+    a->vm = vg_store_row_strdup(row, 1);
     /* The CHECK constraint keeps the role valid; observer is the safe fallback. */
-    if (vg_role_parse((const char *)sqlite3_column_text(st, 2), &a->role) < 0)
+    if (vg_role_parse(vg_store_row_text(row, 2), &a->role) < 0)
         a->role = VG_ROLE_OBSERVER;
     return a;
 }

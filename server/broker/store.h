@@ -4,11 +4,21 @@
  * pools with their idle policy, entitlements to pools and the sticky
  * (assign-on-first-login) pool VMs.
  *
- * SQLite in WAL mode with synchronous=FULL and foreign keys on. Every
- * mutating function runs in its own transaction and returns 0 only after
- * the commit, so whatever is reported as done survives a crash or power
- * loss. The schema is versioned with PRAGMA user_version; vg_store_open
- * applies the missing migrations in order, one transaction each.
+ * Two back ends with the same schema, migrations and answers:
+ *
+ * - SQLite (the default, one host): a file in WAL mode with
+ *   synchronous=FULL and foreign keys on; the schema version in PRAGMA
+ *   user_version.
+ * - PostgreSQL (several vmgated sharing one database): libpq, with
+ *   synchronous_commit on; the schema version in the table vmgate_schema;
+ *   migrations take an advisory lock so instances starting together do not
+ *   both migrate. Pool claims (vg_store_sticky_set) are one conditional
+ *   statement, so of two instances claiming one VM exactly one wins.
+ *
+ * Every mutating function runs in its own transaction and returns 0 only
+ * after the commit, so whatever is reported as done survives a crash or
+ * power loss. vg_store_open applies the missing migrations in order, one
+ * transaction each.
  *
  * VMs themselves come from libvirt: assignments and pool members name a VM
  * and do not require it to be in the vms table, which only remembers UUIDs
@@ -17,11 +27,12 @@
  * Errors: -EINVAL for a bad argument (user and pool names are checked with
  * vg_name_valid, VM names with vg_vm_name_valid), -ENOENT for a missing user, pool, VM or link,
  * -EEXIST for a duplicate, -ENOSPC when the database's file system is full and -EROFS when it is
- * read-only (a mutation is then not done; what was committed stays), -EIO for another SQLite
- * failure (all logged with vg_warning; secrets are never logged).
+ * read-only (a mutation is then not done; what was committed stays), -ECONNREFUSED when the
+ * PostgreSQL server cannot be reached or went away (the next call connects again), -EIO for
+ * another failure (all logged with vg_warning; secrets and bound values are never logged).
  *
  * Secrets: password and NT hashes are wiped from memory when a record is
- * freed; the database file is created mode 0600 and deleted rows are
+ * freed; the SQLite file is created mode 0600 and deleted rows are
  * overwritten (secure_delete). Lists never carry secrets.
  *
  * Threading: a vg_store may be used from any thread; every function takes
@@ -85,8 +96,42 @@ typedef struct vg_store_pool {
     GPtrArray *members; /**< of vg_store_pool_member, sorted by VM name */
 } vg_store_pool;
 
+/** The store's back ends. */
+typedef enum vg_store_backend {
+    VG_STORE_SQLITE,
+    VG_STORE_POSTGRESQL,
+} vg_store_backend;
+
+/** Where a store is. */
+typedef struct vg_store_options {
+    vg_store_backend backend;
+    const char *path;          /**< SQLite: the database file */
+    const char *dsn;           /**< PostgreSQL: a libpq connection string (keyword=value pairs or
+                                    a postgresql:// URI); TLS as its sslmode/sslrootcert say */
+    const char *password_file; /**< PostgreSQL: a file whose first line is the password, not
+                                    readable by others; NULL: the DSN, PGPASSFILE or ~/.pgpass */
+    unsigned connect_timeout;  /**< PostgreSQL: seconds to connect unless the DSN sets
+                                    connect_timeout; 0: 5 */
+} vg_store_options;
+
+/** Parse a back end's name ("sqlite", "postgresql"). @return 0; -EINVAL. */
+int vg_store_backend_parse(const char *name, vg_store_backend *out);
+
 /**
- * Open (creating if needed) the store at @path and bring its schema up to
+ * Open the store @o describes and bring its schema up to date (SQLite: as
+ * vg_store_open).
+ * @return 0 and *out set; -ENOTSUP if the database was written by a newer
+ *         vmgate (or, PostgreSQL, is not in UTF8); -EINVAL for a DSN libpq
+ *         cannot parse or a bad password file; -EACCES when the server
+ *         refused the password (or the password file is readable by
+ *         others); -ECONNREFUSED when the server cannot be reached within
+ *         the connect timeout; -EIO for another failure (logged, naming the
+ *         database's host, never the password).
+ */
+int vg_store_open_with(const vg_store_options *o, vg_store **out);
+
+/**
+ * Open (creating if needed) the SQLite store at @path and bring its schema up to
  * date. A new file is created mode 0600 (it holds password hashes).
  * @return 0 and *out set; -ENOTSUP if the database was written by a newer
  *         vmgate (its schema version is above vg_store_schema_latest);
@@ -98,8 +143,23 @@ int vg_store_open(const char *path, vg_store **out);
 /** Close the store. Everything was committed already. NULL is fine. */
 void vg_store_close(vg_store *store);
 
-/** The database file's path, as given to vg_store_open. */
+/**
+ * What messages call the database: SQLite's file path, as given to
+ * vg_store_open; for PostgreSQL postgresql://USER@HOST:PORT/NAME (no
+ * password).
+ */
 const char *vg_store_path(vg_store *store);
+
+/** The back end of an open store. */
+vg_store_backend vg_store_get_backend(vg_store *store);
+
+/**
+ * Whether the database answers now (PostgreSQL: connecting again if the
+ * connection was lost), for readiness checks.
+ * @return 0; -ECONNREFUSED when the server cannot be reached; another
+ *         negative errno (logged).
+ */
+int vg_store_ping(vg_store *store);
 
 /** The schema version of the open database (equals vg_store_schema_latest). */
 int vg_store_schema_version(vg_store *store);

@@ -29,6 +29,9 @@ typedef enum kind {
     K_NAME,         /* a group or service name */
     K_LOG_LEVEL,    /* error, warning, notice, info, debug */
     K_SECOND_LOGIN, /* takeover or join */
+    K_BACKEND,      /* sqlite or postgresql */
+    K_DSN,          /* a libpq connection string (checked by libpq when the store opens) */
+    K_OPT_PATH,     /* an absolute path, or empty for none */
 } kind;
 
 typedef struct key_spec {
@@ -71,6 +74,9 @@ static const key_spec specs[] = {
     {"daemon", "audit_log", K_PATH, F(audit_log), "/var/log/vmgate/audit.log", 0, 0},
     {"daemon", "log_level", K_LOG_LEVEL, F(log_level), "notice", 0, 0},
     {"daemon", "audit_fail_open", K_BOOL, F(audit_fail_open), "false", 0, 0},
+    {"store", "backend", K_BACKEND, F(store_backend), "sqlite", 0, 0},
+    {"store", "dsn", K_DSN, F(store_dsn), "dbname=vmgate", 0, 0},
+    {"store", "password_file", K_OPT_PATH, F(store_password_file), "", 0, 0},
     {"limits", "logins_per_address", K_UINT, F(logins_per_address), "4", 1, 1000},
     {"limits", "login_timeout", K_UINT, F(login_timeout), "10", 1, 600},
     {"limits", "stalled_viewer_timeout", K_UINT, F(stalled_viewer_timeout), "30", 1, 3600},
@@ -102,6 +108,7 @@ static char *parse_value(vg_config *cfg, const key_spec *k, const char *value)
     guint64 n;
     int level;
     vg_second_login mode;
+    vg_store_backend backend;
 
     switch (k->kind) {
     case K_URI:
@@ -153,6 +160,21 @@ static char *parse_value(vg_config *cfg, const key_spec *k, const char *value)
             return g_strdup("expected takeover or join");
         *(vg_second_login *)field(cfg, k) = mode;
         return NULL;
+    case K_BACKEND:
+        if (vg_store_backend_parse(value, &backend) < 0)
+            return g_strdup("expected sqlite or postgresql");
+        *(vg_store_backend *)field(cfg, k) = backend;
+        return NULL;
+    case K_DSN:
+        /* It may hold a password: the error never repeats it (see read_values). */
+        if (!*value)
+            return g_strdup("expected a libpq connection string such as \"host=db.example.org "
+                            "dbname=vmgate user=vmgate sslmode=verify-full\"");
+        break;
+    case K_OPT_PATH:
+        if (*value && !g_path_is_absolute(value))
+            return g_strdup("expected an absolute path, or nothing");
+        break;
     }
     /* The string kinds. */
     g_free(*(char **)field(cfg, k));
@@ -171,6 +193,8 @@ void vg_config_free(vg_config *cfg)
         case K_ADDRESS:
         case K_PATH:
         case K_NAME:
+        case K_DSN:
+        case K_OPT_PATH:
             g_free(*(char **)field(cfg, &specs[i]));
             break;
         default:
@@ -317,7 +341,8 @@ static void read_values(vg_config *cfg, GKeyFile *kf, scan *sc, const char *path
         }
         expected = parse_value(cfg, k, g_strstrip(value));
         if (expected) {
-            char *shown = g_strescape(value, NULL);
+            /* A DSN may hold a password: never shown. */
+            char *shown = k->kind == K_DSN ? g_strdup("(not shown)") : g_strescape(value, NULL);
             g_string_append_printf(errors, "%s:%d: [%s] %s: %s, got \"%s\"\n", path,
                                    scan_line(sc, k->group, k->key), k->group, k->key, expected,
                                    shown);

@@ -16,6 +16,7 @@
 #include <stdbool.h>
 
 #include "model.h"
+#include "store.h"
 
 /** Where vmgated looks for its configuration unless told otherwise. */
 #define VG_CONFIG_DEFAULT_PATH "/etc/vmgate/vmgated.conf"
@@ -65,6 +66,11 @@ typedef struct vg_config {
     int log_level;               /**< log_level: VG_LOG_* */
     bool
         audit_fail_open; /**< audit_fail_open: let logins in when the audit log cannot be written */
+
+    /* [store] */
+    vg_store_backend store_backend; /**< backend: sqlite (in state_dir) or postgresql */
+    char *store_dsn;                /**< dsn: libpq connection string (postgresql) */
+    char *store_password_file;      /**< password_file: the database password, or "" for none */
 
     /* [limits] */
     unsigned logins_per_address;     /**< logins_per_address: connections not yet logged in from one

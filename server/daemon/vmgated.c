@@ -237,7 +237,8 @@ static int start_metrics(daemon_state *d, const char *db)
                                           .registry = d->registry,
                                           .broker = d->broker,
                                           .audit = d->audit,
-                                          .store_path = db};
+                                          .store_path = db,
+                                          .store = d->store};
     r = vg_metrics_http_new(d->cfg->metrics_listen, d->cfg->metrics_port, &metrics_ops,
                             &d->metrics_src, &d->metrics, &err);
     if (r < 0) {
@@ -332,9 +333,22 @@ int main(int argc, char **argv)
     if (make_dir(audit_dir, 0750) < 0)
         goto out;
     db = g_build_filename(d.cfg->state_dir, "vmgate.db", NULL);
-    if ((r = vg_store_open(db, &d.store)) < 0) {
-        vg_error(TAG, "cannot open the store %s: %s", db, g_strerror(-r));
-        goto out;
+    {
+        /* The password file is read here, once; the store keeps the password for reconnects. */
+        vg_store_options so = {.backend = d.cfg->store_backend,
+                               .path = db,
+                               .dsn = d.cfg->store_dsn,
+                               .password_file =
+                                   *d.cfg->store_password_file ? d.cfg->store_password_file : NULL};
+        if ((r = vg_store_open_with(&so, &d.store)) < 0) {
+            if (so.backend == VG_STORE_SQLITE)
+                vg_error(TAG, "cannot open the store %s: %s", db, g_strerror(-r));
+            else
+                vg_error(TAG, "cannot open the store on PostgreSQL ([store] dsn): %s",
+                         g_strerror(-r));
+            goto out;
+        }
+        vg_notice(TAG, "store: %s", vg_store_path(d.store));
     }
     if ((r = vg_audit_new(d.cfg->audit_log, &d.audit)) < 0) {
         vg_error(TAG, "cannot open the audit log %s: %s", d.cfg->audit_log, g_strerror(-r));

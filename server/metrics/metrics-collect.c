@@ -167,7 +167,19 @@ bool vg_metrics_ready(const vg_metrics_sources *src, GString *out)
         g_string_append(out, "libvirt: not connected\n");
         ok = false;
     }
-    ok = path_writable(src->store_path, out, "store") && ok;
+    if (src->store && vg_store_get_backend(src->store) == VG_STORE_POSTGRESQL) {
+        /* A database server: ready when it answers (its disk is its own business). */
+        int r = vg_store_ping(src->store);
+        if (r < 0) {
+            g_string_append_printf(out, "store: %s: %s\n", vg_store_path(src->store),
+                                   r == -ECONNREFUSED ? "cannot be reached" : g_strerror(-r));
+            ok = false;
+        } else {
+            g_string_append(out, "store: ok\n");
+        }
+    } else {
+        ok = path_writable(src->store_path, out, "store") && ok;
+    }
     if (vg_audit_check_writable(src->audit, why, sizeof(why)) < 0) {
         g_string_append_printf(out, "audit: %s\n", why);
         ok = false;

@@ -31,6 +31,7 @@
 #include "broker.h"
 #include "registry.h"
 #include "sessions.h"
+#include "store.h"
 
 /** What the daemon lends the metrics (all borrowed; they outlive the listener). */
 typedef struct vg_metrics_sources {
@@ -38,7 +39,8 @@ typedef struct vg_metrics_sources {
     vg_registry *registry;
     vg_broker *broker;
     vg_audit *audit;
-    const char *store_path; /**< the store's file, for the writable check */
+    const char *store_path; /**< the store's file, for the writable check (SQLite) */
+    vg_store *store;        /**< the store: on PostgreSQL, /readyz asks the server instead */
 } vg_metrics_sources;
 
 /** Append the whole /metrics page (build info, scrape-time families, counters) to @out. */

@@ -102,6 +102,9 @@ static void assert_defaults(const vg_config *c)
     assert_int_equal(c->lockout, 300);
     assert_true(c->power_on_demand);
     assert_int_equal(c->second_login, VG_SECOND_LOGIN_TAKEOVER);
+    assert_int_equal(c->store_backend, VG_STORE_SQLITE);
+    assert_string_equal(c->store_dsn, "dbname=vmgate");
+    assert_string_equal(c->store_password_file, "");
 }
 
 static void test_config_defaults(void **state)
@@ -261,6 +264,37 @@ static void test_config_metrics_listener(void **state)
     g_free(error);
 }
 
+static void test_config_store_section(void **state)
+{
+    fixture *f = *state;
+    vg_config *cfg = NULL;
+    char *error = NULL, *p = f->path;
+    char *lines[3];
+
+    write_file(f, "[store]\nbackend = postgresql\n"
+                  "dsn = host=db.example.org dbname=vmgate sslmode=verify-full\n"
+                  "password_file = /etc/vmgate/db-password\n");
+    assert_int_equal(vg_config_load(f->path, &cfg, &error), 0);
+    assert_int_equal(cfg->store_backend, VG_STORE_POSTGRESQL);
+    assert_string_equal(cfg->store_dsn, "host=db.example.org dbname=vmgate sslmode=verify-full");
+    assert_string_equal(cfg->store_password_file, "/etc/vmgate/db-password");
+    vg_config_free(cfg);
+
+    error = load_error(f, "[store]\nbackend = mysql\ndsn =\npassword_file = db-password\n");
+    lines[0] = g_strdup_printf("%s:2: [store] backend: expected sqlite or postgresql, got "
+                               "\"mysql\"",
+                               p);
+    lines[1] = g_strdup_printf("%s:3: [store] dsn: expected a libpq connection string", p);
+    lines[2] = g_strdup_printf(
+        "%s:4: [store] password_file: expected an absolute path, or nothing, got \"db-password\"",
+        p);
+    for (size_t i = 0; i < G_N_ELEMENTS(lines); i++) {
+        assert_non_null(strstr(error, lines[i]));
+        g_free(lines[i]);
+    }
+    g_free(error);
+}
+
 static void test_config_unknown_key_is_an_error(void **state)
 {
     fixture *f = *state;
@@ -352,6 +386,8 @@ static void test_config_sample_documents_every_default(void **state)
         "audit_log",
         "log_level",
         "audit_fail_open",
+        "backend",
+        "dsn",
         "logins_per_address",
         "login_timeout",
         "stalled_viewer_timeout",
@@ -410,6 +446,7 @@ int main(void)
         T(test_config_out_of_range_and_wrong_kinds),
         T(test_config_vm_name_patterns),
         T(test_config_metrics_listener),
+        T(test_config_store_section),
         T(test_config_unknown_key_is_an_error),
         T(test_config_unknown_group_is_an_error),
         T(test_config_syntax_error_names_the_line),

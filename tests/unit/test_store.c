@@ -1,7 +1,16 @@
 /*
- * Unit tests: the broker store on a real SQLite file in a temporary
- * directory — schema creation and migration bookkeeping, reopening,
+ * Unit tests: the broker store, on both back ends with the same test
+ * bodies — schema creation and migration bookkeeping, reopening,
  * constraint errors, cascades and durability.
+ *
+ *   test_store                 SQLite: a real file in a temporary directory
+ *   test_store --postgresql    PostgreSQL: the private cluster of
+ *                              tests/lib/pgcluster (VMGATE_PG_DIR), a
+ *                              database of its own for the run (dropped
+ *                              after), the schema emptied before each test;
+ *                              also what only a server has: two connections
+ *                              racing for one pool VM, the server stopped
+ *                              and started under the store, passwords
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -15,6 +24,7 @@
 #include <cmocka.h>
 #include <glib.h>
 #include <glib/gstdio.h>
+#include <libpq-fe.h>
 #include <sqlite3.h>
 
 #include "log.h"
@@ -25,11 +35,82 @@
 #define NT    "8846F7EAEE8FB117AD06BDD830B7586C"
 #define UUID1 "6f1c3a52-4b7e-4d2a-9f3e-0a1b2c3d4e5f"
 
+/* The back end of this run, and for PostgreSQL where its database is. */
+static vg_store_backend backend = VG_STORE_SQLITE;
+static struct {
+    char *dir;           /* the cluster's directory (VMGATE_PG_DIR) */
+    char *base_dsn;      /* the role vmgate, database postgres */
+    char *dsn;           /* the role vmgate, this run's database */
+    char *password_file; /* the role's password */
+    char *db;            /* this run's database */
+} pg;
+
 typedef struct fixture {
     char *dir;
     char *path;
     vg_store *store;
 } fixture;
+
+static vg_store_options store_options(fixture *f)
+{
+    vg_store_options o = {.backend = backend};
+
+    if (backend == VG_STORE_SQLITE) {
+        o.path = f->path;
+    } else {
+        o.dsn = pg.dsn;
+        o.password_file = pg.password_file;
+    }
+    return o;
+}
+
+static int open_store(fixture *f, vg_store **out)
+{
+    vg_store_options o = store_options(f);
+    return vg_store_open_with(&o, out);
+}
+
+/* A connection of libpq's own to @dsn with the role's password. */
+static PGconn *pg_connect(const char *dsn)
+{
+    g_autofree char *pw = NULL;
+    const char *keys[] = {"dbname", "password", "options", NULL};
+    const char *values[] = {dsn, NULL, "-c client_min_messages=warning", NULL};
+    PGconn *c;
+
+    assert_true(g_file_get_contents(pg.password_file, &pw, NULL, NULL));
+    g_strstrip(pw);
+    values[1] = pw;
+    c = PQconnectdbParams(keys, values, 1);
+    if (PQstatus(c) != CONNECTION_OK)
+        fail_msg("%s", PQerrorMessage(c));
+    return c;
+}
+
+static void pg_exec(const char *dsn, const char *sql)
+{
+    PGconn *c = pg_connect(dsn);
+    PGresult *r = PQexec(c, sql);
+
+    if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK)
+        fail_msg("%s: %s", sql, PQerrorMessage(c));
+    PQclear(r);
+    PQfinish(c);
+}
+
+/* Run tests/lib/pgcluster COMMAND on this run's cluster; its output (g_free it). */
+static char *pgcluster(const char *command)
+{
+    const char *argv[] = {PGCLUSTER_PATH, "--dir", pg.dir, command, NULL};
+    char *out = NULL;
+    int status = -1;
+
+    assert_true(g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_STDERR_TO_DEV_NULL, NULL, NULL,
+                             &out, NULL, &status, NULL));
+    if (!g_spawn_check_wait_status(status, NULL))
+        fail_msg("pgcluster %s failed", command);
+    return g_strstrip(out);
+}
 
 static int setup(void **state)
 {
@@ -37,7 +118,9 @@ static int setup(void **state)
     f->dir = g_dir_make_tmp("vg-store-XXXXXX", NULL);
     assert_non_null(f->dir);
     f->path = g_build_filename(f->dir, "vmgate.db", NULL);
-    assert_int_equal(vg_store_open(f->path, &f->store), 0);
+    if (backend == VG_STORE_POSTGRESQL) /* every test starts from an empty database */
+        pg_exec(pg.dsn, "DROP SCHEMA public CASCADE; CREATE SCHEMA public");
+    assert_int_equal(open_store(f, &f->store), 0);
     *state = f;
     return 0;
 }
@@ -64,23 +147,42 @@ static void reopen(fixture *f)
 {
     vg_store_close(f->store);
     f->store = NULL;
-    assert_int_equal(vg_store_open(f->path, &f->store), 0);
+    assert_int_equal(open_store(f, &f->store), 0);
 }
 
 /* A second, independent connection: what another process (or a crash survivor) would see. */
 static int64_t raw_count(fixture *f, const char *sql)
 {
-    sqlite3 *db;
-    sqlite3_stmt *st;
     int64_t n = -1;
 
-    assert_int_equal(sqlite3_open_v2(f->path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
-    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
-    if (sqlite3_step(st) == SQLITE_ROW)
-        n = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    sqlite3_close(db);
+    if (backend == VG_STORE_POSTGRESQL) {
+        PGconn *c = pg_connect(pg.dsn);
+        PGresult *r = PQexec(c, sql);
+        if (PQresultStatus(r) != PGRES_TUPLES_OK)
+            fail_msg("%s: %s", sql, PQerrorMessage(c));
+        if (PQntuples(r) > 0)
+            n = g_ascii_strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+        PQclear(r);
+        PQfinish(c);
+    } else {
+        sqlite3 *db;
+        sqlite3_stmt *st;
+
+        assert_int_equal(sqlite3_open_v2(f->path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+        assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+        if (sqlite3_step(st) == SQLITE_ROW)
+            n = sqlite3_column_int64(st, 0);
+        sqlite3_finalize(st);
+        sqlite3_close(db);
+    }
     return n;
+}
+
+/* The schema version as another connection reads it. */
+static int64_t raw_version(fixture *f)
+{
+    return raw_count(f, backend == VG_STORE_SQLITE ? "PRAGMA user_version"
+                                                   : "SELECT version FROM vmgate_schema");
 }
 
 static void add_user(fixture *f, const char *name)
@@ -97,7 +199,15 @@ static void test_store_creates_latest_schema_in_empty_file(void **state)
 
     assert_true(vg_store_schema_latest >= 1);
     assert_int_equal(vg_store_schema_version(f->store), vg_store_schema_latest);
-    assert_int_equal(raw_count(f, "PRAGMA user_version"), vg_store_schema_latest);
+    assert_int_equal(raw_version(f), vg_store_schema_latest);
+    if (backend == VG_STORE_POSTGRESQL) {
+        assert_int_equal(raw_count(f, "SELECT count(*) FROM information_schema.tables "
+                                      "WHERE table_schema = 'public' AND table_name IN "
+                                      "('users', 'vms', 'assignments', 'pools', "
+                                      "'pool_members', 'entitlements', 'sticky')"),
+                         7);
+        return;
+    }
     assert_int_equal(raw_count(f, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND "
                                   "name IN ('users', 'vms', 'assignments', 'pools', "
                                   "'pool_members', 'entitlements', 'sticky')"),
@@ -131,6 +241,7 @@ static void test_store_reopen_keeps_schema_without_migrating_again(void **state)
 
     add_user(f, "alice");
     reopen(f);
+    assert_int_equal(vg_store_ping(f->store), 0);
     assert_int_equal(vg_store_schema_version(f->store), vg_store_schema_latest);
     assert_int_equal(raw_count(f, "SELECT count(*) FROM users"), 1);
 }
@@ -139,21 +250,26 @@ static void test_store_refuses_database_from_newer_version(void **state)
 {
     fixture *f = *state;
     vg_store *s = NULL;
-    sqlite3 *db;
     char *sql;
 
     vg_store_close(f->store);
     f->store = NULL;
-    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
-    sql = g_strdup_printf("PRAGMA user_version = %d", vg_store_schema_latest + 1);
-    assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    if (backend == VG_STORE_POSTGRESQL) {
+        sql = g_strdup_printf("UPDATE vmgate_schema SET version = %d", vg_store_schema_latest + 1);
+        pg_exec(pg.dsn, sql);
+    } else {
+        sqlite3 *db;
+        assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+        sql = g_strdup_printf("PRAGMA user_version = %d", vg_store_schema_latest + 1);
+        assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+        sqlite3_close(db);
+    }
     g_free(sql);
-    sqlite3_close(db);
 
-    assert_int_equal(vg_store_open(f->path, &s), -ENOTSUP);
+    assert_int_equal(open_store(f, &s), -ENOTSUP);
     assert_null(s);
-    /* Refusing did not touch the file. */
-    assert_int_equal(raw_count(f, "PRAGMA user_version"), vg_store_schema_latest + 1);
+    /* Refusing did not touch the database. */
+    assert_int_equal(raw_version(f), vg_store_schema_latest + 1);
 }
 
 static void test_store_refuses_file_that_is_not_a_database(void **state)
@@ -290,7 +406,11 @@ static void test_store_names_follow_the_one_rule(void **state)
 static void test_store_keeps_vm_names_as_libvirt_allows_them(void **state)
 {
     fixture *f = *state;
-    static const char *const names[] = {"Windows 11 (dev)", "\xc3\xbc" "n" "\xc3\xaf" "code",
+    static const char *const names[] = {"Windows 11 (dev)",
+                                        "\xc3\xbc"
+                                        "n"
+                                        "\xc3\xaf"
+                                        "code",
                                         "-dash", "it's \"quoted\" & <tagged>"};
     GPtrArray *a = NULL;
     vg_store_pool *p = NULL;
@@ -379,14 +499,16 @@ static void test_store_set_password_replaces_hashes(void **state)
     assert_false(u->nla);
     assert_true(u->updated >= u->created);
     vg_store_user_free(u);
-    /* The old NT hash is overwritten in the file, not just unlinked from the b-tree. */
-    reopen(f); /* closing checkpoints the WAL into the database file */
-    vg_store_close(f->store);
-    f->store = NULL;
-    assert_true(g_file_get_contents(f->path, &data, &len, NULL));
-    assert_null(memmem(data, len, "8846f7eaee8fb117ad06bdd830b7586c", 32));
-    g_free(data);
-    assert_int_equal(vg_store_open(f->path, &f->store), 0);
+    if (backend == VG_STORE_SQLITE) {
+        /* The old NT hash is overwritten in the file, not just unlinked from the b-tree. */
+        reopen(f); /* closing checkpoints the WAL into the database file */
+        vg_store_close(f->store);
+        f->store = NULL;
+        assert_true(g_file_get_contents(f->path, &data, &len, NULL));
+        assert_null(memmem(data, len, "8846f7eaee8fb117ad06bdd830b7586c", 32));
+        g_free(data);
+        assert_int_equal(vg_store_open(f->path, &f->store), 0);
+    }
 
     assert_int_equal(vg_store_user_set_password(f->store, "nobody", HASH, NULL), -ENOENT);
     assert_int_equal(vg_store_user_set_disabled(f->store, "nobody", true), -ENOENT);
@@ -670,37 +792,349 @@ static void test_store_sticky_released_with_member_or_entitlement(void **state)
     assert_int_equal(raw_count(f, "SELECT count(*) FROM sticky"), 0);
 }
 
-int main(void)
+/* ---- PostgreSQL only ---- */
+
+/* Two store handles (two connections, as two vmgated would have) race for one pool VM. */
+typedef struct racer {
+    vg_store *store;
+    const char *user;
+    gint *go;
+    int result;
+    const char *vm;
+} racer;
+
+static gpointer race(gpointer data)
 {
-    const struct CMUnitTest tests[] = {
+    racer *r = data;
+
+    while (!g_atomic_int_get(r->go))
+        ;
+    r->result = vg_store_sticky_set(r->store, "lab", r->vm ? r->vm : "lab1", r->user);
+    return NULL;
+}
+
+/* Two racers at once; returns which one won (exactly one must). */
+static int race_two(racer r[2])
+{
+    gint go = 0;
+    GThread *t[2];
+
+    for (int k = 0; k < 2; k++) {
+        r[k].go = &go;
+        t[k] = g_thread_new("racer", race, &r[k]);
+    }
+    g_atomic_int_set(&go, 1);
+    for (int k = 0; k < 2; k++)
+        g_thread_join(t[k]);
+    /* Exactly one holds it; the other is told it is taken. */
+    assert_true((r[0].result == 0 && r[1].result == -EEXIST) ||
+                (r[0].result == -EEXIST && r[1].result == 0));
+    return r[0].result == 0 ? 0 : 1;
+}
+
+static void test_store_pg_concurrent_claims_have_one_winner(void **state)
+{
+    fixture *f = *state;
+    vg_store *other = NULL;
+    int wins[2] = {0, 0};
+
+    assert_int_equal(open_store(f, &other), 0);
+    add_user(f, "u0");
+    add_user(f, "u1");
+    assert_int_equal(vg_store_pool_create(f->store, "lab", VG_IDLE_NONE, 0, true), 0);
+    assert_int_equal(vg_store_pool_add_vm(f->store, "lab", "lab1"), 0);
+    for (int i = 0; i < 100; i++) {
+        racer r[2] = {{f->store, "u0", NULL, 1, NULL}, {other, "u1", NULL, 1, NULL}};
+        int winner = race_two(r);
+        char *vm = NULL;
+
+        wins[winner]++;
+        assert_int_equal(raw_count(f, "SELECT count(*) FROM sticky"), 1);
+        assert_int_equal(vg_store_sticky_get(other, "lab", r[winner].user, &vm), 0);
+        assert_string_equal(vm, "lab1");
+        g_free(vm);
+        assert_int_equal(vg_store_sticky_clear(f->store, "lab", "lab1"), 0);
+    }
+    /* One user logging in on two instances at once, each choosing a different free VM: the
+     * user ends up holding one VM of the pool, not two. */
+    assert_int_equal(vg_store_pool_add_vm(f->store, "lab", "lab2"), 0);
+    for (int i = 0; i < 50; i++) {
+        racer r[2] = {{f->store, "u0", NULL, 1, "lab1"}, {other, "u0", NULL, 1, "lab2"}};
+        int winner = race_two(r);
+
+        assert_int_equal(raw_count(f, "SELECT count(*) FROM sticky"), 1);
+        assert_int_equal(vg_store_sticky_clear(f->store, "lab", r[winner].vm), 0);
+    }
+    vg_store_close(other);
+    /* Not a test of fairness; only that both sides really raced. */
+    print_message("claims won: %d and %d\n", wins[0], wins[1]);
+}
+
+/* Two instances starting at once on an empty database: one migrates, the other waits. */
+static gpointer open_in_thread(gpointer data)
+{
+    fixture *f = data;
+    vg_store *s = NULL;
+    int r = open_store(f, &s);
+
+    vg_store_close(s);
+    return GINT_TO_POINTER(r);
+}
+
+static void test_store_pg_instances_starting_together_migrate_once(void **state)
+{
+    fixture *f = *state;
+
+    for (int i = 0; i < 5; i++) {
+        GThread *t[3];
+
+        vg_store_close(f->store);
+        f->store = NULL;
+        pg_exec(pg.dsn, "DROP SCHEMA public CASCADE; CREATE SCHEMA public");
+        for (int k = 0; k < 3; k++)
+            t[k] = g_thread_new("opener", open_in_thread, f);
+        for (int k = 0; k < 3; k++)
+            assert_int_equal(GPOINTER_TO_INT(g_thread_join(t[k])), 0);
+        assert_int_equal(raw_version(f), vg_store_schema_latest);
+        assert_int_equal(open_store(f, &f->store), 0);
+    }
+}
+
+static int64_t elapsed_ms(int64_t since_us)
+{
+    return (g_get_monotonic_time() - since_us) / 1000;
+}
+
+/* The server stopped under the store: clear errors, quickly; then it works again. */
+static void test_store_pg_survives_a_server_restart(void **state)
+{
+    fixture *f = *state;
+    GPtrArray *a = NULL;
+    vg_store_user *u = NULL;
+    int64_t t0;
+    int r;
+
+    add_user(f, "alice");
+    g_free(pgcluster("stop"));
+
+    t0 = g_get_monotonic_time();
+    r = vg_store_user_list(f->store, &a);
+    assert_int_equal(r, -ECONNREFUSED);
+    r = vg_store_user_add(f->store, "bob", HASH, NULL);
+    assert_int_equal(r, -ECONNREFUSED);
+    r = vg_store_user_get(f->store, "alice", &u);
+    assert_int_equal(r, -ECONNREFUSED);
+    assert_int_equal(vg_store_ping(f->store), -ECONNREFUSED); /* what /readyz asks */
+    assert_true(elapsed_ms(t0) < 10000);
+
+    g_free(pgcluster("start"));
+    assert_int_equal(vg_store_ping(f->store), 0);
+    /* The next calls after the restart work. */
+    assert_int_equal(vg_store_user_get(f->store, "alice", &u), 0);
+    vg_store_user_free(u);
+    assert_int_equal(vg_store_user_add(f->store, "bob", HASH, NULL), 0);
+    assert_int_equal(vg_store_user_list(f->store, &a), 0);
+    assert_int_equal(a->len, 2); /* what was acknowledged before is there; the refused add is not */
+    g_ptr_array_unref(a);
+
+    /* A restart between two calls: the next call (a mutation, even) reconnects by itself. */
+    g_free(pgcluster("stop"));
+    g_free(pgcluster("start"));
+    assert_int_equal(vg_store_user_set_disabled(f->store, "bob", true), 0);
+    assert_int_equal(raw_count(f, "SELECT count(*) FROM users WHERE disabled = 1"), 1);
+}
+
+static void test_store_pg_unreachable_server_fails_in_bounded_time(void **state)
+{
+    fixture *f = *state;
+    /* A port nothing listens on, then an address nothing answers (TEST-NET-1). */
+    static const char *const dsns[] = {
+        "host=127.0.0.1 port=1 dbname=x user=vmgate sslmode=disable",
+        "host=192.0.2.1 port=5432 dbname=x user=vmgate connect_timeout=2",
+    };
+
+    (void)f;
+    for (size_t i = 0; i < G_N_ELEMENTS(dsns); i++) {
+        vg_store_options o = {.backend = VG_STORE_POSTGRESQL, .dsn = dsns[i]};
+        vg_store *s = NULL;
+        int64_t t0 = g_get_monotonic_time();
+
+        assert_int_equal(vg_store_open_with(&o, &s), -ECONNREFUSED);
+        assert_null(s);
+        assert_true(elapsed_ms(t0) < 5000);
+    }
+}
+
+static void test_store_pg_password_file_and_wrong_password(void **state)
+{
+    fixture *f = *state;
+    g_autofree char *wrong = g_build_filename(f->dir, "wrong", NULL);
+    g_autofree char *open_file = g_build_filename(f->dir, "world-readable", NULL);
+    g_autofree char *missing = g_build_filename(f->dir, "missing", NULL);
+    g_autofree char *right = NULL;
+    vg_store_options o = store_options(f);
+    vg_store *s = NULL;
+
+    /* Not from anywhere else: no ~/.pgpass, no PGPASSWORD. */
+    g_setenv("PGPASSFILE", "/nonexistent", TRUE);
+    g_unsetenv("PGPASSWORD");
+
+    assert_true(g_file_set_contents(wrong, "not-the-password\n", -1, NULL));
+    assert_int_equal(chmod(wrong, 0600), 0);
+    o.password_file = wrong;
+    assert_int_equal(vg_store_open_with(&o, &s), -EACCES);
+    assert_null(s);
+
+    /* A password file others may read is refused before anything is sent. */
+    assert_true(g_file_set_contents(open_file, "whatever\n", -1, NULL));
+    assert_int_equal(chmod(open_file, 0644), 0);
+    o.password_file = open_file;
+    assert_int_equal(vg_store_open_with(&o, &s), -EACCES);
+
+    o.password_file = missing;
+    assert_int_equal(vg_store_open_with(&o, &s), -ENOENT);
+
+    /* No password at all: the server asks for one. */
+    o.password_file = NULL;
+    assert_int_equal(vg_store_open_with(&o, &s), -EACCES);
+
+    /* The right one works, also from a file its group may read (mode 0640). */
+    assert_true(g_file_get_contents(pg.password_file, &right, NULL, NULL));
+    assert_true(g_file_set_contents(wrong, right, -1, NULL));
+    assert_int_equal(chmod(wrong, 0640), 0);
+    o.password_file = wrong;
+    assert_int_equal(vg_store_open_with(&o, &s), 0);
+    vg_store_close(s);
+
+    g_unlink(wrong);
+    g_unlink(open_file);
+}
+
+static void test_store_pg_refuses_bad_dsn(void **state)
+{
+    vg_store_options o = {.backend = VG_STORE_POSTGRESQL, .dsn = "host=x password"};
+    vg_store *s = NULL;
+
+    (void)state;
+    assert_int_equal(vg_store_open_with(&o, &s), -EINVAL);
+    o.dsn = NULL;
+    assert_int_equal(vg_store_open_with(&o, &s), -EINVAL);
+    assert_null(s);
+}
+
+/* Names sort by their bytes on both back ends, whatever the database's collation. */
+static void test_store_sorts_names_by_bytes(void **state)
+{
+    fixture *f = *state;
+    GPtrArray *a = NULL;
+    static const char *const sorted[] = {"Zed", "_x", "alice", "bob"};
+
+    add_user(f, "bob");
+    add_user(f, "_x");
+    add_user(f, "alice");
+    add_user(f, "Zed");
+    assert_int_equal(vg_store_user_list(f->store, &a), 0);
+    assert_int_equal(a->len, G_N_ELEMENTS(sorted));
+    for (guint i = 0; i < a->len; i++)
+        assert_string_equal(((vg_store_user *)a->pdata[i])->name, sorted[i]);
+    g_ptr_array_unref(a);
+}
+
+/* This run's database: created before the PostgreSQL tests, dropped after. */
+static int pg_group_setup(void **state)
+{
+    const char *dir = g_getenv("VMGATE_PG_DIR");
+    PGresult *r;
+    PGconn *c;
+    char *sql;
+
+    (void)state;
+    if (!dir || !*dir) {
+        fprintf(stderr, "test_store --postgresql: VMGATE_PG_DIR names no cluster "
+                        "(tests/lib/pgcluster up starts one)\n");
+        return -1;
+    }
+    pg.dir = g_strdup(dir);
+    pg.base_dsn = pgcluster("dsn");
+    pg.password_file = g_build_filename(pg.dir, "password", NULL);
+    pg.db = g_strdup_printf("vgtest_%d_%08x", (int)getpid(), g_random_int());
+    pg.dsn = g_strdup_printf("%s dbname=%s", pg.base_dsn, pg.db);
+    /* A collation that does not sort by bytes (ICU's English) where the server has it, so that
+     * test_store_sorts_names_by_bytes can fail. */
+    sql = g_strdup_printf("CREATE DATABASE %s TEMPLATE template0 ENCODING 'UTF8' "
+                          "LOCALE 'C.UTF-8' LOCALE_PROVIDER icu ICU_LOCALE 'en'",
+                          pg.db);
+    c = pg_connect(pg.base_dsn);
+    r = PQexec(c, sql);
+    if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+        g_free(sql);
+        sql = g_strdup_printf("CREATE DATABASE %s TEMPLATE template0 ENCODING 'UTF8'", pg.db);
+        pg_exec(pg.base_dsn, sql);
+    }
+    PQclear(r);
+    PQfinish(c);
+    g_free(sql);
+    return 0;
+}
+
+static int pg_group_teardown(void **state)
+{
+    char *sql = g_strdup_printf("DROP DATABASE IF EXISTS %s WITH (FORCE)", pg.db);
+
+    (void)state;
+    g_free(pgcluster("start")); /* should a test have left it stopped */
+    pg_exec(pg.base_dsn, sql);
+    g_free(sql);
+    g_free(pg.dir);
+    g_free(pg.base_dsn);
+    g_free(pg.password_file);
+    g_free(pg.db);
+    g_free(pg.dsn);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
-        T(test_store_creates_latest_schema_in_empty_file),
+    /* The same bodies on both back ends. */
+#define SHARED_TESTS                                                                               \
+    T(test_store_creates_latest_schema_in_empty_file),                                             \
+        T(test_store_reopen_keeps_schema_without_migrating_again),                                 \
+        T(test_store_refuses_database_from_newer_version),                                         \
+        T(test_store_changes_are_committed_before_return),                                         \
+        T(test_store_data_survives_close_and_reopen), T(test_store_names_follow_the_one_rule),     \
+        T(test_store_keeps_vm_names_as_libvirt_allows_them),                                       \
+        T(test_store_user_add_refuses_duplicate_name), T(test_store_user_add_refuses_bad_hashes),  \
+        T(test_store_user_list_hides_secrets), T(test_store_set_password_replaces_hashes),         \
+        T(test_store_user_get_and_del_report_unknown_user), T(test_store_user_delete_cascades),    \
+        T(test_store_vm_found_by_name_or_uuid), T(test_store_assign_replaces_existing_role),       \
+        T(test_store_assignment_errors), T(test_store_assignments_for_vm_are_sorted_by_user),      \
+        T(test_store_pool_constraints), T(test_store_pool_delete_cascades),                        \
+        T(test_store_entitlement_errors), T(test_store_sticky_holds_one_vm_per_user_and_pool),     \
+        T(test_store_sticky_released_with_member_or_entitlement),                                  \
+        T(test_store_sorts_names_by_bytes)
+    const struct CMUnitTest sqlite_tests[] = {
+        SHARED_TESTS,
         T(test_store_uses_wal_and_foreign_keys),
-        T(test_store_reopen_keeps_schema_without_migrating_again),
-        T(test_store_refuses_database_from_newer_version),
         T(test_store_refuses_file_that_is_not_a_database),
         T(test_store_open_reports_missing_directory),
-        T(test_store_changes_are_committed_before_return),
-        T(test_store_data_survives_close_and_reopen),
-        T(test_store_names_follow_the_one_rule),
-        T(test_store_keeps_vm_names_as_libvirt_allows_them),
-        T(test_store_user_add_refuses_duplicate_name),
-        T(test_store_user_add_refuses_bad_hashes),
-        T(test_store_user_list_hides_secrets),
-        T(test_store_set_password_replaces_hashes),
-        T(test_store_user_get_and_del_report_unknown_user),
-        T(test_store_user_delete_cascades),
-        T(test_store_vm_found_by_name_or_uuid),
-        T(test_store_assign_replaces_existing_role),
-        T(test_store_assignment_errors),
-        T(test_store_assignments_for_vm_are_sorted_by_user),
-        T(test_store_pool_constraints),
-        T(test_store_pool_delete_cascades),
-        T(test_store_entitlement_errors),
-        T(test_store_sticky_holds_one_vm_per_user_and_pool),
-        T(test_store_sticky_released_with_member_or_entitlement),
-#undef T
     };
+    const struct CMUnitTest pg_tests[] = {
+        SHARED_TESTS,
+        T(test_store_pg_concurrent_claims_have_one_winner),
+        T(test_store_pg_instances_starting_together_migrate_once),
+        T(test_store_pg_survives_a_server_restart),
+        T(test_store_pg_unreachable_server_fails_in_bounded_time),
+        T(test_store_pg_password_file_and_wrong_password),
+        T(test_store_pg_refuses_bad_dsn),
+    };
+#undef SHARED_TESTS
+#undef T
     vg_log_set_level(VG_LOG_WARNING); /* no "schema migrated" notice per test */
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    if (argc > 1 && strcmp(argv[1], "--postgresql") == 0) {
+        backend = VG_STORE_POSTGRESQL;
+        return cmocka_run_group_tests_name("store_postgresql", pg_tests, pg_group_setup,
+                                           pg_group_teardown);
+    }
+    return cmocka_run_group_tests_name("store_sqlite", sqlite_tests, NULL, NULL);
 }
