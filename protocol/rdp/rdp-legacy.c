@@ -35,14 +35,20 @@ bool vg_rdp_legacy_send(vg_rdp_peer *p, const pixman_region32_t *region)
     vg_metric_codec codec = VG_METRIC_CODEC_UNCOMPRESSED;
     uint64_t sent[VG_METRIC_CODEC_N] = {0};
 
-    /* Planar without an alpha plane needs the client's consent. */
+    /* Planar without an alpha plane needs the client's consent, and a
+     * FreeRDP whose planar encoder is exact. */
     if (!p->planar && !p->planar_off) {
+        bool skip_alpha =
+            freerdp_settings_get_bool(p->client->context->settings, FreeRDP_DrawAllowSkipAlpha);
+        bool exact = vg_rdp_planar_exact();
         /* Bottom-up output, as bitmap updates want, from a top-down source. */
-        if (freerdp_settings_get_bool(p->client->context->settings, FreeRDP_DrawAllowSkipAlpha))
+        if (skip_alpha && exact)
             p->planar = vg_rdp_planar_new(TILE, false);
         p->planar_off = !p->planar;
         vg_info(TAG, "peer=%s user=%s: bitmap updates, %s", p->name, p->user,
-                p->planar ? "planar-compressed" : "uncompressed (the client wants alpha)");
+                p->planar ? "planar-compressed"
+                : !exact  ? "uncompressed (FreeRDP's planar encoder is not exact)"
+                          : "uncompressed (the client wants alpha)");
     }
 
     pieces = vg_rdp_pieces(region, TILE, &count);

@@ -17,9 +17,13 @@
 
 #include <freerdp/codec/color.h>
 #include <freerdp/codec/planar.h>
+#include <freerdp/freerdp.h>
 #include <glib.h>
 
+#include "log.h"
 #include "util.h"
+
+#define TAG "rdp"
 
 /* Pieces of an incompressible area sent uncompressed before planar is tried
  * there again. */
@@ -111,6 +115,78 @@ static GThreadPool *shared_pool(void)
     return g_once(&once, make_pool, NULL);
 }
 
+/* ---- is the library's planar encoder exact? ----
+ *
+ * FreeRDP 3.15 (Debian 13) gets the sign of row-to-row deltas wrong: its
+ * planar output decodes, with 3.10's decoder and its own alike, to other
+ * colours wherever a channel's difference to the one above it, taken as a
+ * signed byte, is negative: text's light strokes on a dark background come
+ * back with their top bit cleared. 3.10 (Debian 12's backports) is exact. The decoder
+ * of either takes correct planar data back exactly, so one probe, whose
+ * rows step through every delta of every plane, encoded and decoded in both
+ * orientations, tells whether planar output can be sent. */
+
+#define PROBE_W 256
+#define PROBE_H 3
+
+static bool probe_orientation(bool topdown)
+{
+    uint32_t px[PROBE_W * PROBE_H];
+    uint8_t out[PROBE_W * PROBE_H * 4] = {0};
+    BITMAP_PLANAR_CONTEXT *enc = freerdp_bitmap_planar_context_new(FLAGS, PROBE_W, PROBE_H);
+    BITMAP_PLANAR_CONTEXT *dec = freerdp_bitmap_planar_context_new(0, PROBE_W, PROBE_H);
+    uint8_t *data = NULL;
+    uint32_t size = 0;
+    bool exact = false;
+
+    /* Rows 0 and 2 alike, row 1 through every value: rows 0 to 1 and 1 to 2
+     * make every delta modulo 256, up and down, in each of B, G and R. */
+    for (uint32_t x = 0; x < PROBE_W; x++) {
+        uint32_t edge = 0x80FF00u, mid = ((x ^ 0x80u) << 16) | ((0xFFu - x) << 8) | x;
+        px[x] = px[2 * PROBE_W + x] = edge;
+        px[PROBE_W + x] = mid;
+    }
+    if (!enc || !dec)
+        goto out;
+    freerdp_planar_topdown_image(enc, topdown);
+    data = freerdp_bitmap_compress_planar(enc, (const uint8_t *)px, PIXEL_FORMAT_BGRX32, PROBE_W,
+                                          PROBE_H, PROBE_W * 4, NULL, &size);
+    if (!data || !planar_decompress(dec, data, size, PROBE_W, PROBE_H, out, PIXEL_FORMAT_BGRX32,
+                                    PROBE_W * 4, 0, 0, PROBE_W, PROBE_H, !topdown))
+        goto out;
+    exact = true;
+    for (size_t i = 0; i < PROBE_W * PROBE_H && exact; i++) {
+        uint32_t got;
+        memcpy(&got, out + i * 4, 4);
+        exact = (got & 0xFFFFFFu) == px[i];
+    }
+out:
+    free(data);
+    freerdp_bitmap_planar_context_free(dec);
+    freerdp_bitmap_planar_context_free(enc);
+    return exact;
+}
+
+static gpointer probe(gpointer unused)
+{
+    bool exact = probe_orientation(true) && probe_orientation(false);
+
+    (void)unused;
+    if (!exact)
+        vg_warning(TAG,
+                   "FreeRDP %s's planar encoder does not decode back to its input: "
+                   "lossless pieces are sent uncompressed (more bandwidth, same pixels)",
+                   freerdp_get_version_string());
+    return GINT_TO_POINTER(exact ? 1 : 2);
+}
+
+bool vg_rdp_planar_exact(void)
+{
+    static GOnce once = G_ONCE_INIT;
+
+    return GPOINTER_TO_INT(g_once(&once, probe, NULL)) == 1;
+}
+
 /* ---- the encoder ---- */
 
 vg_rdp_planar *vg_rdp_planar_new(uint32_t piece, bool topdown)
@@ -155,11 +231,14 @@ void vg_rdp_planar_encode_all(vg_rdp_planar *pl, const uint8_t *pixels, size_t s
     batch b = {.pixels = pixels, .stride = stride, .topdown = pl->topdown};
     GThreadPool *pool = n > 1 ? shared_pool() : NULL;
     size_t ntried = 0;
+    bool exact = vg_rdp_planar_exact();
 
     for (size_t i = 0; i < n; i++) {
         uint8_t *skip = skip_of(pl, &pieces[i]);
         pieces[i].planar = NULL;
         pieces[i].size = 0;
+        if (!exact)
+            continue;
         if (*skip > 0)
             (*skip)--;
         else

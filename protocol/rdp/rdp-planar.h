@@ -32,6 +32,14 @@ vg_rdp_planar *vg_rdp_planar_new(uint32_t piece, bool topdown);
 /** NULL is fine. */
 void vg_rdp_planar_free(vg_rdp_planar *pl);
 
+/**
+ * Whether FreeRDP's planar encoder decodes back to its input, found once by
+ * a probe (FreeRDP 3.15, Debian 13's, does not; rdp-planar.c says how). When
+ * it does not, the first call logs a warning and vg_rdp_planar_encode_all()
+ * leaves every piece uncompressed. Any thread.
+ */
+bool vg_rdp_planar_exact(void);
+
 /** One piece of damage and, after vg_rdp_planar_encode_all(), its encoding. */
 typedef struct vg_rdp_piece {
     uint32_t x, y, w, h; /**< on the screen; w and h at most the encoder's piece */
@@ -42,8 +50,9 @@ typedef struct vg_rdp_piece {
 /**
  * Encode @n pieces of the screen at @pixels (BGRX32, rows @stride bytes
  * apart): each gets planar data when that is smaller than its raw pixels and
- * planar paid lately in its area. The pieces are encoded on all cores at
- * once (a pool shared by every peer); returns when all are done.
+ * planar paid lately in its area (never when !vg_rdp_planar_exact()). The
+ * pieces are encoded on all cores at once (a pool shared by every peer);
+ * returns when all are done.
  */
 void vg_rdp_planar_encode_all(vg_rdp_planar *pl, const uint8_t *pixels, size_t stride,
                               vg_rdp_piece *pieces, size_t n);

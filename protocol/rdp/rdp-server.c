@@ -1266,6 +1266,9 @@ int vg_rdp_server_new(const vg_rdp_server_config *cfg, const vg_rdp_server_ops *
     if (!WTSRegisterWtsApiFunctionTable(FreeRDP_InitWtsApi()))
         return -ENOSYS;
     quiet_freerdp_logs();
+    /* Planar's probe now, so that its warning, if any, is in the log at
+     * start rather than at the first viewer. */
+    (void)vg_rdp_planar_exact();
     s = g_new0(vg_rdp_server, 1);
     s->cfg = *cfg;
     s->cfg.address = NULL;
