@@ -75,7 +75,7 @@ bool vg_rfb_start(rfbClient *cl)
 }
 
 /* The one hook libvncclient logs through (both rfbClientLog and rfbClientErr). */
-static void rfb_log(const char *fmt, ...)
+G_GNUC_PRINTF(1, 2) static void rfb_log(const char *fmt, ...)
 {
     bool debug = vg_log_level_now() >= VG_LOG_DEBUG;
     char buf[512];

@@ -694,7 +694,7 @@ static rfbProtocolExtension qemu_ext_key = {
  * "rfbLog" chatter (a client attached, its encodings) and its "rfbErr"
  * lines (one client's socket, e.g. TCP_NODELAY on the socketpair) are
  * debug: the front end logs what matters of a viewer's life itself. */
-static void rfb_log(const char *fmt, ...)
+G_GNUC_PRINTF(1, 2) static void rfb_log(const char *fmt, ...)
 {
     char buf[512];
     va_list ap;

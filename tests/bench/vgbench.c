@@ -674,7 +674,7 @@ int main(int argc, char **argv)
          "BYTES"},
         {"timeout", 0, 0, G_OPTION_ARG_INT, &timeout_s,
          "seconds to connect each source and see its first frame (default 60)", "S"},
-        {NULL},
+        {0},
     };
     g_autoptr(GOptionContext) ctx =
         g_option_context_new("watch|keys|ttff SOURCE... - the benchmark's client");
