@@ -67,7 +67,7 @@ typedef struct daemon_state {
     vg_tls *tls;
     vg_gate *gate;
     void *fronts[G_N_ELEMENTS(front_table)]; /* each front end's state */
-    bool fronts_up;                           /* started (they need a certificate) */
+    bool fronts_up;                          /* started (they need a certificate) */
     vg_daemon_live live;
     vg_metrics_sources metrics_src;
     vg_metrics_http *metrics;
@@ -154,8 +154,9 @@ static gboolean on_reload(gpointer data)
         strcmp(cfg->libvirt_vms, d->cfg->libvirt_vms) != 0 ||
         strcmp(cfg->state_dir, d->cfg->state_dir) != 0 ||
         strcmp(cfg->admin_socket, d->cfg->admin_socket) != 0)
-        vg_warning(TAG,
-                   "reload: [libvirt] uri and vms, state_dir and admin_socket take effect on restart");
+        vg_warning(
+            TAG,
+            "reload: [libvirt] uri and vms, state_dir and admin_socket take effect on restart");
     if (cfg->metrics_enabled != d->cfg->metrics_enabled ||
         strcmp(cfg->metrics_listen, d->cfg->metrics_listen) != 0 ||
         cfg->metrics_port != d->cfg->metrics_port)
@@ -356,7 +357,8 @@ int main(int argc, char **argv)
     }
     load_tls(&d, d.cfg);
     d.sessions = vg_sessions_new();
-    if ((r = vg_registry_new(d.cfg->libvirt_uri, d.cfg->libvirt_vms, NULL, NULL, &d.registry)) < 0) {
+    if ((r = vg_registry_new(d.cfg->libvirt_uri, d.cfg->libvirt_vms, NULL, NULL, &d.registry)) <
+        0) {
         vg_error(TAG, "cannot start the VM registry: %s", g_strerror(-r));
         goto out;
     }

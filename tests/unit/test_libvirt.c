@@ -209,8 +209,8 @@ static void test_registry_unreachable_daemon_keeps_retrying_and_frees(void **sta
     gint64 end = g_get_monotonic_time() + 400 * 1000;
     (void)state;
 
-    assert_int_equal(vg_registry_new("qemu+unix:///system?socket=/nonexistent/vmgate-test.sock", NULL,
-                                     &w_events, &w, &reg),
+    assert_int_equal(vg_registry_new("qemu+unix:///system?socket=/nonexistent/vmgate-test.sock",
+                                     NULL, &w_events, &w, &reg),
                      0);
     g_mutex_lock(&w.lock);
     while (w.connected == 0 && g_cond_wait_until(&w.cond, &w.lock, end))

@@ -33,13 +33,13 @@
 #include "util.h"
 #include "vnc-screen.h"
 
-#define W         64
-#define H         48
-#define WAIT_MS   5000
+#define W       64
+#define H       48
+#define WAIT_MS 5000
 /* QEMU extended key events (pseudo-encoding), as the screen acknowledges them. */
 #define QEMU_EXT_KEY_EVENT (-258)
-#define MAX_KEYS  16
-#define REASON_SZ 160
+#define MAX_KEYS           16
+#define REASON_SZ          160
 
 /* ---- what the screen reported ---- */
 
@@ -409,9 +409,11 @@ static uint32_t be32(const uint8_t *p)
 
 static void raw_update_request(int fd, bool incremental, uint16_t w, uint16_t h)
 {
-    uint8_t req[10] = {3, incremental, 0, 0, 0, 0, (uint8_t)(w >> 8), (uint8_t)w,
-                       (uint8_t)(h >> 8), (uint8_t)h};
+    /* FramebufferUpdateRequest: type 3, incremental, x = y = 0, w, h. */
+    uint8_t req[10] = {3, incremental};
 
+    req[6] = (uint8_t)(w >> 8), req[7] = (uint8_t)w;
+    req[8] = (uint8_t)(h >> 8), req[9] = (uint8_t)h;
     raw_write(fd, req, sizeof(req));
 }
 
@@ -426,10 +428,10 @@ static void test_screen_resize_before_viewer_asks_for_desktop_size(void **state)
     rfbClient *cl = connect_viewer(f, &viewer_a, false);
     uint8_t buf[64], version[12], n_types, result[4], init[24];
     /* Raw, QEMU extended key events, DesktopSize (not ExtendedDesktopSize). */
-    static const uint8_t set_encodings[16] = {2, 0, 0, 3, 0, 0, 0, 0,
+    static const uint8_t set_encodings[16] = {2,    0,    0,    3,    0,    0,    0,    0,
                                               0xff, 0xff, 0xfe, 0xfe, 0xff, 0xff, 0xff, 0x21};
-    static const uint8_t set_format[20] = {0, 0, 0, 0, 32, 24, 0, 1, 0, 255, 0, 255, 0, 255,
-                                           16, 8, 0, 0, 0, 0};
+    static const uint8_t set_format[20] = {0, 0,   0, 0,   32, 24, 0, 1, 0, 255,
+                                           0, 255, 0, 255, 16, 8,  0, 0, 0, 0};
     uint32_t known_w, known_h;
     bool acked = false, told = false, pixels = false;
     int sv[2];
@@ -484,7 +486,8 @@ static void test_screen_resize_before_viewer_asks_for_desktop_size(void **state)
             }
             if (x + w > known_w || y + h > known_h)
                 fail_msg("rectangle %ux%u at (%u,%u), encoding %d, outside the %ux%u the viewer "
-                         "knows", w, h, x, y, enc, known_w, known_h);
+                         "knows",
+                         w, h, x, y, enc, known_w, known_h);
             if (enc == QEMU_EXT_KEY_EVENT) {
                 acked = true;
             } else if (enc == rfbEncodingRaw) {
