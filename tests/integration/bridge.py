@@ -157,8 +157,12 @@ class Daemon:
                      self.rdp_port, self.rdp_extra, extra))
 
     def start(self, timeout=30):
+        """Start vmgated and return once it has started: its admin socket
+        answers and it has logged "started:", which it does once its front
+        ends listen (the admin socket comes up before them)."""
         if os.path.exists(self.socket):
             os.unlink(self.socket)
+        log_from = os.path.getsize(self.log) if os.path.exists(self.log) else 0
         self.logf = open(self.log, "a")
         self.proc = subprocess.Popen([VMGATED, "--config", self.config, "--foreground"],
                                      stdout=self.logf, stderr=subprocess.STDOUT,
@@ -168,7 +172,7 @@ class Daemon:
             if self.proc.poll() is not None:
                 fail("vmgated exited with %d; log: %s" % (self.proc.returncode, self.log_tail()))
             rc, _, _ = self.ctl("user", "list")
-            if rc == 0:
+            if rc == 0 and self._logged_since(log_from, " started: libvirt "):
                 return self
             if time.monotonic() > deadline:
                 fail("vmgated did not answer on %s within %ss; log: %s" %
@@ -187,6 +191,11 @@ class Daemon:
             if time.monotonic() > deadline:
                 fail("vmgated does not list VM %s after %ss" % (name, timeout))
             time.sleep(0.1)
+
+    def _logged_since(self, offset, text):
+        with open(self.log, "rb") as f:
+            f.seek(offset)
+            return text.encode() in f.read()
 
     def log_tail(self, n=15):
         try:
