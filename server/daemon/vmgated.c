@@ -153,9 +153,11 @@ static gboolean on_reload(gpointer data)
     if (strcmp(cfg->libvirt_uri, d->cfg->libvirt_uri) != 0 ||
         strcmp(cfg->libvirt_vms, d->cfg->libvirt_vms) != 0 ||
         strcmp(cfg->state_dir, d->cfg->state_dir) != 0 ||
-        strcmp(cfg->admin_socket, d->cfg->admin_socket) != 0)
-        vg_warning(TAG,
-                   "reload: [libvirt] uri and vms, state_dir and admin_socket take effect on restart");
+        strcmp(cfg->admin_socket, d->cfg->admin_socket) != 0 ||
+        strcmp(cfg->instance_name, d->cfg->instance_name) != 0 ||
+        strcmp(cfg->instance_address, d->cfg->instance_address) != 0)
+        vg_warning(TAG, "reload: [instance], [libvirt] uri and vms, state_dir and admin_socket "
+                        "take effect on restart");
     if (cfg->metrics_enabled != d->cfg->metrics_enabled ||
         strcmp(cfg->metrics_listen, d->cfg->metrics_listen) != 0 ||
         cfg->metrics_port != d->cfg->metrics_port)
