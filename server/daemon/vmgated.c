@@ -67,7 +67,7 @@ typedef struct daemon_state {
     vg_tls *tls;
     vg_gate *gate;
     void *fronts[G_N_ELEMENTS(front_table)]; /* each front end's state */
-    bool fronts_up;                           /* started (they need a certificate) */
+    bool fronts_up;                          /* started (they need a certificate) */
     vg_daemon_live live;
     vg_metrics_sources metrics_src;
     vg_metrics_http *metrics;
@@ -352,13 +352,14 @@ int main(int argc, char **argv)
         }
         vg_notice(TAG, "store: %s", vg_store_path(d.store));
     }
-    if ((r = vg_audit_new(d.cfg->audit_log, &d.audit)) < 0) {
+    if ((r = vg_audit_new(d.cfg->audit_log, d.cfg->instance_name, &d.audit)) < 0) {
         vg_error(TAG, "cannot open the audit log %s: %s", d.cfg->audit_log, g_strerror(-r));
         goto out;
     }
     load_tls(&d, d.cfg);
     d.sessions = vg_sessions_new();
-    if ((r = vg_registry_new(d.cfg->libvirt_uri, d.cfg->libvirt_vms, NULL, NULL, &d.registry)) < 0) {
+    if ((r = vg_registry_new(d.cfg->libvirt_uri, d.cfg->libvirt_vms, NULL, NULL, &d.registry)) <
+        0) {
         vg_error(TAG, "cannot start the VM registry: %s", g_strerror(-r));
         goto out;
     }

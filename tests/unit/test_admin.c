@@ -180,7 +180,7 @@ static int setup(void **state)
     f->db = g_build_filename(f->dir, "vmgate.db", NULL);
     f->audit_path = g_build_filename(f->dir, "audit.log", NULL);
     assert_int_equal(vg_store_open(f->db, &f->store), 0);
-    assert_int_equal(vg_audit_new(f->audit_path, &f->audit), 0);
+    assert_int_equal(vg_audit_new(f->audit_path, "gw-test", &f->audit), 0);
     f->sessions = vg_sessions_new();
 
     g_mutex_init(&f->fake.lock);
