@@ -83,9 +83,9 @@ static int fail_locked(vg_store *s, const char *what)
     else if (os_error && (r = probe_file_system(s->path)) == 0)
         r = -EIO;
     if (r == -EIO)
-        vg_warning(TAG, "%s: %s: %s", s->path, what, sqlite3_errmsg(db));
+        vg_store_fail_log(s, "%s: %s: %s", s->path, what, sqlite3_errmsg(db));
     else
-        vg_warning(TAG, "%s: %s: %s (%s)", s->path, what, sqlite3_errmsg(db), g_strerror(-r));
+        vg_store_fail_log(s, "%s: %s: %s (%s)", s->path, what, sqlite3_errmsg(db), g_strerror(-r));
     return r;
 }
 

@@ -161,6 +161,13 @@ vg_store_backend vg_store_get_backend(vg_store *store);
  */
 int vg_store_ping(vg_store *store);
 
+/**
+ * Log the failures of @store's calls at debug level instead of as
+ * warnings, for a caller that reports them itself (vmgated's heartbeat,
+ * once per outage rather than every second). Opening is not affected.
+ */
+void vg_store_set_quiet(vg_store *store, bool quiet);
+
 /** The schema version of the open database (equals vg_store_schema_latest). */
 int vg_store_schema_version(vg_store *store);
 
