@@ -375,7 +375,8 @@ int main(int argc, char **argv)
         vg_admin_config ac = {.socket_path = d.cfg->admin_socket,
                               .group = d.cfg->admin_group,
                               .readonly_group = d.cfg->admin_readonly_group,
-                              .idle_timeout_s = d.cfg->admin_idle_timeout};
+                              .idle_timeout_s = d.cfg->admin_idle_timeout,
+                              .instance = d.cfg->instance_name};
         if ((r = vg_admin_new(&ac, d.store, d.sessions, d.audit, &vg_daemon_live_ops, &d.live,
                               &d.admin)) < 0) {
             vg_error(TAG, "cannot open the admin socket %s: %s", d.cfg->admin_socket,
