@@ -65,6 +65,9 @@ static GHashTable *current_vms(vg_instance *in)
 
     for (guint i = 0; i < vms->len; i++) {
         const vg_vm_info *v = &g_array_index(vms, vg_vm_info, i);
+        /* A name the store would refuse would fail every write of the others too. */
+        if (!vg_vm_name_valid(v->name))
+            continue;
         /* The state texts are static strings. */
         g_hash_table_insert(now, g_strdup(v->name), (gpointer)vg_vm_info_state_text(v));
     }
