@@ -55,12 +55,12 @@ int vg_admin_cmd_vm_list(vg_admin_call *k)
             return vg_admin_fail(k, r, "the hypervisor is not reachable");
         return vg_admin_fail(k, r, "cannot list VMs: %s", g_strerror(-r));
     }
-    /* The VMs other instances hold: a list without them would say they are not there. */
+    /* The VMs other instances hold. Like the pools, they are left out when the store cannot
+     * answer (the store said why in the log): this instance's own VMs are still worth
+     * seeing. */
     if (c->instance &&
-        (r = vg_store_placement_list(c->store, VG_STORE_INSTANCE_DOWN_MS, &placements)) < 0) {
-        g_array_unref(vms);
-        return vg_admin_store_failed(k, r);
-    }
+        vg_store_placement_list(c->store, VG_STORE_INSTANCE_DOWN_MS, &placements) < 0)
+        placements = NULL;
     if (vg_store_pool_list(c->store, &pools) < 0)
         pools = NULL;
     in_pool = vg_admin_pool_of_vm(pools);
