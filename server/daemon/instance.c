@@ -153,26 +153,30 @@ static void beat(vg_instance *in)
     }
 }
 
+/* Beats every second on the monotonic clock (the first was vg_instance_start's); a beat that
+ * took longer is not made up for; new ports are registered at once. */
 static gpointer heartbeat_thread(gpointer data)
 {
     vg_instance *in = data;
-    int64_t next = g_get_monotonic_time();
+    const int64_t period = VG_INSTANCE_HEARTBEAT_MS * G_TIME_SPAN_MILLISECOND;
+    int64_t next = g_get_monotonic_time() + period;
 
     g_mutex_lock(&in->lock);
-    while (!in->stopping) {
+    for (;;) {
         int64_t now;
 
-        g_mutex_unlock(&in->lock);
-        beat(in);
-        g_mutex_lock(&in->lock);
-        /* Every second on the monotonic clock; a beat that took longer is not made up for. */
-        now = g_get_monotonic_time();
-        next += VG_INSTANCE_HEARTBEAT_MS * G_TIME_SPAN_MILLISECOND;
-        if (next <= now)
-            next = now + VG_INSTANCE_HEARTBEAT_MS * G_TIME_SPAN_MILLISECOND;
         while (!in->stopping && !in->reregister)
             if (!g_cond_wait_until(&in->cond, &in->lock, next))
                 break;
+        if (in->stopping)
+            break;
+        g_mutex_unlock(&in->lock);
+        beat(in);
+        g_mutex_lock(&in->lock);
+        now = g_get_monotonic_time();
+        next += period;
+        if (next <= now)
+            next = now + period;
     }
     g_mutex_unlock(&in->lock);
     return NULL;
