@@ -138,5 +138,6 @@ int vg_ctl_session_kick(ctl *c, char **argv);
 int vg_ctl_screenshot(ctl *c, char **argv);
 int vg_ctl_send_keys(ctl *c, char **argv);
 int vg_ctl_audit(ctl *c, char **argv);
+int vg_ctl_instance_list(ctl *c, char **argv);
 
 #endif /* VG_CTL_PRIV_H */

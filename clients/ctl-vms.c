@@ -13,14 +13,19 @@
 static void print_vms(vg_control_response *resp, void *data)
 {
     JsonArray *a = vg_ctl_result_array(resp);
-    vg_ctl_table *t = vg_ctl_table_new("NAME", "UUID", "STATE", "VIEWERS", "POOL", NULL);
+    vg_ctl_table *t =
+        vg_ctl_table_new("NAME", "UUID", "STATE", "VIEWERS", "POOL", "INSTANCE", NULL);
 
     (void)data;
     for (guint i = 0; a && i < json_array_get_length(a); i++) {
         JsonObject *v = json_array_get_object_element(a, i);
-        g_autofree char *viewers = g_strdup_printf("%" PRId64, vg_ctl_num(v, "viewers"));
+        JsonNode *n = json_object_get_member(v, "viewers");
+        /* Another instance's VM: its viewers are that instance's to count ("-"). */
+        g_autofree char *viewers = n && !JSON_NODE_HOLDS_NULL(n)
+                                       ? g_strdup_printf("%" PRId64, vg_ctl_num(v, "viewers"))
+                                       : NULL;
         vg_ctl_table_add(t, vg_ctl_str(v, "name"), vg_ctl_str(v, "uuid"), vg_ctl_str(v, "state"),
-                         viewers, vg_ctl_str(v, "pool"));
+                         viewers, vg_ctl_str(v, "pool"), vg_ctl_str(v, "instance"));
     }
     if (vg_ctl_table_rows(t) == 0)
         puts("no VMs");

@@ -61,6 +61,7 @@ static const struct {
     {"screenshot", vg_ctl_screenshot},
     {"send-keys", vg_ctl_send_keys},
     {"audit", vg_ctl_audit},
+    {"instance list", vg_ctl_instance_list},
 };
 
 /* @text as a terminal shows it safely: names (a VM's may hold a tab, a

@@ -274,6 +274,13 @@ const vg_control_command vg_control_commands[] = {
                               .max = VG_CONTROL_AUDIT_LINES_MAX,
                               .metavar = "N",
                               .help = "print the last N records first (default 20)"})})},
+    {VG_CONTROL_CMD_INSTANCE_LIST, true, NO_ARGS,
+     CLI({.words = "instance list",
+          .usage = "",
+          .summary = "list the vmgated instances sharing the store: address, ports, up, down or "
+                     "stopped, seconds since the heartbeat, VMs",
+          .details = "An instance is down when its last heartbeat (one a second) is 3 s old or\n"
+                     "more by the database's clock; stopped after a clean exit."})},
 };
 
 const size_t vg_control_n_commands = G_N_ELEMENTS(vg_control_commands);

@@ -72,19 +72,20 @@
 #define VG_CONTROL_CMD_ASSIGN       "assign"       /**< user, vm, [role] (default owner) */
 #define VG_CONTROL_CMD_UNASSIGN     "unassign"     /**< user, vm */
 /** name, [idle_action, idle_minutes, assign_on_first_login] */
-#define VG_CONTROL_CMD_POOL_CREATE  "pool.create"
-#define VG_CONTROL_CMD_POOL_ADD     "pool.add"     /**< pool, vm */
-#define VG_CONTROL_CMD_POOL_REMOVE  "pool.remove"  /**< pool, vm */
-#define VG_CONTROL_CMD_POOL_DEL     "pool.del"     /**< name */
-#define VG_CONTROL_CMD_POOL_LIST    "pool.list"    /**< none */
-#define VG_CONTROL_CMD_ENTITLE      "entitle"      /**< user, pool */
-#define VG_CONTROL_CMD_UNENTITLE    "unentitle"    /**< user, pool */
-#define VG_CONTROL_CMD_SESSION_LIST "session.list" /**< none */
-#define VG_CONTROL_CMD_SESSION_KICK "session.kick" /**< id, [reason] */
-#define VG_CONTROL_CMD_SCREENSHOT   "screenshot"   /**< vm */
-#define VG_CONTROL_CMD_SEND_TEXT    "send.text"    /**< vm, text */
-#define VG_CONTROL_CMD_SEND_COMBO   "send.combo"   /**< vm, combo */
-#define VG_CONTROL_CMD_AUDIT        "audit"        /**< [lines, follow] */
+#define VG_CONTROL_CMD_POOL_CREATE   "pool.create"
+#define VG_CONTROL_CMD_POOL_ADD      "pool.add"      /**< pool, vm */
+#define VG_CONTROL_CMD_POOL_REMOVE   "pool.remove"   /**< pool, vm */
+#define VG_CONTROL_CMD_POOL_DEL      "pool.del"      /**< name */
+#define VG_CONTROL_CMD_POOL_LIST     "pool.list"     /**< none */
+#define VG_CONTROL_CMD_ENTITLE       "entitle"       /**< user, pool */
+#define VG_CONTROL_CMD_UNENTITLE     "unentitle"     /**< user, pool */
+#define VG_CONTROL_CMD_SESSION_LIST  "session.list"  /**< none */
+#define VG_CONTROL_CMD_SESSION_KICK  "session.kick"  /**< id, [reason] */
+#define VG_CONTROL_CMD_SCREENSHOT    "screenshot"    /**< vm */
+#define VG_CONTROL_CMD_SEND_TEXT     "send.text"     /**< vm, text */
+#define VG_CONTROL_CMD_SEND_COMBO    "send.combo"    /**< vm, combo */
+#define VG_CONTROL_CMD_AUDIT         "audit"         /**< [lines, follow] */
+#define VG_CONTROL_CMD_INSTANCE_LIST "instance.list" /**< none */
 
 /** A decoded request. Free with vg_control_request_free. */
 typedef struct vg_control_request {

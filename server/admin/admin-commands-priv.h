@@ -146,5 +146,6 @@ int vg_admin_cmd_screenshot(vg_admin_call *k);
 int vg_admin_cmd_send_text(vg_admin_call *k);
 int vg_admin_cmd_send_combo(vg_admin_call *k);
 int vg_admin_cmd_audit(vg_admin_call *k);
+int vg_admin_cmd_instance_list(vg_admin_call *k);
 
 #endif /* VG_ADMIN_COMMANDS_PRIV_H */

@@ -204,6 +204,7 @@ static const struct {
     {VG_CONTROL_CMD_SEND_TEXT, vg_admin_cmd_send_text},
     {VG_CONTROL_CMD_SEND_COMBO, vg_admin_cmd_send_combo},
     {VG_CONTROL_CMD_AUDIT, vg_admin_cmd_audit},
+    {VG_CONTROL_CMD_INSTANCE_LIST, vg_admin_cmd_instance_list},
 };
 
 vg_admin_handler vg_admin_find_command(const char *cmd, const vg_control_command **spec)

@@ -43,6 +43,7 @@ struct vg_admin_ctx {
     vg_audit *audit;
     const vg_admin_live_ops *live;
     void *live_opaque;
+    char *instance; /* this vmgated's instance name, or NULL (vm.list names it) */
 };
 
 /** The handler of command @cmd, or NULL; *spec: its entry in the table of commands. */

@@ -1,5 +1,7 @@
 /*
- * vmgate — the admin commands on VMs: vm.list and vm.power.
+ * vmgate — the admin commands on VMs: vm.list (this instance's VMs from
+ * the live registry, then those other instances hold from the store's
+ * placements) and vm.power.
  *
  * Threading: see admin-commands-priv.h.
  */
@@ -8,12 +10,41 @@
 #include <errno.h>
 #include <string.h>
 
+/* One VM of vm.list; @viewers < 0 for a VM another instance holds (its viewers are its own). */
+static void add_vm(JsonBuilder *b, const char *name, const char *uuid, const char *state,
+                   int64_t viewers, const char *pool, const char *instance)
+{
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "name");
+    json_builder_add_string_value(b, name);
+    json_builder_set_member_name(b, "uuid");
+    json_builder_add_string_value(b, uuid);
+    json_builder_set_member_name(b, "state");
+    json_builder_add_string_value(b, state);
+    json_builder_set_member_name(b, "viewers");
+    if (viewers >= 0)
+        json_builder_add_int_value(b, viewers);
+    else
+        json_builder_add_null_value(b);
+    json_builder_set_member_name(b, "pool");
+    if (pool)
+        json_builder_add_string_value(b, pool);
+    else
+        json_builder_add_null_value(b);
+    json_builder_set_member_name(b, "instance");
+    if (instance)
+        json_builder_add_string_value(b, instance);
+    else
+        json_builder_add_null_value(b);
+    json_builder_end_object(b);
+}
+
 int vg_admin_cmd_vm_list(vg_admin_call *k)
 {
     const struct vg_admin_ctx *c = ctx(k);
     g_autoptr(JsonBuilder) b = json_builder_new();
-    g_autoptr(GPtrArray) pools = NULL;
-    g_autoptr(GHashTable) in_pool = NULL;
+    g_autoptr(GPtrArray) pools = NULL, placements = NULL, known = NULL;
+    g_autoptr(GHashTable) in_pool = NULL, uuids = NULL;
     GArray *vms = NULL;
     int r;
 
@@ -24,33 +55,43 @@ int vg_admin_cmd_vm_list(vg_admin_call *k)
             return vg_admin_fail(k, r, "the hypervisor is not reachable");
         return vg_admin_fail(k, r, "cannot list VMs: %s", g_strerror(-r));
     }
+    /* The VMs other instances hold. Like the pools, they are left out when the store cannot
+     * answer (the store said why in the log): this instance's own VMs are still worth
+     * seeing. */
+    if (c->instance &&
+        vg_store_placement_list(c->store, VG_STORE_INSTANCE_DOWN_MS, &placements) < 0)
+        placements = NULL;
     if (vg_store_pool_list(c->store, &pools) < 0)
         pools = NULL;
     in_pool = vg_admin_pool_of_vm(pools);
+    uuids = g_hash_table_new(g_str_hash, g_str_equal);
+    if (placements && vg_store_vm_list(c->store, &known) == 0) {
+        for (guint i = 0; i < known->len; i++) {
+            vg_store_vm *v = g_ptr_array_index(known, i);
+            if (v->uuid)
+                g_hash_table_insert(uuids, v->name, v->uuid);
+        }
+    }
 
     json_builder_begin_array(b);
     for (guint i = 0; vms && i < vms->len; i++) {
         vg_admin_vm *vm = &g_array_index(vms, vg_admin_vm, i);
-        const char *pool;
 
         vm->name[sizeof(vm->name) - 1] = '\0';
         vm->uuid[sizeof(vm->uuid) - 1] = '\0';
-        pool = g_hash_table_lookup(in_pool, vm->name);
-        json_builder_begin_object(b);
-        json_builder_set_member_name(b, "name");
-        json_builder_add_string_value(b, vm->name);
-        json_builder_set_member_name(b, "uuid");
-        json_builder_add_string_value(b, vm->uuid);
-        json_builder_set_member_name(b, "state");
-        json_builder_add_string_value(b, vm->state ? vm->state : "unknown");
-        json_builder_set_member_name(b, "viewers");
-        json_builder_add_int_value(b, vm->viewers);
-        json_builder_set_member_name(b, "pool");
-        if (pool)
-            json_builder_add_string_value(b, pool);
-        else
-            json_builder_add_null_value(b);
-        json_builder_end_object(b);
+        add_vm(b, vm->name, vm->uuid, vm->state ? vm->state : "unknown", vm->viewers,
+               g_hash_table_lookup(in_pool, vm->name), c->instance);
+    }
+    /* Then the other instances' VMs, as they last reported them; unreachable while their
+     * instance is down or stopped (not "shut off": no one knows). */
+    for (guint i = 0; placements && i < placements->len; i++) {
+        vg_store_placement *p = g_ptr_array_index(placements, i);
+        const char *uuid = g_hash_table_lookup(uuids, p->vm);
+
+        if (strcmp(p->instance, c->instance) == 0)
+            continue;
+        add_vm(b, p->vm, uuid ? uuid : "", p->instance_up ? p->state : "unreachable", -1,
+               g_hash_table_lookup(in_pool, p->vm), p->instance);
     }
     json_builder_end_array(b);
     if (vms)

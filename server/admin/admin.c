@@ -676,7 +676,8 @@ int vg_admin_new(const vg_admin_config *cfg, vg_store *store, vg_sessions *sessi
     if (!store || !out)
         return -EINVAL;
     a = g_new0(vg_admin, 1);
-    a->ctx = (struct vg_admin_ctx){store, sessions, audit, live, live_opaque};
+    a->ctx = (struct vg_admin_ctx){store, sessions,    audit,
+                                   live,  live_opaque, g_strdup(cfg ? cfg->instance : NULL)};
     a->path = g_strdup(cfg && cfg->socket_path ? cfg->socket_path : VG_CONTROL_DEFAULT_SOCKET);
     a->listen_fd = -1;
     a->wake_fd = -1;
@@ -747,5 +748,6 @@ void vg_admin_free(vg_admin *a)
         close(a->wake_fd);
     g_mutex_clear(&a->lock);
     g_free(a->path);
+    g_free(a->ctx.instance);
     g_free(a);
 }

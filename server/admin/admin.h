@@ -78,6 +78,9 @@ typedef struct vg_admin_config {
     const char
         *readonly_group;     /**< may list, read the audit log and take screenshots (NULL: none) */
     unsigned idle_timeout_s; /**< a connection that sends nothing this long is closed (0: 300) */
+    const char *instance;    /**< this vmgated's [instance] name: vm.list names it as the
+                                  instance of the live VMs, and lists the VMs other instances
+                                  hold from the store (NULL: the live VMs only) */
 } vg_admin_config;
 
 /**

@@ -38,6 +38,7 @@ typedef struct listener {
 struct vg_audit {
     GMutex lock;
     char *path;
+    char *instance; /* this vmgated's [instance] name, in every record */
     int fd;
     bool dirty;        /* written since the last fsync */
     int64_t last_sync; /* g_get_monotonic_time() of the last fsync */
@@ -94,12 +95,12 @@ fail:
     return r;
 }
 
-int vg_audit_new(const char *path, vg_audit **out)
+int vg_audit_new(const char *path, const char *instance, vg_audit **out)
 {
     vg_audit *a;
     int fd, r;
 
-    if (!path || !*path || !out)
+    if (!path || !*path || !vg_name_valid(instance) || !out)
         return -EINVAL;
     if ((r = open_log(path, &fd)) < 0) {
         vg_error(TAG, "cannot open audit log %s: %s", path, g_strerror(-r));
@@ -108,6 +109,7 @@ int vg_audit_new(const char *path, vg_audit **out)
     a = g_new0(vg_audit, 1);
     g_mutex_init(&a->lock);
     a->path = g_strdup(path);
+    a->instance = g_strdup(instance);
     a->fd = fd;
     a->listeners = g_array_new(FALSE, FALSE, sizeof(listener));
     a->next_handle = 1;
@@ -126,6 +128,7 @@ void vg_audit_free(vg_audit *a)
     }
     g_array_unref(a->listeners);
     g_free(a->path);
+    g_free(a->instance);
     g_mutex_clear(&a->lock);
     g_free(a);
 }
@@ -212,7 +215,8 @@ static bool lazy_event(const char *event)
 }
 
 /*
- * Write one record: "time" and "event" first, then @fields in their order.
+ * Write one record: "time", "event" and "instance" first, then @fields in
+ * their order.
  * Consumes @fields.
  *
  * A record is in the file whole or not at all: a write that fails part way
@@ -242,6 +246,7 @@ static int commit(vg_audit *a, const char *event, JsonObject *fields)
     format_time(stamp);
     json_object_set_string_member(rec, "time", stamp);
     json_object_set_string_member(rec, "event", event);
+    json_object_set_string_member(rec, "instance", a->instance);
     json_object_iter_init_ordered(&it, fields);
     while (json_object_iter_next_ordered(&it, &name, &value))
         json_object_set_member(rec, name, json_node_copy(value));
@@ -450,7 +455,7 @@ int vg_audit_eventv(vg_audit *a, const char *event, va_list ap)
     while ((name = va_arg(ap, const char *))) {
         const char *value = va_arg(ap, const char *);
         if (value && *name && !secret_name(name) && strcmp(name, "time") != 0 &&
-            strcmp(name, "event") != 0)
+            strcmp(name, "event") != 0 && strcmp(name, "instance") != 0)
             set_string(f, name, value);
     }
     return commit(a, event, f);

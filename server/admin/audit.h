@@ -1,10 +1,11 @@
 /*
  * vmgate — the audit log: an append-only file of structured records, one
- * JSON object per line, each with "time" (RFC 3339, UTC, milliseconds) and
- * "event", then the event's fields:
+ * JSON object per line, each with "time" (RFC 3339, UTC, milliseconds),
+ * "event" and "instance" (the [instance] name of the vmgated that wrote it,
+ * so the logs of several instances can be merged), then the event's fields:
  *
- *   {"time":"2025-05-04T09:12:33.041Z","event":"login_failed","user":"bob",
- *    "address":"192.0.2.7","protocol":"rdp","reason":"bad-credentials"}
+ *   {"time":"2025-05-04T09:12:33.041Z","event":"login_failed","instance":"gw1",
+ *    "user":"bob","address":"192.0.2.7","protocol":"rdp","reason":"bad-credentials"}
  *
  * Events and their fields (a field whose value is NULL is left out):
  *
@@ -68,11 +69,13 @@ typedef void (*vg_audit_listener)(void *opaque, const char *line);
 
 /**
  * Open (creating it mode 0640, and its directory 0750, if needed) the
- * audit log at @path for appending.
- * @return 0 and *out set (free with vg_audit_free); a negative errno if the
- *         file cannot be opened.
+ * audit log at @path for appending. Every record names @instance (this
+ * vmgated's [instance] name, copied) as "instance", after "time" and
+ * "event".
+ * @return 0 and *out set (free with vg_audit_free); -EINVAL for a bad
+ *         instance name; a negative errno if the file cannot be opened.
  */
-int vg_audit_new(const char *path, vg_audit **out);
+int vg_audit_new(const char *path, const char *instance, vg_audit **out);
 
 /** Close the log. Listeners still subscribed are dropped. NULL is fine. */
 void vg_audit_free(vg_audit *audit);

@@ -133,7 +133,7 @@ static int connect_locked(vg_store *s)
     if (!q->conn || PQstatus(q->conn) != CONNECTION_OK) {
         r = connect_error(q->conn);
         m = conn_message(q->conn);
-        vg_warning(TAG, "%s: cannot connect: %s", s->path, m);
+        vg_store_fail_log(s, "%s: cannot connect: %s", s->path, m);
         g_free(m);
         q->lost = true;
         return r;
@@ -143,7 +143,7 @@ static int connect_locked(vg_store *s)
     res = PQexec(q->conn, "SET synchronous_commit = on; SET statement_timeout = '30s'");
     if (PQresultStatus(res) != PGRES_COMMAND_OK) {
         m = conn_message(q->conn);
-        vg_warning(TAG, "%s: session settings: %s", s->path, m);
+        vg_store_fail_log(s, "%s: session settings: %s", s->path, m);
         g_free(m);
         PQclear(res);
         return -EIO;
@@ -193,7 +193,8 @@ static int result_error_locked(vg_store *s, PGresult *res, const char *what)
 
     if (!connected(q) || !state) {
         char *m = conn_message(q->conn);
-        vg_warning(TAG, "%s: %s: the connection to the database was lost: %s", s->path, what, m);
+        vg_store_fail_log(s, "%s: %s: the connection to the database was lost: %s", s->path, what,
+                          m);
         g_free(m);
         q->lost = true;
         q->in_tx = false;
@@ -214,7 +215,8 @@ static int result_error_locked(vg_store *s, PGresult *res, const char *what)
     /* A data exception's message may quote the value: say only its SQLSTATE. */
     if (strncmp(state, "22", 2) == 0)
         primary = "invalid data";
-    vg_warning(TAG, "%s: %s: %s (SQLSTATE %s)", s->path, what, primary ? primary : "failed", state);
+    vg_store_fail_log(s, "%s: %s: %s (SQLSTATE %s)", s->path, what, primary ? primary : "failed",
+                      state);
     return r;
 }
 
@@ -343,7 +345,7 @@ static int pg_commit_locked(vg_store *s)
         r = result_error_locked(s, res, "commit");
     } else if (strcmp(PQcmdStatus(res), "COMMIT") != 0) {
         /* The transaction had failed: COMMIT rolled it back. */
-        vg_warning(TAG, "%s: commit: the transaction was rolled back", s->path);
+        vg_store_fail_log(s, "%s: commit: the transaction was rolled back", s->path);
         r = -EIO;
     }
     PQclear(res);

@@ -22,6 +22,7 @@
 
 #include <glib.h>
 
+#include "log.h"
 #include "store.h"
 
 #define VG_STORE_TAG "store"
@@ -91,7 +92,15 @@ struct vg_store {
     const vg_store_ops *ops;
     GMutex lock; /* held for the whole of every exported function */
     char *path;  /* what logs and messages call the database */
+    bool quiet;  /* failures at debug level (vg_store_set_quiet) */
 };
+
+/**
+ * Log a failure of a call: a warning, or at debug level on a quiet store
+ * (whose caller reports failures itself).
+ */
+#define vg_store_fail_log(s, ...)                                                                  \
+    vg_log((s)->quiet ? VG_LOG_DEBUG : VG_LOG_WARNING, VG_STORE_TAG, __VA_ARGS__)
 
 /** Set up the base of a back end's store (ops, lock, display name). */
 void vg_store_base_init(vg_store *s, const vg_store_ops *ops, const char *path);

@@ -62,6 +62,28 @@ const char *const vg_store_sqlite_migrations[] = {
     "  FOREIGN KEY (pool_id, vm) REFERENCES pool_members(pool_id, vm) ON DELETE CASCADE"
     ");"
     "CREATE INDEX sticky_user ON sticky(user_id);",
+    /*
+     * 2: instances and where each VM is. Times are milliseconds since the
+     * epoch by the database's clock (vg_now_ms(), which store-sqlite.c
+     * registers on each connection), never by an instance's own.
+     */
+    "CREATE TABLE instances ("
+    "  name TEXT PRIMARY KEY,"
+    "  address TEXT NOT NULL,"
+    "  vnc_port INTEGER NOT NULL CHECK (vnc_port BETWEEN 0 AND 65535),"
+    "  rdp_port INTEGER NOT NULL CHECK (rdp_port BETWEEN 0 AND 65535),"
+    "  web_port INTEGER NOT NULL CHECK (web_port BETWEEN 0 AND 65535),"
+    "  started INTEGER NOT NULL,"
+    "  heartbeat INTEGER NOT NULL,"
+    "  stopped INTEGER NOT NULL DEFAULT 0 CHECK (stopped IN (0, 1))"
+    ");"
+    "CREATE TABLE placements ("
+    "  vm TEXT PRIMARY KEY,"
+    "  instance TEXT NOT NULL REFERENCES instances(name) ON DELETE CASCADE,"
+    "  state TEXT NOT NULL,"
+    "  updated INTEGER NOT NULL"
+    ");"
+    "CREATE INDEX placements_instance ON placements(instance);",
 };
 
 /*
@@ -121,6 +143,30 @@ const char *const vg_store_pg_migrations[] = {
     "  FOREIGN KEY (pool_id, vm) REFERENCES pool_members(pool_id, vm) ON DELETE CASCADE"
     ");"
     "CREATE INDEX sticky_user ON sticky(user_id);",
+    /*
+     * 2: instances and where each VM is, as on SQLite. vg_now_ms() is the
+     * server's clock (the start of the current statement), so instances on
+     * hosts whose clocks differ still agree on how old a heartbeat is.
+     */
+    "CREATE FUNCTION vg_now_ms() RETURNS BIGINT LANGUAGE sql STABLE"
+    "  AS 'SELECT (extract(epoch FROM statement_timestamp()) * 1000)::bigint';"
+    "CREATE TABLE instances ("
+    "  name TEXT COLLATE \"C\" PRIMARY KEY,"
+    "  address TEXT NOT NULL,"
+    "  vnc_port INTEGER NOT NULL CHECK (vnc_port BETWEEN 0 AND 65535),"
+    "  rdp_port INTEGER NOT NULL CHECK (rdp_port BETWEEN 0 AND 65535),"
+    "  web_port INTEGER NOT NULL CHECK (web_port BETWEEN 0 AND 65535),"
+    "  started BIGINT NOT NULL,"
+    "  heartbeat BIGINT NOT NULL,"
+    "  stopped INTEGER NOT NULL DEFAULT 0 CHECK (stopped IN (0, 1))"
+    ");"
+    "CREATE TABLE placements ("
+    "  vm TEXT COLLATE \"C\" PRIMARY KEY,"
+    "  instance TEXT COLLATE \"C\" NOT NULL REFERENCES instances(name) ON DELETE CASCADE,"
+    "  state TEXT NOT NULL,"
+    "  updated BIGINT NOT NULL"
+    ");"
+    "CREATE INDEX placements_instance ON placements(instance);",
 };
 
 #define N_SQLITE (sizeof(vg_store_sqlite_migrations) / sizeof(vg_store_sqlite_migrations[0]))

@@ -29,6 +29,13 @@ void vg_store_base_clear(vg_store *s)
     g_free(s->path);
 }
 
+void vg_store_set_quiet(vg_store *s, bool quiet)
+{
+    g_mutex_lock(&s->lock);
+    s->quiet = quiet;
+    g_mutex_unlock(&s->lock);
+}
+
 const char *vg_store_path(vg_store *s)
 {
     return s->path;

@@ -83,9 +83,9 @@ static int fail_locked(vg_store *s, const char *what)
     else if (os_error && (r = probe_file_system(s->path)) == 0)
         r = -EIO;
     if (r == -EIO)
-        vg_warning(TAG, "%s: %s: %s", s->path, what, sqlite3_errmsg(db));
+        vg_store_fail_log(s, "%s: %s: %s", s->path, what, sqlite3_errmsg(db));
     else
-        vg_warning(TAG, "%s: %s: %s (%s)", s->path, what, sqlite3_errmsg(db), g_strerror(-r));
+        vg_store_fail_log(s, "%s: %s: %s (%s)", s->path, what, sqlite3_errmsg(db), g_strerror(-r));
     return r;
 }
 
@@ -212,6 +212,18 @@ static void sqlite_close(vg_store *s)
     q->db = NULL;
 }
 
+/*
+ * vg_now_ms(): the clock the schema's times are in, as PostgreSQL's
+ * migration defines it there. On SQLite the database's clock is this
+ * host's: the file is never shared between hosts.
+ */
+static void now_ms(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+    (void)argc;
+    (void)argv;
+    sqlite3_result_int64(ctx, g_get_real_time() / 1000);
+}
+
 static const vg_store_ops sqlite_ops = {
     .backend = VG_STORE_SQLITE,
     .migrations = vg_store_sqlite_migrations,
@@ -293,6 +305,12 @@ int vg_store_sqlite_open(const char *path, vg_store **out)
     if (sqlite3_open_v2(path, &q->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) !=
         SQLITE_OK) {
         vg_error(TAG, "%s: %s", path, q->db ? sqlite3_errmsg(q->db) : "out of memory");
+        r = -EIO;
+        goto fail;
+    }
+    if (sqlite3_create_function(q->db, "vg_now_ms", 0, SQLITE_UTF8, NULL, now_ms, NULL, NULL) !=
+        SQLITE_OK) {
+        vg_error(TAG, "%s: vg_now_ms: %s", path, sqlite3_errmsg(q->db));
         r = -EIO;
         goto fail;
     }

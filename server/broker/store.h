@@ -161,6 +161,13 @@ vg_store_backend vg_store_get_backend(vg_store *store);
  */
 int vg_store_ping(vg_store *store);
 
+/**
+ * Log the failures of @store's calls at debug level instead of as
+ * warnings, for a caller that reports them itself (vmgated's heartbeat,
+ * once per outage rather than every second). Opening is not affected.
+ */
+void vg_store_set_quiet(vg_store *store, bool quiet);
+
 /** The schema version of the open database (equals vg_store_schema_latest). */
 int vg_store_schema_version(vg_store *store);
 
@@ -365,5 +372,109 @@ int vg_store_sticky_set(vg_store *store, const char *pool, const char *vm, const
  * @return 0; -ENOENT if it was not held; -EINVAL.
  */
 int vg_store_sticky_clear(vg_store *store, const char *pool, const char *vm);
+
+/* ---- instances and placements ---- */
+
+/*
+ * Each vmgated sharing the store is an instance: it registers itself, beats
+ * a heartbeat, and lists the VMs it serves (placements). Every time here is
+ * milliseconds since the epoch by the database's clock (SQL vg_now_ms()),
+ * never by an instance's own, so instances on hosts whose clocks differ
+ * agree on how old a heartbeat is. Whether an instance is up is decided
+ * when listing, against a bound the caller passes.
+ */
+
+/** Heartbeat age after which vmgate calls an instance down: 3 missed beats of 1 s. */
+#define VG_STORE_INSTANCE_DOWN_MS 3000
+
+/** What an instance registers. Ports are 0 for a front end it does not serve. */
+typedef struct vg_store_instance_info {
+    const char *name;    /**< vg_name_valid */
+    const char *address; /**< host name or IP address clients reach it at */
+    unsigned vnc_port, rdp_port, web_port;
+} vg_store_instance_info;
+
+/** An instance as listed. */
+typedef struct vg_store_instance {
+    char *name;
+    char *address;
+    unsigned vnc_port, rdp_port, web_port; /**< 0: not served */
+    int64_t started;   /**< registered, ms since the epoch (the database's clock) */
+    int64_t heartbeat; /**< last heartbeat, same clock */
+    int64_t age_ms;    /**< since the last heartbeat, when listed */
+    bool stopped;      /**< it said it stopped (a clean exit) */
+    bool up;           /**< not stopped and heartbeat younger than the bound given */
+    unsigned vms;      /**< placements it holds */
+} vg_store_instance;
+
+/** Where a VM is, as an instance reported it. */
+typedef struct vg_store_placement {
+    char *vm;
+    char *instance;
+    char *state;      /**< the VM's state as that instance saw it ("running", ...) */
+    int64_t updated;  /**< ms since the epoch (the database's clock) */
+    bool instance_up; /**< its instance is up (vg_store_instance.up), when listed */
+} vg_store_placement;
+
+/**
+ * Register instance @info->name (again): its address and ports replaced,
+ * started and heartbeat set to now, no longer stopped. Its placements stay
+ * until replaced.
+ * @return 0; -EINVAL for a bad name, an empty address or a port above 65535.
+ */
+int vg_store_instance_register(vg_store *store, const vg_store_instance_info *info);
+
+/**
+ * Record a heartbeat of instance @name (and that it runs).
+ * @return 0; -ENOENT if it is not registered (register it again); -EINVAL.
+ */
+int vg_store_instance_heartbeat(vg_store *store, const char *name);
+
+/**
+ * Mark instance @name stopped (a clean exit): listed as stopped, its
+ * placements kept (their VMs are unreachable until it registers again).
+ * @return 0; -ENOENT; -EINVAL.
+ */
+int vg_store_instance_stop(vg_store *store, const char *name);
+
+/**
+ * All instances sorted by name, each up when not stopped and its heartbeat
+ * younger than @down_after_ms (VG_STORE_INSTANCE_DOWN_MS for vmgate's own
+ * rule; 0 makes every instance down).
+ * @return 0 and *out set to a GPtrArray of vg_store_instance; -EINVAL; -EIO.
+ */
+int vg_store_instance_list(vg_store *store, int64_t down_after_ms, GPtrArray **out);
+
+/** Free an instance record. NULL is fine. */
+void vg_store_instance_free(vg_store_instance *instance);
+
+/**
+ * Replace instance @instance's placements by @vms (of vg_store_placement;
+ * vm and state are read, the rest ignored): the VMs it no longer has are
+ * removed, a VM another instance held becomes this one's.
+ * @return 0; -ENOENT if the instance is not registered; -EINVAL for a bad
+ *         name or a NULL state.
+ */
+int vg_store_placement_replace(vg_store *store, const char *instance, GPtrArray *vms);
+
+/**
+ * Change some of instance @instance's placements: set @set (of
+ * vg_store_placement, vm and state read; NULL for none), remove the VMs
+ * named in @removed (of char *; NULL for none) if this instance holds them.
+ * One transaction.
+ * @return 0; -ENOENT if the instance is not registered; -EINVAL.
+ */
+int vg_store_placement_update(vg_store *store, const char *instance, GPtrArray *set,
+                              GPtrArray *removed);
+
+/**
+ * All placements sorted by VM name, each with whether its instance is up
+ * (as vg_store_instance_list decides with @down_after_ms).
+ * @return 0 and *out set to a GPtrArray of vg_store_placement; -EINVAL; -EIO.
+ */
+int vg_store_placement_list(vg_store *store, int64_t down_after_ms, GPtrArray **out);
+
+/** Free a placement record. NULL is fine. */
+void vg_store_placement_free(vg_store_placement *placement);
 
 #endif /* VG_STORE_H */

@@ -32,6 +32,8 @@ typedef enum kind {
     K_BACKEND,      /* sqlite or postgresql */
     K_DSN,          /* a libpq connection string (checked by libpq when the store opens) */
     K_OPT_PATH,     /* an absolute path, or empty for none */
+    K_INSTANCE,     /* an instance name (vg_name_valid), or empty for the host name */
+    K_HOST,         /* a host name or IP address, or empty for the host name */
 } kind;
 
 typedef struct key_spec {
@@ -46,6 +48,8 @@ typedef struct key_spec {
 #define F(field) offsetof(vg_config, field)
 
 static const key_spec specs[] = {
+    {"instance", "name", K_INSTANCE, F(instance_name), "", 0, 0},
+    {"instance", "address", K_HOST, F(instance_address), "", 0, 0},
     {"libvirt", "uri", K_URI, F(libvirt_uri), "qemu:///system", 0, 0},
     {"libvirt", "vms", K_VM_FILTER, F(libvirt_vms), "*", 0, 0},
     {"vnc", "listen", K_ADDRESS, F(vnc_listen), "0.0.0.0", 0, 0},
@@ -92,6 +96,59 @@ static const key_spec specs[] = {
 };
 
 #define N_SPECS (sizeof(specs) / sizeof(specs[0]))
+
+/* What clients may be told to connect to: a DNS name or an IPv4 or IPv6 address. */
+static bool host_valid(const char *value)
+{
+    unsigned char addr[16];
+    size_t len = strlen(value);
+
+    if (inet_pton(AF_INET, value, addr) == 1 || inet_pton(AF_INET6, value, addr) == 1)
+        return true;
+    if (len == 0 || len > 253 || value[0] == '-' || value[0] == '.')
+        return false;
+    for (const char *p = value; *p; p++) {
+        if (!g_ascii_isalnum(*p) && *p != '-' && *p != '.')
+            return false;
+    }
+    return true;
+}
+
+/*
+ * [instance] name and address left empty are this host's name. A host name
+ * that is not a valid instance name is an error: a name the operator did
+ * not choose must not be made up or cut.
+ */
+static void fill_instance(vg_config *cfg, const char *path, GString *errors)
+{
+    const char *host = g_get_host_name();
+
+    if (!*cfg->instance_name) {
+        if (vg_name_valid(host)) {
+            g_free(cfg->instance_name);
+            cfg->instance_name = g_strdup(host);
+        } else {
+            g_autofree char *shown = g_strescape(host, NULL);
+            g_string_append_printf(errors,
+                                   "%s: [instance] name: the host name \"%s\" is not a valid "
+                                   "instance name (1..64 letters, digits, '.', '_', '@' or '-'); "
+                                   "set [instance] name\n",
+                                   path, shown);
+        }
+    }
+    if (!*cfg->instance_address) {
+        if (host_valid(host)) {
+            g_free(cfg->instance_address);
+            cfg->instance_address = g_strdup(host);
+        } else {
+            g_autofree char *shown = g_strescape(host, NULL);
+            g_string_append_printf(errors,
+                                   "%s: [instance] address: the host name \"%s\" is not a host "
+                                   "name clients can use; set [instance] address\n",
+                                   path, shown);
+        }
+    }
+}
 
 static void *field(vg_config *cfg, const key_spec *k)
 {
@@ -175,6 +232,14 @@ static char *parse_value(vg_config *cfg, const key_spec *k, const char *value)
         if (*value && !g_path_is_absolute(value))
             return g_strdup("expected an absolute path, or nothing");
         break;
+    case K_INSTANCE:
+        if (*value && !vg_name_valid(value))
+            return g_strdup("expected a name of 1..64 letters, digits, '.', '_', '@' or '-'");
+        break;
+    case K_HOST:
+        if (*value && !host_valid(value))
+            return g_strdup("expected a host name or an IP address");
+        break;
     }
     /* The string kinds. */
     g_free(*(char **)field(cfg, k));
@@ -195,6 +260,8 @@ void vg_config_free(vg_config *cfg)
         case K_NAME:
         case K_DSN:
         case K_OPT_PATH:
+        case K_INSTANCE:
+        case K_HOST:
             g_free(*(char **)field(cfg, &specs[i]));
             break;
         default:
@@ -409,6 +476,8 @@ int vg_config_load(const char *path, vg_config **out, char **error)
     cfg = vg_config_new_defaults();
     check_known(kf, &sc, path, errors);
     read_values(cfg, kf, &sc, path, errors);
+    if (!errors->len)
+        fill_instance(cfg, path, errors);
     if (errors->len) {
         r = -EINVAL;
         goto fail;

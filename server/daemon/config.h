@@ -22,6 +22,12 @@
 #define VG_CONFIG_DEFAULT_PATH "/etc/vmgate/vmgated.conf"
 
 typedef struct vg_config {
+    /* [instance] */
+    char *instance_name;    /**< name: this vmgated among those sharing a store (vg_name_valid);
+                                 the host name unless set */
+    char *instance_address; /**< address: the host name or IP clients reach its front ends at;
+                                 the host name unless set */
+
     /* [libvirt] */
     char *libvirt_uri; /**< uri: hypervisor connection */
     char *libvirt_vms; /**< vms: the VMs served, name patterns (vm-filter.h) */

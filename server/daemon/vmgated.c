@@ -36,6 +36,7 @@
 #include "gate.h"
 #include "hypervisor.h"
 #include "idle.h"
+#include "instance.h"
 #include "keymap.h"
 #include "log.h"
 #include "metrics-collect.h"
@@ -71,6 +72,7 @@ typedef struct daemon_state {
     vg_daemon_live live;
     vg_metrics_sources metrics_src;
     vg_metrics_http *metrics;
+    vg_instance *instance; /* registration and heartbeat in the store */
 } daemon_state;
 
 /* Run @fn(d) when @src fires, on the daemon's own main loop. */
@@ -138,6 +140,14 @@ static void load_tls(daemon_state *d, const vg_config *cfg)
     }
 }
 
+/* The ports this instance serves now, in the order of front_table (0: off). */
+static void front_ports(daemon_state *d, unsigned ports[3])
+{
+    G_STATIC_ASSERT(G_N_ELEMENTS(front_table) == 3);
+    for (size_t i = 0; i < G_N_ELEMENTS(front_table); i++)
+        ports[i] = d->fronts[i] ? front_table[i]->port(d->fronts[i]) : 0;
+}
+
 static gboolean on_reload(gpointer data)
 {
     daemon_state *d = data;
@@ -153,10 +163,11 @@ static gboolean on_reload(gpointer data)
     if (strcmp(cfg->libvirt_uri, d->cfg->libvirt_uri) != 0 ||
         strcmp(cfg->libvirt_vms, d->cfg->libvirt_vms) != 0 ||
         strcmp(cfg->state_dir, d->cfg->state_dir) != 0 ||
-        strcmp(cfg->admin_socket, d->cfg->admin_socket) != 0)
-        vg_warning(
-            TAG,
-            "reload: [libvirt] uri and vms, state_dir and admin_socket take effect on restart");
+        strcmp(cfg->admin_socket, d->cfg->admin_socket) != 0 ||
+        strcmp(cfg->instance_name, d->cfg->instance_name) != 0 ||
+        strcmp(cfg->instance_address, d->cfg->instance_address) != 0)
+        vg_warning(TAG, "reload: [instance], [libvirt] uri and vms, state_dir and admin_socket "
+                        "take effect on restart");
     if (cfg->metrics_enabled != d->cfg->metrics_enabled ||
         strcmp(cfg->metrics_listen, d->cfg->metrics_listen) != 0 ||
         cfg->metrics_port != d->cfg->metrics_port)
@@ -180,6 +191,11 @@ static gboolean on_reload(gpointer data)
             return G_SOURCE_CONTINUE;
         }
         vg_notice(TAG, "VNC, RDP and the web are on: a TLS certificate is loaded");
+        {
+            unsigned ports[3];
+            front_ports(d, ports);
+            vg_instance_set_ports(d->instance, ports[0], ports[1], ports[2]);
+        }
         sd_notify(0, "READY=1\nSTATUS=serving VNC, RDP and the web");
         return G_SOURCE_CONTINUE;
     }
@@ -278,6 +294,7 @@ int main(int argc, char **argv)
     g_autoptr(GOptionContext) ctx = g_option_context_new("- the vmgate remote console gateway");
     daemon_state d = {0};
     g_autofree char *err = NULL, *db = NULL, *audit_dir = NULL;
+    vg_store_options so;
     int r, rc = 1;
 
     g_option_context_add_main_entries(ctx, entries, NULL);
@@ -334,13 +351,14 @@ int main(int argc, char **argv)
     if (make_dir(audit_dir, 0750) < 0)
         goto out;
     db = g_build_filename(d.cfg->state_dir, "vmgate.db", NULL);
+    /* The password file is read at start only (here and by the heartbeat's connection); each
+     * store keeps the password for reconnects. */
+    so = (vg_store_options){.backend = d.cfg->store_backend,
+                            .path = db,
+                            .dsn = d.cfg->store_dsn,
+                            .password_file =
+                                *d.cfg->store_password_file ? d.cfg->store_password_file : NULL};
     {
-        /* The password file is read here, once; the store keeps the password for reconnects. */
-        vg_store_options so = {.backend = d.cfg->store_backend,
-                               .path = db,
-                               .dsn = d.cfg->store_dsn,
-                               .password_file =
-                                   *d.cfg->store_password_file ? d.cfg->store_password_file : NULL};
         if ((r = vg_store_open_with(&so, &d.store)) < 0) {
             if (so.backend == VG_STORE_SQLITE)
                 vg_error(TAG, "cannot open the store %s: %s", db, g_strerror(-r));
@@ -351,7 +369,7 @@ int main(int argc, char **argv)
         }
         vg_notice(TAG, "store: %s", vg_store_path(d.store));
     }
-    if ((r = vg_audit_new(d.cfg->audit_log, &d.audit)) < 0) {
+    if ((r = vg_audit_new(d.cfg->audit_log, d.cfg->instance_name, &d.audit)) < 0) {
         vg_error(TAG, "cannot open the audit log %s: %s", d.cfg->audit_log, g_strerror(-r));
         goto out;
     }
@@ -374,7 +392,8 @@ int main(int argc, char **argv)
         vg_admin_config ac = {.socket_path = d.cfg->admin_socket,
                               .group = d.cfg->admin_group,
                               .readonly_group = d.cfg->admin_readonly_group,
-                              .idle_timeout_s = d.cfg->admin_idle_timeout};
+                              .idle_timeout_s = d.cfg->admin_idle_timeout,
+                              .instance = d.cfg->instance_name};
         if ((r = vg_admin_new(&ac, d.store, d.sessions, d.audit, &vg_daemon_live_ops, &d.live,
                               &d.admin)) < 0) {
             vg_error(TAG, "cannot open the admin socket %s: %s", d.cfg->admin_socket,
@@ -390,6 +409,18 @@ int main(int argc, char **argv)
     } else {
         vg_warning(TAG, "VNC, RDP and the web are off: they need a TLS certificate ([tls] "
                         "certificate and key); set one and reload");
+    }
+    {
+        /* After the front ends: the ports registered are those they serve. */
+        unsigned ports[3];
+        vg_store_instance_info info = {.name = d.cfg->instance_name,
+                                       .address = d.cfg->instance_address};
+        front_ports(&d, ports);
+        info.vnc_port = ports[0];
+        info.rdp_port = ports[1];
+        info.web_port = ports[2];
+        if ((r = vg_instance_start(&so, &info, d.registry, &d.instance)) < 0)
+            goto out;
     }
     d.idle = vg_idle_new(d.store, d.registry, d.sessions, d.audit);
     if (start_metrics(&d, db) < 0)
@@ -416,6 +447,8 @@ int main(int argc, char **argv)
 out:
     /* First: it reads the sessions, the registry, the broker and the audit log. */
     vg_metrics_http_free(d.metrics);
+    /* A clean stop: other instances see this one stopped, not down. */
+    vg_instance_stop(d.instance);
     for (size_t i = G_N_ELEMENTS(front_table); i-- > 0;)
         front_table[i]->stop(d.fronts[i]);
     vg_gate_free(d.gate);

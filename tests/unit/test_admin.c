@@ -180,7 +180,7 @@ static int setup(void **state)
     f->db = g_build_filename(f->dir, "vmgate.db", NULL);
     f->audit_path = g_build_filename(f->dir, "audit.log", NULL);
     assert_int_equal(vg_store_open(f->db, &f->store), 0);
-    assert_int_equal(vg_audit_new(f->audit_path, &f->audit), 0);
+    assert_int_equal(vg_audit_new(f->audit_path, "gw-test", &f->audit), 0);
     f->sessions = vg_sessions_new();
 
     g_mutex_init(&f->fake.lock);
@@ -191,6 +191,7 @@ static int setup(void **state)
 
     cfg.socket_path = f->sock;
     cfg.group = NO_GROUP;
+    cfg.instance = "gw-a";
     assert_int_equal(
         vg_admin_new(&cfg, f->store, f->sessions, f->audit, &fake_ops, &f->fake, &f->admin), 0);
     *state = f;
@@ -625,6 +626,103 @@ static void test_vmgatectl_user_disable_kicks_sessions(void **state)
     assert_int_equal(vg_store_user_get(f->store, "alice", &u), 0);
     assert_false(u->disabled);
     vg_store_user_free(u);
+}
+
+/* ---- instances ---- */
+
+static void register_instance(fixture *f, const char *name, const char *address, unsigned web)
+{
+    vg_store_instance_info info = {name, address, 5900, 3389, web};
+    assert_int_equal(vg_store_instance_register(f->store, &info), 0);
+}
+
+static void test_vmgatectl_instance_list_and_vms_of_other_instances(void **state)
+{
+    fixture *f = *state;
+    g_autoptr(GPtrArray) mine = g_ptr_array_new_with_free_func(g_free);
+    g_autoptr(GPtrArray) theirs = g_ptr_array_new_with_free_func(g_free);
+    vg_store_placement p1 = {.vm = (char *)"vm1", .state = (char *)"running"};
+    vg_store_placement p3 = {.vm = (char *)"vm3", .state = (char *)"running"};
+
+    {
+        g_autoptr(run_result) r = ctl(f, NULL, "instance", "list", NULL);
+        expect(r, 0, "no instances", NULL);
+    }
+    register_instance(f, "gw-a", "127.0.0.11", 8443);
+    register_instance(f, "gw-b", "127.0.0.12", 0);
+    g_ptr_array_set_free_func(mine, NULL);
+    g_ptr_array_set_free_func(theirs, NULL);
+    g_ptr_array_add(mine, &p1);
+    g_ptr_array_add(theirs, &p3);
+    assert_int_equal(vg_store_placement_replace(f->store, "gw-a", mine), 0);
+    assert_int_equal(vg_store_placement_replace(f->store, "gw-b", theirs), 0);
+    {
+        g_autoptr(run_result) r = ctl(f, NULL, "instance", "list", NULL);
+        g_auto(GStrv) lines = NULL;
+        expect(r, 0, NULL, NULL);
+        lines = g_strsplit(r->out, "\n", -1);
+        assert_true(g_str_has_prefix(lines[0], "NAME"));
+        assert_non_null(strstr(lines[0], "HEARTBEAT"));
+        assert_true(g_str_has_prefix(lines[1], "gw-a *"));
+        assert_non_null(strstr(lines[1], "127.0.0.11"));
+        assert_non_null(strstr(lines[1], "8443"));
+        assert_non_null(strstr(lines[1], " up "));
+        assert_true(g_str_has_prefix(lines[2], "gw-b "));
+        assert_non_null(strstr(lines[2], " - ")); /* no web port */
+        assert_non_null(strstr(lines[2], " up "));
+    }
+    {
+        /* vm1 once (this instance's, from libvirt), vm3 from gw-b's placements. */
+        g_autoptr(run_result) r = ctl(f, NULL, "vm", "list", NULL);
+        g_auto(GStrv) lines = NULL;
+        expect(r, 0, NULL, NULL);
+        lines = g_strsplit(r->out, "\n", -1);
+        assert_non_null(strstr(lines[0], "INSTANCE"));
+        assert_non_null(strstr(lines[1], "vm1"));
+        assert_true(g_str_has_suffix(lines[1], "gw-a"));
+        assert_non_null(strstr(lines[2], "vm2"));
+        assert_non_null(strstr(lines[3], "vm3"));
+        assert_non_null(strstr(lines[3], "running"));
+        assert_true(g_str_has_suffix(lines[3], "gw-b"));
+        assert_string_equal(lines[4], "");
+    }
+    /* gw-b goes: its VM is unreachable, not shut off. */
+    assert_int_equal(vg_store_instance_stop(f->store, "gw-b"), 0);
+    {
+        g_autoptr(run_result) r = ctl(f, NULL, "--json", "vm", "list", NULL);
+        g_autoptr(JsonNode) n = NULL;
+        JsonArray *a;
+        JsonObject *o;
+        expect(r, 0, NULL, NULL);
+        n = parse_json(r->out);
+        a = json_node_get_array(n);
+        assert_int_equal(json_array_get_length(a), 3);
+        o = json_array_get_object_element(a, 0);
+        assert_string_equal(json_object_get_string_member(o, "instance"), "gw-a");
+        o = json_array_get_object_element(a, 2);
+        assert_string_equal(json_object_get_string_member(o, "name"), "vm3");
+        assert_string_equal(json_object_get_string_member(o, "state"), "unreachable");
+        assert_string_equal(json_object_get_string_member(o, "instance"), "gw-b");
+        assert_true(json_node_is_null(json_object_get_member(o, "viewers")));
+    }
+    {
+        g_autoptr(run_result) r = ctl(f, NULL, "--json", "instance", "list", NULL);
+        g_autoptr(JsonNode) n = NULL;
+        JsonObject *o;
+        expect(r, 0, NULL, NULL);
+        n = parse_json(r->out);
+        o = json_array_get_object_element(json_node_get_array(n), 0);
+        assert_string_equal(json_object_get_string_member(o, "name"), "gw-a");
+        assert_string_equal(json_object_get_string_member(o, "status"), "up");
+        assert_true(json_object_get_boolean_member(o, "self"));
+        assert_int_equal(json_object_get_int_member(o, "vnc_port"), 5900);
+        assert_int_equal(json_object_get_int_member(o, "vms"), 1);
+        assert_true(json_object_get_int_member(o, "heartbeat_age_ms") >= 0);
+        o = json_array_get_object_element(json_node_get_array(n), 1);
+        assert_string_equal(json_object_get_string_member(o, "status"), "stopped");
+        assert_false(json_object_get_boolean_member(o, "self"));
+        assert_int_equal(json_object_get_int_member(o, "web_port"), 0);
+    }
 }
 
 /* ---- VMs ---- */
@@ -1292,6 +1390,10 @@ static void test_readonly_group_member_may_only_look(void **state)
         expect(r, 0, NULL, NULL);
     }
     {
+        g_autoptr(run_result) r = ctl_as_nobody(sock, "instance", "list", NULL);
+        expect(r, 0, NULL, NULL);
+    }
+    {
         g_autoptr(run_result) r = ctl_as_nobody(sock, "pool", "create", "sneaky", NULL);
         expect(r, 4, NULL, "'pool.create' needs the admin group");
     }
@@ -1548,6 +1650,7 @@ int main(void)
         T(test_vmgatectl_user_passwd_list_and_del),
         T(test_vmgatectl_user_disable_kicks_sessions),
         T(test_vmgatectl_vm_list_shows_name_uuid_state_viewers),
+        T(test_vmgatectl_instance_list_and_vms_of_other_instances),
         T(test_vmgatectl_vm_power_reaches_backend),
         T(test_vmgatectl_assign_and_unassign_reach_store),
         T(test_vmgatectl_pools_reach_store),

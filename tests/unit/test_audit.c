@@ -36,7 +36,7 @@ static int setup(void **state)
     f->dir = g_dir_make_tmp("vg-audit-XXXXXX", NULL);
     assert_non_null(f->dir);
     f->path = g_build_filename(f->dir, "log", "audit.log", NULL);
-    assert_int_equal(vg_audit_new(f->path, &f->audit), 0);
+    assert_int_equal(vg_audit_new(f->path, "gw-test", &f->audit), 0);
     *state = f;
     return 0;
 }
@@ -114,15 +114,15 @@ static void test_audit_records_are_json_lines_with_time_event_and_fields(void **
     fixture *f = *state;
     g_autoptr(GPtrArray) r = NULL;
     static const char *const expected[] = {
-        "time,event,user,vm,protocol,address",
-        "time,event,user,address,protocol,reason",
-        "time,event,user,vm,protocol,address,reason",
-        "time,event,by,user,vm,role",
-        "time,event,by,user,vm",
-        "time,event,by,user,vm,from,to",
-        "time,event,by,id,reason,viewers",
-        "time,event,by,vm,action,ok,error",
-        "time,event,uid,user,command,args,ok",
+        "time,event,instance,user,vm,protocol,address",
+        "time,event,instance,user,address,protocol,reason",
+        "time,event,instance,user,vm,protocol,address,reason",
+        "time,event,instance,by,user,vm,role",
+        "time,event,instance,by,user,vm",
+        "time,event,instance,by,user,vm,from,to",
+        "time,event,instance,by,id,reason,viewers",
+        "time,event,instance,by,vm,action,ok,error",
+        "time,event,instance,uid,user,command,args,ok",
     };
     JsonObject *o;
 
@@ -145,6 +145,7 @@ static void test_audit_records_are_json_lines_with_time_event_and_fields(void **
         g_autofree char *names = member_names(record(r, i));
         assert_string_equal(names, expected[i]);
         assert_time_rfc3339_utc(json_object_get_string_member(record(r, i), "time"));
+        assert_string_equal(json_object_get_string_member(record(r, i), "instance"), "gw-test");
     }
     o = record(r, 1);
     assert_string_equal(json_object_get_string_member(o, "event"), "login_failed");
@@ -181,7 +182,8 @@ static void test_audit_never_records_secret_fields(void **state)
                                     "user 'alice' already exists"),
                      0);
     assert_int_equal(vg_audit_event(f->audit, "custom", "user", "bob", "password", "pw-secret",
-                                    "secret", "s3", "vm", NULL, "note", "kept", NULL),
+                                    "secret", "s3", "vm", NULL, "note", "kept", "instance",
+                                    "forged", NULL),
                      0);
 
     assert_true(g_file_get_contents(f->path, &text, NULL, NULL));
@@ -190,6 +192,7 @@ static void test_audit_never_records_secret_fields(void **state)
     assert_null(strstr(text, "$y$"));
     assert_null(strstr(text, "8846f7ea"));
     assert_null(strstr(text, "\"s3\""));
+    assert_null(strstr(text, "forged")); /* the instance is the log's own, never a caller's */
 
     r = read_records(f->path);
     assert_int_equal(r->len, 2);
@@ -204,7 +207,7 @@ static void test_audit_never_records_secret_fields(void **state)
                         "user 'alice' already exists");
     {
         g_autofree char *names = member_names(record(r, 1));
-        assert_string_equal(names, "time,event,user,note");
+        assert_string_equal(names, "time,event,instance,user,note");
     }
 }
 
@@ -248,7 +251,7 @@ static void test_audit_file_is_private_and_appended(void **state)
     assert_true(fd >= 0);
     assert_int_equal(write(fd, "{\"time\":\"cut", 12), 12);
     close(fd);
-    assert_int_equal(vg_audit_new(f->path, &again), 0);
+    assert_int_equal(vg_audit_new(f->path, "gw-test", &again), 0);
     assert_int_equal(vg_audit_logout(again, "b", "vm", "vnc", "x", "closed"), 0);
     f->audit = again;
 
@@ -360,9 +363,12 @@ static void test_audit_refuses_unopenable_path(void **state)
     fixture *f = *state;
     vg_audit *a = NULL;
 
-    assert_int_equal(vg_audit_new(f->dir, &a), -EISDIR);
+    assert_int_equal(vg_audit_new(f->dir, "gw-test", &a), -EISDIR);
     assert_null(a);
-    assert_int_equal(vg_audit_new("", &a), -EINVAL);
+    assert_int_equal(vg_audit_new("", "gw-test", &a), -EINVAL);
+    assert_int_equal(vg_audit_new(f->path, "-bad", &a), -EINVAL);
+    assert_int_equal(vg_audit_new(f->path, NULL, &a), -EINVAL);
+    assert_null(a);
 }
 
 /* A write that fails part way (here: the file size limit, as a full disk

@@ -295,6 +295,41 @@ static void test_config_store_section(void **state)
     g_free(error);
 }
 
+static void test_config_instance_is_the_host_unless_set(void **state)
+{
+    fixture *f = *state;
+    vg_config *cfg = NULL;
+    char *error = NULL, *expected;
+
+    /* The host names of test machines are valid names and addresses. */
+    write_file(f, "[vnc]\n");
+    assert_int_equal(vg_config_load(f->path, &cfg, &error), 0);
+    assert_string_equal(cfg->instance_name, g_get_host_name());
+    assert_string_equal(cfg->instance_address, g_get_host_name());
+    vg_config_free(cfg);
+
+    write_file(f, "[instance]\nname = gw-a\naddress = 127.0.0.11\n");
+    assert_int_equal(vg_config_load(f->path, &cfg, &error), 0);
+    assert_string_equal(cfg->instance_name, "gw-a");
+    assert_string_equal(cfg->instance_address, "127.0.0.11");
+    vg_config_free(cfg);
+    write_file(f, "[instance]\naddress = gw1.example.org\n");
+    assert_int_equal(vg_config_load(f->path, &cfg, &error), 0);
+    assert_string_equal(cfg->instance_address, "gw1.example.org");
+    vg_config_free(cfg);
+
+    error = load_error(f, "[instance]\nname = -gw\n");
+    expected = g_strdup_printf("%s:2: [instance] name: expected a name of 1..64 letters, digits, "
+                               "'.', '_', '@' or '-', got \"-gw\"",
+                               f->path);
+    assert_string_equal(error, expected);
+    g_free(expected);
+    g_free(error);
+    error = load_error(f, "[instance]\naddress = gw one\n");
+    assert_non_null(strstr(error, "[instance] address: expected a host name or an IP address"));
+    g_free(error);
+}
+
 static void test_config_unknown_key_is_an_error(void **state)
 {
     fixture *f = *state;
@@ -447,6 +482,7 @@ int main(void)
         T(test_config_vm_name_patterns),
         T(test_config_metrics_listener),
         T(test_config_store_section),
+        T(test_config_instance_is_the_host_unless_set),
         T(test_config_unknown_key_is_an_error),
         T(test_config_unknown_group_is_an_error),
         T(test_config_syntax_error_names_the_line),

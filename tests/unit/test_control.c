@@ -339,7 +339,7 @@ static void test_control_table_has_every_wire_command_once(void **state)
         VG_CONTROL_CMD_POOL_REMOVE,  VG_CONTROL_CMD_POOL_DEL,    VG_CONTROL_CMD_POOL_LIST,
         VG_CONTROL_CMD_ENTITLE,      VG_CONTROL_CMD_UNENTITLE,   VG_CONTROL_CMD_SESSION_LIST,
         VG_CONTROL_CMD_SESSION_KICK, VG_CONTROL_CMD_SCREENSHOT,  VG_CONTROL_CMD_SEND_TEXT,
-        VG_CONTROL_CMD_SEND_COMBO,   VG_CONTROL_CMD_AUDIT,
+        VG_CONTROL_CMD_SEND_COMBO,   VG_CONTROL_CMD_AUDIT,       VG_CONTROL_CMD_INSTANCE_LIST,
     };
 
     (void)state;
@@ -364,7 +364,8 @@ static void test_control_table_read_only_commands(void **state)
     for (size_t i = 0; i < vg_control_n_commands; i++)
         if (vg_control_commands[i].reads_only)
             g_string_append_printf(ro, "%s ", vg_control_commands[i].name);
-    assert_string_equal(ro->str, "user.list vm.list pool.list session.list screenshot audit ");
+    assert_string_equal(ro->str,
+                        "user.list vm.list pool.list session.list screenshot audit instance.list ");
     g_string_free(ro, TRUE);
 }
 
@@ -401,7 +402,7 @@ static void test_control_table_cli_sets_only_known_arguments(void **state)
             }
         }
     }
-    assert_int_equal(g_hash_table_size(words), 26);
+    assert_int_equal(g_hash_table_size(words), 27);
     assert_non_null(
         vg_control_command_arg(vg_control_command_find(VG_CONTROL_CMD_SEND_COMBO), "combo"));
 }

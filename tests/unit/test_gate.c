@@ -144,7 +144,7 @@ static int setup(void **state)
     f->cfg = vg_config_new_defaults();
     assert_int_equal(
         vg_broker_new(f->store, NULL, f->sessions, f->cfg, broker_audit, f, &f->broker), 0);
-    assert_int_equal(vg_audit_new(f->audit_path, &f->audit), 0);
+    assert_int_equal(vg_audit_new(f->audit_path, "gw-test", &f->audit), 0);
     f->gate = vg_gate_new(f->broker, f->sessions, f->audit);
     assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
     assert_int_equal(vg_console_new("vm1", sv[0], NULL, NULL, &f->console), 0);

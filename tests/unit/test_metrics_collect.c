@@ -47,7 +47,7 @@ static int setup(void **state)
     f->db = g_build_filename(f->dir, "s.db", NULL);
     audit = g_build_filename(f->dir, "audit.log", NULL);
     assert_int_equal(vg_store_open(f->db, &f->store), 0);
-    assert_int_equal(vg_audit_new(audit, &f->audit), 0);
+    assert_int_equal(vg_audit_new(audit, "gw-test", &f->audit), 0);
     f->sessions = vg_sessions_new();
     f->cfg = vg_config_new_defaults();
     vg_libvirt_quiet();

@@ -185,6 +185,21 @@ static int64_t raw_version(fixture *f)
                                                    : "SELECT version FROM vmgate_schema");
 }
 
+/* Run @sql on a second, independent connection that may write. */
+static void raw_exec(fixture *f, const char *sql)
+{
+    if (backend == VG_STORE_POSTGRESQL) {
+        pg_exec(pg.dsn, sql);
+    } else {
+        sqlite3 *db;
+
+        assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+        sqlite3_busy_timeout(db, 5000);
+        assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+        sqlite3_close(db);
+    }
+}
+
 static void add_user(fixture *f, const char *name)
 {
     assert_int_equal(vg_store_user_add(f->store, name, HASH, NULL), 0);
@@ -204,14 +219,16 @@ static void test_store_creates_latest_schema_in_empty_file(void **state)
         assert_int_equal(raw_count(f, "SELECT count(*) FROM information_schema.tables "
                                       "WHERE table_schema = 'public' AND table_name IN "
                                       "('users', 'vms', 'assignments', 'pools', "
-                                      "'pool_members', 'entitlements', 'sticky')"),
-                         7);
+                                      "'pool_members', 'entitlements', 'sticky', "
+                                      "'instances', 'placements')"),
+                         9);
         return;
     }
     assert_int_equal(raw_count(f, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND "
                                   "name IN ('users', 'vms', 'assignments', 'pools', "
-                                  "'pool_members', 'entitlements', 'sticky')"),
-                     7);
+                                  "'pool_members', 'entitlements', 'sticky', 'instances', "
+                                  "'placements')"),
+                     9);
     /* It holds password hashes: nobody else may read it. */
     assert_int_equal(stat(f->path, &sb), 0);
     assert_int_equal(sb.st_mode & 0777, 0600);
@@ -1023,6 +1040,205 @@ static void test_store_pg_refuses_bad_dsn(void **state)
 }
 
 /* Names sort by their bytes on both back ends, whatever the database's collation. */
+/* ---- instances and placements ---- */
+
+static void register_instance(fixture *f, const char *name, const char *address, unsigned vnc,
+                              unsigned rdp, unsigned web)
+{
+    vg_store_instance_info info = {name, address, vnc, rdp, web};
+    assert_int_equal(vg_store_instance_register(f->store, &info), 0);
+}
+
+static vg_store_instance *instance_at(GPtrArray *a, guint i)
+{
+    assert_true(i < a->len);
+    return g_ptr_array_index(a, i);
+}
+
+static vg_store_placement *placement_at(GPtrArray *a, guint i)
+{
+    assert_true(i < a->len);
+    return g_ptr_array_index(a, i);
+}
+
+/* A GPtrArray of placements to set, from "vm", "state" pairs ending with NULL. */
+static GPtrArray *placements(const char *vm, ...)
+{
+    GPtrArray *a = g_ptr_array_new_with_free_func((GDestroyNotify)vg_store_placement_free);
+    va_list ap;
+
+    va_start(ap, vm);
+    for (; vm; vm = va_arg(ap, const char *)) {
+        vg_store_placement *p = g_new0(vg_store_placement, 1);
+        p->vm = g_strdup(vm);
+        p->state = g_strdup(va_arg(ap, const char *));
+        g_ptr_array_add(a, p);
+    }
+    va_end(ap);
+    return a;
+}
+
+static void test_store_instances_register_beat_and_stop(void **state)
+{
+    fixture *f = *state;
+    g_autoptr(GPtrArray) a = NULL;
+    vg_store_instance_info bad = {"-x", "gw", 1, 2, 3};
+    vg_store_instance *i;
+
+    register_instance(f, "gw-b", "127.0.0.12", 5900, 3389, 0);
+    register_instance(f, "gw-a", "127.0.0.11", 5900, 0, 8443);
+    assert_int_equal(vg_store_instance_list(f->store, 60000, &a), 0);
+    assert_int_equal(a->len, 2);
+    i = instance_at(a, 0);
+    assert_string_equal(i->name, "gw-a");
+    assert_string_equal(i->address, "127.0.0.11");
+    assert_int_equal(i->vnc_port, 5900);
+    assert_int_equal(i->rdp_port, 0);
+    assert_int_equal(i->web_port, 8443);
+    assert_true(i->up);
+    assert_false(i->stopped);
+    assert_true(i->started > 0 && i->heartbeat >= i->started);
+    assert_true(i->age_ms >= 0 && i->age_ms < 60000);
+    assert_int_equal(i->vms, 0);
+    assert_string_equal(instance_at(a, 1)->name, "gw-b");
+    g_clear_pointer(&a, g_ptr_array_unref);
+
+    /* Nothing is younger than no time at all. */
+    assert_int_equal(vg_store_instance_list(f->store, 0, &a), 0);
+    assert_false(instance_at(a, 0)->up);
+    assert_false(instance_at(a, 1)->up);
+    g_clear_pointer(&a, g_ptr_array_unref);
+
+    /* A clean exit: stopped, whatever its heartbeat's age; a heartbeat brings it back. */
+    assert_int_equal(vg_store_instance_stop(f->store, "gw-a"), 0);
+    assert_int_equal(vg_store_instance_list(f->store, 60000, &a), 0);
+    assert_true(instance_at(a, 0)->stopped);
+    assert_false(instance_at(a, 0)->up);
+    assert_true(instance_at(a, 1)->up);
+    g_clear_pointer(&a, g_ptr_array_unref);
+    assert_int_equal(vg_store_instance_heartbeat(f->store, "gw-a"), 0);
+    /* Registering again replaces the address and ports. */
+    register_instance(f, "gw-b", "gw-b.example.org", 5901, 0, 0);
+    assert_int_equal(vg_store_instance_list(f->store, 60000, &a), 0);
+    assert_true(instance_at(a, 0)->up);
+    assert_false(instance_at(a, 0)->stopped);
+    i = instance_at(a, 1);
+    assert_string_equal(i->address, "gw-b.example.org");
+    assert_int_equal(i->vnc_port, 5901);
+    assert_int_equal(i->rdp_port, 0);
+    assert_int_equal(raw_count(f, "SELECT count(*) FROM instances"), 2);
+
+    assert_int_equal(vg_store_instance_heartbeat(f->store, "gw-c"), -ENOENT);
+    assert_int_equal(vg_store_instance_stop(f->store, "gw-c"), -ENOENT);
+    assert_int_equal(vg_store_instance_heartbeat(f->store, "-x"), -EINVAL);
+    assert_int_equal(vg_store_instance_register(f->store, &bad), -EINVAL);
+    bad = (vg_store_instance_info){"gw-c", "", 1, 2, 3};
+    assert_int_equal(vg_store_instance_register(f->store, &bad), -EINVAL);
+    bad = (vg_store_instance_info){"gw-c", "gw-c", 65536, 2, 3};
+    assert_int_equal(vg_store_instance_register(f->store, &bad), -EINVAL);
+    if (backend == VG_STORE_POSTGRESQL) /* the times are the server's clock */
+        assert_int_equal(raw_count(f, "SELECT count(*) FROM instances "
+                                      "WHERE abs(vg_now_ms() - heartbeat) < 60000"),
+                         2);
+}
+
+static void test_store_placements_follow_their_instance(void **state)
+{
+    fixture *f = *state;
+    g_autoptr(GPtrArray) a = NULL, set = NULL, removed = NULL;
+    vg_store_placement *p;
+
+    register_instance(f, "gw-a", "127.0.0.11", 5900, 3389, 8443);
+    register_instance(f, "gw-b", "127.0.0.12", 5900, 3389, 8443);
+    set = placements("vm1", "running", "vm2", "shut off", "vm3", "running", NULL);
+    assert_int_equal(vg_store_placement_replace(f->store, "gw-a", set), 0);
+    g_clear_pointer(&set, g_ptr_array_unref);
+
+    /* A diff: vm2 changed, vm4 is new, vm1 went. */
+    set = placements("vm2", "running", "vm4", "paused", NULL);
+    removed = g_ptr_array_new();
+    g_ptr_array_add(removed, "vm1");
+    assert_int_equal(vg_store_placement_update(f->store, "gw-a", set, removed), 0);
+    g_clear_pointer(&set, g_ptr_array_unref);
+
+    /* vm3 moves to gw-b; gw-a removing it later does not take it from gw-b. */
+    set = placements("vm3", "running", "vm5", "running", NULL);
+    assert_int_equal(vg_store_placement_replace(f->store, "gw-b", set), 0);
+    g_clear_pointer(&set, g_ptr_array_unref);
+    g_ptr_array_set_size(removed, 0);
+    g_ptr_array_add(removed, "vm3");
+    assert_int_equal(vg_store_placement_update(f->store, "gw-a", NULL, removed), 0);
+
+    assert_int_equal(vg_store_placement_list(f->store, 60000, &a), 0);
+    assert_int_equal(a->len, 4);
+    p = placement_at(a, 0);
+    assert_string_equal(p->vm, "vm2");
+    assert_string_equal(p->instance, "gw-a");
+    assert_string_equal(p->state, "running");
+    assert_true(p->updated > 0);
+    assert_true(p->instance_up);
+    assert_string_equal(placement_at(a, 1)->vm, "vm3");
+    assert_string_equal(placement_at(a, 1)->instance, "gw-b");
+    assert_string_equal(placement_at(a, 2)->vm, "vm4");
+    assert_string_equal(placement_at(a, 2)->state, "paused");
+    assert_string_equal(placement_at(a, 3)->vm, "vm5");
+    g_clear_pointer(&a, g_ptr_array_unref);
+    assert_int_equal(vg_store_instance_list(f->store, 60000, &a), 0);
+    assert_int_equal(instance_at(a, 0)->vms, 2);
+    assert_int_equal(instance_at(a, 1)->vms, 2);
+    g_clear_pointer(&a, g_ptr_array_unref);
+
+    /* Replacing with nothing empties an instance's placements only. */
+    assert_int_equal(vg_store_placement_replace(f->store, "gw-a", NULL), 0);
+    assert_int_equal(raw_count(f, "SELECT count(*) FROM placements"), 2);
+
+    /* An instance that is not registered holds nothing. */
+    set = placements("vm9", "running", NULL);
+    assert_int_equal(vg_store_placement_replace(f->store, "gw-c", set), -ENOENT);
+    assert_int_equal(vg_store_placement_update(f->store, "gw-c", set, NULL), -ENOENT);
+    assert_int_equal(vg_store_placement_replace(f->store, "-x", set), -EINVAL);
+    g_clear_pointer(&set, g_ptr_array_unref);
+    set = placements("a/b", "running", NULL);
+    assert_int_equal(vg_store_placement_replace(f->store, "gw-a", set), -EINVAL);
+    assert_int_equal(raw_count(f, "SELECT count(*) FROM placements"), 2);
+}
+
+/* An instance that stopped beating (killed, its host gone) is down; its VMs with it. */
+static void test_store_instance_down_when_its_heartbeat_is_old(void **state)
+{
+    fixture *f = *state;
+    g_autoptr(GPtrArray) a = NULL, set = NULL;
+
+    register_instance(f, "gw-a", "127.0.0.11", 5900, 3389, 8443);
+    register_instance(f, "gw-b", "127.0.0.12", 5900, 3389, 8443);
+    set = placements("vm-a", "running", NULL);
+    assert_int_equal(vg_store_placement_replace(f->store, "gw-a", set), 0);
+    g_clear_pointer(&set, g_ptr_array_unref);
+    set = placements("vm-b", "running", NULL);
+    assert_int_equal(vg_store_placement_replace(f->store, "gw-b", set), 0);
+    /* gw-b's last heartbeat, 10 s ago by the database's clock. */
+    raw_exec(f, "UPDATE instances SET heartbeat = heartbeat - 10000 WHERE name = 'gw-b'");
+
+    assert_int_equal(vg_store_instance_list(f->store, VG_STORE_INSTANCE_DOWN_MS, &a), 0);
+    assert_true(instance_at(a, 0)->up);
+    assert_false(instance_at(a, 1)->up);
+    assert_false(instance_at(a, 1)->stopped);
+    assert_true(instance_at(a, 1)->age_ms >= 10000);
+    g_clear_pointer(&a, g_ptr_array_unref);
+    assert_int_equal(vg_store_placement_list(f->store, VG_STORE_INSTANCE_DOWN_MS, &a), 0);
+    assert_int_equal(a->len, 2);
+    assert_true(placement_at(a, 0)->instance_up);
+    assert_string_equal(placement_at(a, 1)->vm, "vm-b");
+    assert_false(placement_at(a, 1)->instance_up);
+    assert_string_equal(placement_at(a, 1)->state, "running"); /* as last seen: not "stopped" */
+    g_clear_pointer(&a, g_ptr_array_unref);
+
+    /* It beats again: up, and its VMs with it. */
+    assert_int_equal(vg_store_instance_heartbeat(f->store, "gw-b"), 0);
+    assert_int_equal(vg_store_placement_list(f->store, VG_STORE_INSTANCE_DOWN_MS, &a), 0);
+    assert_true(placement_at(a, 1)->instance_up);
+}
+
 static void test_store_sorts_names_by_bytes(void **state)
 {
     fixture *f = *state;
@@ -1112,7 +1328,9 @@ int main(int argc, char **argv)
         T(test_store_pool_constraints), T(test_store_pool_delete_cascades),                        \
         T(test_store_entitlement_errors), T(test_store_sticky_holds_one_vm_per_user_and_pool),     \
         T(test_store_sticky_released_with_member_or_entitlement),                                  \
-        T(test_store_sorts_names_by_bytes)
+        T(test_store_sorts_names_by_bytes), T(test_store_instances_register_beat_and_stop),        \
+        T(test_store_placements_follow_their_instance),                                            \
+        T(test_store_instance_down_when_its_heartbeat_is_old)
     const struct CMUnitTest sqlite_tests[] = {
         SHARED_TESTS,
         T(test_store_uses_wal_and_foreign_keys),

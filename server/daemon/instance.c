@@ -1,0 +1,265 @@
+/*
+ * vmgate — this vmgated's registration, heartbeat and placements in the
+ * store (see instance.h for what and the threading rules).
+ */
+#include "instance.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "log.h"
+
+#define TAG "instance"
+
+struct vg_instance {
+    vg_store *store; /* the heartbeat's own connection */
+    vg_registry *registry;
+    char *name, *address;
+    GThread *thread;
+
+    GMutex lock; /* guards what follows */
+    GCond cond;
+    bool stopping;
+    bool reregister; /* the ports changed */
+    unsigned ports[3];
+
+    /* The heartbeat thread's own (the main thread's before it starts). */
+    bool registered;
+    GHashTable *synced; /* VM name -> state as last written; NULL: write them all */
+    bool failing;       /* the last beat failed (logged once) */
+};
+
+static int do_register(vg_instance *in)
+{
+    vg_store_instance_info info = {.name = in->name, .address = in->address};
+    int r;
+
+    g_mutex_lock(&in->lock);
+    info.vnc_port = in->ports[0];
+    info.rdp_port = in->ports[1];
+    info.web_port = in->ports[2];
+    in->reregister = false;
+    g_mutex_unlock(&in->lock);
+    r = vg_store_instance_register(in->store, &info);
+    if (r == 0) {
+        in->registered = true;
+        /* Whatever the store held for this name may be stale: write everything again. */
+        g_clear_pointer(&in->synced, g_hash_table_unref);
+    }
+    return r;
+}
+
+static vg_store_placement *placement_new(const char *vm, const char *state)
+{
+    vg_store_placement *p = g_new0(vg_store_placement, 1);
+    p->vm = g_strdup(vm);
+    p->state = g_strdup(state);
+    return p;
+}
+
+/* The registry's VMs now: name -> state. */
+static GHashTable *current_vms(vg_instance *in)
+{
+    GHashTable *now = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    GArray *vms = vg_registry_list(in->registry);
+
+    for (guint i = 0; i < vms->len; i++) {
+        const vg_vm_info *v = &g_array_index(vms, vg_vm_info, i);
+        /* A name the store would refuse would fail every write of the others too. */
+        if (!vg_vm_name_valid(v->name))
+            continue;
+        /* The state texts are static strings. */
+        g_hash_table_insert(now, g_strdup(v->name), (gpointer)vg_vm_info_state_text(v));
+    }
+    g_array_unref(vms);
+    return now;
+}
+
+/*
+ * Write what changed in the registry since the last sync (everything after
+ * a registration). What failed is tried again at the next beat: the last
+ * sync is only replaced once the store took the change.
+ */
+static int sync_placements(vg_instance *in)
+{
+    g_autoptr(GPtrArray) set =
+        g_ptr_array_new_with_free_func((GDestroyNotify)vg_store_placement_free);
+    g_autoptr(GPtrArray) removed = g_ptr_array_new();
+    GHashTable *now;
+    GHashTableIter it;
+    gpointer key, value;
+    int r;
+
+    /* Without libvirt the registry does not know every VM: keep what the store has. */
+    if (!vg_registry_connected(in->registry))
+        return 0;
+    now = current_vms(in);
+    g_hash_table_iter_init(&it, now);
+    while (g_hash_table_iter_next(&it, &key, &value)) {
+        const char *was = in->synced ? g_hash_table_lookup(in->synced, key) : NULL;
+        if (!was || strcmp(was, value) != 0)
+            g_ptr_array_add(set, placement_new(key, value));
+    }
+    if (in->synced) {
+        g_hash_table_iter_init(&it, in->synced);
+        while (g_hash_table_iter_next(&it, &key, &value))
+            if (!g_hash_table_contains(now, key))
+                g_ptr_array_add(removed, key);
+        if (set->len == 0 && removed->len == 0) {
+            g_hash_table_unref(now);
+            return 0;
+        }
+        r = vg_store_placement_update(in->store, in->name, set, removed);
+    } else {
+        r = vg_store_placement_replace(in->store, in->name, set);
+    }
+    if (r < 0) {
+        g_hash_table_unref(now);
+        return r;
+    }
+    if (in->synced)
+        g_hash_table_unref(in->synced);
+    in->synced = now;
+    return 0;
+}
+
+/* One beat: register if needed (or the row is gone), else a heartbeat; then the placements. */
+static void beat(vg_instance *in)
+{
+    bool reregister;
+    int r;
+
+    g_mutex_lock(&in->lock);
+    reregister = in->reregister;
+    g_mutex_unlock(&in->lock);
+    if (!in->registered || reregister) {
+        r = do_register(in);
+    } else {
+        r = vg_store_instance_heartbeat(in->store, in->name);
+        if (r == -ENOENT) /* someone removed it: be there again */
+            r = do_register(in);
+    }
+    if (r == 0)
+        r = sync_placements(in);
+    if (r < 0 && !in->failing) {
+        vg_warning(TAG,
+                   "instance %s: the heartbeat cannot be recorded in the store %s: %s (said "
+                   "once; other instances will call this one down until it is)",
+                   in->name, vg_store_path(in->store), g_strerror(-r));
+        in->failing = true;
+    } else if (r == 0 && in->failing) {
+        vg_notice(TAG, "instance %s: the heartbeat is recorded in the store again", in->name);
+        in->failing = false;
+    }
+}
+
+/* Beats every second on the monotonic clock (the first was vg_instance_start's); a beat that
+ * took longer is not made up for; new ports are registered at once. */
+static gpointer heartbeat_thread(gpointer data)
+{
+    vg_instance *in = data;
+    const int64_t period = VG_INSTANCE_HEARTBEAT_MS * G_TIME_SPAN_MILLISECOND;
+    int64_t next = g_get_monotonic_time() + period;
+
+    g_mutex_lock(&in->lock);
+    for (;;) {
+        int64_t now;
+
+        while (!in->stopping && !in->reregister)
+            if (!g_cond_wait_until(&in->cond, &in->lock, next))
+                break;
+        if (in->stopping)
+            break;
+        g_mutex_unlock(&in->lock);
+        beat(in);
+        g_mutex_lock(&in->lock);
+        now = g_get_monotonic_time();
+        next += period;
+        if (next <= now)
+            next = now + period;
+    }
+    g_mutex_unlock(&in->lock);
+    return NULL;
+}
+
+static void instance_free(vg_instance *in)
+{
+    vg_store_close(in->store);
+    if (in->synced)
+        g_hash_table_unref(in->synced);
+    g_mutex_clear(&in->lock);
+    g_cond_clear(&in->cond);
+    g_free(in->name);
+    g_free(in->address);
+    g_free(in);
+}
+
+int vg_instance_start(const vg_store_options *so, const vg_store_instance_info *info,
+                      vg_registry *registry, vg_instance **out)
+{
+    vg_instance *in;
+    int r;
+
+    if (!so || !info || !vg_name_valid(info->name) || !info->address || !registry || !out)
+        return -EINVAL;
+    in = g_new0(vg_instance, 1);
+    g_mutex_init(&in->lock);
+    g_cond_init(&in->cond);
+    in->registry = registry;
+    in->name = g_strdup(info->name);
+    in->address = g_strdup(info->address);
+    in->ports[0] = info->vnc_port;
+    in->ports[1] = info->rdp_port;
+    in->ports[2] = info->web_port;
+    if ((r = vg_store_open_with(so, &in->store)) < 0) {
+        vg_error(TAG, "instance %s: cannot open a store connection for the heartbeat: %s", in->name,
+                 g_strerror(-r));
+        in->store = NULL;
+        instance_free(in);
+        return r;
+    }
+    vg_store_set_quiet(in->store, true);
+    /* The first beat here, so the instance is listed once vmgated says it is ready. */
+    beat(in);
+    if (in->registered)
+        vg_notice(TAG, "instance %s registered (address %s; VNC %u, RDP %u, web %u)", in->name,
+                  in->address, in->ports[0], in->ports[1], in->ports[2]);
+    in->thread = g_thread_new("vg-heartbeat", heartbeat_thread, in);
+    *out = in;
+    return 0;
+}
+
+void vg_instance_set_ports(vg_instance *in, unsigned vnc, unsigned rdp, unsigned web)
+{
+    if (!in)
+        return;
+    g_mutex_lock(&in->lock);
+    in->ports[0] = vnc;
+    in->ports[1] = rdp;
+    in->ports[2] = web;
+    in->reregister = true;
+    g_cond_signal(&in->cond);
+    g_mutex_unlock(&in->lock);
+}
+
+void vg_instance_stop(vg_instance *in)
+{
+    int r;
+
+    if (!in)
+        return;
+    g_mutex_lock(&in->lock);
+    in->stopping = true;
+    g_cond_signal(&in->cond);
+    g_mutex_unlock(&in->lock);
+    g_thread_join(in->thread);
+    r = vg_store_instance_stop(in->store, in->name);
+    if (r < 0)
+        vg_warning(TAG,
+                   "instance %s: cannot mark it stopped in the store: %s (it shows as down "
+                   "once its heartbeat is old)",
+                   in->name, g_strerror(-r));
+    else
+        vg_notice(TAG, "instance %s marked stopped", in->name);
+    instance_free(in);
+}

@@ -1,0 +1,185 @@
+"""Two vmgated instances, A on 127.0.0.11 and B on 127.0.0.12, sharing one
+PostgreSQL store (a private cluster of tests/lib/pgcluster), each serving one
+test guest of the same libvirtd ([libvirt] vms): each lists both instances
+up and the other's VM with its instance; B killed is down within 5 s and its
+VM unreachable (not shut off); B started again is up with its VM back; B
+stopped cleanly is stopped at once."""
+
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+
+from bridge import Daemon
+from vgtest import Guest, fail, run_tests
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+MKCERTS = os.path.join(REPO, "certs", "mkcerts")
+PGCLUSTER = os.path.join(REPO, "tests", "lib", "pgcluster")
+
+# The issue's bound: an instance that stops beating is shown down within this.
+DOWN_WITHIN = 5.0
+
+
+class PgCluster:
+    """A private PostgreSQL cluster in @root/pg with a database for the
+    instances, removed on exit."""
+
+    def __init__(self, root):
+        self.dir = os.path.join(root, "pg")
+
+    def run(self, *args):
+        return subprocess.run([PGCLUSTER, "--dir", self.dir] + list(args), check=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              timeout=120).stdout.strip()
+
+    def __enter__(self):
+        try:
+            self.run("up")
+            base = self.run("dsn")
+            self.password_file = os.path.join(self.dir, "password")
+            with open(self.password_file) as f:
+                password = f.readline().strip()
+            subprocess.run(["psql", base, "-v", "ON_ERROR_STOP=1", "-qc",
+                            "CREATE DATABASE vginstances ENCODING 'UTF8' TEMPLATE template0"],
+                           check=True, env=dict(os.environ, PGPASSWORD=password), timeout=60,
+                           stdout=subprocess.DEVNULL)
+            self.dsn = base + " dbname=vginstances"
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+        return self
+
+    def __exit__(self, *exc):
+        subprocess.run([PGCLUSTER, "--dir", self.dir, "down"], stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL, timeout=120)
+        return False
+
+
+def instance(root, name, address, guest, pg, certs):
+    """vmgated as instance @name on @address, serving @guest only, on @pg's store."""
+    d = Daemon(os.path.join(root, name), extra=(
+        "[instance]\nname = %s\naddress = %s\n\n"
+        "[libvirt]\nvms = %s\n\n"
+        "[vnc]\nlisten = %s\n\n[web]\nlisten = %s\n\n[rdp]\nlisten = %s\n\n"
+        "[store]\nbackend = postgresql\ndsn = %s\npassword_file = %s\n\n"
+        "[tls]\ncertificate = %s\nkey = %s\n") % (
+            name, address, guest.name, address, address, address, pg.dsn, pg.password_file,
+            os.path.join(certs, "server.crt"), os.path.join(certs, "server.key")))
+    return d
+
+
+def instances(d):
+    return {i["name"]: i for i in json.loads(d.ok("instance", "list", json_out=True))}
+
+
+def vms(d):
+    return {v["name"]: v for v in json.loads(d.ok("vm", "list", json_out=True))}
+
+
+def wait_for(what, check, timeout):
+    """Poll @check (a function returning a true value or None) until it is true, at
+    most @timeout seconds; fail naming @what and the last value seen."""
+    deadline = time.monotonic() + timeout
+    while True:
+        last = check()
+        if last:
+            return last
+        if time.monotonic() > deadline:
+            fail("%s: not within %.1fs" % (what, timeout))
+        time.sleep(0.1)
+
+
+def test_instances_see_each_other_go_down_and_come_back():
+    root = tempfile.mkdtemp(prefix="vginst-")
+    os.chmod(root, 0o755)  # the cluster's server runs as postgres
+    certs = os.path.join(root, "certs")
+    subprocess.run([MKCERTS, certs], check=True, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL)
+    try:
+        with PgCluster(root) as pg, Guest() as ga, Guest() as gb:
+            os.makedirs(os.path.join(root, "gw-a"))
+            os.makedirs(os.path.join(root, "gw-b"))
+            a = instance(root, "gw-a", "127.0.0.11", ga, pg, certs)
+            b = instance(root, "gw-b", "127.0.0.12", gb, pg, certs)
+            with a, b:
+                a.wait_vm(ga.name)
+                b.wait_vm(gb.name)
+
+                # Both up, as each registered itself: its address, the ports it serves and,
+                # from its next heartbeat on, its VM.
+                def both_up():
+                    i = instances(a)
+                    return i if (set(i) == {"gw-a", "gw-b"} and
+                                 all(x["status"] == "up" and x["vms"] == 1
+                                     for x in i.values())) else None
+                i = wait_for("instance list on A shows gw-a and gw-b up with a VM each", both_up,
+                             10)
+                for name, d, address in (("gw-a", a, "127.0.0.11"), ("gw-b", b, "127.0.0.12")):
+                    got = i[name]
+                    want = {"address": address, "vnc_port": d.vnc_port, "rdp_port": d.rdp_port,
+                            "web_port": d.web_port, "vms": 1, "self": name == "gw-a"}
+                    if {k: got.get(k) for k in want} != want:
+                        fail("instance list on A: %s is %r, want %r" % (name, got, want))
+                    if not 0 <= got["heartbeat_age_ms"] < 3000:
+                        fail("%s's heartbeat is %d ms old" % (name, got["heartbeat_age_ms"]))
+
+                # A lists its own VM from libvirt and B's from the store, each with its instance.
+                def b_vm_on_a():
+                    v = vms(a).get(gb.name)
+                    return v if v and v["instance"] == "gw-b" and v["state"] == "running" \
+                        else None
+                wait_for("vm list on A shows %s running on gw-b" % gb.name, b_vm_on_a, 10)
+                mine = vms(a)[ga.name]
+                if mine["instance"] != "gw-a" or mine["state"] != "running" or \
+                        mine["viewers"] != 0:
+                    fail("vm list on A: its own VM is %r" % mine)
+                if vms(b)[ga.name]["instance"] != "gw-a":
+                    fail("vm list on B does not show %s on gw-a" % ga.name)
+
+                # B killed: no clean exit, its heartbeat just stops.
+                b.proc.kill()
+                b.proc.wait()
+                b.proc = None
+                t0 = time.monotonic()
+
+                def b_down():
+                    i, v = instances(a)["gw-b"], vms(a).get(gb.name)
+                    return (i, v) if i["status"] == "down" and v and \
+                        v["state"] == "unreachable" and v["instance"] == "gw-b" else None
+                i, v = wait_for("A shows gw-b down and %s unreachable" % gb.name, b_down,
+                                DOWN_WITHIN)
+                print("  gw-b shown down %.1fs after SIGKILL (heartbeat %d ms old)" %
+                      (time.monotonic() - t0, i["heartbeat_age_ms"]), flush=True)
+                if instances(a)["gw-a"]["status"] != "up":
+                    fail("gw-a is not up while gw-b is down")
+
+                # B again: up, its VM back.
+                b.start()
+                b.wait_vm(gb.name)
+                wait_for("A shows gw-b up again", lambda: instances(a)["gw-b"]["status"] == "up",
+                         10)
+                wait_for("vm list on A shows %s running on gw-b again" % gb.name, b_vm_on_a, 10)
+
+                # A clean stop says so at once: stopped, not down, and its VM unreachable.
+                if b.stop() != 0:
+                    fail("gw-b did not stop cleanly: %s" % b.log_tail())
+                i = instances(a)["gw-b"]
+                if i["status"] != "stopped":
+                    fail("gw-b after a clean stop: %r" % i)
+                if vms(a)[gb.name]["state"] != "unreachable":
+                    fail("gw-b's VM after its clean stop: %r" % vms(a)[gb.name])
+
+            # Every audit record names the instance that wrote it.
+            with open(a.audit) as f:
+                records = [json.loads(l) for l in f]
+            if not records or any(r.get("instance") != "gw-a" for r in records):
+                fail("A's audit records do not all name gw-a: %r" % records[:3])
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    run_tests([test_instances_see_each_other_go_down_and_come_back])
