@@ -50,6 +50,7 @@
 
 #include "log.h"
 #include "metrics.h"
+#include "tls-policy.h"
 #include "util.h"
 #include "vnc-client-msg.h"
 #include "vnc-io-priv.h"
@@ -291,23 +292,15 @@ static int inner_prelude(vg_vnc_relay *r)
     return vg_vnc_get_u32(buf) == 0 ? 0 : -EACCES;
 }
 
-/* Map an SSL result to the events to wait for, or an error (<0). */
+/* Add the events an SSL result waits for to @events, or return the error
+ * (<0; -ECONNRESET when the viewer left). */
 static int ssl_status(SSL *ssl, int ret, short *events)
 {
-    switch (SSL_get_error(ssl, ret)) {
-    case SSL_ERROR_WANT_READ:
-        *events |= POLLIN;
-        return 0;
-    case SSL_ERROR_WANT_WRITE:
-        *events |= POLLOUT;
-        return 0;
-    case SSL_ERROR_ZERO_RETURN:
-        return -ECONNRESET;
-    case SSL_ERROR_SYSCALL:
-        return errno == 0 || errno == EPIPE || errno == ECONNRESET ? -ECONNRESET : -EIO;
-    default:
-        return -EPROTO;
-    }
+    short want = 0;
+    int r = vg_tls_want(ssl, ret, &want);
+
+    *events |= want;
+    return r;
 }
 
 /* Map a failed send/recv (@n <= 0) on the plain viewer socket to the
