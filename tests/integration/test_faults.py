@@ -30,7 +30,7 @@ from bridge import Daemon, free_port
 from test_lifecycle import restart_libvirtd
 from test_metrics import scrape, value
 from test_rdp import RdpGateway
-from test_sockets import SYS_PIDFD_GETFD, libc
+from test_sockets import socket_of
 from test_vnc import rfb_type
 from vgtest import URI, Guest, fail, run_tests
 
@@ -366,22 +366,9 @@ def console_fds(gw, g):
 
 
 def shutdown_fd_of(pid, fd):
-    """shutdown(2) a socket of another process (pidfd_getfd: the same socket)."""
-    pidfd = os.pidfd_open(pid)
-    try:
-        mine = libc.syscall(SYS_PIDFD_GETFD, pidfd, fd, 0)
-        if mine < 0:
-            fail("pidfd_getfd(%d, %d) failed" % (pid, fd))
-        try:
-            s = socket.socket(fileno=mine)
-            try:
-                s.shutdown(socket.SHUT_RDWR)
-            finally:
-                s.detach()
-        finally:
-            os.close(mine)
-    finally:
-        os.close(pidfd)
+    """shutdown(2) a socket of another process."""
+    with socket_of(pid, fd) as s:
+        s.shutdown(socket.SHUT_RDWR)
 
 
 # A console's socket that ends while libvirt still says the VM runs is given

@@ -8,6 +8,7 @@ The option is read from vmgated's own descriptors (pidfd_getfd), found by
 matching the socket inodes of /proc/PID/fd with /proc/net/tcp{,6} entries
 that are established on the front end's port."""
 
+import contextlib
 import ctypes
 import os
 import socket
@@ -55,7 +56,10 @@ def daemon_sockets(pid, port):
     return fds
 
 
-def nodelay_of(pid, fd):
+@contextlib.contextmanager
+def socket_of(pid, fd):
+    """Another process's socket @fd, as a socket object of this one
+    (pidfd_getfd: the same socket, not a copy of its state)."""
     pidfd = os.pidfd_open(pid)
     try:
         mine = libc.syscall(SYS_PIDFD_GETFD, pidfd, fd, 0)
@@ -64,13 +68,18 @@ def nodelay_of(pid, fd):
         try:
             s = socket.socket(fileno=mine)
             try:
-                return s.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+                yield s
             finally:
                 s.detach()
         finally:
             os.close(mine)
     finally:
         os.close(pidfd)
+
+
+def nodelay_of(pid, fd):
+    with socket_of(pid, fd) as s:
+        return s.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
 
 
 def check_live_viewer(gw, mode, port, *extra):
