@@ -11,6 +11,7 @@ Each test prints a line for the reliability report:
 It restarts libvirtd (test_libvirtd_killed_and_restarted): nothing else
 may run meanwhile (scripts hold /tmp/vmgate-integration.lock)."""
 
+import contextlib
 import json
 import os
 import random
@@ -22,6 +23,7 @@ import subprocess
 import tempfile
 import threading
 import time
+import types
 
 import libvirt
 
@@ -72,6 +74,31 @@ class FaultGateway(RdpGateway):
         return [(v["user"], v["protocol"]) for s in json.loads(out)
                 if vm is None or s["vm"] == vm for v in s.get("viewers", [])
                 if user is None or v["user"] == user]
+
+    @contextlib.contextmanager
+    def alice_viewing(self, bob=True):
+        """alice's VNC and RDP viewers of vm1 and, with @bob, bob's VNC viewer
+        of vm2, once both of alice's have joined. Yields a namespace: vnc, w, h
+        (alice's VNC socket and screen size), rdp (her vmgate-shot --rdp
+        process), other, ow, oh (bob's, or None). They are closed, killed
+        and reaped on the way out."""
+        v = types.SimpleNamespace(other=None)
+        v.vnc, v.w, v.h = self.vnc_login("alice")
+        v.rdp = self.rdp_viewer("alice", os.path.join(self.root, "rdp.png"), "--wait-stable",
+                                "600000", "--timeout", "300")
+        try:
+            if bob:
+                v.other, v.ow, v.oh = self.vnc_login("%s/bob" % self.g2.name)
+            self.wait_viewers(2, "alice", self.g1.name, procs=[v.rdp])
+            yield v
+        finally:
+            v.vnc.close()
+            if v.other:
+                v.other.close()
+            if v.rdp.poll() is None:
+                v.rdp.kill()
+            v.rdp.wait()
+            v.rdp.stderr.close()
 
     def wait_viewers(self, n, user, vm, procs=(), timeout=60):
         deadline = time.monotonic() + timeout
@@ -187,12 +214,8 @@ def test_vm_destroyed_mid_session():
     with Guest() as g1, Guest() as g2, FaultGateway(g1, g2) as gw:
         g1.wait_ready()
         g2.wait_ready()
-        vnc, _, _ = gw.vnc_login("alice")
-        rdp = gw.rdp_viewer("alice", os.path.join(gw.root, "rdp.png"), "--wait-stable",
-                            "600000", "--timeout", "300")
-        other, w, h = gw.vnc_login("%s/bob" % g2.name)
-        try:
-            gw.wait_viewers(2, "alice", g1.name, procs=[rdp])
+        with gw.alice_viewing() as v:
+            vnc, rdp, other, w, h = v.vnc, v.rdp, v.other, v.ow, v.oh
             watches = {"VNC": EndWatch(sock=vnc), "RDP": EndWatch(proc=rdp)}
             # Timed from when libvirt has destroyed the VM: the destroy itself
             # (QEMU told to quit, then killed) takes a second or more here.
@@ -220,13 +243,6 @@ def test_vm_destroyed_mid_session():
             still_live(gw, other, w, h, g2, "other")
             if gw.logouts("bob", g2.name):
                 fail("bob's viewer of vm2 was ended: %r" % gw.logouts("bob", g2.name))
-        finally:
-            vnc.close()
-            other.close()
-            if rdp.poll() is None:
-                rdp.kill()
-            rdp.wait()
-            rdp.stderr.close()
         # vm1 again, under the same name: new logins over VNC and RDP.
         with Guest(name=g1.name) as again:
             again.wait_ready()
@@ -253,11 +269,8 @@ def test_libvirtd_killed_and_restarted():
         g2.wait_ready()
         wait_for("vmgate_libvirt_connected 1", lambda: gw.metric("vmgate_libvirt_connected") == 1,
                  30)
-        vnc, w, h = gw.vnc_login("alice")
-        rdp = gw.rdp_viewer("alice", os.path.join(gw.root, "rdp.png"), "--wait-stable",
-                            "600000", "--timeout", "300")
-        try:
-            gw.wait_viewers(2, "alice", g1.name, procs=[rdp])
+        with gw.alice_viewing(bob=False) as v:
+            vnc, rdp, w, h = v.vnc, v.rdp, v.w, v.h
             lost = {}
 
             def while_down():
@@ -304,12 +317,6 @@ def test_libvirtd_killed_and_restarted():
             if gw.logouts("alice", g1.name):
                 fail("alice's viewers were ended: %r" % gw.logouts("alice", g1.name))
             gw.d.ok("send-keys", g1.name, "echo ok\n")  # through the new libvirt connection
-        finally:
-            vnc.close()
-            if rdp.poll() is None:
-                rdp.kill()
-            rdp.wait()
-            rdp.stderr.close()
         t, w, h = gw.vnc_login("%s/bob" % g2.name)
         try:
             still_live(gw, t, w, h, g2, "new")
@@ -386,12 +393,8 @@ def test_console_socket_cut_under_viewers():
     with Guest() as g1, Guest() as g2, FaultGateway(g1, g2) as gw:
         g1.wait_ready()
         g2.wait_ready()
-        vnc, _, _ = gw.vnc_login("alice")
-        rdp = gw.rdp_viewer("alice", os.path.join(gw.root, "rdp.png"), "--wait-stable",
-                            "600000", "--timeout", "300")
-        other, w, h = gw.vnc_login("%s/bob" % g2.name)
-        try:
-            gw.wait_viewers(2, "alice", g1.name, procs=[rdp])
+        with gw.alice_viewing() as v:
+            vnc, rdp, other, w, h = v.vnc, v.rdp, v.other, v.ow, v.oh
             fds = console_fds(gw, g1)
             if len(fds) != 1:
                 fail("want one vmgated socket to vm1's QEMU, found fds %r" % fds)
@@ -415,13 +418,6 @@ def test_console_socket_cut_under_viewers():
             if len(console_fds(gw, g1)) != 1:
                 fail("no new console socket to vm1's QEMU")
             still_live(gw, other, w, h, g2, "other")
-        finally:
-            vnc.close()
-            other.close()
-            if rdp.poll() is None:
-                rdp.kill()
-            rdp.wait()
-            rdp.stderr.close()
         t, w, h = gw.vnc_login("alice")
         try:
             still_live(gw, t, w, h, g1, "again")
