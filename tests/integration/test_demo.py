@@ -32,10 +32,12 @@ def test_demo_serves_the_printed_users_and_stops_on_ctrl_c():
     port = free_port()
     rdp_port = free_port()
     web_port = free_port()
+    metrics_port = free_port()
     out = open(os.path.join(state, "demo.out"), "w+")
     demo = subprocess.Popen([os.path.join(REPO, "scripts", "demo"), "--state", state,
                              "--port", str(port), "--rdp-port", str(rdp_port),
-                             "--web-port", str(web_port)], stdout=out,
+                             "--web-port", str(web_port), "--metrics-port", str(metrics_port)],
+                            stdout=out,
                             stderr=subprocess.STDOUT, start_new_session=True)
     try:
         deadline = time.monotonic() + 300
@@ -51,8 +53,8 @@ def test_demo_serves_the_printed_users_and_stops_on_ctrl_c():
             if "%s:%s" % (user, pw) not in printed:
                 fail("the demo did not print %s's password" % user)
         # The printed metrics URL answers.
-        m = re.search(r"^Metrics: (http://\S+/metrics)", printed, re.M)
-        if not m:
+        m = re.search(r"^Metrics: (http://\S+:(\d+)/metrics)", printed, re.M)
+        if not m or int(m.group(2)) != metrics_port:
             fail("the demo printed no metrics URL: %s" % printed[-1500:])
         with urllib.request.urlopen(m.group(1), timeout=10) as r:
             if "vmgate_build_info{" not in r.read().decode():
