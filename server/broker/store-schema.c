@@ -84,6 +84,18 @@ const char *const vg_store_sqlite_migrations[] = {
     "  updated INTEGER NOT NULL"
     ");"
     "CREATE INDEX placements_instance ON placements(instance);",
+    /*
+     * 3: redirection grants: an entrance instance lets @user in on @instance
+     * for @vm once, before @expires, with a secret whose NT hash is kept.
+     */
+    "CREATE TABLE grants ("
+    "  id TEXT PRIMARY KEY,"
+    "  user_name TEXT NOT NULL,"
+    "  vm TEXT NOT NULL,"
+    "  instance TEXT NOT NULL,"
+    "  secret_hash TEXT NOT NULL,"
+    "  expires INTEGER NOT NULL"
+    ");",
 };
 
 /*
@@ -167,6 +179,15 @@ const char *const vg_store_pg_migrations[] = {
     "  updated BIGINT NOT NULL"
     ");"
     "CREATE INDEX placements_instance ON placements(instance);",
+    /* 3: redirection grants. */
+    "CREATE TABLE grants ("
+    "  id TEXT COLLATE \"C\" PRIMARY KEY,"
+    "  user_name TEXT COLLATE \"C\" NOT NULL,"
+    "  vm TEXT COLLATE \"C\" NOT NULL,"
+    "  instance TEXT COLLATE \"C\" NOT NULL,"
+    "  secret_hash TEXT NOT NULL,"
+    "  expires BIGINT NOT NULL"
+    ");",
 };
 
 #define N_SQLITE (sizeof(vg_store_sqlite_migrations) / sizeof(vg_store_sqlite_migrations[0]))

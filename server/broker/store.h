@@ -477,4 +477,39 @@ int vg_store_placement_list(vg_store *store, int64_t down_after_ms, GPtrArray **
 /** Free a placement record. NULL is fine. */
 void vg_store_placement_free(vg_store_placement *placement);
 
+/* ---- redirection grants ---- */
+
+/**
+ * A grant lets a user who logged in on one instance (the entrance) in on
+ * the instance that holds the VM (@instance), once, before it expires,
+ * without asking for the password again: the entrance hands the client a
+ * secret, the store keeps only its NT hash (NLA checks the client's answer
+ * with it). The id names the row; it is no secret.
+ */
+typedef struct vg_store_grant {
+    const char *id;          /**< 1..64 of [A-Za-z0-9] */
+    const char *user;        /**< vg_name_valid */
+    const char *vm;          /**< vg_vm_name_valid */
+    const char *instance;    /**< vg_name_valid: where it may be used */
+    const char *secret_hash; /**< the secret's NT hash, 32 hex digits */
+    int64_t ttl_ms;          /**< 1..600000: valid this long (the database's clock) */
+} vg_store_grant;
+
+/**
+ * Record grant @g (and forget the expired ones).
+ * @return 0; -EEXIST for an id in use; -EINVAL; another negative errno.
+ */
+int vg_store_grant_add(vg_store *store, const vg_store_grant *g);
+
+/**
+ * Use grant @id: it must be for @user on @instance and not expired. It is
+ * gone afterwards, whatever the client then does (single use); of two
+ * instances taking it at once, one gets it.
+ * @return 0 with *vm and *secret_hash (wipe with vg_auth_secret_free) set;
+ *         -ENOENT for an unknown, used, expired or mismatched grant (one
+ *         answer for all); -EINVAL; another negative errno.
+ */
+int vg_store_grant_take(vg_store *store, const char *id, const char *instance, const char *user,
+                        char **vm, char **secret_hash);
+
 #endif /* VG_STORE_H */

@@ -809,6 +809,18 @@ static void test_store_sticky_released_with_member_or_entitlement(void **state)
     assert_int_equal(raw_count(f, "SELECT count(*) FROM sticky"), 0);
 }
 
+#define HASH_A "0123456789abcdef0123456789abcdef"
+
+static vg_store_grant grant(const char *id, const char *user, const char *instance)
+{
+    return (vg_store_grant){.id = id,
+                            .user = user,
+                            .vm = "vm-b",
+                            .instance = instance,
+                            .secret_hash = HASH_A,
+                            .ttl_ms = 30000};
+}
+
 /* ---- PostgreSQL only ---- */
 
 /* Two store handles (two connections, as two vmgated would have) race for one pool VM. */
@@ -885,6 +897,50 @@ static void test_store_pg_concurrent_claims_have_one_winner(void **state)
     vg_store_close(other);
     /* Not a test of fairness; only that both sides really raced. */
     print_message("claims won: %d and %d\n", wins[0], wins[1]);
+}
+
+/* Two instances taking one grant at once (a replayed redirection): one gets it. */
+typedef struct grant_taker {
+    vg_store *store;
+    gint *go;
+    int r;
+} grant_taker;
+
+static gpointer take_grant(gpointer data)
+{
+    grant_taker *t = data;
+    char *vm = NULL, *hash = NULL;
+
+    while (!g_atomic_int_get(t->go))
+        ;
+    t->r = vg_store_grant_take(t->store, "00aa00aa00aa00aa", "gw-b", "alice", &vm, &hash);
+    g_free(vm);
+    g_free(hash);
+    return NULL;
+}
+
+static void test_store_pg_concurrent_grant_takers_have_one_winner(void **state)
+{
+    fixture *f = *state;
+    vg_store *other = NULL;
+
+    assert_int_equal(open_store(f, &other), 0);
+    for (int i = 0; i < 50; i++) {
+        vg_store_grant g = grant("00aa00aa00aa00aa", "alice", "gw-b");
+        gint go = 0;
+        grant_taker t[2] = {{f->store, &go, 1}, {other, &go, 1}};
+        GThread *th[2];
+
+        assert_int_equal(vg_store_grant_add(f->store, &g), 0);
+        for (int k = 0; k < 2; k++)
+            th[k] = g_thread_new("taker", take_grant, &t[k]);
+        g_atomic_int_set(&go, 1);
+        for (int k = 0; k < 2; k++)
+            g_thread_join(th[k]);
+        assert_true((t[0].r == 0 && t[1].r == -ENOENT) || (t[0].r == -ENOENT && t[1].r == 0));
+        assert_int_equal(raw_count(f, "SELECT count(*) FROM grants"), 0);
+    }
+    vg_store_close(other);
 }
 
 /* Two instances starting at once on an empty database: one migrates, the other waits. */
@@ -1239,6 +1295,58 @@ static void test_store_instance_down_when_its_heartbeat_is_old(void **state)
     assert_true(placement_at(a, 1)->instance_up);
 }
 
+static void test_store_grants_are_used_once_by_their_user_on_their_instance(void **state)
+{
+    fixture *f = *state;
+    vg_store_grant g = grant("0a1b2c3d4e5f6a7b", "alice", "gw-b");
+    char *vm = NULL, *hash = NULL;
+
+    assert_int_equal(vg_store_grant_add(f->store, &g), 0);
+    assert_int_equal(vg_store_grant_add(f->store, &g), -EEXIST);
+    /* Someone else, or elsewhere: no grant, and it stays for its own. */
+    assert_int_equal(vg_store_grant_take(f->store, g.id, "gw-b", "bob", &vm, &hash), -ENOENT);
+    assert_int_equal(vg_store_grant_take(f->store, g.id, "gw-c", "alice", &vm, &hash), -ENOENT);
+    assert_int_equal(vg_store_grant_take(f->store, "ffffffffffffffff", "gw-b", "alice", &vm,
+                                         &hash),
+                     -ENOENT);
+    assert_null(vm);
+    assert_int_equal(vg_store_grant_take(f->store, g.id, "gw-b", "alice", &vm, &hash), 0);
+    assert_string_equal(vm, "vm-b");
+    assert_string_equal(hash, HASH_A);
+    g_free(vm);
+    g_free(hash);
+    vm = hash = NULL;
+    /* Once. */
+    assert_int_equal(vg_store_grant_take(f->store, g.id, "gw-b", "alice", &vm, &hash), -ENOENT);
+    assert_int_equal(raw_count(f, "SELECT count(*) FROM grants"), 0);
+
+    /* Expired: refused, and forgotten by the next grant added. */
+    g = grant("1111222233334444", "alice", "gw-b");
+    assert_int_equal(vg_store_grant_add(f->store, &g), 0);
+    raw_exec(f, "UPDATE grants SET expires = 1"); /* long ago */
+    assert_int_equal(vg_store_grant_take(f->store, g.id, "gw-b", "alice", &vm, &hash), -ENOENT);
+    g = grant("5555666677778888", "bob", "gw-a");
+    assert_int_equal(vg_store_grant_add(f->store, &g), 0);
+    assert_int_equal(raw_count(f, "SELECT count(*) FROM grants"), 1);
+
+    /* What the store refuses to keep. */
+    g = grant("", "alice", "gw-b");
+    assert_int_equal(vg_store_grant_add(f->store, &g), -EINVAL);
+    g = grant("not-hex!", "alice", "gw-b");
+    assert_int_equal(vg_store_grant_add(f->store, &g), -EINVAL);
+    g = grant("abc", "-alice", "gw-b");
+    assert_int_equal(vg_store_grant_add(f->store, &g), -EINVAL);
+    g = grant("abc", "alice", "gw-b");
+    g.secret_hash = "0123";
+    assert_int_equal(vg_store_grant_add(f->store, &g), -EINVAL);
+    g = grant("abc", "alice", "gw-b");
+    g.ttl_ms = 0;
+    assert_int_equal(vg_store_grant_add(f->store, &g), -EINVAL);
+    g.ttl_ms = 600001;
+    assert_int_equal(vg_store_grant_add(f->store, &g), -EINVAL);
+    assert_int_equal(vg_store_grant_take(f->store, "a b", "gw-b", "alice", &vm, &hash), -EINVAL);
+}
+
 static void test_store_sorts_names_by_bytes(void **state)
 {
     fixture *f = *state;
@@ -1330,7 +1438,8 @@ int main(int argc, char **argv)
         T(test_store_sticky_released_with_member_or_entitlement),                                  \
         T(test_store_sorts_names_by_bytes), T(test_store_instances_register_beat_and_stop),        \
         T(test_store_placements_follow_their_instance),                                            \
-        T(test_store_instance_down_when_its_heartbeat_is_old)
+        T(test_store_instance_down_when_its_heartbeat_is_old),                                     \
+        T(test_store_grants_are_used_once_by_their_user_on_their_instance)
     const struct CMUnitTest sqlite_tests[] = {
         SHARED_TESTS,
         T(test_store_uses_wal_and_foreign_keys),
@@ -1340,6 +1449,7 @@ int main(int argc, char **argv)
     const struct CMUnitTest pg_tests[] = {
         SHARED_TESTS,
         T(test_store_pg_concurrent_claims_have_one_winner),
+        T(test_store_pg_concurrent_grant_takers_have_one_winner),
         T(test_store_pg_instances_starting_together_migrate_once),
         T(test_store_pg_survives_a_server_restart),
         T(test_store_pg_unreachable_server_fails_in_bounded_time),
