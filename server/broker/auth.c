@@ -131,7 +131,7 @@ static gpointer md4_init(gpointer unused)
     return &p;
 }
 
-int vg_auth_nt_hash(const char *password, char out[VG_NT_HASH_LEN + 1])
+static int nt_hash(const char *password, bool terminated, char out[VG_NT_HASH_LEN + 1])
 {
     static GOnce once = G_ONCE_INIT;
     static const char hex[] = "0123456789abcdef";
@@ -153,8 +153,8 @@ int vg_auth_nt_hash(const char *password, char out[VG_NT_HASH_LEN + 1])
     utf16 = g_utf8_to_utf16(password, -1, NULL, &units, NULL);
     if (!utf16)
         return -EINVAL;
-    bytes = (size_t)units * 2;
-    le = g_malloc(bytes ? bytes : 1);
+    bytes = (size_t)(units + (terminated ? 1 : 0)) * 2;
+    le = g_malloc0(bytes ? bytes : 1); /* a terminator stays 0 */
     for (glong i = 0; i < units; i++) {
         le[2 * i] = (unsigned char)(utf16[i] & 0xff);
         le[2 * i + 1] = (unsigned char)(utf16[i] >> 8);
@@ -171,10 +171,20 @@ int vg_auth_nt_hash(const char *password, char out[VG_NT_HASH_LEN + 1])
     }
     OPENSSL_cleanse(md, sizeof(md));
     OPENSSL_cleanse(le, bytes);
-    OPENSSL_cleanse(utf16, bytes);
+    OPENSSL_cleanse(utf16, (size_t)units * 2);
     g_free(le);
     g_free(utf16);
     return r;
+}
+
+int vg_auth_nt_hash(const char *password, char out[VG_NT_HASH_LEN + 1])
+{
+    return nt_hash(password, false, out);
+}
+
+int vg_auth_nt_hash_terminated(const char *password, char out[VG_NT_HASH_LEN + 1])
+{
+    return nt_hash(password, true, out);
 }
 
 /* ---- login ---- */

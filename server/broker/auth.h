@@ -60,6 +60,13 @@ int vg_auth_verify_password(const char *password, const char *hash);
  */
 int vg_auth_nt_hash(const char *password, char out[VG_NT_HASH_LEN + 1]);
 
+/**
+ * As vg_auth_nt_hash, of @password followed by one UTF-16 NUL: what FreeRDP
+ * clients before 3.17 answer NTLM with for a password a Server Redirection
+ * PDU gave them (they count its terminator in).
+ */
+int vg_auth_nt_hash_terminated(const char *password, char out[VG_NT_HASH_LEN + 1]);
+
 /** Wipe and free a secret string (a hash, a password copy). NULL is fine. */
 void vg_auth_secret_free(char *secret);
 

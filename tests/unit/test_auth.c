@@ -115,6 +115,18 @@ static void test_auth_nt_hash_uses_utf16_with_surrogates(void **state)
     assert_int_equal(vg_auth_nt_hash("\xc3", nt), -EINVAL);
 }
 
+static void test_auth_nt_hash_terminated_counts_the_nul(void **state)
+{
+    char nt[VG_NT_HASH_LEN + 1];
+    (void)state;
+
+    /* MD4 of "password" in UTF-16LE and two zero bytes: what a FreeRDP
+     * client before 3.17 answers with for a redirected password. */
+    assert_int_equal(vg_auth_nt_hash_terminated("password", nt), 0);
+    assert_string_equal(nt, "535de4ad9c863b4137f0aefc90b18cae");
+    assert_int_equal(vg_auth_nt_hash_terminated("", nt), -EINVAL);
+}
+
 /* ---- rate limiter ---- */
 
 static vg_ratelimit *limiter(void)
@@ -587,6 +599,7 @@ int main(void)
         cmocka_unit_test(test_auth_locked_hashes_match_nothing),
         cmocka_unit_test(test_auth_nt_hash_of_password),
         cmocka_unit_test(test_auth_nt_hash_uses_utf16_with_surrogates),
+        cmocka_unit_test(test_auth_nt_hash_terminated_counts_the_nul),
         cmocka_unit_test(test_ratelimit_five_failures_lock_the_user_out),
         cmocka_unit_test(test_ratelimit_lockout_expires_with_the_clock),
         cmocka_unit_test(test_ratelimit_failures_outside_the_window_do_not_count),
