@@ -35,7 +35,8 @@ static const char *const proto_names[] = {"vnc", "rdp", "web"};
 static const char *const codec_names[] = {"rfb", "planar", "uncompressed", "avc420"};
 static const char *const encoder_names[] = {"planar", "avc420"};
 static const char *const login_names[] = {"ok",      "bad_credentials", "throttled", "disabled",
-                                          "refused", "unavailable",     "error"};
+                                          "refused", "unavailable",     "error",
+                                          "redirected"};
 static const char *const refusal_names[] = {"full", "logging_in", "per_source"};
 static const char *const lockout_names[] = {"user", "address"};
 

@@ -142,6 +142,7 @@ typedef enum vg_metric_login {
     VG_METRIC_LOGIN_REFUSED,         /**< authenticated, but no VM for this login */
     VG_METRIC_LOGIN_UNAVAILABLE,     /**< the VM could not be started or showed no screen */
     VG_METRIC_LOGIN_ERROR,           /**< the store or the hypervisor failed */
+    VG_METRIC_LOGIN_REDIRECTED,      /**< authenticated, sent to the instance that holds the VM */
     VG_METRIC_LOGIN_N
 } vg_metric_login;
 
@@ -183,7 +184,8 @@ int vg_metric_proto_parse(const char *name);
 const char *vg_metric_codec_name(vg_metric_codec c);
 /** "planar", "avc420"; "?" out of range. */
 const char *vg_metric_encoder_name(vg_metric_encoder e);
-/** "ok", "bad_credentials", "throttled", "disabled", "refused", "unavailable", "error". */
+/** "ok", "bad_credentials", "throttled", "disabled", "refused", "unavailable", "error",
+ * "redirected". */
 const char *vg_metric_login_name(vg_metric_login l);
 /** "full", "logging_in", "per_source"; "?" out of range. */
 const char *vg_metric_refusal_name(vg_metric_refusal r);

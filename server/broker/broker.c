@@ -11,6 +11,7 @@
 
 #include <glib.h>
 #include <openssl/crypto.h>
+#include <openssl/rand.h>
 
 #include "auth.h"
 #include "hypervisor.h"
@@ -44,6 +45,8 @@ struct vg_broker {
      * claim, until the first joins (then its session shows) or fails. */
     GMutex choose_lock;
     GHashTable *claims;
+
+    char *instance; /* this vmgated's name among the instances sharing the store */
 };
 
 typedef struct claim {
@@ -99,6 +102,7 @@ int vg_broker_new(vg_store *store, vg_registry *registry, vg_sessions *sessions,
     b->sessions = sessions;
     b->audit = audit;
     b->audit_opaque = audit_opaque;
+    b->instance = g_strdup(cfg->instance_name);
     g_mutex_init(&b->lock);
     g_mutex_init(&b->choose_lock);
     b->claims = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
@@ -116,6 +120,7 @@ void vg_broker_free(vg_broker *b)
         return;
     vg_ratelimit_free(b->rl);
     g_free(b->pam_service);
+    g_free(b->instance);
     g_hash_table_unref(b->claims);
     g_mutex_clear(&b->choose_lock);
     g_mutex_clear(&b->lock);
@@ -162,10 +167,34 @@ int vg_broker_reconfigure(vg_broker *b, const vg_config *cfg)
 typedef struct facts {
     GArray *vms;           /* vg_vm_info from the registry */
     GHashTable *viewer_of; /* vm name → user viewing it */
+    GPtrArray *placements; /* vg_store_placement: the VMs other instances hold */
+    GHashTable *remote;    /* vm name → its placement, for other instances that are up */
 } facts;
+
+/* A VM's state as another instance reported it (vg_vm_info_state_text's words). */
+static vg_vm_state remote_state(const char *text)
+{
+    if (strcmp(text, "running") == 0 || strcmp(text, "blocked") == 0)
+        return VG_VM_RUNNING;
+    if (strcmp(text, "paused") == 0 || strcmp(text, "suspended") == 0)
+        return VG_VM_PAUSED;
+    if (strcmp(text, "shut-off") == 0)
+        return VG_VM_SHUTOFF;
+    return VG_VM_UNAVAILABLE;
+}
+
+static bool is_local(facts *f, const char *name)
+{
+    for (guint i = 0; i < f->vms->len; i++)
+        if (strcmp(g_array_index(f->vms, vg_vm_info, i).name, name) == 0)
+            return true;
+    return false;
+}
 
 static void fill_vm(facts *f, const char *name, vg_policy_vm *out)
 {
+    const vg_store_placement *there;
+
     out->name = name;
     out->uuid = NULL;
     out->state = VG_VM_MISSING;
@@ -176,9 +205,51 @@ static void fill_vm(facts *f, const char *name, vg_policy_vm *out)
         if (strcmp(vm->name, name) == 0) {
             out->uuid = vm->uuid;
             out->state = vg_vm_info_state(vm);
-            break;
+            return;
         }
     }
+    /* Held by another instance that is up: as it reported it. Who views it
+     * there is that instance's to know; its own login decides again. */
+    if (f->remote && (there = g_hash_table_lookup(f->remote, name)))
+        out->state = remote_state(there->state);
+}
+
+/* The VMs the other instances that are up hold, when the store is shared. */
+static void load_remote(vg_broker *b, facts *f)
+{
+    if (!b->instance || vg_store_placement_list(b->store, VG_STORE_INSTANCE_DOWN_MS,
+                                                &f->placements) < 0)
+        return;
+    f->remote = g_hash_table_new(g_str_hash, g_str_equal);
+    for (guint i = 0; i < f->placements->len; i++) {
+        vg_store_placement *p = g_ptr_array_index(f->placements, i);
+        if (p->instance_up && strcmp(p->instance, b->instance) != 0)
+            g_hash_table_insert(f->remote, p->vm, p);
+    }
+}
+
+/* Where instance @name is reached. @return 0; -ENOENT when it is not up; another errno. */
+static int find_instance(vg_broker *b, const char *name, vg_broker_elsewhere *out)
+{
+    g_autoptr(GPtrArray) list = NULL;
+    int r = vg_store_instance_list(b->store, VG_STORE_INSTANCE_DOWN_MS, &list);
+
+    if (r < 0)
+        return r;
+    for (guint i = 0; i < list->len; i++) {
+        const vg_store_instance *in = g_ptr_array_index(list, i);
+        if (strcmp(in->name, name) != 0)
+            continue;
+        if (!in->up)
+            return -ENOENT;
+        g_strlcpy(out->instance, in->name, sizeof(out->instance));
+        g_strlcpy(out->address, in->address, sizeof(out->address));
+        out->vnc_port = in->vnc_port;
+        out->rdp_port = in->rdp_port;
+        out->web_port = in->web_port;
+        return 0;
+    }
+    return -ENOENT;
 }
 
 static int audit(vg_broker *b, const char *event, const char *user, const char *addr,
@@ -202,6 +273,8 @@ static vg_metric_login login_metric(vg_broker_status status)
         return VG_METRIC_LOGIN_REFUSED;
     case VG_BROKER_UNAVAILABLE:
         return VG_METRIC_LOGIN_UNAVAILABLE;
+    case VG_BROKER_ELSEWHERE:
+        return VG_METRIC_LOGIN_REDIRECTED;
     case VG_BROKER_INTERNAL:
     default:
         return VG_METRIC_LOGIN_ERROR;
@@ -310,7 +383,7 @@ static int authenticate(vg_broker *b, const char *user, const char *password, co
 /* The user is who they say: choose the VM, power it on, wait for its console. */
 static int choose_and_connect(vg_broker *b, const char *user, const char *vm_from_login,
                               const char *address, const char *requested, int timeout_s,
-                              vg_broker_result *res);
+                              bool no_redirect, vg_broker_result *res);
 
 int vg_broker_login(vg_broker *b, const char *login, const char *password, const char *address,
                     const char *requested, int timeout_s, vg_broker_result *res)
@@ -348,7 +421,7 @@ int vg_broker_login(vg_broker *b, const char *login, const char *password, const
         vg_metrics_login(login_metric_why(vg_auth_result_name(ar)));
         return 0;
     }
-    r = choose_and_connect(b, user, vm_from_login, address, requested, timeout_s, res);
+    r = choose_and_connect(b, user, vm_from_login, address, requested, timeout_s, false, res);
     vg_metrics_login(login_metric(res->status));
     return r;
 }
@@ -396,6 +469,115 @@ int vg_broker_nla_hash(vg_broker *b, const char *user, const char *address,
     return strcmp(why, "store-error") == 0 ? -EIO : -EACCES;
 }
 
+/* 32 hex digits into 16 bytes. @return false for anything else. */
+static bool unhex16(const char *hex, uint8_t out[VG_BROKER_NT_HASH_BYTES])
+{
+    if (!hex || strlen(hex) != 2 * VG_BROKER_NT_HASH_BYTES)
+        return false;
+    for (unsigned i = 0; i < VG_BROKER_NT_HASH_BYTES; i++) {
+        int hi = g_ascii_xdigit_value(hex[2 * i]), lo = g_ascii_xdigit_value(hex[2 * i + 1]);
+        if (hi < 0 || lo < 0)
+            return false;
+        out[i] = (uint8_t)(hi << 4 | lo);
+    }
+    return true;
+}
+
+int vg_broker_grant_issue(vg_broker *b, const vg_broker_result *res, const char *address,
+                          const char *protocol, char id[VG_BROKER_GRANT_ID_LEN + 1],
+                          char secret[VG_BROKER_GRANT_SECRET_LEN + 1])
+{
+    static const char b64url[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    uint8_t raw[VG_BROKER_GRANT_ID_LEN / 2 + 32];
+    char hash[VG_NT_HASH_LEN + 1];
+    vg_store_grant g = {0};
+    int r;
+
+    if (res->status != VG_BROKER_ELSEWHERE || !res->elsewhere.instance[0])
+        return -EINVAL;
+    if (RAND_bytes(raw, sizeof(raw)) != 1)
+        return -EIO;
+    /* The id: 12 random bytes in hex. The secret: 256 random bits, base64url
+     * without padding (43 characters), a password no one chose. */
+    for (unsigned i = 0; i < VG_BROKER_GRANT_ID_LEN / 2; i++)
+        g_snprintf(id + 2 * i, 3, "%02x", raw[i]);
+    {
+        const uint8_t *k = raw + VG_BROKER_GRANT_ID_LEN / 2;
+        unsigned bits = 0, n = 0;
+        uint32_t acc = 0;
+        for (unsigned i = 0; i < 32; i++) {
+            acc = acc << 8 | k[i];
+            bits += 8;
+            while (bits >= 6) {
+                bits -= 6;
+                secret[n++] = b64url[(acc >> bits) & 63];
+            }
+        }
+        if (bits > 0)
+            secret[n++] = b64url[(acc << (6 - bits)) & 63];
+        secret[n] = '\0';
+        g_assert(n == VG_BROKER_GRANT_SECRET_LEN);
+    }
+    OPENSSL_cleanse(raw, sizeof(raw));
+    /* The client's NTLM password is the secret with its NUL (see auth.h). */
+    if ((r = vg_auth_nt_hash_terminated(secret, hash)) < 0)
+        goto fail;
+    g.id = id;
+    g.user = res->user;
+    g.vm = res->vm;
+    g.instance = res->elsewhere.instance;
+    g.secret_hash = hash;
+    g.ttl_ms = VG_BROKER_GRANT_TTL_MS;
+    r = vg_store_grant_add(b->store, &g);
+    OPENSSL_cleanse(hash, sizeof(hash));
+    if (r < 0)
+        goto fail;
+    vg_notice(TAG, "redirect: user=%s address=%s vm=%s to instance %s (%s)", res->user,
+              address ? address : "-", res->vm, res->elsewhere.instance, protocol);
+    audit(b, "redirect", res->user, address ? address : "-", "vm", res->vm, "to",
+          res->elsewhere.instance);
+    return 0;
+fail:
+    OPENSSL_cleanse(secret, VG_BROKER_GRANT_SECRET_LEN + 1);
+    vg_warning(TAG, "user=%s vm=%s: cannot issue a grant for instance %s: %s", res->user, res->vm,
+               res->elsewhere.instance, g_strerror(-r));
+    return r;
+}
+
+int vg_broker_grant_hash(vg_broker *b, const char *user, const char *id, const char *address,
+                         uint8_t nt_hash[VG_BROKER_NT_HASH_BYTES], char vm[256])
+{
+    int64_t now = vg_now_us() / 1000000;
+    char *gvm = NULL, *hash = NULL;
+    const char *why = NULL;
+    int r;
+
+    if (!address)
+        address = "-";
+    if (!b->instance || !user || !vg_name_valid(user))
+        why = "bad-grant";
+    else if (vg_ratelimit_check(b->rl, user, address, now) < 0)
+        why = "rate-limited";
+    else if ((r = vg_store_grant_take(b->store, id, b->instance, user, &gvm, &hash)) < 0)
+        why = r == -ENOENT || r == -EINVAL ? "bad-grant" : "store-error";
+    else if (!unhex16(hash, nt_hash))
+        why = "store-error";
+    else
+        g_strlcpy(vm, gvm, 256);
+    g_free(gvm);
+    vg_auth_secret_free(hash);
+    if (!why)
+        return 0;
+    OPENSSL_cleanse(nt_hash, VG_BROKER_NT_HASH_BYTES);
+    if (strcmp(why, "bad-grant") == 0)
+        vg_ratelimit_fail(b->rl, user ? user : "", address, now);
+    vg_notice(TAG, "login failed: user=%s address=%s (%s, NLA)", user ? user : "", address, why);
+    audit(b, "login_failed", user ? user : "", address, "reason", why, "method", "grant");
+    vg_metrics_login(login_metric_why(why));
+    return strcmp(why, "store-error") == 0 ? -EIO : -EACCES;
+}
+
 void vg_broker_nla_failed(vg_broker *b, const char *user, const char *address)
 {
     if (!address)
@@ -432,7 +614,8 @@ int vg_broker_login_verified(vg_broker *b, const char *user, const char *address
     }
     vg_store_user_free(u);
     vg_ratelimit_success(b->rl, user);
-    r = choose_and_connect(b, user, NULL, address, requested, timeout_s, res);
+    r = choose_and_connect(b, user, NULL, address, requested, timeout_s,
+                           method && strcmp(method, "grant") == 0, res);
     vg_metrics_login(login_metric(res->status));
     return r;
 }
@@ -578,7 +761,8 @@ int vg_broker_reachable(vg_broker *b, const char *user, GArray **out)
  */
 static int choose_and_connect_once(vg_broker *b, const char *user, const char *vm_from_login,
                                    const char *address, const char *requested, int timeout_s,
-                                   bool last_try, bool *lost, vg_broker_result *res)
+                                   bool no_redirect, bool last_try, bool *lost,
+                                   vg_broker_result *res)
 {
     GPtrArray *assigns = NULL, *pool_names = NULL, *pools = NULL, *sessions = NULL;
     GArray *pa = NULL, *pp = NULL;
@@ -594,6 +778,7 @@ static int choose_and_connect_once(vg_broker *b, const char *user, const char *v
     g_mutex_lock(&b->choose_lock);
     f.vms = vg_registry_list(b->registry);
     f.viewer_of = g_hash_table_new(g_str_hash, g_str_equal);
+    load_remote(b, &f);
     sessions = vg_sessions_list(b->sessions);
     for (guint i = 0; i < sessions->len; i++) {
         vg_session_info *s = sessions->pdata[i];
@@ -695,6 +880,27 @@ static int choose_and_connect_once(vg_broker *b, const char *user, const char *v
     }
     g_strlcpy(res->vm, choice.vm, sizeof(res->vm));
     res->role = choice.role;
+    if (!is_local(&f, choice.vm) && f.remote && g_hash_table_contains(f.remote, choice.vm)) {
+        /* Another instance holds it: the client goes there (a redirection, a
+         * relay or a link, as the front end can), whose login decides again. */
+        const vg_store_placement *there = g_hash_table_lookup(f.remote, choice.vm);
+        if (no_redirect || find_instance(b, there->instance, &res->elsewhere) < 0) {
+            res->status = VG_BROKER_UNAVAILABLE;
+            g_strlcpy(res->message, no_redirect ? "Your VM is not on this gateway any more"
+                                                : "The gateway that holds your VM is not reachable",
+                      sizeof(res->message));
+            vg_notice(TAG, "login refused: user=%s address=%s vm=%s (on %s, %s)", user, address,
+                      choice.vm, there->instance, no_redirect ? "redirected already" : "down");
+            audit(b, "login_failed", user, address, "reason",
+                  no_redirect ? "vm-moved" : "instance-down", "vm", choice.vm);
+            goto out;
+        }
+        res->status = VG_BROKER_ELSEWHERE;
+        g_snprintf(res->message, sizeof(res->message), "Your VM is on %s", there->instance);
+        vg_info(TAG, "user=%s address=%s vm=%s: held by instance %s", user, address, choice.vm,
+                there->instance);
+        goto out;
+    }
     if (choice.claim_sticky && choice.pool &&
         (r = vg_store_sticky_set(b->store, choice.pool, choice.vm, user)) < 0) {
         if (r == -EEXIST && !last_try) {
@@ -775,6 +981,10 @@ out:
     if (sessions)
         g_ptr_array_unref(sessions);
     g_hash_table_unref(f.viewer_of);
+    if (f.remote)
+        g_hash_table_unref(f.remote);
+    if (f.placements)
+        g_ptr_array_unref(f.placements);
     g_array_unref(f.vms);
     return 0;
 }
@@ -784,7 +994,7 @@ out:
 
 static int choose_and_connect(vg_broker *b, const char *user, const char *vm_from_login,
                               const char *address, const char *requested, int timeout_s,
-                              vg_broker_result *res)
+                              bool no_redirect, vg_broker_result *res)
 {
     bool lost = true;
     int r = 0;
@@ -792,7 +1002,7 @@ static int choose_and_connect(vg_broker *b, const char *user, const char *vm_fro
     for (int i = 0; i < VG_CLAIM_TRIES && lost; i++) {
         lost = false;
         r = choose_and_connect_once(b, user, vm_from_login, address, requested, timeout_s,
-                                    i == VG_CLAIM_TRIES - 1, &lost, res);
+                                    no_redirect, i == VG_CLAIM_TRIES - 1, &lost, res);
     }
     return r;
 }

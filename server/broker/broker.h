@@ -39,7 +39,15 @@ typedef enum vg_broker_status {
     VG_BROKER_REFUSED,     /**< authenticated, but no VM for this login (message says why) */
     VG_BROKER_UNAVAILABLE, /**< the VM could not be started or its console did not come */
     VG_BROKER_INTERNAL,    /**< store or hypervisor failure */
+    VG_BROKER_ELSEWHERE,   /**< the VM chosen is held by another instance (res->elsewhere) */
 } vg_broker_status;
+
+/** Where a VM another instance holds is reached (VG_BROKER_ELSEWHERE). */
+typedef struct vg_broker_elsewhere {
+    char instance[65];
+    char address[256];
+    unsigned vnc_port, rdp_port, web_port; /**< 0: that front end is off there */
+} vg_broker_elsewhere;
 
 typedef struct vg_broker_result {
     vg_broker_status status;
@@ -50,6 +58,7 @@ typedef struct vg_broker_result {
     vg_role role;
     bool powered_on;     /**< the broker started or resumed the VM */
     vg_console *console; /**< on success: a reference the caller unrefs */
+    vg_broker_elsewhere elsewhere; /**< VG_BROKER_ELSEWHERE: where res->vm is */
 } vg_broker_result;
 
 /**
@@ -94,13 +103,45 @@ int vg_broker_login(vg_broker *b, const char *login, const char *password, const
 int vg_broker_nla_hash(vg_broker *b, const char *user, const char *address,
                        uint8_t nt_hash[VG_BROKER_NT_HASH_BYTES]);
 
+/** Length of a grant's id and of its secret, in characters. */
+#define VG_BROKER_GRANT_ID_LEN     16
+#define VG_BROKER_GRANT_SECRET_LEN 43
+/** How long a grant may be used after it was issued. */
+#define VG_BROKER_GRANT_TTL_MS 30000
+
+/**
+ * The entrance's half of a redirection: let @user, whom this instance
+ * authenticated, in on instance @res->elsewhere.instance for VM @res->vm,
+ * once, within VG_BROKER_GRANT_TTL_MS, without a password: a new grant in
+ * the shared store, its id and secret in @id and @secret (random; the
+ * secret is the client's password for that one login: wipe it). Audited
+ * ("redirect").
+ * @return 0; a negative errno (the store).
+ */
+int vg_broker_grant_issue(vg_broker *b, const vg_broker_result *res, const char *address,
+                          const char *protocol, char id[VG_BROKER_GRANT_ID_LEN + 1],
+                          char secret[VG_BROKER_GRANT_SECRET_LEN + 1]);
+
+/**
+ * The target's half, NLA step one for a redirected client: use grant @id
+ * of @user on this instance and give the NT hash of its secret to check the
+ * client's answer with, and the VM it is for (@vm, 256 bytes). Refused (and
+ * audited, and counted by the rate limiter) when the grant is unknown,
+ * used, expired or not @user's on this instance ("bad-grant").
+ * @return 0; -EACCES; -EIO.
+ */
+int vg_broker_grant_hash(vg_broker *b, const char *user, const char *id, const char *address,
+                         uint8_t nt_hash[VG_BROKER_NT_HASH_BYTES], char vm[256]);
+
 /** NLA: @user's answer did not match the hash (wrong password): count and audit it. */
 void vg_broker_nla_failed(vg_broker *b, const char *user, const char *address);
 
 /**
  * NLA, step two: NTLM proved @user's identity; log in without a password
  * (a disabled account is still refused), then choose the VM as
- * vg_broker_login does.
+ * vg_broker_login does. With @method "grant" (a redirected client that
+ * proved a grant, vg_broker_grant_hash), a VM held by another instance is
+ * refused rather than redirected to again.
  */
 int vg_broker_login_verified(vg_broker *b, const char *user, const char *address,
                              const char *method, const char *requested, int timeout_s,

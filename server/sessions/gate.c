@@ -76,6 +76,28 @@ int vg_gate_login(vg_gate *g, const vg_gate_login_params *l, vg_gate_viewer **ou
     else
         vg_broker_login_verified(g->broker, l->user, l->peer, l->method ? l->method : "nla",
                                  l->requested, l->timeout_s, &res);
+    if (res.status == VG_BROKER_ELSEWHERE && l->redirect) {
+        vg_gate_redirect *rd = l->redirect;
+        if (vg_broker_grant_issue(g->broker, &res, l->peer, l->protocol, rd->grant_id,
+                                  rd->grant_secret) < 0) {
+            g_strlcpy(reason, "The gateway cannot hand you over to your VM's gateway right now",
+                      reason_len);
+            return -1;
+        }
+        rd->to = res.elsewhere;
+        g_strlcpy(rd->vm, res.vm, sizeof(rd->vm));
+        g_strlcpy(rd->user, res.user, sizeof(rd->user));
+        return 1;
+    }
+    if (res.status == VG_BROKER_ELSEWHERE) {
+        /* This front end cannot send the client there: say where to go. */
+        unsigned port = strcmp(l->protocol, "rdp") == 0   ? res.elsewhere.rdp_port
+                        : strcmp(l->protocol, "web") == 0 ? res.elsewhere.web_port
+                                                          : res.elsewhere.vnc_port;
+        g_snprintf(reason, reason_len, "Your VM is on gateway %s: connect to %s port %u",
+                   res.elsewhere.instance, res.elsewhere.address, port);
+        return -1;
+    }
     if (res.status != VG_BROKER_OK) {
         g_strlcpy(reason, res.message, reason_len);
         return -1;

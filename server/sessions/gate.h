@@ -39,6 +39,15 @@ typedef struct vg_gate_viewer_ops {
     void (*end)(void *opaque, const char *reason);
 } vg_gate_viewer_ops;
 
+/** Where a front end that can redirect sends a client (vg_gate_login returned 1). */
+typedef struct vg_gate_redirect {
+    vg_broker_elsewhere to;                          /**< the instance that holds the VM */
+    char vm[256];                                    /**< the VM, as the policy chose it */
+    char user[65];                                   /**< who logs in there */
+    char grant_id[VG_BROKER_GRANT_ID_LEN + 1];       /**< the grant's id (no secret) */
+    char grant_secret[VG_BROKER_GRANT_SECRET_LEN + 1]; /**< the password there, once: wipe it */
+} vg_gate_redirect;
+
 /** What a login carries. */
 typedef struct vg_gate_login_params {
     const char *protocol;  /**< "vnc", "rdp", ...: for the session list and the audit */
@@ -48,6 +57,10 @@ typedef struct vg_gate_login_params {
     const char *peer;      /**< "address:port" */
     const char *requested; /**< the VM the client named, or NULL */
     int timeout_s;         /**< how long a powered-on VM's console may take */
+    /** Where to put a redirection when the VM is another instance's and the
+     * front end can send the client there (RDP); NULL: such a login is
+     * refused with a reason naming where the VM is. */
+    vg_gate_redirect *redirect;
 } vg_gate_login_params;
 
 /** The gate of @broker, @sessions and @audit (all borrowed; they outlive it). */
@@ -63,7 +76,8 @@ vg_broker *vg_gate_broker(vg_gate *g);
  * Log in and choose a VM (the broker: credentials, policy, power on, the
  * console).
  * @return 0 and *out, a viewer not yet admitted (end it with
- *         vg_gate_viewer_ended); or -1 with @reason, safe to show.
+ *         vg_gate_viewer_ended); 1 with @login->redirect filled (a grant
+ *         issued: the client goes there); or -1 with @reason, safe to show.
  */
 int vg_gate_login(vg_gate *g, const vg_gate_login_params *login, vg_gate_viewer **out, char *reason,
                   size_t reason_len);
