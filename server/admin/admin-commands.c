@@ -82,9 +82,23 @@ int vg_admin_unsupported(vg_admin_call *k, const char *what)
     return vg_admin_fail(k, -ENOTSUP, "%s is not supported by this vmgated", what);
 }
 
+/* Whether another instance sharing the store has reported VM @vm (by name). */
+static bool placed_elsewhere(vg_admin_call *k, const char *vm)
+{
+    g_autoptr(GPtrArray) placements = NULL;
+
+    if (vg_store_placement_list(ctx(k)->store, VG_STORE_INSTANCE_DOWN_MS, &placements) < 0)
+        return false;
+    for (guint i = 0; i < placements->len; i++)
+        if (strcmp(((vg_store_placement *)g_ptr_array_index(placements, i))->vm, vm) == 0)
+            return true;
+    return false;
+}
+
 /*
  * A typo is caught when a VM is assigned or pooled, and a UUID is kept as
- * the name the store and the sessions use. When the daemon cannot list VMs
+ * the name the store and the sessions use. A VM another instance sharing
+ * the store reported is known by its name. When the daemon cannot list VMs
  * (no live ops, hypervisor down) the name is taken on trust: the store may
  * name VMs that do not exist yet.
  */
@@ -115,7 +129,10 @@ int vg_admin_vm_resolve(vg_admin_call *k, const char **vm, bool must_exist,
         g_strlcpy(name, by_uuid->name, VG_VM_NAME_MAX + 1);
         *vm = name;
     }
-    r = by_name || by_uuid || !must_exist ? 0 : vg_admin_fail(k, -ENOENT, "unknown VM '%s'", *vm);
+    /* Not this instance's: another's that shares the store, by its name. */
+    r = by_name || by_uuid || !must_exist || placed_elsewhere(k, *vm)
+            ? 0
+            : vg_admin_fail(k, -ENOENT, "unknown VM '%s'", *vm);
     if (vms)
         g_array_unref(vms);
     return r;
