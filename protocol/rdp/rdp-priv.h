@@ -45,6 +45,10 @@ struct vg_rdp_peer {
     char nla_user[65];   /* set when NTLM asked for this user's hash */
     bool nla_hash_given; /* ... and got it */
     bool nla_done;       /* Logon came: NTLM accepted the answer */
+    bool grant;          /* the NLA password was a redirection grant for grant_vm */
+    char grant_vm[256];
+    bool redirecting;         /* the login sent the client elsewhere: redirect it */
+    vg_rdp_redirect redirect; /* ... there (the password wiped once sent) */
     bool logged_in;
     char user[65];
     void *conn;

@@ -17,6 +17,7 @@
 #include <freerdp/channels/wtsvc.h>
 #include <freerdp/crypto/certificate.h>
 #include <freerdp/crypto/privatekey.h>
+#include <freerdp/redirection.h>
 #include <freerdp/server/disp.h>
 #include <freerdp/server/server-common.h>
 #include <freerdp/settings.h>
@@ -215,6 +216,7 @@ static bool do_login(vg_rdp_peer *p, const char *user, const char *password)
     char requested[VG_RDP_PCB_BLOB_SIZE];
     char reason[160] = "";
     vg_rdp_login login = {.user = user, .password = password, .peer = p->name};
+    int r;
 
     if (!requested_vm(p, requested, sizeof(requested))) {
         vg_notice(TAG, "peer=%s user=%s: refused: malformed routing token", p->name, user);
@@ -222,7 +224,21 @@ static bool do_login(vg_rdp_peer *p, const char *user, const char *password)
         return false;
     }
     login.requested = requested[0] ? requested : NULL;
-    if (s->ops.login(s->opaque, &login, &p->source, &p->conn, reason, sizeof(reason)) < 0) {
+    if (p->grant) {
+        /* The grant names the VM, whatever else the client carried. */
+        login.requested = p->grant_vm;
+        login.grant = true;
+    }
+    /* Only NLA logins can be redirected: the redirection goes before the
+     * Demand Active, which a login in PostConnect comes after. */
+    login.redirect = password ? NULL : &p->redirect;
+    r = s->ops.login(s->opaque, &login, &p->source, &p->conn, reason, sizeof(reason));
+    if (r == 1) {
+        p->redirecting = true;
+        vg_notice(TAG, "peer=%s user=%s: redirected to %s", p->name, user, p->redirect.address);
+        return true;
+    }
+    if (r < 0) {
         vg_notice(TAG, "peer=%s user=%s%s%s: refused: %s", p->name, user,
                   login.requested ? " requested=" : "", login.requested ? login.requested : "",
                   reason);
@@ -267,7 +283,7 @@ static SECURITY_STATUS nla_hash_cb(void *arg, const SEC_WINNT_AUTH_IDENTITY *ide
     freerdp_peer *client = arg;
     vg_rdp_peer *p = peer_of(client->context);
     const SEC_WINNT_AUTH_IDENTITY_W *id = identity;
-    char user[VG_RDP_NAME_MAX * 3 + 1];
+    char user[VG_RDP_NAME_MAX * 3 + 1], domain[VG_RDP_NAME_MAX * 3 + 1];
     uint8_t nt[16];
     BOOL ok;
 
@@ -281,8 +297,21 @@ static SECURITY_STATUS nla_hash_cb(void *arg, const SEC_WINNT_AUTH_IDENTITY *ide
         return hash_cb_result(false);
     }
     g_strlcpy(p->nla_user, user, sizeof(p->nla_user));
-    if (p->server->ops.nla_hash(p->server->opaque, user, p->name, nt) < 0)
+    if (!identity_string(id->Domain, id->DomainLength, domain, sizeof(domain))) {
+        vg_notice(TAG, "peer=%s: NLA: unusable domain", p->name);
         return hash_cb_result(false);
+    }
+    if (g_str_has_prefix(domain, VG_RDP_GRANT_DOMAIN_PREFIX)) {
+        /* A client another gateway redirected here: its password is a grant. */
+        if (!p->server->ops.grant_hash ||
+            p->server->ops.grant_hash(p->server->opaque, user,
+                                      domain + strlen(VG_RDP_GRANT_DOMAIN_PREFIX), p->name, nt,
+                                      p->grant_vm) < 0)
+            return hash_cb_result(false);
+        p->grant = true;
+    } else if (p->server->ops.nla_hash(p->server->opaque, user, p->name, nt) < 0) {
+        return hash_cb_result(false);
+    }
     ok = NTOWFv2FromHashW(nt, (LPWSTR)(void *)id->User, id->UserLength * 2,
                           (LPWSTR)(void *)id->Domain, id->DomainLength * 2, ntlm_hash);
     OPENSSL_cleanse(nt, sizeof(nt));
@@ -302,7 +331,7 @@ static BOOL peer_logon(freerdp_peer *client, const SEC_WINNT_AUTH_IDENTITY *iden
     p->nla_done = true;
     /* With NLA this comes once NTLM accepted the answer: the user in
      * nla_user proved who they are. Without NLA, PostConnect decides. */
-    if (!automatic || !p->server->cfg.nla || p->logged_in)
+    if (!automatic || !p->server->cfg.nla || p->logged_in || p->redirecting)
         return TRUE;
     if (!p->nla_user[0])
         return FALSE;
@@ -314,6 +343,10 @@ static BOOL peer_post_connect(freerdp_peer *client)
     vg_rdp_peer *p = peer_of(client->context);
     rdpSettings *settings = client->context->settings;
 
+    if (p->redirecting) {
+        vg_rdp_peer_fail(p, "redirected: the client stayed");
+        return FALSE;
+    }
     if (!p->logged_in) {
         const char *user = freerdp_settings_get_string(settings, FreeRDP_Username);
         const char *password = freerdp_settings_get_string(settings, FreeRDP_Password);
@@ -518,11 +551,56 @@ static bool pump(vg_rdp_peer *p)
 /* Before each Demand Active: announce the VM's screen size when it is
  * known (with NLA the login came first; without, PostConnect comes later
  * and Activate corrects the size). */
+/*
+ * Send the client to the gateway that holds its VM, where the MS-RDPBCGR
+ * sequence has it: after licensing, instead of the Demand Active. The
+ * target address, the user, and as the password a single-use grant the
+ * target checks against the store (its id in the domain). FreeRDP clients
+ * connect there with the same port and these credentials at once; the
+ * Demand Active that follows is never answered.
+ */
+static bool send_redirection(vg_rdp_peer *p)
+{
+    rdpRedirection *r = redirection_new();
+    gunichar2 *pw16 = NULL;
+    glong units = 0;
+    bool ok = false;
+
+    if (!r)
+        goto out;
+    pw16 = g_utf8_to_utf16(p->redirect.password, -1, NULL, &units, NULL);
+    /* The password goes as UTF-16LE with its terminator, as the PDU wants. */
+    ok = pw16 && redirection_set_flags(r, LB_TARGET_NET_ADDRESS | LB_USERNAME | LB_DOMAIN |
+                                              LB_PASSWORD) &&
+         redirection_set_string_option(r, LB_TARGET_NET_ADDRESS, p->redirect.address) &&
+         redirection_set_string_option(r, LB_USERNAME, p->redirect.user) &&
+         redirection_set_string_option(r, LB_DOMAIN, p->redirect.domain) &&
+         redirection_set_byte_option(r, LB_PASSWORD, (const BYTE *)pw16,
+                                     (size_t)(units + 1) * sizeof(gunichar2)) &&
+         p->client->SendServerRedirection(p->client, r);
+out:
+    if (pw16) {
+        OPENSSL_cleanse(pw16, (size_t)units * sizeof(gunichar2));
+        g_free(pw16);
+    }
+    OPENSSL_cleanse(p->redirect.password, sizeof(p->redirect.password));
+    redirection_free(r); /* FreeRDP frees its copy of the password without wiping it */
+    return ok;
+}
+
 static BOOL peer_capabilities(freerdp_peer *client)
 {
     vg_rdp_peer *p = peer_of(client->context);
     rdpSettings *settings = client->context->settings;
 
+    if (p->redirecting) {
+        if (!send_redirection(p)) {
+            vg_rdp_peer_fail(p, "cannot send the redirection");
+            return FALSE;
+        }
+        vg_info(TAG, "peer=%s: Server Redirection PDU sent", p->name);
+        return TRUE;
+    }
     if (p->surface) {
         uint32_t w, h;
         surface_size(p->surface, &w, &h);
@@ -880,6 +958,7 @@ static void peer_thread_end(vg_rdp_peer *p, const char *fallback)
     pixman_region32_fini(&p->damage);
     g_free(p->cursor.argb);
     g_free(p->pixels);
+    OPENSSL_cleanse(p->redirect.password, sizeof(p->redirect.password)); /* if never sent */
     g_mutex_clear(&p->lock);
     g_free(p);
 }

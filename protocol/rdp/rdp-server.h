@@ -43,24 +43,51 @@ typedef struct vg_rdp_server_config {
     unsigned max_total;        /**< all connections (0: 256) */
 } vg_rdp_server_config;
 
+/**
+ * The NLA domain a redirected client logs in with: this prefix, then the id
+ * of the grant whose secret is its password (a Server Redirection PDU gave
+ * it all three; the domain is the only field that reaches the NTLM hash
+ * callback besides the user).
+ */
+#define VG_RDP_GRANT_DOMAIN_PREFIX "vmgate-"
+
+/** Where a login sends the client instead: a Server Redirection PDU. */
+typedef struct vg_rdp_redirect {
+    char address[256];  /**< the target's host name or address (the port stays this one's) */
+    char user[65];      /**< the user name to log in there with */
+    char domain[32];    /**< VG_RDP_GRANT_DOMAIN_PREFIX and the grant's id */
+    char password[64];  /**< the grant's secret: wiped once sent */
+} vg_rdp_redirect;
+
 /** What a login carries. */
 typedef struct vg_rdp_login {
     const char *user;      /**< as the client sent it */
     const char *password;  /**< NULL when NLA already proved the identity */
     const char *requested; /**< VM named by the preconnection PDU or routing token, or NULL */
     const char *peer;      /**< "address:port" */
+    bool grant;            /**< NLA proved a redirection grant (requested is its VM) */
+    /** NLA logins only: where the front end may put a redirection (login returns 1). */
+    vg_rdp_redirect *redirect;
 } vg_rdp_login;
 
 typedef struct vg_rdp_server_ops {
     /** NLA: the user's NT hash (16 bytes) or -1 to refuse (unknown, locked out). */
     int (*nla_hash)(void *opaque, const char *user, const char *peer, uint8_t nt_hash[16]);
+    /**
+     * NLA for a redirected client (domain VG_RDP_GRANT_DOMAIN_PREFIX + @grant_id):
+     * use the grant up and give its secret's NT hash and its VM (@vm, 256
+     * bytes), or -1 to refuse. NULL: grants are refused.
+     */
+    int (*grant_hash)(void *opaque, const char *user, const char *grant_id, const char *peer,
+                      uint8_t nt_hash[16], char vm[256]);
     /** NLA: the user's answer did not match (a wrong password). */
     void (*nla_failed)(void *opaque, const char *user, const char *peer);
     /**
      * Log in and choose a VM. On success return 0 with *source (the VM's
      * display: its screen and its input; the front end keeps it alive until
      * ended() for this connection returns) and *conn (the front end's
-     * handle for the other ops); else -1 with a reason for the log.
+     * handle for the other ops); 1 with *login->redirect filled to send the
+     * client to another gateway; else -1 with a reason for the log.
      */
     int (*login)(void *opaque, const vg_rdp_login *login, vg_display_source **source, void **conn,
                  char *reason, size_t reason_len);

@@ -7,6 +7,7 @@
 #include <errno.h>
 
 #include <glib.h>
+#include <openssl/crypto.h>
 
 #include "front.h"
 #include "log.h"
@@ -28,6 +29,13 @@ static int nla_hash(void *opaque, const char *user, const char *peer, uint8_t nt
     return vg_broker_nla_hash(f->broker, user, peer, nt_hash) < 0 ? -1 : 0;
 }
 
+static int grant_hash(void *opaque, const char *user, const char *grant_id, const char *peer,
+                      uint8_t nt_hash[16], char vm[256])
+{
+    rdp_front *f = opaque;
+    return vg_broker_grant_hash(f->broker, user, grant_id, peer, nt_hash, vm) < 0 ? -1 : 0;
+}
+
 static void nla_failed(void *opaque, const char *user, const char *peer)
 {
     rdp_front *f = opaque;
@@ -38,15 +46,38 @@ static int login(void *opaque, const vg_rdp_login *l, vg_display_source **source
                  char *reason, size_t reason_len)
 {
     rdp_front *f = opaque;
+    vg_gate_redirect rd = {0};
     vg_gate_login_params gl = {.protocol = "rdp",
                                .user = l->user,
                                .password = l->password, /* NULL: NLA proved the identity */
+                               .method = l->grant ? "grant" : NULL,
                                .peer = l->peer,
                                .requested = l->requested,
-                               .timeout_s = VG_RDP_LOGIN_TIMEOUT_S};
+                               .timeout_s = VG_RDP_LOGIN_TIMEOUT_S,
+                               .redirect = l->redirect ? &rd : NULL};
     vg_gate_viewer *v;
+    int r;
 
-    if (vg_gate_login(f->gate, &gl, &v, reason, reason_len) < 0)
+    r = vg_gate_login(f->gate, &gl, &v, reason, reason_len);
+    if (r == 1) {
+        /* FreeRDP clients keep their port when redirected: the target must
+         * serve RDP on this one's. */
+        unsigned mine = vg_rdp_server_port(f->server);
+        if (rd.to.rdp_port != mine) {
+            g_snprintf(reason, reason_len, "Your VM is on gateway %s: connect to %s port %u",
+                       rd.to.instance, rd.to.address, rd.to.rdp_port);
+            OPENSSL_cleanse(rd.grant_secret, sizeof(rd.grant_secret));
+            return -1;
+        }
+        g_strlcpy(l->redirect->address, rd.to.address, sizeof(l->redirect->address));
+        g_strlcpy(l->redirect->user, rd.user, sizeof(l->redirect->user));
+        g_snprintf(l->redirect->domain, sizeof(l->redirect->domain), "%s%s",
+                   VG_RDP_GRANT_DOMAIN_PREFIX, rd.grant_id);
+        g_strlcpy(l->redirect->password, rd.grant_secret, sizeof(l->redirect->password));
+        OPENSSL_cleanse(rd.grant_secret, sizeof(rd.grant_secret));
+        return 1;
+    }
+    if (r < 0)
         return -1;
     *source = vg_gate_viewer_source(v);
     *conn = v;
@@ -78,6 +109,7 @@ static void ended(void *opaque, void *conn, vg_rdp_peer *peer, const char *reaso
 static int start(const vg_front_env *env, void **out)
 {
     static const vg_rdp_server_ops ops = {.nla_hash = nla_hash,
+                                          .grant_hash = grant_hash,
                                           .nla_failed = nla_failed,
                                           .login = login,
                                           .attach = attach,

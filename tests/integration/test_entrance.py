@@ -1,0 +1,132 @@
+"""Any instance is an entrance: two vmgated instances, A on 127.0.0.11 and
+B on 127.0.0.12, share a PostgreSQL store (a private cluster) and serve RDP
+on the same port, each with one test guest. xfreerdp3 logs in to A for the
+VM that B holds: A authenticates alice with NLA and sends a Server
+Redirection PDU; xfreerdp3 follows it to B with the single-use grant it
+carried and shows B's VM, pixel for pixel what libvirt's screenshot shows,
+without asking for a password again. The grant then cannot be used a
+second time. A VNC login to A for B's VM is told where the VM is."""
+
+import json
+import os
+import random
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+
+from bridge import SHOT, free_port
+from test_instances import MKCERTS, PgCluster, instance, vms, wait_for
+from vgtest import Guest, diff_images, fail, images_equal, run_tests
+from xclient import Xvfb, XFreeRDP
+
+
+def audit(d):
+    with open(d.audit) as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def test_rdp_login_on_a_is_redirected_to_b_and_its_grant_used_once():
+    root = tempfile.mkdtemp(prefix="vgentr-")
+    os.chmod(root, 0o755)  # the cluster's server runs as postgres
+    certs = os.path.join(root, "certs")
+    subprocess.run([MKCERTS, certs], check=True, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL)
+    try:
+        with PgCluster(root) as pg, Guest() as ga, Guest() as gb:
+            os.makedirs(os.path.join(root, "gw-a"))
+            os.makedirs(os.path.join(root, "gw-b"))
+            a = instance(root, "gw-a", "127.0.0.11", ga, pg, certs)
+            b = instance(root, "gw-b", "127.0.0.12", gb, pg, certs)
+            # A redirected FreeRDP client keeps its port: one for both.
+            a.rdp_port = b.rdp_port = free_port()
+            a.write_config()
+            b.write_config()
+            with a, b:
+                a.wait_vm(ga.name)
+                b.wait_vm(gb.name)
+                wait_for("vm list on A shows %s running on gw-b" % gb.name,
+                         lambda: (vms(a).get(gb.name) or {}).get("instance") == "gw-b" and
+                         vms(a)[gb.name]["state"] == "running", 10)
+                pw = "alice-%08x" % random.getrandbits(32)
+                a.ok("user", "add", "alice", "--nla", "--password-stdin", input=pw + "\n")
+                a.ok("assign", "alice", gb.name, "--role", "owner")
+                gb.wait_ready()
+                want = gb.wait_still()
+
+                with Xvfb(1280, 1024) as x, \
+                        XFreeRDP(x, "127.0.0.11", a.rdp_port, "alice", pw, version=3,
+                                 sec="nla", gfx=True, size=(1024, 768),
+                                 ca=os.path.join(certs, "ca.crt"), cert_name="localhost",
+                                 extra=["/log-filters:com.freerdp.core.redirection:DEBUG"],
+                                 workdir=root) as c:
+                    deadline = time.monotonic() + 90
+                    c.wait_window(1024, 768, deadline)
+                    img = c.wait_screenshot(lambda im: images_equal(im, want), deadline)
+                    if not images_equal(img, want):
+                        fail("xfreerdp3 redirected to B: the window differs from %s: %s" %
+                             (gb.name, diff_images(img, want)))
+                    client_log = c.log_text()
+                # A authenticated alice and sent her to gw-b; B let her in with the grant.
+                redirects = [e for e in audit(a) if e.get("event") == "redirect"]
+                if len(redirects) != 1 or redirects[0].get("vm") != gb.name or \
+                        redirects[0].get("to") != "gw-b" or redirects[0].get("user") != "alice":
+                    fail("A's audit: redirect records %r" % redirects)
+                if any(e.get("event") == "login_ok" for e in audit(a)):
+                    fail("A logged alice in itself: %r" % audit(a))
+                logins = [e for e in audit(b) if e.get("event") == "login_ok"]
+                if len(logins) != 1 or logins[0].get("vm") != gb.name or \
+                        logins[0].get("user") != "alice":
+                    fail("B's audit: logins %r" % logins)
+                # The grant: its id came as the NLA domain; the secret never
+                # reaches a log.
+                m = re.search(r"Domain: (vmgate-[0-9a-f]+)", client_log)
+                if not m:
+                    fail("xfreerdp3's log has no redirection domain: %s" % client_log[-2000:])
+                if pw in client_log:
+                    fail("xfreerdp3 logged the password")
+                for d in (a, b):
+                    with open(d.log) as f:
+                        text = f.read()
+                    if pw in text:
+                        fail("%s's log holds the password" % d.root)
+
+                # The same grant again, straight to B: refused as a grant that
+                # is not there (not as a wrong answer to a grant still valid).
+                with Xvfb(1280, 1024) as x, \
+                        XFreeRDP(x, "127.0.0.12", b.rdp_port, "alice",
+                                 "x" * 43, version=3, sec="nla", gfx=True,
+                                 size=(1024, 768), domain=m.group(1), workdir=root) as c:
+                    rc = c.wait_exit(60)
+                    if rc is None or rc == 0:
+                        fail("a replayed grant: xfreerdp3 %s" %
+                             ("still runs" if rc is None else "exited 0"))
+                refused = [e for e in audit(b) if e.get("event") == "login_failed"]
+                if [e.get("reason") for e in refused] != ["bad-grant"] or \
+                        refused[0].get("method") != "grant":
+                    fail("B's audit after the replay: %r" % refused)
+                if len([e for e in audit(b) if e.get("event") == "login_ok"]) != 1:
+                    fail("the replayed grant let someone in: %r" % audit(b))
+
+                # VNC cannot be redirected: A says where the VM is.
+                pwfile = os.path.join(root, "alice.pw")
+                with open(pwfile, "w") as f:
+                    f.write(pw + "\n")
+                p = subprocess.run([SHOT, "--vnc", "127.0.0.11:%d" % a.vnc_port, "--user",
+                                    "alice", "--password-file", pwfile,
+                                    "--insecure",  # the certificate names localhost only
+                                    "--output",
+                                    os.path.join(root, "vnc.png"), "--timeout", "30"],
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                   timeout=60)
+                where = "connect to 127.0.0.12 port %d" % b.vnc_port
+                if p.returncode == 0 or where not in p.stderr:
+                    fail("vmgate-shot --vnc through A for B's VM: exit %d: %s" %
+                         (p.returncode, p.stderr))
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    run_tests([test_rdp_login_on_a_is_redirected_to_b_and_its_grant_used_once])
