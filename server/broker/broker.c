@@ -385,6 +385,9 @@ static int choose_and_connect(vg_broker *b, const char *user, const char *vm_fro
                               const char *address, const char *requested, int timeout_s,
                               bool no_redirect, vg_broker_result *res);
 
+static int grant_login(vg_broker *b, const char *rest, const char *password, const char *address,
+                       int timeout_s, vg_broker_result *res);
+
 int vg_broker_login(vg_broker *b, const char *login, const char *password, const char *address,
                     const char *requested, int timeout_s, vg_broker_result *res)
 {
@@ -395,6 +398,9 @@ int vg_broker_login(vg_broker *b, const char *login, const char *password, const
     memset(res, 0, sizeof(*res));
     if (!address)
         address = "-";
+    if (login && g_str_has_prefix(login, VG_BROKER_GRANT_LOGIN_PREFIX))
+        return grant_login(b, login + strlen(VG_BROKER_GRANT_LOGIN_PREFIX), password, address,
+                           timeout_s, res);
     if (vg_policy_split_login(login ? login : "", &vm_from_login, &user) < 0) {
         res->status = VG_BROKER_AUTH_FAILED;
         g_strlcpy(res->message, MSG_AUTH_FAILED, sizeof(res->message));
@@ -572,10 +578,51 @@ int vg_broker_grant_hash(vg_broker *b, const char *user, const char *id, const c
     OPENSSL_cleanse(nt_hash, VG_BROKER_NT_HASH_BYTES);
     if (strcmp(why, "bad-grant") == 0)
         vg_ratelimit_fail(b->rl, user ? user : "", address, now);
-    vg_notice(TAG, "login failed: user=%s address=%s (%s, NLA)", user ? user : "", address, why);
+    vg_notice(TAG, "login failed: user=%s address=%s (%s, grant)", user ? user : "", address, why);
     audit(b, "login_failed", user ? user : "", address, "reason", why, "method", "grant");
     vg_metrics_login(login_metric_why(why));
     return strcmp(why, "store-error") == 0 ? -EIO : -EACCES;
+}
+
+/*
+ * A relayed login: "<grant id>:<user>" and the grant's secret as the
+ * password (vg_broker_grant_issue). The grant is used up whatever the
+ * password, as NLA's is.
+ */
+static int grant_login(vg_broker *b, const char *rest, const char *password, const char *address,
+                       int timeout_s, vg_broker_result *res)
+{
+    uint8_t want[VG_BROKER_NT_HASH_BYTES], got[VG_BROKER_NT_HASH_BYTES];
+    char id[VG_BROKER_GRANT_ID_LEN + 1], hash[VG_NT_HASH_LEN + 1], vm[256];
+    const char *colon = strchr(rest, ':');
+    const char *user = colon ? colon + 1 : "";
+    bool ok;
+
+    g_strlcpy(res->user, user, sizeof(res->user));
+    res->status = VG_BROKER_AUTH_FAILED;
+    g_strlcpy(res->message, MSG_AUTH_FAILED, sizeof(res->message));
+    if (!colon || (size_t)(colon - rest) > VG_BROKER_GRANT_ID_LEN) {
+        audit(b, "login_failed", user, address, "reason", "malformed-login", "method", "grant");
+        vg_metrics_login(VG_METRIC_LOGIN_BAD_CREDENTIALS);
+        return 0;
+    }
+    memcpy(id, rest, (size_t)(colon - rest));
+    id[colon - rest] = '\0';
+    if (vg_broker_grant_hash(b, user, id, address, want, vm) < 0)
+        return 0; /* audited */
+    ok = password && vg_auth_nt_hash_terminated(password, hash) == 0 && unhex16(hash, got) &&
+         CRYPTO_memcmp(got, want, sizeof(got)) == 0;
+    OPENSSL_cleanse(hash, sizeof(hash));
+    OPENSSL_cleanse(got, sizeof(got));
+    OPENSSL_cleanse(want, sizeof(want));
+    if (!ok) {
+        vg_ratelimit_fail(b->rl, user, address, vg_now_us() / 1000000);
+        vg_notice(TAG, "login failed: user=%s address=%s (bad-grant)", user, address);
+        audit(b, "login_failed", user, address, "reason", "bad-grant", "method", "grant");
+        vg_metrics_login(VG_METRIC_LOGIN_BAD_CREDENTIALS);
+        return 0;
+    }
+    return vg_broker_login_verified(b, user, address, "grant", vm, timeout_s, res);
 }
 
 void vg_broker_nla_failed(vg_broker *b, const char *user, const char *address)

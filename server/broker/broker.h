@@ -106,6 +106,12 @@ int vg_broker_nla_hash(vg_broker *b, const char *user, const char *address,
 /** Length of a grant's id and of its secret, in characters. */
 #define VG_BROKER_GRANT_ID_LEN     16
 #define VG_BROKER_GRANT_SECRET_LEN 43
+/**
+ * A login name "vmgate-grant:<id>:<user>" with the grant's secret as the
+ * password logs @user in with grant <id> (a VNC connection an entrance
+ * relays here), to the grant's VM, never redirected again.
+ */
+#define VG_BROKER_GRANT_LOGIN_PREFIX "vmgate-grant:"
 /** How long a grant may be used after it was issued. */
 #define VG_BROKER_GRANT_TTL_MS 30000
 
