@@ -41,6 +41,7 @@ G_LOCK_DEFINE_STATIC(end_reason);
 typedef struct login_result {
     vg_display_source *source;
     void *conn;
+    vg_vnc_upstream *upstream; /* forward the viewer there instead */
     char label[400]; /* for the log: peer and user as the client sent it */
 } login_result;
 
@@ -53,7 +54,8 @@ struct vg_vnc_peer {
     vg_viewer *input; /* keys and pointer to the VM, from attach on (the front end's) */
     char label[400];
     char end_reason[160];
-    bool adopted; /* came through vg_vnc_server_adopt: the listener never counted it */
+    bool adopted;            /* came through vg_vnc_server_adopt: the listener never counted it */
+    vg_vnc_forward *forward; /* forwarded to another gateway: no relay, screen or conn */
 };
 
 /* One libvncserver screen per VM screen (surface), shared by its viewers. */
@@ -76,7 +78,8 @@ struct vg_vnc_server {
     bool stopping;        /* vg_vnc_server_free has begun: screens stay until it frees them */
     GHashTable *adopting; /* fds of adopted viewers in their prelude (under lock) */
     unsigned n_adopting;  /* adoptions not yet queued or attached (under lock) */
-    GCond adopted;        /* signalled when n_adopting falls */
+    GCond adopted;        /* signalled when n_adopting falls, or forwards empties */
+    GPtrArray *forwards;  /* peers forwarded to another gateway, until reaped (under lock) */
 };
 
 static void screen_free(gpointer p)
@@ -95,6 +98,18 @@ static void peer_cleanup(vg_vnc_peer *p)
     vg_vnc_server *s = p->server;
     screen *scr = p->scr;
 
+    if (p->forward) {
+        /* Not the front end's: it never saw this viewer past its login. */
+        vg_vnc_forward_free(p->forward);
+        g_mutex_lock(&s->lock);
+        g_ptr_array_remove_fast(s->forwards, p);
+        g_cond_broadcast(&s->adopted);
+        if (s->listener && !p->adopted)
+            vg_vnc_listener_release(s->listener);
+        g_mutex_unlock(&s->lock);
+        g_free(p);
+        return;
+    }
     /* The front end's ended() lets go of what the viewer held; after it no
      * kick reaches this peer, so the relay is freed only once nothing else
      * can reach it. */
@@ -159,6 +174,14 @@ void vg_vnc_peer_kick(vg_vnc_peer *p, const char *reason)
     vg_vnc_relay_stop(p->relay);
 }
 
+/* Forward thread: the forward ended; the reaper frees the peer. */
+static void forward_on_ended(void *opaque, const char *reason)
+{
+    vg_vnc_peer *p = opaque;
+    set_end_reason(p, reason, false);
+    g_async_queue_push(p->server->gone, p);
+}
+
 /* ---- input -------------------------------------------------------------- */
 
 /* Input reaches the screen only once the peer is attached, so p->input is
@@ -193,10 +216,11 @@ static int authenticate(void *opaque, const char *user, const char *password, co
                         void **conn, char *reason, size_t reason_len)
 {
     vg_vnc_server *s = opaque;
-    vg_vnc_login l = {.user = user, .password = password, .peer = peer};
     login_result *res = g_new0(login_result, 1);
+    vg_vnc_login l = {.user = user, .password = password, .peer = peer, .upstream = &res->upstream};
+    int r = s->ops.login(s->opaque, &l, &res->source, &res->conn, reason, reason_len);
 
-    if (s->ops.login(s->opaque, &l, &res->source, &res->conn, reason, reason_len) < 0) {
+    if (r < 0 || (r == 1 && !res->upstream)) {
         g_free(res);
         return -1;
     }
@@ -276,6 +300,48 @@ fail:
     g_async_queue_push(s->gone, p);
 }
 
+/* The viewer on @fd (TLS in @ssl, or in clear) is past its prelude, and
+ * logged in on another gateway through @up: copy between them. Takes @ssl,
+ * @fd and @up. */
+static void forward_peer(vg_vnc_server *s, vg_vnc_peer *p, SSL *ssl, int fd, vg_vnc_upstream *up)
+{
+    bool stopping;
+    int r;
+
+    /* In the list before its thread runs: the reaper takes it out. */
+    g_mutex_lock(&s->lock);
+    r = s->stopping ? -ESHUTDOWN : 0;
+    if (r == 0)
+        g_ptr_array_add(s->forwards, p);
+    g_mutex_unlock(&s->lock);
+    if (r == 0) {
+        r = vg_vnc_forward_new(ssl, fd, up, p->label, s->stall_timeout_ms, forward_on_ended, p,
+                               &p->forward);
+    } else {
+        SSL_free(ssl);
+        close(fd);
+        vg_vnc_upstream_free(up);
+    }
+    if (r == 0) {
+        vg_notice(TAG, "%s: forwarded to the gateway that holds the VM", p->label);
+        /* vg_vnc_server_free may have looked at the list before p->forward was set. */
+        g_mutex_lock(&s->lock);
+        stopping = s->stopping;
+        g_mutex_unlock(&s->lock);
+        if (stopping)
+            vg_vnc_forward_stop(p->forward);
+        return;
+    }
+    vg_warning(TAG, "%s: cannot forward: %s", p->label, g_strerror(-r));
+    g_mutex_lock(&s->lock);
+    g_ptr_array_remove_fast(s->forwards, p);
+    g_cond_broadcast(&s->adopted);
+    if (s->listener && !p->adopted)
+        vg_vnc_listener_release(s->listener);
+    g_mutex_unlock(&s->lock);
+    g_free(p);
+}
+
 static void attach(void *opaque, void *conn, SSL *ssl, int fd, const char *peer)
 {
     (void)peer; /* in the label since login */
@@ -287,6 +353,12 @@ static void attach(void *opaque, void *conn, SSL *ssl, int fd, const char *peer)
     p->source = res->source;
     p->conn = res->conn;
     g_strlcpy(p->label, res->label, sizeof(p->label));
+    if (res->upstream) {
+        vg_vnc_upstream *up = res->upstream;
+        g_free(res);
+        forward_peer(s, p, ssl, fd, up);
+        return;
+    }
     g_free(res);
     attach_peer(s, p, ssl, fd);
 }
@@ -378,6 +450,7 @@ int vg_vnc_server_new(const vg_vnc_server_config *cfg, const vg_vnc_server_ops *
     g_mutex_init(&s->lock);
     s->screens = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, screen_free);
     s->adopting = g_hash_table_new(g_direct_hash, g_direct_equal);
+    s->forwards = g_ptr_array_new();
     g_cond_init(&s->adopted);
     s->gone = g_async_queue_new();
     s->reaper = g_thread_new("vnc-reaper", reaper_main, s);
@@ -436,6 +509,16 @@ void vg_vnc_server_free(vg_vnc_server *s)
     s->listener = NULL;
     g_mutex_unlock(&s->lock);
     vg_vnc_listener_free(listener);
+    /* Forwarded viewers: stop each and wait until the reaper freed it. */
+    g_mutex_lock(&s->lock);
+    for (guint i = 0; i < s->forwards->len; i++) {
+        vg_vnc_peer *p = s->forwards->pdata[i];
+        if (p->forward) /* else forward_peer stops it once it is made */
+            vg_vnc_forward_stop(p->forward);
+    }
+    while (s->forwards->len > 0)
+        g_cond_wait(&s->adopted, &s->lock);
+    g_mutex_unlock(&s->lock);
     /* Adopted viewers still in their prelude: cut them short and wait
      * until each is queued (the stopping server turns them away). */
     g_mutex_lock(&s->lock);
@@ -462,6 +545,7 @@ void vg_vnc_server_free(vg_vnc_server *s)
     }
     g_hash_table_unref(s->screens);
     g_hash_table_unref(s->adopting);
+    g_ptr_array_unref(s->forwards);
     g_cond_clear(&s->adopted);
     g_mutex_clear(&s->lock);
     g_free(s);

@@ -27,6 +27,7 @@
 
 #include "display.h"
 #include "viewer.h"
+#include "vnc-forward.h"
 
 typedef struct vg_vnc_server vg_vnc_server;
 typedef struct vg_vnc_peer vg_vnc_peer;
@@ -48,6 +49,9 @@ typedef struct vg_vnc_login {
     const char *user;     /**< as the client sent it (VM/user or user) */
     const char *password; /**< wiped after the call */
     const char *peer;     /**< "address:port" */
+    /** Where the login may put a connection to another gateway, logged in
+     * there, to forward the viewer to (login returns 1). */
+    vg_vnc_upstream **upstream;
 } vg_vnc_login;
 
 typedef struct vg_vnc_server_ops {
@@ -57,7 +61,9 @@ typedef struct vg_vnc_server_ops {
      * Log in and choose a VM. On success return 0 with *source (the VM's
      * display: its screen and its input; the front end keeps it alive until
      * ended() for this connection returns) and *conn (the front end's
-     * handle for the other ops); else -1 with a reason the client is told.
+     * handle for the other ops); 1 with *login->upstream set, to forward
+     * the viewer there (no other op is called for it); else -1 with a
+     * reason the client is told.
      */
     int (*login)(void *opaque, const vg_vnc_login *login, vg_display_source **source, void **conn,
                  char *reason, size_t reason_len);

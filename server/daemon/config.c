@@ -50,6 +50,7 @@ typedef struct key_spec {
 static const key_spec specs[] = {
     {"instance", "name", K_INSTANCE, F(instance_name), "", 0, 0},
     {"instance", "address", K_HOST, F(instance_address), "", 0, 0},
+    {"instance", "ca", K_OPT_PATH, F(instance_ca), "", 0, 0},
     {"libvirt", "uri", K_URI, F(libvirt_uri), "qemu:///system", 0, 0},
     {"libvirt", "vms", K_VM_FILTER, F(libvirt_vms), "*", 0, 0},
     {"vnc", "listen", K_ADDRESS, F(vnc_listen), "0.0.0.0", 0, 0},

@@ -27,6 +27,8 @@ typedef struct vg_config {
                                  the host name unless set */
     char *instance_address; /**< address: the host name or IP clients reach its front ends at;
                                  the host name unless set */
+    char *instance_ca;      /**< ca: CA certificates (PEM) the other instances' certificates are
+                                 checked against when VNC is relayed to them; "": no relay */
 
     /* [libvirt] */
     char *libvirt_uri; /**< uri: hypervisor connection */

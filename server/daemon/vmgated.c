@@ -165,7 +165,8 @@ static gboolean on_reload(gpointer data)
         strcmp(cfg->state_dir, d->cfg->state_dir) != 0 ||
         strcmp(cfg->admin_socket, d->cfg->admin_socket) != 0 ||
         strcmp(cfg->instance_name, d->cfg->instance_name) != 0 ||
-        strcmp(cfg->instance_address, d->cfg->instance_address) != 0)
+        strcmp(cfg->instance_address, d->cfg->instance_address) != 0 ||
+        strcmp(cfg->instance_ca, d->cfg->instance_ca) != 0)
         vg_warning(TAG, "reload: [instance], [libvirt] uri and vms, state_dir and admin_socket "
                         "take effect on restart");
     if (cfg->metrics_enabled != d->cfg->metrics_enabled ||

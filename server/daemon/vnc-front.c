@@ -7,9 +7,13 @@
 #include <errno.h>
 
 #include <glib.h>
+#include <openssl/crypto.h>
+#include <openssl/err.h>
 
 #include "front.h"
 #include "log.h"
+#include "tls-policy.h"
+#include "util.h"
 #include "vnc-server.h"
 
 #define TAG "vnc"
@@ -20,6 +24,7 @@ typedef struct vnc_front {
     vg_gate *gate;
     vg_tls *tls;
     vg_vnc_server *server;
+    SSL_CTX *forward_ctx; /* checks the other instances' certificates; NULL: no forwarding */
 } vnc_front;
 
 static SSL_CTX *get_ssl_ctx(void *opaque)
@@ -32,14 +37,38 @@ static int login(void *opaque, const vg_vnc_login *l, vg_display_source **source
                  char *reason, size_t reason_len)
 {
     vnc_front *f = opaque;
+    vg_gate_redirect rd = {0};
     vg_gate_login_params gl = {.protocol = "vnc",
                                .user = l->user,
                                .password = l->password,
                                .peer = l->peer,
-                               .timeout_s = VG_VNC_LOGIN_TIMEOUT_S};
+                               .timeout_s = VG_VNC_LOGIN_TIMEOUT_S,
+                               .redirect = f->forward_ctx && l->upstream ? &rd : NULL};
     vg_gate_viewer *v;
+    int r = vg_gate_login(f->gate, &gl, &v, reason, reason_len);
 
-    if (vg_gate_login(f->gate, &gl, &v, reason, reason_len) < 0)
+    if (r == 1) {
+        /* Another instance holds the VM: log in there with the grant and
+         * forward the viewer (RFB has no redirection). */
+        char user[sizeof(VG_BROKER_GRANT_LOGIN_PREFIX) + VG_BROKER_GRANT_ID_LEN + 1 + 65];
+        vg_vnc_forward_target t = {.address = rd.to.address,
+                                   .port = rd.to.vnc_port,
+                                   .user = user,
+                                   .password = rd.grant_secret,
+                                   .ctx = f->forward_ctx};
+        g_snprintf(user, sizeof(user), "%s%s:%s", VG_BROKER_GRANT_LOGIN_PREFIX, rd.grant_id,
+                   rd.user);
+        r = rd.to.vnc_port ? vg_vnc_upstream_connect(
+                                 &t, vg_now_us() + (int64_t)VG_VNC_LOGIN_TIMEOUT_S * G_USEC_PER_SEC,
+                                 l->upstream, reason, reason_len)
+                           : -ENOTCONN;
+        OPENSSL_cleanse(rd.grant_secret, sizeof(rd.grant_secret));
+        if (r == -ENOTCONN && !rd.to.vnc_port)
+            g_snprintf(reason, reason_len, "VNC is off on gateway %s, which holds your VM",
+                       rd.to.instance);
+        return r < 0 ? -1 : 1;
+    }
+    if (r < 0)
         return -1;
     *source = vg_gate_viewer_source(v);
     *conn = v;
@@ -68,6 +97,22 @@ static void ended(void *opaque, void *conn, vg_vnc_peer *peer, const char *reaso
     vg_gate_viewer_ended(conn, reason);
 }
 
+/* The client context for forwarding: TLS 1.2+, the other instances'
+ * certificates checked against [instance] ca. */
+static SSL_CTX *forward_ctx_new(const char *ca)
+{
+    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+    char ebuf[160];
+
+    if (ctx && vg_tls_policy_apply(ctx) == 0 && SSL_CTX_load_verify_locations(ctx, ca, NULL) == 1) {
+        SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+        return ctx;
+    }
+    vg_error("vmgated", "[instance] ca %s: %s", ca, vg_tls_take_error(ebuf, sizeof(ebuf)));
+    SSL_CTX_free(ctx);
+    return NULL;
+}
+
 static int start(const vg_front_env *env, void **out)
 {
     static const vg_vnc_server_ops ops = {
@@ -87,8 +132,13 @@ static int start(const vg_front_env *env, void **out)
                               "no TLS) is allowed on loopback");
     f->gate = env->gate;
     f->tls = env->tls;
+    if (*cfg->instance_ca && !(f->forward_ctx = forward_ctx_new(cfg->instance_ca))) {
+        g_free(f);
+        return -EINVAL;
+    }
     r = vg_vnc_server_new(&sc, &ops, f, &f->server);
     if (r < 0) {
+        SSL_CTX_free(f->forward_ctx);
         vg_error("vmgated", "cannot listen for VNC on %s port %u: %s", cfg->vnc_listen,
                  cfg->vnc_port, g_strerror(-r));
         g_free(f);
@@ -111,6 +161,7 @@ static void stop(void *front)
     if (!f)
         return;
     vg_vnc_server_free(f->server); /* every viewer ends, `ended` runs for each */
+    SSL_CTX_free(f->forward_ctx);
     g_free(f);
 }
 

@@ -16,6 +16,8 @@ import subprocess
 import tempfile
 import time
 
+from PIL import Image
+
 from bridge import SHOT, free_port
 from test_instances import MKCERTS, PgCluster, instance, vms, wait_for
 from vgtest import Guest, diff_images, fail, images_equal, run_tests
@@ -31,8 +33,11 @@ def test_rdp_login_on_a_is_redirected_to_b_and_its_grant_used_once():
     root = tempfile.mkdtemp(prefix="vgentr-")
     os.chmod(root, 0o755)  # the cluster's server runs as postgres
     certs = os.path.join(root, "certs")
-    subprocess.run([MKCERTS, certs], check=True, stdout=subprocess.DEVNULL,
-                   stderr=subprocess.DEVNULL)
+    # One certificate for both, naming both addresses (each instance checks
+    # the other's against the CA when it forwards VNC).
+    subprocess.run([MKCERTS, "--ip", "127.0.0.11", "--ip", "127.0.0.12", certs], check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ca = os.path.join(certs, "ca.crt")
     try:
         with PgCluster(root) as pg, Guest() as ga, Guest() as gb:
             os.makedirs(os.path.join(root, "gw-a"))
@@ -41,8 +46,8 @@ def test_rdp_login_on_a_is_redirected_to_b_and_its_grant_used_once():
             b = instance(root, "gw-b", "127.0.0.12", gb, pg, certs)
             # A redirected FreeRDP client keeps its port: one for both.
             a.rdp_port = b.rdp_port = free_port()
-            a.write_config()
-            b.write_config()
+            for d in (a, b):
+                d.write_config(d.extra.replace("[instance]\n", "[instance]\nca = %s\n" % ca))
             with a, b:
                 a.wait_vm(ga.name)
                 b.wait_vm(gb.name)
@@ -109,20 +114,44 @@ def test_rdp_login_on_a_is_redirected_to_b_and_its_grant_used_once():
                 if len([e for e in audit(b) if e.get("event") == "login_ok"]) != 1:
                     fail("the replayed grant let someone in: %r" % audit(b))
 
-                # VNC cannot be redirected: A says where the VM is.
+                # VNC through A: A logs in on B with a grant and forwards the viewer.
                 pwfile = os.path.join(root, "alice.pw")
                 with open(pwfile, "w") as f:
                     f.write(pw + "\n")
+                png = os.path.join(root, "vnc.png")
                 p = subprocess.run([SHOT, "--vnc", "127.0.0.11:%d" % a.vnc_port, "--user",
-                                    "alice", "--password-file", pwfile,
-                                    "--insecure",  # the certificate names localhost only
-                                    "--output",
-                                    os.path.join(root, "vnc.png"), "--timeout", "30"],
+                                    "alice", "--password-file", pwfile, "--ca", ca, "--output",
+                                    png, "--timeout", "60"],
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                   timeout=120)
+                if p.returncode != 0:
+                    fail("vmgate-shot --vnc through A for B's VM: exit %d: %s" %
+                         (p.returncode, p.stderr))
+                got = Image.open(png).convert("RGB")
+                want = gb.wait_still()
+                if not images_equal(got, want):
+                    fail("vmgate-shot --vnc through A: not B's VM: %s" % diff_images(got, want))
+                if len([e for e in audit(a) if e.get("event") == "redirect"]) != 2:
+                    fail("A's audit: no redirect for the VNC login: %r" % audit(a))
+                vnc_logins = [e for e in audit(b) if e.get("event") == "login_ok"]
+                if len(vnc_logins) != 2 or vnc_logins[1].get("vm") != gb.name:
+                    fail("B's audit: no VNC login through the grant: %r" % vnc_logins)
+                with open(a.log) as f:
+                    if "forwarded to the gateway that holds the VM" not in f.read():
+                        fail("A's log does not say it forwarded the viewer")
+
+                # Without [instance] ca, A cannot check B: it says where the VM is instead.
+                a.stop()
+                a.write_config(a.extra.replace("ca = %s\n" % ca, ""))
+                a.start()
+                p = subprocess.run([SHOT, "--vnc", "127.0.0.11:%d" % a.vnc_port, "--user",
+                                    "alice", "--password-file", pwfile, "--ca", ca, "--output",
+                                    png + "2", "--timeout", "30"],
                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                    timeout=60)
                 where = "connect to 127.0.0.12 port %d" % b.vnc_port
                 if p.returncode == 0 or where not in p.stderr:
-                    fail("vmgate-shot --vnc through A for B's VM: exit %d: %s" %
+                    fail("vmgate-shot --vnc through A without [instance] ca: exit %d: %s" %
                          (p.returncode, p.stderr))
     finally:
         shutil.rmtree(root, ignore_errors=True)

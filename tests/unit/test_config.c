@@ -306,13 +306,18 @@ static void test_config_instance_is_the_host_unless_set(void **state)
     assert_int_equal(vg_config_load(f->path, &cfg, &error), 0);
     assert_string_equal(cfg->instance_name, g_get_host_name());
     assert_string_equal(cfg->instance_address, g_get_host_name());
+    assert_string_equal(cfg->instance_ca, ""); /* no forwarding unless set */
     vg_config_free(cfg);
 
-    write_file(f, "[instance]\nname = gw-a\naddress = 127.0.0.11\n");
+    write_file(f, "[instance]\nname = gw-a\naddress = 127.0.0.11\nca = /etc/vmgate/ca.crt\n");
     assert_int_equal(vg_config_load(f->path, &cfg, &error), 0);
     assert_string_equal(cfg->instance_name, "gw-a");
     assert_string_equal(cfg->instance_address, "127.0.0.11");
+    assert_string_equal(cfg->instance_ca, "/etc/vmgate/ca.crt");
     vg_config_free(cfg);
+    error = load_error(f, "[instance]\nca = ca.crt\n");
+    assert_non_null(strstr(error, "[instance] ca: "));
+    g_free(error);
     write_file(f, "[instance]\naddress = gw1.example.org\n");
     assert_int_equal(vg_config_load(f->path, &cfg, &error), 0);
     assert_string_equal(cfg->instance_address, "gw1.example.org");
