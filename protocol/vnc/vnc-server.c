@@ -55,7 +55,8 @@ struct vg_vnc_peer {
     char label[400];
     char end_reason[160];
     bool adopted;            /* came through vg_vnc_server_adopt: the listener never counted it */
-    vg_vnc_forward *forward; /* forwarded to another gateway: no relay, screen or conn */
+    bool forwarded;          /* to another gateway: no relay or screen; in server->forwards */
+    vg_vnc_forward *forward; /* ... once its copying started */
 };
 
 /* One libvncserver screen per VM screen (surface), shared by its viewers. */
@@ -98,9 +99,11 @@ static void peer_cleanup(vg_vnc_peer *p)
     vg_vnc_server *s = p->server;
     screen *scr = p->scr;
 
-    if (p->forward) {
-        /* Not the front end's: it never saw this viewer past its login. */
+    if (p->forwarded) {
+        /* The front end hears of it only if it gave a connection of its own. */
         vg_vnc_forward_free(p->forward);
+        if (p->conn)
+            s->ops.ended(s->opaque, p->conn, p, p->end_reason);
         g_mutex_lock(&s->lock);
         g_ptr_array_remove_fast(s->forwards, p);
         g_cond_broadcast(&s->adopted);
@@ -309,6 +312,7 @@ static void forward_peer(vg_vnc_server *s, vg_vnc_peer *p, SSL *ssl, int fd, vg_
     int r;
 
     /* In the list before its thread runs: the reaper takes it out. */
+    p->forwarded = true;
     g_mutex_lock(&s->lock);
     r = s->stopping ? -ESHUTDOWN : 0;
     if (r == 0)
@@ -333,13 +337,8 @@ static void forward_peer(vg_vnc_server *s, vg_vnc_peer *p, SSL *ssl, int fd, vg_
         return;
     }
     vg_warning(TAG, "%s: cannot forward: %s", p->label, g_strerror(-r));
-    g_mutex_lock(&s->lock);
-    g_ptr_array_remove_fast(s->forwards, p);
-    g_cond_broadcast(&s->adopted);
-    if (s->listener && !p->adopted)
-        vg_vnc_listener_release(s->listener);
-    g_mutex_unlock(&s->lock);
-    g_free(p);
+    set_end_reason(p, r == -ESHUTDOWN ? "the gateway is stopping" : "cannot forward", false);
+    g_async_queue_push(s->gone, p); /* the reaper ends it */
 }
 
 static void attach(void *opaque, void *conn, SSL *ssl, int fd, const char *peer)
@@ -366,6 +365,7 @@ static void attach(void *opaque, void *conn, SSL *ssl, int fd, const char *peer)
 typedef struct adoption {
     vg_vnc_peer *peer;
     int fd;
+    vg_vnc_upstream *up; /* forward there instead of attaching (vg_vnc_server_adopt_forward) */
 } adoption;
 
 /* A thread of its own: the short prelude, then the same attach. */
@@ -374,6 +374,7 @@ static gpointer adopt_main(gpointer data)
     adoption *a = data;
     vg_vnc_peer *p = a->peer;
     vg_vnc_server *s = p->server; /* p may be freed once queued or attached */
+    vg_vnc_upstream *up = a->up;
     int fd = a->fd, r;
 
     g_free(a);
@@ -386,7 +387,13 @@ static gpointer adopt_main(gpointer data)
         vg_info(TAG, "%s: connection ended before the screen: %s", p->label, g_strerror(-r));
         set_end_reason(p, "the viewer did not complete the RFB handshake", false);
         close(fd);
+        if (up) {
+            vg_vnc_upstream_free(up);
+            p->forwarded = true;
+        }
         g_async_queue_push(s->gone, p);
+    } else if (up) {
+        forward_peer(s, p, NULL, fd, up);
     } else {
         attach_peer(s, p, NULL, fd);
     }
@@ -399,8 +406,8 @@ static gpointer adopt_main(gpointer data)
     return NULL;
 }
 
-void vg_vnc_server_adopt(vg_vnc_server *s, int fd, const char *label, vg_display_source *source,
-                         void *conn)
+static void adopt(vg_vnc_server *s, int fd, const char *label, vg_display_source *source,
+                  vg_vnc_upstream *up, void *conn)
 {
     vg_vnc_peer *p = g_new0(vg_vnc_peer, 1);
     adoption *a = g_new0(adoption, 1);
@@ -413,12 +420,25 @@ void vg_vnc_server_adopt(vg_vnc_server *s, int fd, const char *label, vg_display
     g_strlcpy(p->label, label, sizeof(p->label));
     a->peer = p;
     a->fd = fd;
+    a->up = up;
     g_mutex_lock(&s->lock);
     g_hash_table_add(s->adopting, GINT_TO_POINTER(fd));
     s->n_adopting++;
     g_mutex_unlock(&s->lock);
     t = g_thread_new("vnc-adopt", adopt_main, a);
     g_thread_unref(t);
+}
+
+void vg_vnc_server_adopt(vg_vnc_server *s, int fd, const char *label, vg_display_source *source,
+                         void *conn)
+{
+    adopt(s, fd, label, source, NULL, conn);
+}
+
+void vg_vnc_server_adopt_forward(vg_vnc_server *s, int fd, const char *label,
+                                 vg_vnc_upstream *up, void *conn)
+{
+    adopt(s, fd, label, NULL, up, conn);
 }
 
 int vg_vnc_server_new(const vg_vnc_server_config *cfg, const vg_vnc_server_ops *ops, void *opaque,

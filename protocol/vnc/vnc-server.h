@@ -107,6 +107,16 @@ void vg_vnc_server_free(vg_vnc_server *s);
 void vg_vnc_server_adopt(vg_vnc_server *s, int fd, const char *label, vg_display_source *source,
                          void *conn);
 
+/**
+ * As vg_vnc_server_adopt, for a viewer of a VM another gateway holds: after
+ * the short prelude, the viewer is forwarded to @up (a login there,
+ * vg_vnc_upstream_connect) instead of shown a screen. Takes @fd and @up.
+ * ops.attach is not called; ops.ended is, with @conn, when it ends (also
+ * when the prelude fails).
+ */
+void vg_vnc_server_adopt_forward(vg_vnc_server *s, int fd, const char *label,
+                                 vg_vnc_upstream *up, void *conn);
+
 /** End @peer's connection; @reason is logged and reaches ended(). */
 void vg_vnc_peer_kick(vg_vnc_peer *peer, const char *reason);
 

@@ -786,16 +786,24 @@ int vg_broker_reachable(vg_broker *b, const char *user, GArray **out)
         }
         vg_store_pool_free(pool);
     }
-    for (guint i = 0; i < list->len; i++) {
-        vg_broker_vm_entry *e = &g_array_index(list, vg_broker_vm_entry, i);
-        e->state = VG_VM_MISSING;
-        for (guint j = 0; j < vms->len; j++) {
-            const vg_vm_info *vm = &g_array_index(vms, vg_vm_info, j);
-            if (strcmp(vm->name, e->vm) == 0) {
-                e->state = vg_vm_info_state(vm);
-                break;
-            }
+    {
+        /* States as the policy sees them: this instance's VMs from libvirt,
+         * the other instances' as they reported them. */
+        facts f = {.vms = vms, .viewer_of = viewer_of};
+        load_remote(b, &f);
+        for (guint i = 0; i < list->len; i++) {
+            vg_broker_vm_entry *e = &g_array_index(list, vg_broker_vm_entry, i);
+            vg_policy_vm pv;
+            const vg_store_placement *there;
+            fill_vm(&f, e->vm, &pv);
+            e->state = pv.state;
+            if (!is_local(&f, e->vm) && f.remote && (there = g_hash_table_lookup(f.remote, e->vm)))
+                g_strlcpy(e->instance, there->instance, sizeof(e->instance));
         }
+        if (f.remote)
+            g_hash_table_unref(f.remote);
+        if (f.placements)
+            g_ptr_array_unref(f.placements);
     }
     *out = list;
     return 0;

@@ -181,6 +181,7 @@ typedef struct vg_broker_vm_entry {
     vg_vm_state state;
     char pool[65]; /**< the pool it is reached through, "" for an assignment */
     bool taken;    /**< a pool VM in use by, or held for, someone else */
+    char instance[65]; /**< the other instance that holds it; "" for this one's */
 } vg_broker_vm_entry;
 
 /**

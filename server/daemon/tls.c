@@ -19,6 +19,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
+#include "log.h"
 #include "tls-policy.h"
 
 struct vg_tls {
@@ -275,4 +276,18 @@ void vg_tls_free(vg_tls *tls)
     SSL_CTX_free(tls->ctx);
     g_mutex_clear(&tls->lock);
     g_free(tls);
+}
+
+SSL_CTX *vg_tls_client_ctx_new(const char *ca)
+{
+    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+    char ebuf[160];
+
+    if (ctx && vg_tls_policy_apply(ctx) == 0 && SSL_CTX_load_verify_locations(ctx, ca, NULL) == 1) {
+        SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+        return ctx;
+    }
+    vg_error("vmgated", "[instance] ca %s: %s", ca, vg_tls_take_error(ebuf, sizeof(ebuf)));
+    SSL_CTX_free(ctx);
+    return NULL;
 }

@@ -62,4 +62,13 @@ void vg_tls_fingerprint(vg_tls *tls, char out[VG_TLS_FINGERPRINT_SIZE]);
 /** Free a vg_tls. Contexts still referenced elsewhere live on. NULL is fine. */
 void vg_tls_free(vg_tls *tls);
 
+/**
+ * A client context for connecting to another instance: the TLS policy,
+ * and the peer's certificate checked against the CA certificates in @ca
+ * (the caller names the host to check with SSL_set1_host or the IP
+ * parameter). Logs why when it cannot.
+ * @return the context (SSL_CTX_free it), or NULL.
+ */
+SSL_CTX *vg_tls_client_ctx_new(const char *ca);
+
 #endif /* VG_TLS_H */

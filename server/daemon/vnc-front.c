@@ -8,11 +8,10 @@
 
 #include <glib.h>
 #include <openssl/crypto.h>
-#include <openssl/err.h>
 
 #include "front.h"
 #include "log.h"
-#include "tls-policy.h"
+#include "tls.h"
 #include "util.h"
 #include "vnc-server.h"
 
@@ -97,22 +96,6 @@ static void ended(void *opaque, void *conn, vg_vnc_peer *peer, const char *reaso
     vg_gate_viewer_ended(conn, reason);
 }
 
-/* The client context for forwarding: TLS 1.2+, the other instances'
- * certificates checked against [instance] ca. */
-static SSL_CTX *forward_ctx_new(const char *ca)
-{
-    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
-    char ebuf[160];
-
-    if (ctx && vg_tls_policy_apply(ctx) == 0 && SSL_CTX_load_verify_locations(ctx, ca, NULL) == 1) {
-        SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
-        return ctx;
-    }
-    vg_error("vmgated", "[instance] ca %s: %s", ca, vg_tls_take_error(ebuf, sizeof(ebuf)));
-    SSL_CTX_free(ctx);
-    return NULL;
-}
-
 static int start(const vg_front_env *env, void **out)
 {
     static const vg_vnc_server_ops ops = {
@@ -132,7 +115,7 @@ static int start(const vg_front_env *env, void **out)
                               "no TLS) is allowed on loopback");
     f->gate = env->gate;
     f->tls = env->tls;
-    if (*cfg->instance_ca && !(f->forward_ctx = forward_ctx_new(cfg->instance_ca))) {
+    if (*cfg->instance_ca && !(f->forward_ctx = vg_tls_client_ctx_new(cfg->instance_ca))) {
         g_free(f);
         return -EINVAL;
     }

@@ -11,12 +11,15 @@
 #include <string.h>
 
 #include <glib.h>
+#include <openssl/crypto.h>
 
 #include "console.h"
 #include "front.h"
 #include "log.h"
 #include "metrics.h"
 #include "registry.h"
+#include "tls.h"
+#include "util.h"
 #include "vnc-server.h"
 #include "web-server.h"
 
@@ -31,9 +34,11 @@ typedef struct web_front {
     vg_tls *tls;
     vg_vnc_server *vnc;
     vg_web_server *web;
+    SSL_CTX *forward_ctx; /* checks the other instances' certificates; NULL: no forwarding */
 } web_front;
 
-/* One console: the gate's viewer and the page's WebSocket. */
+/* One console: the gate's viewer (NULL when forwarded to another
+ * instance, whose viewer it is) and the page's WebSocket. */
 typedef struct web_conn {
     vg_gate_viewer *viewer;
     vg_web_console *console;
@@ -136,18 +141,49 @@ static int console(void *opaque, const char *user, const char *vm, const char *p
                    vg_web_console *wc, char *reason, size_t reason_len)
 {
     web_front *f = opaque;
+    vg_gate_redirect rd = {0};
     vg_gate_login_params gl = {.protocol = "web",
                                .user = user,
                                .password = NULL, /* the web session proved who it is */
                                .method = "web",
                                .peer = peer,
                                .requested = vm,
-                               .timeout_s = VG_WEB_LOGIN_TIMEOUT_S};
+                               .timeout_s = VG_WEB_LOGIN_TIMEOUT_S,
+                               .redirect = f->forward_ctx ? &rd : NULL};
     g_autofree char *label = g_strdup_printf("peer %s user %s (web)", peer, user);
     vg_gate_viewer *v;
     web_conn *c;
+    int r = vg_gate_login(f->gate, &gl, &v, reason, reason_len);
 
-    if (vg_gate_login(f->gate, &gl, &v, reason, reason_len) < 0)
+    if (r == 1) {
+        /* Another instance holds the VM: its VNC port serves this console,
+         * logged in there with the grant (as the VNC front end forwards). */
+        char login[sizeof(VG_BROKER_GRANT_LOGIN_PREFIX) + VG_BROKER_GRANT_ID_LEN + 1 + 65];
+        vg_vnc_forward_target t = {.address = rd.to.address,
+                                   .port = rd.to.vnc_port,
+                                   .user = login,
+                                   .password = rd.grant_secret,
+                                   .ctx = f->forward_ctx};
+        vg_vnc_upstream *up = NULL;
+        g_snprintf(login, sizeof(login), "%s%s:%s", VG_BROKER_GRANT_LOGIN_PREFIX, rd.grant_id,
+                   rd.user);
+        r = rd.to.vnc_port ? vg_vnc_upstream_connect(
+                                 &t, vg_now_us() + (int64_t)VG_WEB_LOGIN_TIMEOUT_S * G_USEC_PER_SEC,
+                                 &up, reason, reason_len)
+                           : -ENOTCONN;
+        OPENSSL_cleanse(rd.grant_secret, sizeof(rd.grant_secret));
+        if (r < 0) {
+            if (!rd.to.vnc_port)
+                g_snprintf(reason, reason_len, "VNC is off on gateway %s, which holds your VM",
+                           rd.to.instance);
+            return -1;
+        }
+        c = g_new0(web_conn, 1);
+        c->console = wc;
+        vg_vnc_server_adopt_forward(f->vnc, fd, label, up, c);
+        return 0;
+    }
+    if (r < 0)
         return -1;
     c = g_new0(web_conn, 1);
     c->viewer = v;
@@ -185,7 +221,8 @@ static void ended(void *opaque, void *conn, vg_vnc_peer *peer, const char *reaso
     web_conn *c = conn;
     (void)opaque;
     (void)peer;
-    vg_gate_viewer_ended(c->viewer, reason);
+    if (c->viewer)
+        vg_gate_viewer_ended(c->viewer, reason);
     vg_web_console_ended(c->console, reason);
     g_free(c);
 }
@@ -227,6 +264,10 @@ static int start(const vg_front_env *env, void **out)
     f = g_new0(web_front, 1);
     f->gate = env->gate;
     f->tls = env->tls;
+    if (*cfg->instance_ca && !(f->forward_ctx = vg_tls_client_ctx_new(cfg->instance_ca))) {
+        g_free(f);
+        return -EINVAL;
+    }
     r = vg_vnc_server_new(&vc, &vops, f, &f->vnc);
     if (r == 0)
         r = vg_web_server_new(&wc, &wops, f, &f->web);
@@ -234,6 +275,7 @@ static int start(const vg_front_env *env, void **out)
         vg_error("vmgated", "cannot listen for the web on %s port %u: %s", cfg->web_listen,
                  cfg->web_port, g_strerror(-r));
         vg_vnc_server_free(f->vnc);
+        SSL_CTX_free(f->forward_ctx);
         g_free(f);
         return r;
     }
@@ -257,6 +299,7 @@ static void stop(void *front)
      * first), then every console's viewer ends, each audited. */
     vg_web_server_free(f->web);
     vg_vnc_server_free(f->vnc);
+    SSL_CTX_free(f->forward_ctx);
     g_free(f);
 }
 

@@ -21,6 +21,7 @@ from PIL import Image
 from bridge import SHOT, free_port
 from test_instances import MKCERTS, PgCluster, instance, vms, wait_for
 from vgtest import Guest, diff_images, fail, images_equal, run_tests
+from browser import Browser
 from xclient import Xvfb, XFreeRDP
 
 
@@ -57,8 +58,15 @@ def test_rdp_login_on_a_is_redirected_to_b_and_its_grant_used_once():
                 pw = "alice-%08x" % random.getrandbits(32)
                 a.ok("user", "add", "alice", "--nla", "--password-stdin", input=pw + "\n")
                 a.ok("assign", "alice", gb.name, "--role", "owner")
+                # Screens that tell the two VMs apart.
+                ga.wait_ready()
                 gb.wait_ready()
+                a.ok("send-keys", ga.name, "echo this is A\\n")
+                b.ok("send-keys", gb.name, "echo this is the VM on gw-b\\n")
+                ga.wait_still()
                 want = gb.wait_still()
+                if images_equal(ga.screenshot(), want):
+                    fail("the two test VMs show the same screen")
 
                 with Xvfb(1280, 1024) as x, \
                         XFreeRDP(x, "127.0.0.11", a.rdp_port, "alice", pw, version=3,
@@ -139,6 +147,29 @@ def test_rdp_login_on_a_is_redirected_to_b_and_its_grant_used_once():
                 with open(a.log) as f:
                     if "forwarded to the gateway that holds the VM" not in f.read():
                         fail("A's log does not say it forwarded the viewer")
+
+                # The browser on A's web front end: B's VM in the picker, and
+                # its console (forwarded to B's VNC port) shows B's VM.
+                with Browser(root, ca, "alice") as br:
+                    web = "https://127.0.0.11:%d" % a.web_port
+                    br.login(web, "alice", pw)
+                    br.wait("the picker", lambda: br.driver.current_url.endswith("/vms"))
+                    br.wait("B's VM listed on A", lambda: br.finds("li[data-vm='%s']" % gb.name))
+                    br.find("li[data-vm='%s'] a.open" % gb.name).click()
+                    br.wait("the console connected",
+                            lambda: br.js("return document.body.dataset.state") == "connected",
+                            timeout=60)
+                    want = gb.wait_still()
+                    canvas = br.wait("the canvas showing B's VM",
+                                     lambda: (lambda c: c if c is not None and
+                                              images_equal(c, want) else None)(br.canvas_image()),
+                                     timeout=30)
+                    br.screenshot("console-through-a")
+                    if not images_equal(canvas, want):
+                        fail("the browser through A: %s" % diff_images(canvas, want))
+                    web_logins = [e for e in audit(b) if e.get("event") == "login_ok"]
+                    if len(web_logins) != 3:
+                        fail("B's audit: no login for the browser's console: %r" % web_logins)
 
                 # Without [instance] ca, A cannot check B: it says where the VM is instead.
                 a.stop()
