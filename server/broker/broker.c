@@ -169,6 +169,7 @@ typedef struct facts {
     GHashTable *viewer_of; /* vm name → user viewing it */
     GPtrArray *placements; /* vg_store_placement: the VMs other instances hold */
     GHashTable *remote;    /* vm name → its placement, for other instances that are up */
+    GHashTable *down;      /* vm name → its placement, for other instances that are not */
 } facts;
 
 /* A VM's state as another instance reported it (vg_vm_info_state_text's words). */
@@ -221,11 +222,22 @@ static void load_remote(vg_broker *b, facts *f)
                                                 &f->placements) < 0)
         return;
     f->remote = g_hash_table_new(g_str_hash, g_str_equal);
+    f->down = g_hash_table_new(g_str_hash, g_str_equal);
     for (guint i = 0; i < f->placements->len; i++) {
         vg_store_placement *p = g_ptr_array_index(f->placements, i);
-        if (p->instance_up && strcmp(p->instance, b->instance) != 0)
-            g_hash_table_insert(f->remote, p->vm, p);
+        if (strcmp(p->instance, b->instance) != 0)
+            g_hash_table_insert(p->instance_up ? f->remote : f->down, p->vm, p);
     }
+}
+
+static void facts_clear_remote(facts *f)
+{
+    if (f->remote)
+        g_hash_table_unref(f->remote);
+    if (f->down)
+        g_hash_table_unref(f->down);
+    if (f->placements)
+        g_ptr_array_unref(f->placements);
 }
 
 /* Where instance @name is reached. @return 0; -ENOENT when it is not up; another errno. */
@@ -800,10 +812,7 @@ int vg_broker_reachable(vg_broker *b, const char *user, GArray **out)
             if (!is_local(&f, e->vm) && f.remote && (there = g_hash_table_lookup(f.remote, e->vm)))
                 g_strlcpy(e->instance, there->instance, sizeof(e->instance));
         }
-        if (f.remote)
-            g_hash_table_unref(f.remote);
-        if (f.placements)
-            g_ptr_array_unref(f.placements);
+        facts_clear_remote(&f);
     }
     *out = list;
     return 0;
@@ -924,6 +933,18 @@ static int choose_and_connect_once(vg_broker *b, const char *user, const char *v
     }
     g_mutex_unlock(&b->choose_lock);
     choosing = false;
+    if (r < 0 && choice.refusal == VG_POLICY_VM_UNAVAILABLE && choice.vm && f.down &&
+        g_hash_table_contains(f.down, choice.vm)) {
+        /* Its instance stopped beating: nothing here knows its state. */
+        const vg_store_placement *there = g_hash_table_lookup(f.down, choice.vm);
+        res->status = VG_BROKER_UNAVAILABLE;
+        g_snprintf(res->message, sizeof(res->message),
+                   "The gateway that holds your VM (%s) is not reachable", there->instance);
+        vg_notice(TAG, "login refused: user=%s address=%s vm=%s (its instance %s is down)", user,
+                  address, choice.vm, there->instance);
+        audit(b, "login_failed", user, address, "reason", "instance-down", "vm", choice.vm);
+        goto out;
+    }
     if (r < 0) {
         res->status = VG_BROKER_REFUSED;
         g_strlcpy(res->message, refusal_message(choice.refusal), sizeof(res->message));
@@ -1036,10 +1057,7 @@ out:
     if (sessions)
         g_ptr_array_unref(sessions);
     g_hash_table_unref(f.viewer_of);
-    if (f.remote)
-        g_hash_table_unref(f.remote);
-    if (f.placements)
-        g_ptr_array_unref(f.placements);
+    facts_clear_remote(&f);
     g_array_unref(f.vms);
     return 0;
 }

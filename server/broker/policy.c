@@ -61,7 +61,9 @@ static int choose(const vg_policy_request *req, const vg_policy_vm *vm, vg_role 
     case VG_VM_MISSING:
     case VG_VM_UNAVAILABLE:
     default:
-        return refuse(out, VG_POLICY_VM_UNAVAILABLE);
+        refuse(out, VG_POLICY_VM_UNAVAILABLE);
+        out->vm = vm->name; /* which one, for the caller's reason */
+        return -EACCES;
     }
     memset(out, 0, sizeof(*out));
     out->refusal = VG_POLICY_OK;

@@ -99,7 +99,7 @@ const char *vg_policy_refusal_name(vg_policy_refusal refusal);
 /** The answer of vg_policy_choose_vm. Strings point into the request. */
 typedef struct vg_policy_choice {
     vg_policy_refusal refusal; /**< VG_POLICY_OK when a VM was chosen */
-    const char *vm;
+    const char *vm;            /**< also the VM refused, for VG_POLICY_VM_UNAVAILABLE */
     vg_role role;
     const char *pool;  /**< the pool it came from, NULL for a dedicated VM */
     bool power_on;     /**< start (shut off) or resume (paused) it first */

@@ -1,11 +1,16 @@
 """Any instance is an entrance: two vmgated instances, A on 127.0.0.11 and
 B on 127.0.0.12, share a PostgreSQL store (a private cluster) and serve RDP
-on the same port, each with one test guest. xfreerdp3 logs in to A for the
-VM that B holds: A authenticates alice with NLA and sends a Server
-Redirection PDU; xfreerdp3 follows it to B with the single-use grant it
-carried and shows B's VM, pixel for pixel what libvirt's screenshot shows,
-without asking for a password again. The grant then cannot be used a
-second time. A VNC login to A for B's VM is told where the VM is."""
+on the same port, each with one test guest (screens told apart). A user
+assigned B's VM logs in on A:
+- xfreerdp3: A authenticates her with NLA and sends a Server Redirection
+  PDU; xfreerdp3 follows it to B with the single-use grant it carried and
+  shows B's VM, pixel for pixel what libvirt's screenshot shows, without
+  asking for a password again; the grant replayed to B is refused;
+- vmgate-shot --vnc and Chromium's console page: A logs in on B's VNC port
+  with a grant and forwards them; both show B's VM;
+- without [instance] ca, A tells a VNC user where the VM is instead;
+- B SIGKILLed: within 5 s a login on A for its VM gets a clear reason;
+  B restarted: A sends the user there again."""
 
 import json
 import os
@@ -30,7 +35,7 @@ def audit(d):
         return [json.loads(line) for line in f if line.strip()]
 
 
-def test_rdp_login_on_a_is_redirected_to_b_and_its_grant_used_once():
+def test_logins_on_a_reach_the_vm_b_holds():
     root = tempfile.mkdtemp(prefix="vgentr-")
     os.chmod(root, 0o755)  # the cluster's server runs as postgres
     certs = os.path.join(root, "certs")
@@ -184,9 +189,30 @@ def test_rdp_login_on_a_is_redirected_to_b_and_its_grant_used_once():
                 if p.returncode == 0 or where not in p.stderr:
                     fail("vmgate-shot --vnc through A without [instance] ca: exit %d: %s" %
                          (p.returncode, p.stderr))
+
+                # B killed: within 5 s a login on A for B's VM gets a clear reason, not a hang.
+                def shot_on_a(out):
+                    return subprocess.run([SHOT, "--vnc", "127.0.0.11:%d" % a.vnc_port, "--user",
+                                           "alice", "--password-file", pwfile, "--ca", ca,
+                                           "--output", out, "--timeout", "30"],
+                                          stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                          text=True, timeout=60)
+                b.proc.kill()
+                b.proc.wait()
+                killed = time.monotonic()
+                down = "The gateway that holds your VM (gw-b) is not reachable"
+                wait_for("a login on A refused with %r" % down,
+                         lambda: down in shot_on_a(png + "3").stderr, 10)
+                took = time.monotonic() - killed
+                print("  B's VM refused as unreachable %.1fs after SIGKILL" % took)
+                if took > 5.0 + 1.0:  # the 5 s bound, plus one login's time
+                    fail("refused as unreachable only %.1fs after the kill" % took)
+                # B back: A sends the user there again.
+                b.start()
+                wait_for("A pointing at B again", lambda: where in shot_on_a(png + "4").stderr, 15)
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
 
 if __name__ == "__main__":
-    run_tests([test_rdp_login_on_a_is_redirected_to_b_and_its_grant_used_once])
+    run_tests([test_logins_on_a_reach_the_vm_b_holds])

@@ -56,7 +56,8 @@ static void assert_refused(const vg_policy_request *req, vg_policy_refusal why)
     vg_policy_choice c;
     assert_int_equal(choose(req, &c), -EACCES);
     assert_int_equal(c.refusal, why);
-    assert_null(c.vm);
+    if (why != VG_POLICY_VM_UNAVAILABLE) /* that one names the VM */
+        assert_null(c.vm);
 }
 
 /* ---- dedicated assignments ---- */
@@ -137,6 +138,7 @@ static void test_policy_missing_or_busy_vm_is_unavailable(void **state)
 {
     vg_policy_assignment as[] = {{{.name = "vm1", .state = VG_VM_MISSING}, VG_ROLE_OWNER}};
     vg_policy_request req = request("alice");
+    vg_policy_choice c;
     (void)state;
 
     req.assignments = as;
@@ -144,6 +146,9 @@ static void test_policy_missing_or_busy_vm_is_unavailable(void **state)
     assert_refused(&req, VG_POLICY_VM_UNAVAILABLE);
     as[0].vm.state = VG_VM_UNAVAILABLE;
     assert_refused(&req, VG_POLICY_VM_UNAVAILABLE);
+    /* The refusal names the VM it is about. */
+    assert_int_equal(choose(&req, &c), -EACCES);
+    assert_string_equal(c.vm, "vm1");
 }
 
 static void test_policy_dedicated_assignment_wins_over_pools(void **state)
