@@ -91,7 +91,7 @@ def test_logins_on_a_reach_the_vm_b_holds():
         with Xvfb(1280, 1024) as x, \
                 XFreeRDP(x, "127.0.0.11", a.rdp_port, "alice", pw, version=3,
                          sec="nla", gfx=True, size=(1024, 768),
-                         ca=os.path.join(certs, "ca.crt"), cert_name="localhost",
+                         ca=ca, cert_name="localhost",
                          extra=["/log-filters:com.freerdp.core.redirection:DEBUG"],
                          workdir=root) as c:
             deadline = time.monotonic() + 90
