@@ -5,6 +5,7 @@ serves the login page and alice logs in there, and Ctrl-C stops what it
 started."""
 
 import http.client
+import json
 import os
 import re
 import shlex
@@ -18,7 +19,7 @@ import urllib.request
 
 from PIL import Image
 
-from bridge import SHOT, free_port
+from bridge import SHOT, VMGATECTL, free_port
 from vgtest import URI, fail, run_tests
 from xclient import Xvfb, XFreeRDP
 
@@ -142,5 +143,91 @@ def test_demo_serves_the_printed_users_and_stops_on_ctrl_c():
         fail("no stop message: %s" % open(out.name).read()[-500:])
 
 
+def test_demo_cluster_serves_alice_through_any_instance():
+    """scripts/demo --cluster: three instances up and listed through
+    STATE/admin.sock, alice's VM (on gw2) reached through gw1 with the
+    printed vmgate-shot command and with xfreerdp3 (redirected), and Ctrl-C
+    stops the instances, the VMs and the PostgreSQL server."""
+    state = tempfile.mkdtemp(prefix="vgdemo-cl-")
+    ports = {k: free_port() for k in ("port", "rdp-port", "web-port", "metrics-port")}
+    out = open(os.path.join(state, "demo.out"), "w+")
+    argv = [os.path.join(REPO, "scripts", "demo"), "--cluster", "--state", state]
+    for k, v in ports.items():
+        argv += ["--" + k, str(v)]
+    demo = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 300
+        while "The gateway is ready" not in open(out.name).read():
+            if demo.poll() is not None or time.monotonic() > deadline:
+                fail("the demo did not get ready: %s" % open(out.name).read()[-1500:])
+            time.sleep(0.2)
+        printed = open(out.name).read()
+        creds = dict(l.strip().split(":", 1) for l in open(os.path.join(state, "credentials")))
+        listing = subprocess.run([VMGATECTL, "--socket", os.path.join(state, "admin.sock"),
+                                  "--json", "instance", "list"], stdout=subprocess.PIPE,
+                                 text=True, check=True).stdout
+        insts = {i["name"]: i for i in json.loads(listing)}
+        if sorted(insts) != ["gw1", "gw2", "gw3"] or \
+                any(i["status"] != "up" or i["vms"] != 1 for i in insts.values()) or \
+                [insts["gw%d" % n]["address"] for n in (1, 2, 3)] != \
+                ["127.0.0.11", "127.0.0.12", "127.0.0.13"]:
+            fail("instance list through STATE/admin.sock: %r" % insts)
+        # The printed vmgate-shot --vnc command, as printed, through gw1.
+        m = re.search(r"^\s*(\S*vmgate-shot --vnc 127\.0\.0\.11:.*?\\\n.*)$", printed, re.M)
+        if not m:
+            fail("the demo printed no vmgate-shot --vnc line: %s" % printed[-1500:])
+        argv = shlex.split(m.group(1).replace("\\\n", " "))
+        p = subprocess.run(argv, cwd=state, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           text=True, timeout=180)
+        if p.returncode != 0:
+            fail("the printed %s: exit %d: %s" % (" ".join(argv), p.returncode, p.stderr))
+        if Image.open(os.path.join(state, "alice.png")).size[0] < 640:
+            fail("alice's screenshot is too small")
+        with open(os.path.join(state, "gw1", "vmgated.log")) as f:
+            if "forwarded to the gateway that holds the VM" not in f.read():
+                fail("gw1 did not forward alice's VNC viewer to gw2")
+        # xfreerdp3 through gw1, as printed.
+        if "xfreerdp3 /v:127.0.0.11:%d /u:alice /cert:deny,name:localhost" % ports["rdp-port"] \
+                not in printed:
+            fail("the demo printed no xfreerdp3 line for gw1: %s" % printed[-1500:])
+        with Xvfb(1280, 1024) as x, \
+                XFreeRDP(x, "127.0.0.11", ports["rdp-port"], "alice", creds["alice"], version=3,
+                         sec=None, gfx=True, size=(1024, 768),
+                         ca=os.path.join(state, "ca.crt"), cert_name="localhost") as c:
+            # (A work directory of its own: the client makes it 0700, and
+            # the demo's PostgreSQL server must still reach STATE/pg.)
+            deadline = time.monotonic() + 90
+            c.wait_window(1024, 768, deadline)
+            # The VM's prompt, once the redirected session drew it.
+            if c.wait_screenshot(lambda im: im.getbbox() is not None, deadline).getbbox() is None:
+                fail("xfreerdp3's window stayed black")
+        with open(os.path.join(state, "gw2", "audit.log")) as f:
+            if not any(json.loads(l).get("event") == "login_ok" and
+                       json.loads(l).get("user") == "alice" for l in f if l.strip()):
+                fail("gw2 has no login of alice's")
+    finally:
+        if demo.poll() is None:
+            os.killpg(demo.pid, signal.SIGINT)
+        try:
+            demo.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            os.killpg(demo.pid, signal.SIGKILL)
+            fail("the demo did not stop on Ctrl-C")
+    if "demo stopped" not in open(out.name).read():
+        fail("no stop message: %s" % open(out.name).read()[-500:])
+    left = subprocess.run(["pgrep", "-f", "vmgated --config %s/|postgres -D %s/" % (state, state)],
+                          stdout=subprocess.PIPE, text=True).stdout
+    if left.strip():
+        fail("the demo left processes behind: %s" % left)
+    conn = libvirt.open(URI)
+    try:
+        vms = [d.name() for d in conn.listAllDomains() if d.name().startswith("vmgate-demo-")]
+    finally:
+        conn.close()
+    if vms:
+        fail("the demo left VMs behind: %r" % vms)
+
+
 if __name__ == "__main__":
-    run_tests([test_demo_serves_the_printed_users_and_stops_on_ctrl_c])
+    run_tests([test_demo_serves_the_printed_users_and_stops_on_ctrl_c,
+               test_demo_cluster_serves_alice_through_any_instance])
