@@ -257,6 +257,7 @@ static int start_metrics(daemon_state *d, const char *db)
                                           .broker = d->broker,
                                           .audit = d->audit,
                                           .store_path = db,
+                                          .instance = d->cfg->instance_name,
                                           .store = d->store};
     r = vg_metrics_http_new(d->cfg->metrics_listen, d->cfg->metrics_port, &metrics_ops,
                             &d->metrics_src, &d->metrics, &err);
