@@ -223,6 +223,8 @@ static void test_audit_ship_slow_database_blocks_no_writer(void **state)
     int64_t slowest = 0;
 
     start_ship(f, 10);
+    /* Should an assertion below end the test with the lock held, the server ends it. */
+    pg_run(locker, "SET idle_in_transaction_session_timeout = '20s'");
     pg_run(locker, "BEGIN");
     pg_run(locker, "LOCK TABLE audit IN ACCESS EXCLUSIVE MODE");
     for (int i = 0; i < 25; i++) {
