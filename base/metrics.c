@@ -308,4 +308,10 @@ void vg_metrics_write_counters(GString *out)
                             "Audit records that could not be written.");
     vg_metrics_write_u64(out, "vmgate_audit_write_failures_total", NULL, 0,
                          vg_counter_get(&vg_metrics.audit_write_failures));
+    vg_metrics_write_family(out, "vmgate_audit_store_dropped_total", VG_METRIC_COUNTER,
+                            "Audit records left out of the shared store's copy (its queue was "
+                            "full while the database was slow or unreachable); they are in the "
+                            "audit file.");
+    vg_metrics_write_u64(out, "vmgate_audit_store_dropped_total", NULL, 0,
+                         vg_counter_get(&vg_metrics.audit_store_dropped));
 }

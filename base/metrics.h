@@ -171,6 +171,7 @@ typedef struct vg_metrics_set {
     vg_counter refused[VG_METRIC_PROTO_N][VG_METRIC_REFUSED_N];
     vg_counter console_reconnects; /**< a running VM's console opened again after it was lost */
     vg_counter audit_write_failures;
+    vg_counter audit_store_dropped; /**< audit records the shared store's copy lost (queue full) */
 } vg_metrics_set;
 
 /** The process's counters. Bump them through the helpers below. */

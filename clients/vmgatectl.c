@@ -317,6 +317,9 @@ int vg_ctl_call(ctl *c, const char *cmd, JsonObject *args, vg_control_response *
         vg_control_response_free(resp);
         goto out;
     }
+    /* On stderr, so that what a script reads on stdout stays the answer alone. */
+    if (resp->note)
+        vg_ctl_error("note: %s", resp->note);
     *out = resp;
     st = EXIT_OK;
 

@@ -257,7 +257,11 @@ const vg_control_command vg_control_commands[] = {
      CLI({.words = "audit",
           .usage = "[--follow] [--lines N]",
           .summary = "print the audit log",
-          .details = "With --json, records are printed as JSON (one per line with --follow).",
+          .details = "With a PostgreSQL store, the last records of every instance sharing it, "
+                     "oldest first; with SQLite, or when that database cannot be read (a note "
+                     "on stderr says so), this instance's own audit file. --follow prints this "
+                     "instance's new records only. With --json, records are printed as JSON "
+                     "(one per line with --follow).",
           .options = OPTIONS({.name = "follow",
                               .short_name = 'f',
                               .type = VG_CONTROL_BOOL,

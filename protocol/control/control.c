@@ -212,6 +212,26 @@ void vg_control_request_free(vg_control_request *req)
 
 int vg_control_encode_result(int64_t id, JsonNode *result, bool more, char **line, size_t *len)
 {
+    return vg_control_encode_result_note(id, result, more, NULL, line, len);
+}
+
+/* @text as valid UTF-8 of at most @max bytes, cut on a character boundary. */
+static char *bounded_text(const char *text, size_t max)
+{
+    char *t = g_utf8_make_valid(text, -1);
+
+    if (strlen(t) > max) {
+        const char *end;
+        t[max] = '\0';
+        if (!g_utf8_validate(t, -1, &end)) /* the cut split a character */
+            t[end - t] = '\0';
+    }
+    return t;
+}
+
+int vg_control_encode_result_note(int64_t id, JsonNode *result, bool more, const char *note,
+                                  char **line, size_t *len)
+{
     g_autoptr(JsonBuilder) b = json_builder_new();
     g_autoptr(JsonNode) root = NULL;
 
@@ -231,6 +251,11 @@ int vg_control_encode_result(int64_t id, JsonNode *result, bool more, char **lin
         json_builder_add_value(b, json_node_ref(result));
     else
         json_builder_add_null_value(b);
+    if (note) {
+        g_autofree char *text = bounded_text(note, VG_CONTROL_NOTE_MAX);
+        json_builder_set_member_name(b, "note");
+        json_builder_add_string_value(b, text);
+    }
     json_builder_end_object(b);
     root = json_builder_get_root(b);
     return finish_line(root, VG_CONTROL_RESPONSE_MAX, line, len);
@@ -248,13 +273,7 @@ int vg_control_encode_error(int64_t id, int err, const char *message, char **lin
     if (e == 0)
         e = EIO;
     /* Bound and repair a message that came from elsewhere (a backend, a name). */
-    text = g_utf8_make_valid(message ? message : g_strerror(e), -1);
-    if (strlen(text) > 4096) {
-        const char *end;
-        text[4096] = '\0';
-        if (!g_utf8_validate(text, -1, &end)) /* the cut split a character */
-            text[end - text] = '\0';
-    }
+    text = bounded_text(message ? message : g_strerror(e), 4096);
 
     json_builder_begin_object(b);
     json_builder_set_member_name(b, "id");
@@ -300,6 +319,8 @@ int vg_control_decode_response(const char *line, size_t len, vg_control_response
             resp->more = json_node_get_boolean(n);
         n = json_object_get_member(o, "result");
         resp->result = n ? json_node_ref(n) : json_node_new(JSON_NODE_NULL);
+        if ((error = get_string(o, "note")) && *error)
+            resp->note = bounded_text(error, VG_CONTROL_NOTE_MAX);
     } else {
         error = get_string(o, "error");
         if (!error) {
@@ -322,6 +343,7 @@ void vg_control_response_free(vg_control_response *resp)
         json_node_unref(resp->result);
     g_free(resp->error);
     g_free(resp->code);
+    g_free(resp->note);
     g_free(resp);
 }
 

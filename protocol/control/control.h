@@ -13,6 +13,11 @@
  * Success:   {"id":7,"ok":true,"result":{"name":"alice","nla":false}}
  * Failure:   {"id":7,"ok":false,"error":"user 'alice' already exists","code":"EEXIST"}
  * Stream:    {"id":9,"ok":true,"more":true,"result":{...}}   (zero or more)
+ * Noted:     {"id":8,"ok":true,"result":[...],"note":"..."}
+ *
+ * A success may carry "note", a sentence for people about the answer
+ * (where it came from when that is not the usual place), at most
+ * VG_CONTROL_NOTE_MAX bytes.
  *
  * "id" is an integer chosen by the client and echoed by the server; "args"
  * is optional (an empty object when absent). "code" is the symbolic errno
@@ -102,7 +107,11 @@ typedef struct vg_control_response {
     JsonNode *result; /**< when ok: never NULL (a JSON null node when absent) */
     char *error;      /**< when !ok: the message */
     char *code;       /**< when !ok: errno name such as "ENOENT" ("EIO" when absent) */
+    char *note;       /**< when ok: a note for people about the answer, or NULL */
 } vg_control_response;
+
+/** Longest note a success may carry, in bytes; a longer one is cut. */
+#define VG_CONTROL_NOTE_MAX 1024
 
 /**
  * Encode a request as one line ending in '\n'.
@@ -137,6 +146,13 @@ void vg_control_request_free(vg_control_request *req);
  *         if the line would exceed VG_CONTROL_RESPONSE_MAX.
  */
 int vg_control_encode_result(int64_t id, JsonNode *result, bool more, char **line, size_t *len);
+
+/**
+ * As vg_control_encode_result, with @note (NULL: none) as the response's
+ * "note", made valid UTF-8 and cut at VG_CONTROL_NOTE_MAX bytes.
+ */
+int vg_control_encode_result_note(int64_t id, JsonNode *result, bool more, const char *note,
+                                  char **line, size_t *len);
 
 /**
  * Encode a failure. @err is a negative (or positive) errno; @message a

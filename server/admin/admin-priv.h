@@ -29,6 +29,7 @@ typedef struct vg_admin_call {
     bool readonly;                  /**< the peer is in the read-only group only */
     JsonNode *result;               /**< set by a command that succeeded (NULL: JSON null) */
     char *error;                    /**< set by vg_admin_fail: the message for the client */
+    char *note;                     /**< a success's note for people (the response's "note") */
     bool replied;                   /**< the command answered itself (a stream) */
     bool audited;                   /**< the command's admin record is written already */
 } vg_admin_call;

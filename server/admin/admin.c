@@ -115,15 +115,21 @@ static int send_error(vg_admin_conn *c, int64_t id, int err, const char *message
     return send_line(c, line, len);
 }
 
-static int send_result(vg_admin_conn *c, int64_t id, JsonNode *result, bool more)
+static int send_result_note(vg_admin_conn *c, int64_t id, JsonNode *result, bool more,
+                            const char *note)
 {
     char *line;
     size_t len;
     int r;
 
-    if ((r = vg_control_encode_result(id, result, more, &line, &len)) < 0)
+    if ((r = vg_control_encode_result_note(id, result, more, note, &line, &len)) < 0)
         return r;
     return send_line(c, line, len);
+}
+
+static int send_result(vg_admin_conn *c, int64_t id, JsonNode *result, bool more)
+{
+    return send_result_note(c, id, result, more, NULL);
 }
 
 /* The arguments worth recording: names and options, never a password or typed text. */
@@ -194,7 +200,7 @@ static int handle(vg_admin_conn *c, vg_admin_call *k)
         return 0;
     if (r < 0)
         return send_error(c, k->id, r, k->error);
-    r = send_result(c, k->id, k->result, false);
+    r = send_result_note(c, k->id, k->result, false, k->note);
     if (r == -E2BIG)
         return send_error(c, k->id, r, "the answer is too large for the control protocol");
     return r;
@@ -421,6 +427,7 @@ static gpointer conn_main(gpointer data)
         if (k.result)
             json_node_unref(k.result);
         g_free(k.error);
+        g_free(k.note);
         if (r < 0 || k.replied)
             break;
     }

@@ -511,5 +511,48 @@ int vg_store_grant_add(vg_store *store, const vg_store_grant *g);
  */
 int vg_store_grant_take(vg_store *store, const char *id, const char *instance, const char *user,
                         char **vm, char **secret_hash);
+/* ---- the audit log the instances share ---- */
+
+/*
+ * With several instances on one database, each writes its audit records to
+ * the table audit as well as to its own file (which stays the record of
+ * truth), so that any instance can show all of them. A row holds the
+ * record's JSON text exactly as its instance wrote it, the instance's name,
+ * the event, and when the store took it (milliseconds by the database's
+ * clock, vg_now_ms()); the record's own "time" is when it happened.
+ */
+
+/** Longest record the table takes, in bytes. */
+#define VG_STORE_AUDIT_RECORD_MAX (64 * 1024)
+
+/** Longest event name, in bytes. */
+#define VG_STORE_AUDIT_EVENT_MAX 64
+
+/** Most records one vg_store_audit_append writes, and one vg_store_audit_tail returns. */
+#define VG_STORE_AUDIT_BATCH_MAX 1000
+#define VG_STORE_AUDIT_TAIL_MAX  10000
+
+/** One record to append (both strings the caller's). */
+typedef struct vg_store_audit_record {
+    const char *event;  /**< 1 to VG_STORE_AUDIT_EVENT_MAX of a-z A-Z 0-9 _ - . */
+    const char *record; /**< the JSON text, valid UTF-8, 1 to VG_STORE_AUDIT_RECORD_MAX bytes */
+} vg_store_audit_record;
+
+/**
+ * Append @n records of instance @instance, in their order, in one
+ * transaction (all or none).
+ * @return 0; -EINVAL for a bad name, event or record, or @n above
+ *         VG_STORE_AUDIT_BATCH_MAX; another negative errno (nothing written).
+ */
+int vg_store_audit_append(vg_store *store, const char *instance,
+                          const vg_store_audit_record *records, size_t n);
+
+/**
+ * The last @n records of every instance (at most VG_STORE_AUDIT_TAIL_MAX),
+ * oldest first: by the time the store took them, then by row id.
+ * @return 0 and *out set to a GPtrArray of char * (the JSON texts);
+ *         a negative errno.
+ */
+int vg_store_audit_tail(vg_store *store, unsigned n, GPtrArray **out);
 
 #endif /* VG_STORE_H */

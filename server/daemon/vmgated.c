@@ -28,6 +28,7 @@
 
 #include "admin.h"
 #include "audit.h"
+#include "audit-ship.h"
 #include "broker.h"
 #include "config.h"
 #include "console.h"
@@ -60,6 +61,7 @@ typedef struct daemon_state {
     GMainLoop *loop;
     vg_store *store;
     vg_audit *audit;
+    vg_audit_ship *audit_ship; /* the audit records' copy in a shared (PostgreSQL) store */
     vg_sessions *sessions;
     vg_registry *registry;
     vg_broker *broker;
@@ -256,6 +258,7 @@ static int start_metrics(daemon_state *d, const char *db)
                                           .broker = d->broker,
                                           .audit = d->audit,
                                           .store_path = db,
+                                          .instance = d->cfg->instance_name,
                                           .store = d->store};
     r = vg_metrics_http_new(d->cfg->metrics_listen, d->cfg->metrics_port, &metrics_ops,
                             &d->metrics_src, &d->metrics, &err);
@@ -374,6 +377,11 @@ int main(int argc, char **argv)
         vg_error(TAG, "cannot open the audit log %s: %s", d.cfg->audit_log, g_strerror(-r));
         goto out;
     }
+    /* Several instances share a PostgreSQL store: each copies its audit records there, on a
+     * thread and connection of its own, so `vmgatectl audit` anywhere shows them all. */
+    if (so.backend == VG_STORE_POSTGRESQL &&
+        (r = vg_audit_ship_start(&so, d.audit, d.cfg->instance_name, NULL, &d.audit_ship)) < 0)
+        goto out;
     load_tls(&d, d.cfg);
     d.sessions = vg_sessions_new();
     if ((r = vg_registry_new(d.cfg->libvirt_uri, d.cfg->libvirt_vms, NULL, NULL, &d.registry)) <
@@ -460,6 +468,8 @@ out:
     vg_libvirt_event_loop_stop();
     if (d.sessions)
         vg_sessions_free(d.sessions);
+    /* Last before the audit log: the viewers' logouts above are copied too. */
+    vg_audit_ship_stop(d.audit_ship);
     if (d.audit)
         vg_audit_free(d.audit);
     if (d.store)

@@ -109,10 +109,14 @@ void vg_metrics_collect(const vg_metrics_sources *src, GString *out)
     unsigned users = 0, addresses = 0;
 
     vg_metrics_write_family(out, "vmgate_build_info", VG_METRIC_GAUGE,
-                            "Always 1; the version of vmgated is in the label.");
+                            "Always 1; the version of vmgated and its [instance] name are in the "
+                            "labels.");
     {
-        vg_metric_label l[] = {{"version", VG_VERSION}};
-        vg_metrics_write_u64(out, "vmgate_build_info", l, 1, 1);
+        /* Prometheus tells its targets apart by its own "instance" label (host:port); this one
+         * names the vmgated as the shared store and the audit log do (Prometheus keeps it as
+         * exported_instance unless the scrape honours labels). */
+        vg_metric_label l[] = {{"version", VG_VERSION}, {"instance", src->instance}};
+        vg_metrics_write_u64(out, "vmgate_build_info", l, src->instance ? 2 : 1, 1);
     }
     vg_metrics_write_family(out, "vmgate_libvirt_connected", VG_METRIC_GAUGE,
                             "1 while the connection to libvirt is up, else 0.");

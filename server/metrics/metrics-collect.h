@@ -41,6 +41,7 @@ typedef struct vg_metrics_sources {
     vg_audit *audit;
     const char *store_path; /**< the store's file, for the writable check (SQLite) */
     vg_store *store;        /**< the store: on PostgreSQL, /readyz asks the server instead */
+    const char *instance;   /**< this vmgated's [instance] name, in vmgate_build_info (or NULL) */
 } vg_metrics_sources;
 
 /** Append the whole /metrics page (build info, scrape-time families, counters) to @out. */

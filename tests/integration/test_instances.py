@@ -3,7 +3,10 @@ PostgreSQL store (a private cluster of tests/lib/pgcluster), each serving one
 test guest of the same libvirtd ([libvirt] vms): each lists both instances
 up and the other's VM with its instance; B killed is down within 5 s and its
 VM unreachable (not shut off); B started again is up with its VM back; B
-stopped cleanly is stopped at once."""
+stopped cleanly is stopped at once. The audit is shared: what happens on B
+(an admin command, a failed login) is in `vmgatectl audit` on A, with B's
+name, also when it happened while the database was down; and A, the
+database down, answers from its own file with a note."""
 
 import json
 import os
@@ -12,7 +15,7 @@ import subprocess
 import tempfile
 import time
 
-from bridge import Daemon
+from bridge import SHOT, Daemon
 from vgtest import Guest, fail, run_tests
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -58,15 +61,16 @@ class PgCluster:
         return False
 
 
-def instance(root, name, address, guest, pg, certs):
-    """vmgated as instance @name on @address, serving @guest only, on @pg's store."""
+def instance(root, name, address, vms, pg, certs):
+    """vmgated as instance @name on @address, serving the VMs @vms names (a [libvirt] vms
+    pattern) only, on @pg's store."""
     d = Daemon(os.path.join(root, name), extra=(
         "[instance]\nname = %s\naddress = %s\n\n"
         "[libvirt]\nvms = %s\n\n"
         "[vnc]\nlisten = %s\n\n[web]\nlisten = %s\n\n[rdp]\nlisten = %s\n\n"
         "[store]\nbackend = postgresql\ndsn = %s\npassword_file = %s\n\n"
         "[tls]\ncertificate = %s\nkey = %s\n") % (
-            name, address, guest.name, address, address, address, pg.dsn, pg.password_file,
+            name, address, vms, address, address, address, pg.dsn, pg.password_file,
             os.path.join(certs, "server.crt"), os.path.join(certs, "server.key")))
     return d
 
@@ -102,8 +106,8 @@ def test_instances_see_each_other_go_down_and_come_back():
         with PgCluster(root) as pg, Guest() as ga, Guest() as gb:
             os.makedirs(os.path.join(root, "gw-a"))
             os.makedirs(os.path.join(root, "gw-b"))
-            a = instance(root, "gw-a", "127.0.0.11", ga, pg, certs)
-            b = instance(root, "gw-b", "127.0.0.12", gb, pg, certs)
+            a = instance(root, "gw-a", "127.0.0.11", ga.name, pg, certs)
+            b = instance(root, "gw-b", "127.0.0.12", gb.name, pg, certs)
             with a, b:
                 a.wait_vm(ga.name)
                 b.wait_vm(gb.name)
@@ -181,5 +185,96 @@ def test_instances_see_each_other_go_down_and_come_back():
         shutil.rmtree(root, ignore_errors=True)
 
 
+def audit_of(d, lines=100):
+    """The records `vmgatectl audit` on @d prints, as dicts."""
+    return json.loads(d.ok("audit", "--lines", str(lines), json_out=True))
+
+
+def file_records(d):
+    with open(d.audit) as f:
+        return [json.loads(l) for l in f if l.strip()]
+
+
+def test_audit_on_any_instance_shows_all():
+    root = tempfile.mkdtemp(prefix="vginst-")
+    os.chmod(root, 0o755)  # the cluster's server runs as postgres
+    certs = os.path.join(root, "certs")
+    # B's VNC port is on 127.0.0.12: its certificate names that address.
+    subprocess.run([MKCERTS, "--ip", "127.0.0.11", "--ip", "127.0.0.12", certs], check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        with PgCluster(root) as pg:
+            os.makedirs(os.path.join(root, "gw-a"))
+            os.makedirs(os.path.join(root, "gw-b"))
+            # No VM for either: the audit needs none.
+            a = instance(root, "gw-a", "127.0.0.11", "vgaudit-none-*", pg, certs)
+            b = instance(root, "gw-b", "127.0.0.12", "vgaudit-none-*", pg, certs)
+            with a, b:
+                # On B: an admin command, then a failed login over VNC.
+                b.ok("user", "add", "carol", "--password-stdin", input="carol-secret-1\n")
+                wrong = os.path.join(root, "wrong.pw")
+                with open(wrong, "w") as f:
+                    f.write("not-carols-password\n")
+                p = subprocess.run([SHOT, "--vnc", "127.0.0.12:%d" % b.vnc_port, "--user",
+                                    "carol", "--password-file", wrong, "--ca",
+                                    os.path.join(certs, "ca.crt"), "--output",
+                                    os.path.join(root, "x.png")],
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                   timeout=60)
+                if p.returncode == 0:
+                    fail("carol logged in on B with a wrong password")
+
+                # On A: both, with B's name, as B's file has them, in B's order.
+                def b_records_on_a():
+                    got = [r for r in audit_of(a) if r.get("instance") == "gw-b"]
+                    add = [r for r in got if r.get("event") == "admin" and
+                           r.get("command") == "user.add" and
+                           r.get("args", {}).get("name") == "carol"]
+                    failed = [r for r in got if r.get("event") == "login_failed" and
+                              r.get("user") == "carol"]
+                    return (got, add, failed) if add and failed else None
+                got, add, failed = wait_for("B's user.add and failed login in A's audit",
+                                            b_records_on_a, 10)
+                if got.index(add[0]) > got.index(failed[0]):
+                    fail("A's audit has B's records out of order: %r" % got)
+                in_b_file = file_records(b)
+                for r in got:
+                    if r not in in_b_file:
+                        fail("A shows a gw-b record that is not in B's file: %r" % r)
+                if "password" in json.dumps(got) or "carol-secret-1" in json.dumps(got):
+                    fail("a secret in the shared audit: %r" % got)
+                mine = [r for r in audit_of(a) if r.get("instance") == "gw-a"]
+                if not mine:
+                    fail("A's audit has none of A's own records")
+                # --lines bounds it.
+                if len(audit_of(a, 2)) != 2:
+                    fail("audit --lines 2 on A: %r" % audit_of(a, 2))
+
+                # The database down: A answers from its own file, and says so.
+                pg.run("stop")
+                try:
+                    rc, out, err = a.ctl("audit", "--lines", "20", json_out=True)
+                    if rc != 0 or "note:" not in err or "cannot be read" not in err:
+                        fail("audit on A with the database down: exit %d, stderr %r" %
+                             (rc, err))
+                    local = json.loads(out)
+                    if not local or any(r.get("instance") != "gw-a" for r in local):
+                        fail("audit on A with the database down is not A's file: %r" % local)
+                    # Meanwhile on B: a command (refused: its store is down too), recorded.
+                    b.ctl("user", "list")
+                finally:
+                    pg.run("start")
+
+                # Back: what B recorded meanwhile reaches the store, and A shows it.
+                def b_outage_record_on_a():
+                    return [r for r in audit_of(a) if r.get("instance") == "gw-b" and
+                            r.get("event") == "admin" and r.get("command") == "user.list"]
+                wait_for("B's record made while the database was down, in A's audit",
+                         b_outage_record_on_a, 15)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
 if __name__ == "__main__":
-    run_tests([test_instances_see_each_other_go_down_and_come_back])
+    run_tests([test_instances_see_each_other_go_down_and_come_back,
+               test_audit_on_any_instance_shows_all])

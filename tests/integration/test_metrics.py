@@ -126,14 +126,18 @@ def grew(before, name, **labels):
     return lambda s: (value(s, name, **labels) or 0) > b
 
 
+# The gateway's [instance] name, which vmgate_build_info carries.
+INSTANCE = "gw-metrics"
+
+
 class MetricsGateway(RdpGateway):
     """The RDP tests' gateway (alice owns vm1, bob vm2 and observes vm1; NLA
     users, so VNC and RDP both work) with the metrics listener on."""
 
     def __init__(self, g1, g2):
         self.metrics_port = free_port()
-        super().__init__(g1, g2, extra="[metrics]\nenabled = true\nport = %d\n" %
-                         self.metrics_port)
+        super().__init__(g1, g2, extra="[instance]\nname = %s\n[metrics]\nenabled = true\n"
+                         "port = %d\n" % (INSTANCE, self.metrics_port))
 
     def vnc_viewer(self, login, out, *args):
         """vmgate-shot over VNC in the background; @login is "user" or "vm/user"."""
@@ -161,7 +165,8 @@ def test_figures_move_as_users_log_in_and_view():
                       lambda s: value(s, "vmgate_libvirt_connected") == 1 and
                       value(s, "vmgate_capture_frames_total", vm=g1.name) is not None)
         info = [(dict(l), v) for (n, l), v in s0.items() if n == "vmgate_build_info"]
-        if len(info) != 1 or info[0][1] != 1 or not info[0][0].get("version"):
+        if len(info) != 1 or info[0][1] != 1 or not info[0][0].get("version") or \
+                info[0][0].get("instance") != INSTANCE:
             fail("vmgate_build_info: %r" % info)
         check_dashboard(s0)
         for proto in ("vnc", "rdp", "web"):

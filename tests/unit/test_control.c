@@ -86,6 +86,41 @@ static void test_control_result_round_trips(void **state)
     g_free(line);
 }
 
+/* A success may carry a note: absent when none was given, bounded and valid UTF-8 when one was. */
+static void test_control_result_carries_a_bounded_note(void **state)
+{
+    g_autoptr(JsonNode) result = json_from_string("[1]", NULL);
+    g_autofree char *huge = g_strnfill(VG_CONTROL_NOTE_MAX + 100, 'x');
+    vg_control_response *resp = NULL;
+    char *line = NULL;
+    size_t len = 0;
+
+    (void)state;
+    assert_int_equal(vg_control_encode_result(3, result, false, &line, &len), 0);
+    assert_null(strstr(line, "note"));
+    assert_int_equal(vg_control_decode_response(line, len, &resp), 0);
+    assert_null(resp->note);
+    vg_control_response_free(resp);
+    g_free(line);
+
+    assert_int_equal(
+        vg_control_encode_result_note(4, result, false, "from the file\n\xff", &line, &len), 0);
+    assert_null(memchr(line, '\n', len - 1));
+    assert_int_equal(vg_control_decode_response(line, len, &resp), 0);
+    assert_true(json_node_equal(resp->result, result));
+    assert_non_null(resp->note);
+    assert_true(g_str_has_prefix(resp->note, "from the file\n"));
+    assert_true(g_utf8_validate(resp->note, -1, NULL));
+    vg_control_response_free(resp);
+    g_free(line);
+
+    assert_int_equal(vg_control_encode_result_note(5, result, false, huge, &line, &len), 0);
+    assert_int_equal(vg_control_decode_response(line, len, &resp), 0);
+    assert_int_equal(strlen(resp->note), VG_CONTROL_NOTE_MAX);
+    vg_control_response_free(resp);
+    g_free(line);
+}
+
 static void test_control_error_carries_message_and_errno_name(void **state)
 {
     vg_control_response *resp = NULL;
@@ -492,6 +527,7 @@ int main(void)
         cmocka_unit_test(test_control_request_round_trips),
         cmocka_unit_test(test_control_request_without_args_has_empty_object),
         cmocka_unit_test(test_control_result_round_trips),
+        cmocka_unit_test(test_control_result_carries_a_bounded_note),
         cmocka_unit_test(test_control_error_carries_message_and_errno_name),
         cmocka_unit_test(test_control_refuses_oversized_request),
         cmocka_unit_test(test_control_refuses_oversized_response),

@@ -203,6 +203,7 @@ static void test_counters_page_declares_each_family_once_before_its_samples(void
         }
     }
     assert_true(g_hash_table_contains(typed, "vmgate_audit_write_failures_total"));
+    assert_true(g_hash_table_contains(typed, "vmgate_audit_store_dropped_total"));
     assert_true(g_hash_table_contains(typed, "vmgate_encode_seconds"));
 }
 

@@ -61,7 +61,8 @@ static int setup(void **state)
                                   .registry = f->registry,
                                   .broker = f->broker,
                                   .audit = f->audit,
-                                  .store_path = f->db};
+                                  .store_path = f->db,
+                                  .instance = "gw-test"};
     *state = f;
     return 0;
 }
@@ -180,6 +181,8 @@ static void test_page_has_build_info_and_the_libvirt_connection(void **state)
 
     vg_metrics_collect(&f->src, out);
     assert_non_null(strstr(out->str, "\nvmgate_build_info{version=\""));
+    /* The instance's name, so that the pages of several instances can be told apart. */
+    assert_non_null(strstr(out->str, "\",instance=\"gw-test\"} 1\n"));
     assert_true(has_line(out->str, "vmgate_libvirt_connected 1"));
     /* libvirt's test driver has one running VM, "test". */
     assert_true(has_line(out->str, "vmgate_vms{state=\"running\"} 1"));

@@ -1347,6 +1347,90 @@ static void test_store_grants_are_used_once_by_their_user_on_their_instance(void
     assert_int_equal(vg_store_grant_take(f->store, "a b", "gw-b", "alice", &vm, &hash), -EINVAL);
 }
 
+/* The texts of a tail, joined with spaces. */
+static char *audit_tail_text(fixture *f, unsigned n)
+{
+    g_autoptr(GPtrArray) a = NULL;
+    GString *s = g_string_new(NULL);
+
+    assert_int_equal(vg_store_audit_tail(f->store, n, &a), 0);
+    for (guint i = 0; i < a->len; i++)
+        g_string_append_printf(s, "%s%s", i ? " " : "", (const char *)a->pdata[i]);
+    return g_string_free(s, FALSE);
+}
+
+static void test_store_audit_tail_is_by_time_then_id(void **state)
+{
+    fixture *f = *state;
+    const vg_store_audit_record a[] = {
+        {"login_ok", "{\"r\":1}"}, {"admin", "{\"r\":2}"}, {"logout", "{\"r\":3}"}};
+    const vg_store_audit_record b[] = {{"login_ok", "{\"r\":4}"}, {"logout", "{\"r\":5}"}};
+    g_autofree char *all = NULL, *last3 = NULL, *none = NULL;
+
+    assert_int_equal(vg_store_audit_append(f->store, "gw-a", a, G_N_ELEMENTS(a)), 0);
+    assert_int_equal(vg_store_audit_append(f->store, "gw-b", b, G_N_ELEMENTS(b)), 0);
+    assert_int_equal(vg_store_audit_append(f->store, "gw-b", NULL, 0), 0);
+    assert_int_equal(raw_count(f, "SELECT count(*) FROM audit WHERE instance = 'gw-b' AND "
+                                  "event = 'logout' AND record = '{\"r\":5}'"),
+                     1);
+    /* One time for all but r2, which the store took later: time first, then the row id. */
+    raw_exec(f, "UPDATE audit SET at = 1000");
+    raw_exec(f, "UPDATE audit SET at = 2000 WHERE record = '{\"r\":2}'");
+    all = audit_tail_text(f, 100);
+    assert_string_equal(all, "{\"r\":1} {\"r\":3} {\"r\":4} {\"r\":5} {\"r\":2}");
+    last3 = audit_tail_text(f, 3);
+    assert_string_equal(last3, "{\"r\":4} {\"r\":5} {\"r\":2}");
+    none = audit_tail_text(f, 0);
+    assert_string_equal(none, "");
+}
+
+static void test_store_audit_tail_is_bounded(void **state)
+{
+    fixture *f = *state;
+    g_autoptr(GPtrArray) a = NULL;
+
+    raw_exec(f, "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 10005) "
+                "INSERT INTO audit (at, instance, event, record) "
+                "SELECT x, 'gw-a', 'e', '{\"n\":' || x || '}' FROM c");
+    assert_int_equal(vg_store_audit_tail(f->store, 20000, &a), 0);
+    assert_int_equal(a->len, VG_STORE_AUDIT_TAIL_MAX);
+    assert_string_equal(a->pdata[0], "{\"n\":6}");
+    assert_string_equal(a->pdata[a->len - 1], "{\"n\":10005}");
+}
+
+static void test_store_audit_refuses_bad_records(void **state)
+{
+    fixture *f = *state;
+    g_autofree char *huge = g_strnfill(VG_STORE_AUDIT_RECORD_MAX + 1, 'x');
+    g_autofree char *long_event = g_strnfill(VG_STORE_AUDIT_EVENT_MAX + 1, 'e');
+    g_autofree vg_store_audit_record *many =
+        g_new0(vg_store_audit_record, VG_STORE_AUDIT_BATCH_MAX + 1);
+    const vg_store_audit_record bad[][2] = {
+        {{"login_ok", "{}"}, {"", "{}"}},
+        {{"login_ok", "{}"}, {"two words", "{}"}},
+        {{"login_ok", "{}"}, {long_event, "{}"}},
+        {{"login_ok", "{}"}, {"logout", ""}},
+        {{"login_ok", "{}"}, {"logout", huge}},
+        {{"login_ok", "{}"}, {"logout", "{\"u\":\"\xff\"}"}},
+        {{"login_ok", "{}"}, {NULL, "{}"}},
+        {{"login_ok", "{}"}, {"logout", NULL}},
+    };
+    const vg_store_audit_record good = {"login_ok", "{}"};
+
+    for (size_t i = 0; i < G_N_ELEMENTS(bad); i++)
+        assert_int_equal(vg_store_audit_append(f->store, "gw-a", bad[i], 2), -EINVAL);
+    assert_int_equal(vg_store_audit_append(f->store, "-bad", &good, 1), -EINVAL);
+    assert_int_equal(vg_store_audit_append(f->store, NULL, &good, 1), -EINVAL);
+    for (size_t i = 0; i <= VG_STORE_AUDIT_BATCH_MAX; i++)
+        many[i] = good;
+    assert_int_equal(vg_store_audit_append(f->store, "gw-a", many, VG_STORE_AUDIT_BATCH_MAX + 1),
+                     -EINVAL);
+    /* A batch is written whole or not at all: the good first records of the bad ones are not. */
+    assert_int_equal(raw_count(f, "SELECT count(*) FROM audit"), 0);
+    assert_int_equal(vg_store_audit_append(f->store, "gw-a", many, VG_STORE_AUDIT_BATCH_MAX), 0);
+    assert_int_equal(raw_count(f, "SELECT count(*) FROM audit"), VG_STORE_AUDIT_BATCH_MAX);
+}
+
 static void test_store_sorts_names_by_bytes(void **state)
 {
     fixture *f = *state;
@@ -1439,7 +1523,9 @@ int main(int argc, char **argv)
         T(test_store_sorts_names_by_bytes), T(test_store_instances_register_beat_and_stop),        \
         T(test_store_placements_follow_their_instance),                                            \
         T(test_store_instance_down_when_its_heartbeat_is_old),                                     \
-        T(test_store_grants_are_used_once_by_their_user_on_their_instance)
+        T(test_store_grants_are_used_once_by_their_user_on_their_instance),                         \
+        T(test_store_audit_tail_is_by_time_then_id), T(test_store_audit_tail_is_bounded),          \
+        T(test_store_audit_refuses_bad_records)
     const struct CMUnitTest sqlite_tests[] = {
         SHARED_TESTS,
         T(test_store_uses_wal_and_foreign_keys),
