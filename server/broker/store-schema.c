@@ -84,6 +84,24 @@ const char *const vg_store_sqlite_migrations[] = {
     "  updated INTEGER NOT NULL"
     ");"
     "CREATE INDEX placements_instance ON placements(instance);",
+    /*
+     * 3: each instance's live viewers, as its heartbeat last wrote them
+     * (ids are the instance's own, unique within it). Gone with the
+     * instance's row; cleared when it registers and when it stops.
+     */
+    "CREATE TABLE viewers ("
+    "  instance TEXT NOT NULL REFERENCES instances(name) ON DELETE CASCADE,"
+    "  id TEXT NOT NULL,"
+    "  session TEXT NOT NULL,"
+    "  vm TEXT NOT NULL,"
+    "  user_name TEXT NOT NULL,"
+    "  protocol TEXT NOT NULL,"
+    "  role TEXT NOT NULL CHECK (role IN ('owner', 'controller', 'observer')),"
+    "  address TEXT NOT NULL,"
+    "  since INTEGER NOT NULL,"
+    "  PRIMARY KEY (instance, id)"
+    ");"
+    "CREATE INDEX viewers_user ON viewers(user_name);",
 };
 
 /*
@@ -167,6 +185,20 @@ const char *const vg_store_pg_migrations[] = {
     "  updated BIGINT NOT NULL"
     ");"
     "CREATE INDEX placements_instance ON placements(instance);",
+    /* 3: each instance's live viewers, as on SQLite. */
+    "CREATE TABLE viewers ("
+    "  instance TEXT COLLATE \"C\" NOT NULL REFERENCES instances(name) ON DELETE CASCADE,"
+    "  id TEXT COLLATE \"C\" NOT NULL,"
+    "  session TEXT COLLATE \"C\" NOT NULL,"
+    "  vm TEXT COLLATE \"C\" NOT NULL,"
+    "  user_name TEXT COLLATE \"C\" NOT NULL,"
+    "  protocol TEXT NOT NULL,"
+    "  role TEXT NOT NULL CHECK (role IN ('owner', 'controller', 'observer')),"
+    "  address TEXT NOT NULL,"
+    "  since BIGINT NOT NULL,"
+    "  PRIMARY KEY (instance, id)"
+    ");"
+    "CREATE INDEX viewers_user ON viewers(user_name);",
 };
 
 #define N_SQLITE (sizeof(vg_store_sqlite_migrations) / sizeof(vg_store_sqlite_migrations[0]))
