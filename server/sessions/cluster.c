@@ -22,11 +22,11 @@
 
 int vg_cluster_listen(vg_store *store)
 {
+    /* Both, even when the first fails: a channel is listened to on the next connection. */
     int r = vg_store_listen(store, VG_CLUSTER_KICK_CHANNEL);
+    int r2 = vg_store_listen(store, VG_CLUSTER_REVOKE_CHANNEL);
 
-    if (r == 0)
-        r = vg_store_listen(store, VG_CLUSTER_REVOKE_CHANNEL);
-    return r;
+    return r < 0 ? r : r2;
 }
 
 static void add_member(JsonBuilder *b, const char *name, const char *value)
