@@ -9,8 +9,8 @@
  * when its heartbeat is older than VG_STORE_INSTANCE_DOWN_MS (store.h).
  *
  * Between beats the thread waits on the store's event bus (PostgreSQL's
- * LISTEN/NOTIFY on its connection; cluster.h): a kick or a revocation
- * another instance sends is carried out as it arrives, within the time of
+ * LISTEN/NOTIFY on its connection; cluster.h): a kick, a revocation or a
+ * role change another instance sends is carried out as it arrives, within the time of
  * a beat at most. When the connection comes back after an outage, events
  * may have been lost: every live viewer is then checked against the store.
  * SQLite has no bus (one host, no other instances).

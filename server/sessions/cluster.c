@@ -23,10 +23,16 @@
 int vg_cluster_listen(vg_store *store)
 {
     /* Both, even when the first fails: a channel is listened to on the next connection. */
-    int r = vg_store_listen(store, VG_CLUSTER_KICK_CHANNEL);
-    int r2 = vg_store_listen(store, VG_CLUSTER_REVOKE_CHANNEL);
+    const char *const channels[] = {VG_CLUSTER_KICK_CHANNEL, VG_CLUSTER_REVOKE_CHANNEL,
+                                    VG_CLUSTER_ROLE_CHANNEL};
+    int r = 0;
 
-    return r < 0 ? r : r2;
+    for (size_t i = 0; i < G_N_ELEMENTS(channels); i++) {
+        int ri = vg_store_listen(store, channels[i]);
+        if (r == 0)
+            r = ri;
+    }
+    return r;
 }
 
 static void add_member(JsonBuilder *b, const char *name, const char *value)
@@ -112,6 +118,25 @@ int vg_cluster_send_revoke(vg_store *store, const char *from, const char *by, co
     add_member(b, "reason", reason);
     json_builder_end_object(b);
     return send_event(store, VG_CLUSTER_REVOKE_CHANNEL, b);
+}
+
+int vg_cluster_send_role(vg_store *store, const char *from, const char *by, const char *user,
+                         const char *vm, vg_role role)
+{
+    g_autoptr(JsonBuilder) b = NULL;
+
+    if (!store || !vg_name_valid(from) || !by_ok(by) || !vg_name_valid(user) ||
+        !vg_vm_name_valid(vm) || (unsigned)role > VG_ROLE_OBSERVER)
+        return -EINVAL;
+    b = json_builder_new();
+    json_builder_begin_object(b);
+    add_member(b, "from", from);
+    add_member(b, "by", by);
+    add_member(b, "user", user);
+    add_member(b, "vm", vm);
+    add_member(b, "role", vg_role_name(role));
+    json_builder_end_object(b);
+    return send_event(store, VG_CLUSTER_ROLE_CHANNEL, b);
 }
 
 /* Remembers each (user, VM) answer of one recheck: a user with many viewers is asked once. */
@@ -213,6 +238,22 @@ static void handle_revoke(vg_store *store, vg_sessions *sessions, vg_audit *audi
     vg_cluster_recheck(store, sessions, audit, by, user, vm, reason);
 }
 
+static void handle_role(vg_sessions *sessions, JsonObject *o, const char *by)
+{
+    const char *user = member(o, "user"), *vm = member(o, "vm"), *name = member(o, "role");
+    vg_role role;
+    unsigned n;
+
+    if (!vg_name_valid(user) || !vg_vm_name_valid(vm) || !name || vg_role_parse(name, &role) < 0) {
+        vg_warning(TAG, "a role event from %s names no valid user, VM or role: dropped", by);
+        return;
+    }
+    n = vg_sessions_set_role(sessions, vm, user, role);
+    if (n > 0)
+        vg_notice(TAG, "%u viewer%s of user %s on VM %s now %s, as %s changed it", n,
+                  n == 1 ? "" : "s", user, vm, vg_role_name(role), by);
+}
+
 void vg_cluster_handle(vg_store *store, vg_sessions *sessions, vg_audit *audit, const char *self,
                        const char *channel, const char *payload)
 {
@@ -249,6 +290,10 @@ void vg_cluster_handle(vg_store *store, vg_sessions *sessions, vg_audit *audit, 
     by = g_strdup_printf("%s@%s", admin, from);
     if (strcmp(channel, VG_CLUSTER_KICK_CHANNEL) == 0)
         handle_kick(sessions, audit, self, o, by);
-    else if (strcmp(channel, VG_CLUSTER_REVOKE_CHANNEL) == 0 && strcmp(from, self) != 0)
-        handle_revoke(store, sessions, audit, o, by); /* the sender ended its own viewers */
+    else if (strcmp(from, self) == 0)
+        return; /* the sender ended or changed its own viewers itself */
+    else if (strcmp(channel, VG_CLUSTER_REVOKE_CHANNEL) == 0)
+        handle_revoke(store, sessions, audit, o, by);
+    else if (strcmp(channel, VG_CLUSTER_ROLE_CHANNEL) == 0)
+        handle_role(sessions, o, by);
 }

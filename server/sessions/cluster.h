@@ -9,6 +9,10 @@
  *   (user or vm null: any): access was taken away; every other instance
  *   checks its live viewers of that user and VM against the store
  *   (vg_store_user_may_reach) and ends those no longer allowed.
+ * - VG_CLUSTER_ROLE_CHANNEL: {"from", "by", "user", "vm", "role"}: a
+ *   user's assignment to a VM changed role; every other instance gives its
+ *   live viewers of that user on that VM the new role (their next input
+ *   event is checked against it), as the instance that changed it does.
  *
  * Payloads are JSON objects, each string bounded, the whole below
  * VG_STORE_NOTIFY_PAYLOAD_MAX; what arrives is checked the same way
@@ -28,12 +32,13 @@
 
 #define VG_CLUSTER_KICK_CHANNEL   "vmgate_kick"
 #define VG_CLUSTER_REVOKE_CHANNEL "vmgate_revoke"
+#define VG_CLUSTER_ROLE_CHANNEL   "vmgate_role"
 
 /** Longest kick reason carried, in bytes (what the admin command allows). */
 #define VG_CLUSTER_REASON_MAX 256
 
-/** Listen to both channels on @store (the instance's own connection). @return as vg_store_listen.
- */
+/** Listen to the three channels on @store (the instance's own connection). @return as
+ * vg_store_listen. */
 int vg_cluster_listen(vg_store *store);
 
 /**
@@ -52,6 +57,13 @@ int vg_cluster_send_kick(vg_store *store, const char *from, const char *by, cons
  */
 int vg_cluster_send_revoke(vg_store *store, const char *from, const char *by, const char *user,
                            const char *vm, const char *reason);
+
+/**
+ * Tell every instance that @user's role on @vm is now @role.
+ * @return as vg_cluster_send_kick.
+ */
+int vg_cluster_send_role(vg_store *store, const char *from, const char *by, const char *user,
+                         const char *vm, vg_role role);
 
 /**
  * An event from the bus, for instance @self: kick, or check the live

@@ -3,7 +3,8 @@
  * they arrive, against a real SQLite store and session registry: a kick
  * for this instance ends that viewer, one for another does nothing; a
  * revocation ends exactly the viewers the store no longer allows, and not
- * on the instance that sent it; a bus that came back checks every viewer;
+ * on the instance that sent it; a role changed elsewhere applies to the
+ * viewers concerned; a bus that came back checks every viewer;
  * malformed or oversized events change nothing. Sending needs a bus:
  * SQLite says so (-ENOTSUP); test_store_pg covers delivery.
  */
@@ -219,6 +220,38 @@ static void test_cluster_revocation_ends_only_viewers_the_store_no_longer_allows
                     "v4: your account was disabled");
 }
 
+/* A role changed elsewhere applies to this instance's viewers of that user and VM only. */
+static void test_cluster_role_change_reaches_the_users_viewers_of_that_vm(void **state)
+{
+    fixture *f = *state;
+
+    assert_true(vg_sessions_may_input(f->sessions, f->ids[0]));
+    assert_true(vg_sessions_may_input(f->sessions, f->ids[1]));
+    handle(f, VG_CLUSTER_ROLE_CHANNEL,
+           "{\"from\":\"gw-a\",\"by\":\"root\",\"user\":\"alice\",\"vm\":\"vm1\","
+           "\"role\":\"observer\"}");
+    assert_false(vg_sessions_may_input(f->sessions, f->ids[0]));
+    assert_true(vg_sessions_may_input(f->sessions, f->ids[1])); /* her other VM */
+    assert_true(vg_sessions_may_input(f->sessions, f->ids[3]));
+    /* Not a role, or the sender's own event: nothing. */
+    handle(f, VG_CLUSTER_ROLE_CHANNEL,
+           "{\"from\":\"gw-a\",\"by\":\"root\",\"user\":\"alice\",\"vm\":\"vm1\","
+           "\"role\":\"admin\"}");
+    vg_cluster_handle(f->store, f->sessions, NULL, "gw-a", VG_CLUSTER_ROLE_CHANNEL,
+                      "{\"from\":\"gw-a\",\"by\":\"root\",\"user\":\"alice\","
+                      "\"vm\":\"vm1\",\"role\":\"owner\"}");
+    assert_false(vg_sessions_may_input(f->sessions, f->ids[0]));
+    handle(f, VG_CLUSTER_ROLE_CHANNEL,
+           "{\"from\":\"gw-a\",\"by\":\"root\",\"user\":\"alice\",\"vm\":\"vm1\","
+           "\"role\":\"controller\"}");
+    assert_true(vg_sessions_may_input(f->sessions, f->ids[0]));
+    assert_int_equal(
+        vg_cluster_send_role(f->store, "gw-a", "root", "alice", "vm1", VG_ROLE_OBSERVER), -ENOTSUP);
+    assert_int_equal(
+        vg_cluster_send_role(f->store, "gw-a", "root", "alice", "a/b", VG_ROLE_OBSERVER), -EINVAL);
+    assert_kicks(f, "");
+}
+
 /* Events sent while the bus was away are lost: every viewer is checked. */
 static void test_cluster_bus_back_checks_every_viewer(void **state)
 {
@@ -254,6 +287,7 @@ int main(void)
         T(test_cluster_kick_ends_the_named_viewer_of_this_instance_only),
         T(test_cluster_malformed_events_change_nothing),
         T(test_cluster_revocation_ends_only_viewers_the_store_no_longer_allows),
+        T(test_cluster_role_change_reaches_the_users_viewers_of_that_vm),
         T(test_cluster_bus_back_checks_every_viewer),
         T(test_cluster_sending_needs_a_bus_and_valid_fields),
 #undef T
