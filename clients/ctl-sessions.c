@@ -46,9 +46,38 @@ static void print_sessions(vg_control_response *resp, void *data)
     vg_ctl_table_free(t);
 }
 
+/* Name the instances whose viewers the list leaves out (down or stopped: nothing says their
+ * viewers are still there). Nothing when the instances cannot be listed. */
+static void print_left_out(ctl *c)
+{
+    vg_control_response *resp = NULL;
+    g_autoptr(GString) names = g_string_new("");
+    JsonArray *a;
+
+    if (vg_ctl_call(c, VG_CONTROL_CMD_INSTANCE_LIST, NULL, &resp) != EXIT_OK)
+        return;
+    a = vg_ctl_result_array(resp);
+    for (guint i = 0; a && i < json_array_get_length(a); i++) {
+        JsonObject *o = json_array_get_object_element(a, i);
+        const char *status = vg_ctl_str(o, "status");
+        if (vg_ctl_flag(o, "self") || !status || strcmp(status, "up") == 0)
+            continue;
+        g_string_append_printf(names, "%s%s (%s)", names->len ? ", " : "", vg_ctl_str(o, "name"),
+                               status);
+    }
+    if (names->len)
+        printf("(not listed: the viewers of %s)\n", names->str);
+    vg_control_response_free(resp);
+}
+
 int vg_ctl_session_list(ctl *c, char **argv)
 {
-    return vg_ctl_run(c, VG_CONTROL_CMD_SESSION_LIST, NULL, print_sessions, NULL);
+    int st = vg_ctl_run(c, VG_CONTROL_CMD_SESSION_LIST, NULL, print_sessions, NULL);
+
+    (void)argv;
+    if (st == EXIT_OK && !c->json)
+        print_left_out(c);
+    return st;
 }
 
 static void print_kick(vg_control_response *resp, void *data)
