@@ -346,6 +346,9 @@ def test_sessions_are_listed_kicked_and_revoked_across_instances():
                     t.close()
                 if any(k[0] == "gw-b" for k in sessions(a)):
                     fail("A lists a stopped instance's viewers")
+                text = a.ok("session", "list")
+                if "(not listed: the viewers of gw-b (stopped))" not in text:
+                    fail("session list on A does not say gw-b's viewers are left out:\n%s" % text)
                 rc, _, err = a.ctl("session", "kick", "gw-b/" + got[0][1])
                 if rc == 0 or "instance 'gw-b' is stopped" not in err:
                     fail("kick on a stopped instance: rc %d, %r" % (rc, err))
