@@ -25,7 +25,7 @@ static void print_sessions(vg_control_response *resp, void *data)
 {
     JsonArray *a = vg_ctl_result_array(resp);
     vg_ctl_table *t = vg_ctl_table_new("SESSION", "VM", "VIEWER", "USER", "PROTOCOL", "ROLE",
-                                       "ADDRESS", "SINCE", NULL);
+                                       "ADDRESS", "SINCE", "INSTANCE", NULL);
 
     for (guint i = 0; a && i < json_array_get_length(a); i++) {
         JsonObject *s = json_array_get_object_element(a, i);
@@ -35,7 +35,8 @@ static void print_sessions(vg_control_response *resp, void *data)
             g_autofree char *since = local_time(vg_ctl_num(v, "since"));
             vg_ctl_table_add(t, vg_ctl_str(s, "id"), vg_ctl_str(s, "vm"), vg_ctl_str(v, "id"),
                              vg_ctl_str(v, "user"), vg_ctl_str(v, "protocol"),
-                             vg_ctl_str(v, "role"), vg_ctl_str(v, "address"), since);
+                             vg_ctl_str(v, "role"), vg_ctl_str(v, "address"), since,
+                             vg_ctl_str(s, "instance"));
         }
     }
     if (vg_ctl_table_rows(t) == 0)
@@ -45,9 +46,38 @@ static void print_sessions(vg_control_response *resp, void *data)
     vg_ctl_table_free(t);
 }
 
+/* Name the instances whose viewers the list leaves out (down or stopped: nothing says their
+ * viewers are still there). Nothing when the instances cannot be listed. */
+static void print_left_out(ctl *c)
+{
+    vg_control_response *resp = NULL;
+    g_autoptr(GString) names = g_string_new("");
+    JsonArray *a;
+
+    if (vg_ctl_call(c, VG_CONTROL_CMD_INSTANCE_LIST, NULL, &resp) != EXIT_OK)
+        return;
+    a = vg_ctl_result_array(resp);
+    for (guint i = 0; a && i < json_array_get_length(a); i++) {
+        JsonObject *o = json_array_get_object_element(a, i);
+        const char *status = vg_ctl_str(o, "status");
+        if (vg_ctl_flag(o, "self") || !status || strcmp(status, "up") == 0)
+            continue;
+        g_string_append_printf(names, "%s%s (%s)", names->len ? ", " : "", vg_ctl_str(o, "name"),
+                               status);
+    }
+    if (names->len)
+        printf("(not listed: the viewers of %s)\n", names->str);
+    vg_control_response_free(resp);
+}
+
 int vg_ctl_session_list(ctl *c, char **argv)
 {
-    return vg_ctl_run(c, VG_CONTROL_CMD_SESSION_LIST, NULL, print_sessions, NULL);
+    int st = vg_ctl_run(c, VG_CONTROL_CMD_SESSION_LIST, NULL, print_sessions, NULL);
+
+    (void)argv;
+    if (st == EXIT_OK && !c->json)
+        print_left_out(c);
+    return st;
 }
 
 static void print_kick(vg_control_response *resp, void *data)
@@ -55,8 +85,12 @@ static void print_kick(vg_control_response *resp, void *data)
     JsonObject *o = vg_ctl_result_object(resp);
     int64_t n = vg_ctl_num(o, "kicked");
 
-    printf("kicked %s: %" PRId64 " viewer%s disconnected\n", vg_ctl_str(o, "id"), n,
-           n == 1 ? "" : "s");
+    if (vg_ctl_flag(o, "sent"))
+        printf("kick of %s sent to instance %s: %" PRId64 " viewer%s to disconnect\n",
+               vg_ctl_str(o, "id"), vg_ctl_str(o, "instance"), n, n == 1 ? "" : "s");
+    else
+        printf("kicked %s: %" PRId64 " viewer%s disconnected\n", vg_ctl_str(o, "id"), n,
+               n == 1 ? "" : "s");
 }
 
 int vg_ctl_session_kick(ctl *c, char **argv)

@@ -63,8 +63,10 @@ void vg_admin_kick_revoked(vg_admin_call *k, const char *user, const char *vm, c
     g_autoptr(GPtrArray) list = NULL;
     g_autoptr(GPtrArray) users = g_ptr_array_new_with_free_func(g_free);
 
-    if (!c->sessions)
+    if (!c->sessions) {
+        vg_admin_revoke_elsewhere(k, user, vm, reason);
         return;
+    }
     list = vg_sessions_list(c->sessions);
     for (guint i = 0; i < list->len; i++) {
         vg_session_info *s = g_ptr_array_index(list, i);
@@ -80,6 +82,8 @@ void vg_admin_kick_revoked(vg_admin_call *k, const char *user, const char *vm, c
     for (guint i = 0; i < users->len; i++)
         if (!user_reaches_vm(k, g_ptr_array_index(users, i), vm))
             vg_admin_kick_user_on(k, g_ptr_array_index(users, i), vm, reason);
+    /* The VM's viewers may be another instance's: that one checks them against the store. */
+    vg_admin_revoke_elsewhere(k, user, vm, reason);
 }
 
 int vg_admin_cmd_assign(vg_admin_call *k)
@@ -112,9 +116,12 @@ int vg_admin_cmd_assign(vg_admin_call *k)
         vg_audit_assign(c->audit, k->user, user, vm, role);
     else if (c->audit && before != role)
         vg_audit_role_change(c->audit, k->user, user, vm, before, role);
-    /* Live viewers take the new role with their next input event. */
-    if (had && before != role && c->sessions)
-        vg_sessions_set_role(c->sessions, vm, user, role);
+    /* Live viewers take the new role with their next input event, on every instance. */
+    if (had && before != role) {
+        if (c->sessions)
+            vg_sessions_set_role(c->sessions, vm, user, role);
+        vg_admin_role_elsewhere(k, user, vm, role);
+    }
 
     json_builder_begin_object(b);
     json_builder_set_member_name(b, "user");

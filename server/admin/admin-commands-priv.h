@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "admin-priv.h"
+#include "cluster.h"
 #include "control-commands.h"
 #include "control.h"
 
@@ -114,6 +115,18 @@ unsigned vg_admin_kick_user_on(vg_admin_call *k, const char *user, const char *v
 /** After a revocation: end the live viewers of @vm (@user's only, unless NULL) who can
  * no longer reach it by an assignment or a pool, with @reason (admin-assign.c). */
 void vg_admin_kick_revoked(vg_admin_call *k, const char *user, const char *vm, const char *reason);
+
+/**
+ * Tell the other instances sharing the store that @user (NULL: any) lost
+ * access to @vm (NULL: any): each ends its own live viewers no longer
+ * allowed (cluster.h). A failure to send is logged, not the command's.
+ */
+void vg_admin_revoke_elsewhere(vg_admin_call *k, const char *user, const char *vm,
+                               const char *reason);
+
+/** Tell the other instances that @user's role on @vm is now @role: each gives its own live
+ * viewers of them that role (cluster.h). A failure to send is logged, not the command's. */
+void vg_admin_role_elsewhere(vg_admin_call *k, const char *user, const char *vm, vg_role role);
 
 /** {k1: v1, k2: v2}. */
 JsonNode *vg_admin_pair_result(const char *k1, const char *v1, const char *k2, const char *v2);

@@ -165,6 +165,38 @@ unsigned vg_admin_kick_user_on(vg_admin_call *k, const char *user, const char *v
     return kicked;
 }
 
+void vg_admin_revoke_elsewhere(vg_admin_call *k, const char *user, const char *vm,
+                               const char *reason)
+{
+    const struct vg_admin_ctx *c = ctx(k);
+    int r;
+
+    if (!c->instance)
+        return;
+    r = vg_cluster_send_revoke(c->store, c->instance, k->user, user, vm, reason);
+    /* SQLite: one host, no one else to tell. */
+    if (r < 0 && r != -ENOTSUP)
+        vg_warning(TAG,
+                   "the other instances could not be told that access was removed (user %s, "
+                   "VM %s): %s; their viewers concerned stay until kicked",
+                   user ? user : "any", vm ? vm : "any", g_strerror(-r));
+}
+
+void vg_admin_role_elsewhere(vg_admin_call *k, const char *user, const char *vm, vg_role role)
+{
+    const struct vg_admin_ctx *c = ctx(k);
+    int r;
+
+    if (!c->instance)
+        return;
+    r = vg_cluster_send_role(c->store, c->instance, k->user, user, vm, role);
+    if (r < 0 && r != -ENOTSUP)
+        vg_warning(TAG,
+                   "the other instances could not be told of user %s's new role on VM %s: %s; "
+                   "their viewers keep the old one until they log in again",
+                   user, vm, g_strerror(-r));
+}
+
 JsonNode *vg_admin_pair_result(const char *k1, const char *v1, const char *k2, const char *v2)
 {
     g_autoptr(JsonBuilder) b = json_builder_new();

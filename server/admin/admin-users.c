@@ -117,9 +117,14 @@ int vg_admin_cmd_user_passwd(vg_admin_call *k)
     return 0;
 }
 
+/* End @user's viewers here, and have the other instances end theirs (the store says the user
+ * is disabled or gone, so none is allowed). @return how many ended here. */
 static unsigned kick_user(vg_admin_call *k, const char *user, const char *reason)
 {
-    return vg_admin_kick_user_on(k, user, NULL, reason);
+    unsigned n = vg_admin_kick_user_on(k, user, NULL, reason);
+
+    vg_admin_revoke_elsewhere(k, user, NULL, reason);
+    return n;
 }
 
 static int set_disabled(vg_admin_call *k, bool disabled)

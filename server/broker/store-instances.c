@@ -17,20 +17,33 @@ static bool info_valid(const vg_store_instance_info *i)
            i->vnc_port <= 65535 && i->rdp_port <= 65535 && i->web_port <= 65535;
 }
 
+/* Register, and forget the viewers an earlier run of the instance left. */
+static int register_body(vg_store *s, void *data)
+{
+    const vg_store_instance_info *i = data;
+    int r;
+
+    r = vg_store_run_locked(s,
+                            "INSERT INTO instances (name, address, vnc_port, rdp_port, web_port, "
+                            "started, heartbeat, stopped) "
+                            "VALUES (?1, ?2, ?3, ?4, ?5, vg_now_ms(), vg_now_ms(), 0) "
+                            "ON CONFLICT (name) DO UPDATE SET address = excluded.address, "
+                            "vnc_port = excluded.vnc_port, rdp_port = excluded.rdp_port, "
+                            "web_port = excluded.web_port, started = excluded.started, "
+                            "heartbeat = excluded.heartbeat, stopped = 0",
+                            "register instance", "ttiii", i->name, i->address, (int64_t)i->vnc_port,
+                            (int64_t)i->rdp_port, (int64_t)i->web_port);
+    if (r == 0)
+        r = vg_store_run_locked(s, "DELETE FROM viewers WHERE instance = ?1", "clear viewers", "t",
+                                i->name);
+    return r;
+}
+
 int vg_store_instance_register(vg_store *s, const vg_store_instance_info *i)
 {
     if (!info_valid(i))
         return -EINVAL;
-    return vg_store_change(s, false,
-                           "INSERT INTO instances (name, address, vnc_port, rdp_port, web_port, "
-                           "started, heartbeat, stopped) "
-                           "VALUES (?1, ?2, ?3, ?4, ?5, vg_now_ms(), vg_now_ms(), 0) "
-                           "ON CONFLICT (name) DO UPDATE SET address = excluded.address, "
-                           "vnc_port = excluded.vnc_port, rdp_port = excluded.rdp_port, "
-                           "web_port = excluded.web_port, started = excluded.started, "
-                           "heartbeat = excluded.heartbeat, stopped = 0",
-                           "register instance", "ttiii", i->name, i->address, (int64_t)i->vnc_port,
-                           (int64_t)i->rdp_port, (int64_t)i->web_port);
+    return vg_store_transact(s, register_body, (void *)i);
 }
 
 int vg_store_instance_heartbeat(vg_store *s, const char *name)
@@ -43,12 +56,28 @@ int vg_store_instance_heartbeat(vg_store *s, const char *name)
                            "heartbeat", "t", name);
 }
 
+/* Stopped, and its viewers gone with it. */
+static int stop_body(vg_store *s, void *data)
+{
+    const char *name = data;
+    int64_t changed = 0;
+    int r;
+
+    r = vg_store_run_changes_locked(s, "UPDATE instances SET stopped = 1 WHERE name = ?1",
+                                    "stop instance", &changed, "t", name);
+    if (r == 0 && changed == 0)
+        r = -ENOENT;
+    if (r == 0)
+        r = vg_store_run_locked(s, "DELETE FROM viewers WHERE instance = ?1", "clear viewers", "t",
+                                name);
+    return r;
+}
+
 int vg_store_instance_stop(vg_store *s, const char *name)
 {
     if (!vg_name_valid(name))
         return -EINVAL;
-    return vg_store_change(s, true, "UPDATE instances SET stopped = 1 WHERE name = ?1",
-                           "stop instance", "t", name);
+    return vg_store_transact(s, stop_body, (void *)name);
 }
 
 void vg_store_instance_free(vg_store_instance *i)
@@ -68,12 +97,6 @@ void vg_store_placement_free(vg_store_placement *p)
     g_free(p->instance);
     g_free(p->state);
     g_free(p);
-}
-
-/* Up: not stopped, and the heartbeat younger than the bound (a list's rows carry both). */
-static bool is_up(bool stopped, int64_t age_ms, int64_t down_after_ms)
-{
-    return !stopped && age_ms < down_after_ms;
 }
 
 static void *make_instance(const vg_store_row *row)
@@ -110,7 +133,7 @@ int vg_store_instance_list(vg_store *s, int64_t down_after_ms, GPtrArray **out)
     g_mutex_unlock(&s->lock);
     for (guint k = 0; r == 0 && k < (*out)->len; k++) {
         vg_store_instance *i = g_ptr_array_index(*out, k);
-        i->up = is_up(i->stopped, i->age_ms, down_after_ms);
+        i->up = vg_store_instance_is_up(i->stopped, i->age_ms, down_after_ms);
     }
     return r;
 }
@@ -157,7 +180,7 @@ int vg_store_placement_list(vg_store *s, int64_t down_after_ms, GPtrArray **out)
     g_mutex_unlock(&s->lock);
     for (guint k = 0; r == 0 && k < (*out)->len; k++) {
         placement_row *pr = g_ptr_array_index(*out, k);
-        pr->p.instance_up = is_up(pr->stopped, pr->age_ms, down_after_ms);
+        pr->p.instance_up = vg_store_instance_is_up(pr->stopped, pr->age_ms, down_after_ms);
     }
     return r;
 }

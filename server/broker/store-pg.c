@@ -21,6 +21,11 @@
  *   connection lost inside a transaction fails that mutation (and a COMMIT
  *   whose answer was lost may or may not have been applied, as with any
  *   client of a database server).
+ * - The event bus: LISTEN on the store's connection for each channel asked
+ *   (again on every new connection, which then reports that events may
+ *   have been missed: NOTIFY is not queued for a connection that is
+ *   gone), pg_notify() outside a transaction, and a bounded wait on the
+ *   connection's socket (PQconsumeInput, PQnotifies).
  * - Schema version in the table vmgate_schema; each migration step takes
  *   pg_advisory_xact_lock, so two instances starting at once migrate one
  *   after the other.
@@ -31,6 +36,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -58,8 +64,11 @@ typedef struct store_pg {
     char *dsn;      /* secret if it holds a password: never logged */
     char *password; /* from password_file, or NULL; secret */
     char connect_timeout[16];
-    bool in_tx; /* a transaction is open on conn */
-    bool lost;  /* the last call found the server gone (for the "reconnected" notice) */
+    bool in_tx;          /* a transaction is open on conn */
+    bool lost;           /* the last call found the server gone (for the "reconnected" notice) */
+    GPtrArray *channels; /* listened to on every connection (of char *), or NULL */
+    bool connected_once; /* a connection was made before: a new one may have missed events */
+    bool missed;         /* a new connection since the last wait: notifications may be lost */
 } store_pg;
 
 static store_pg *pg_of(vg_store *s)
@@ -149,6 +158,25 @@ static int connect_locked(vg_store *s)
         return -EIO;
     }
     PQclear(res);
+    /* Channels are per connection: listen again; what was sent meanwhile is lost. */
+    for (guint i = 0; q->channels && i < q->channels->len; i++) {
+        g_autofree char *sql =
+            g_strdup_printf("LISTEN %s", (const char *)g_ptr_array_index(q->channels, i));
+        res = PQexec(q->conn, sql);
+        if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+            m = conn_message(q->conn);
+            vg_store_fail_log(s, "%s: listen: %s", s->path, m);
+            g_free(m);
+            PQclear(res);
+            PQfinish(q->conn);
+            q->conn = NULL;
+            return -EIO;
+        }
+        PQclear(res);
+    }
+    if (q->connected_once && q->channels && q->channels->len > 0)
+        q->missed = true;
+    q->connected_once = true;
     if (q->lost)
         vg_notice(TAG, "%s: connected again", s->path);
     q->lost = false;
@@ -394,6 +422,83 @@ static int pg_version_set_locked(vg_store *s, int64_t version)
                                "i", version);
 }
 
+/* The channel names are [a-z_] (store-bus.c checked): no quoting needed. */
+static int pg_listen_locked(vg_store *s, const char *channel)
+{
+    store_pg *q = pg_of(s);
+    g_autofree char *sql = g_strdup_printf("LISTEN %s", channel);
+
+    if (!q->channels)
+        q->channels = g_ptr_array_new_with_free_func(g_free);
+    if (!g_ptr_array_find_with_equal_func(q->channels, channel, g_str_equal, NULL))
+        g_ptr_array_add(q->channels, g_strdup(channel));
+    /* A connection made now listens to it already. */
+    if (!connected(q))
+        return connect_locked(s);
+    return pg_exec_locked(s, sql, "listen");
+}
+
+static int pg_notify_locked(vg_store *s, const char *channel, const char *payload)
+{
+    /* Outside a transaction: delivered as soon as the statement ends. */
+    return pg_run_locked(s, "SELECT pg_notify(?1, ?2)", "notify",
+                         (const vg_store_param[]){{'t', channel, 0}, {'t', payload, 0}}, 2, NULL,
+                         NULL, NULL);
+}
+
+/* Move the notifications libpq has read into @out. */
+static void take_notifies(store_pg *q, GPtrArray *out)
+{
+    PGnotify *n;
+
+    while ((n = PQnotifies(q->conn)) != NULL) {
+        g_ptr_array_add(out, vg_store_notification_new(n->relname, n->extra));
+        PQfreemem(n);
+    }
+}
+
+static int pg_wait_locked(vg_store *s, int wake_fd, int timeout_ms, GPtrArray *out)
+{
+    store_pg *q = pg_of(s);
+    struct pollfd fds[2];
+    nfds_t nfds = 1;
+    char *m;
+    int r;
+
+    if (q->missed) {
+        q->missed = false;
+        g_ptr_array_add(out, vg_store_notification_new(NULL, NULL));
+    }
+    if (!connected(q))
+        return -ECONNREFUSED;
+    /* Those that came with the answers to other statements first. */
+    take_notifies(q, out);
+    if (out->len > 0)
+        return 0;
+    fds[0] = (struct pollfd){.fd = PQsocket(q->conn), .events = POLLIN};
+    if (wake_fd >= 0)
+        fds[nfds++] = (struct pollfd){.fd = wake_fd, .events = POLLIN};
+    do
+        r = poll(fds, nfds, timeout_ms);
+    while (r < 0 && errno == EINTR);
+    if (r < 0)
+        return -errno;
+    if (r == 0 || !(fds[0].revents & (POLLIN | POLLHUP | POLLERR)))
+        return 0;
+    if (!PQconsumeInput(q->conn) || !connected(q)) {
+        m = conn_message(q->conn);
+        vg_store_fail_log(s, "%s: the connection to the database was lost: %s", s->path, m);
+        g_free(m);
+        q->lost = true;
+        /* The next call connects again (and listens again). */
+        PQfinish(q->conn);
+        q->conn = NULL;
+        return -ECONNREFUSED;
+    }
+    take_notifies(q, out);
+    return 0;
+}
+
 static void pg_close(vg_store *s)
 {
     store_pg *q = pg_of(s);
@@ -404,6 +509,7 @@ static void pg_close(vg_store *s)
     secret_free(q->dsn);
     secret_free(q->password);
     q->dsn = q->password = NULL;
+    g_clear_pointer(&q->channels, g_ptr_array_unref);
 }
 
 static const vg_store_ops pg_ops = {
@@ -417,6 +523,9 @@ static const vg_store_ops pg_ops = {
     .migrate_begin_locked = pg_migrate_begin_locked,
     .version_get_locked = pg_version_get_locked,
     .version_set_locked = pg_version_set_locked,
+    .listen_locked = pg_listen_locked,
+    .notify_locked = pg_notify_locked,
+    .wait_locked = pg_wait_locked,
     .close = pg_close,
 };
 

@@ -35,7 +35,7 @@ typedef struct vg_store_param {
 } vg_store_param;
 
 /** Parameters of one statement: ?1..?n, at most VG_STORE_PARAMS_MAX. */
-#define VG_STORE_PARAMS_MAX 8
+#define VG_STORE_PARAMS_MAX 10
 
 /**
  * A row of a result, every column as text (integers in decimal): values[i]
@@ -83,6 +83,24 @@ typedef struct vg_store_ops {
     int (*version_set_locked)(vg_store *s, int64_t version);
     /** Checks after migrations ran (optional). */
     int (*migrated_locked)(vg_store *s);
+    /**
+     * The event bus (optional: a back end without one leaves these NULL and
+     * the store answers -ENOTSUP). listen_locked subscribes this connection
+     * to @channel, for good: a connection made again listens again.
+     */
+    int (*listen_locked)(vg_store *s, const char *channel);
+    /** Send @payload on @channel, delivered once the statement ends (no transaction open). */
+    int (*notify_locked)(vg_store *s, const char *channel, const char *payload);
+    /**
+     * Wait at most @timeout_ms for a notification of a channel listened to
+     * or for @wake_fd (< 0: none) to be readable (it is not read), and
+     * append what arrived to @out (of vg_store_notification). One of
+     * channel NULL says the connection was made again since the last
+     * wait, so notifications may have been missed.
+     * @return 0; -ECONNREFUSED if the connection is gone (the next call
+     *         connects again); another negative errno.
+     */
+    int (*wait_locked)(vg_store *s, int wake_fd, int timeout_ms, GPtrArray *out);
     /** Close the connection and free the back end's part. */
     void (*close)(vg_store *s);
 } vg_store_ops;
@@ -101,6 +119,18 @@ struct vg_store {
  */
 #define vg_store_fail_log(s, ...)                                                                  \
     vg_log((s)->quiet ? VG_LOG_DEBUG : VG_LOG_WARNING, VG_STORE_TAG, __VA_ARGS__)
+
+/** A notification received (wait_locked); channel NULL: some may have been missed. */
+typedef struct vg_store_notification {
+    char *channel;
+    char *payload;
+} vg_store_notification;
+
+/** Make a notification for wait_locked's list (strings copied; NULL stays NULL). */
+vg_store_notification *vg_store_notification_new(const char *channel, const char *payload);
+
+/** Free one (the list's free func). */
+void vg_store_notification_free(void *n);
 
 /** Set up the base of a back end's store (ops, lock, display name). */
 void vg_store_base_init(vg_store *s, const vg_store_ops *ops, const char *path);
@@ -201,6 +231,12 @@ int64_t vg_store_row_int(const vg_store_row *row, int col);
 
 /** Whether a column is SQL NULL. */
 bool vg_store_row_is_null(const vg_store_row *row, int col);
+
+/** Up: not stopped, and the heartbeat younger than the bound (a list's rows carry both). */
+static inline bool vg_store_instance_is_up(bool stopped, int64_t age_ms, int64_t down_after_ms)
+{
+    return !stopped && age_ms < down_after_ms;
+}
 
 /** The row id of user @name. @return 0; -ENOENT; another negative errno. */
 int vg_store_user_id_locked(vg_store *s, const char *name, int64_t *id);

@@ -110,6 +110,24 @@ const char *const vg_store_sqlite_migrations[] = {
     "  record TEXT NOT NULL"
     ");"
     "CREATE INDEX audit_at ON audit(at, id);",
+    /*
+     * 5: each instance's live viewers, as its heartbeat last wrote them
+     * (ids are the instance's own, unique within it). Gone with the
+     * instance's row; cleared when it registers and when it stops.
+     */
+    "CREATE TABLE viewers ("
+    "  instance TEXT NOT NULL REFERENCES instances(name) ON DELETE CASCADE,"
+    "  id TEXT NOT NULL,"
+    "  session TEXT NOT NULL,"
+    "  vm TEXT NOT NULL,"
+    "  user_name TEXT NOT NULL,"
+    "  protocol TEXT NOT NULL,"
+    "  role TEXT NOT NULL CHECK (role IN ('owner', 'controller', 'observer')),"
+    "  address TEXT NOT NULL,"
+    "  since INTEGER NOT NULL,"
+    "  PRIMARY KEY (instance, id)"
+    ");"
+    "CREATE INDEX viewers_user ON viewers(user_name);",
 };
 
 /*
@@ -211,6 +229,20 @@ const char *const vg_store_pg_migrations[] = {
     "  record TEXT NOT NULL"
     ");"
     "CREATE INDEX audit_at ON audit(at, id);",
+    /* 5: each instance's live viewers, as on SQLite. */
+    "CREATE TABLE viewers ("
+    "  instance TEXT COLLATE \"C\" NOT NULL REFERENCES instances(name) ON DELETE CASCADE,"
+    "  id TEXT COLLATE \"C\" NOT NULL,"
+    "  session TEXT COLLATE \"C\" NOT NULL,"
+    "  vm TEXT COLLATE \"C\" NOT NULL,"
+    "  user_name TEXT COLLATE \"C\" NOT NULL,"
+    "  protocol TEXT NOT NULL,"
+    "  role TEXT NOT NULL CHECK (role IN ('owner', 'controller', 'observer')),"
+    "  address TEXT NOT NULL,"
+    "  since BIGINT NOT NULL,"
+    "  PRIMARY KEY (instance, id)"
+    ");"
+    "CREATE INDEX viewers_user ON viewers(user_name);",
 };
 
 #define N_SQLITE (sizeof(vg_store_sqlite_migrations) / sizeof(vg_store_sqlite_migrations[0]))

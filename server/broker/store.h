@@ -418,7 +418,8 @@ typedef struct vg_store_placement {
 
 /**
  * Register instance @info->name (again): its address and ports replaced,
- * started and heartbeat set to now, no longer stopped. Its placements stay
+ * started and heartbeat set to now, no longer stopped; the viewers an
+ * earlier run left are removed (one transaction). Its placements stay
  * until replaced.
  * @return 0; -EINVAL for a bad name, an empty address or a port above 65535.
  */
@@ -432,7 +433,8 @@ int vg_store_instance_heartbeat(vg_store *store, const char *name);
 
 /**
  * Mark instance @name stopped (a clean exit): listed as stopped, its
- * placements kept (their VMs are unreachable until it registers again).
+ * placements kept (their VMs are unreachable until it registers again),
+ * its viewers removed (one transaction).
  * @return 0; -ENOENT; -EINVAL.
  */
 int vg_store_instance_stop(vg_store *store, const char *name);
@@ -554,5 +556,102 @@ int vg_store_audit_append(vg_store *store, const char *instance,
  *         a negative errno.
  */
 int vg_store_audit_tail(vg_store *store, unsigned n, GPtrArray **out);
+/*
+ * Live viewers across instances. Each instance writes its own viewers
+ * (vg_store_viewer_replace after it registers, then vg_store_viewer_update
+ * with what changed); registering and stopping clear them. Ids are the
+ * instance's own ("v12", session "s3"): an instance and an id name one.
+ */
+
+/** A live viewer as its instance last wrote it. */
+typedef struct vg_store_viewer {
+    char *instance; /**< when listed (ignored when written) */
+    char *id;       /**< viewer id, at most 23 bytes */
+    char *session;  /**< its session's id, at most 23 bytes */
+    char *vm;       /**< vg_vm_name_valid */
+    char *user;     /**< vg_name_valid */
+    char *protocol; /**< "vnc", "rdp", "web"; at most 7 bytes */
+    char *address;  /**< source address, at most 63 bytes */
+    vg_role role;
+    int64_t since;    /**< wall clock, seconds since the epoch */
+    bool instance_up; /**< its instance is up, when listed */
+} vg_store_viewer;
+
+/**
+ * Replace instance @instance's viewers by @viewers (of vg_store_viewer).
+ * @return 0; -ENOENT if the instance is not registered; -EINVAL for a bad
+ *         field.
+ */
+int vg_store_viewer_replace(vg_store *store, const char *instance, GPtrArray *viewers);
+
+/**
+ * Set @set (of vg_store_viewer, new or changed) and remove the ids in
+ * @removed (of char *) of instance @instance's viewers; NULL for none. One
+ * transaction.
+ * @return 0; -ENOENT if the instance is not registered; -EINVAL.
+ */
+int vg_store_viewer_update(vg_store *store, const char *instance, GPtrArray *set,
+                           GPtrArray *removed);
+
+/**
+ * Every instance's viewers, sorted by instance, VM, session and id, each
+ * with whether its instance is up (as vg_store_instance_list decides with
+ * @down_after_ms).
+ * @return 0 and *out set to a GPtrArray of vg_store_viewer; -EINVAL; -EIO.
+ */
+int vg_store_viewer_list(vg_store *store, int64_t down_after_ms, GPtrArray **out);
+
+/** Free a viewer record. NULL is fine. */
+void vg_store_viewer_free(vg_store_viewer *viewer);
+
+/**
+ * Whether user @user may reach VM @vm now: the user exists, is not
+ * disabled, and is assigned to the VM or entitled to a pool that holds
+ * it. The rule every instance applies to its live viewers when another
+ * one says access was taken away.
+ * @return 0 and *yes set; -EINVAL; a negative errno when the store cannot say.
+ */
+int vg_store_user_may_reach(vg_store *store, const char *user, const char *vm, bool *yes);
+
+/*
+ * The event bus between the instances sharing a store: PostgreSQL's
+ * LISTEN/NOTIFY. SQLite serves one host and has none: -ENOTSUP.
+ */
+
+/** Longest payload in bytes (PostgreSQL requires fewer than 8000). */
+#define VG_STORE_NOTIFY_PAYLOAD_MAX 7999
+
+/** Longest channel name (PostgreSQL's identifiers: 63 bytes); [a-z_] only. */
+#define VG_STORE_CHANNEL_MAX 63
+
+/** A notification received; @channel NULL: the connection was made again and some may have been
+ * missed (@payload NULL). */
+typedef void (*vg_store_notify_fn)(void *opaque, const char *channel, const char *payload);
+
+/**
+ * Listen to @channel on this connection from now on (again on every new
+ * connection, even when this call failed for want of one).
+ * @return 0; -EINVAL for a bad name; -ENOTSUP without a bus; -ECONNREFUSED.
+ */
+int vg_store_listen(vg_store *store, const char *channel);
+
+/**
+ * Send @payload (UTF-8 text, at most VG_STORE_NOTIFY_PAYLOAD_MAX bytes) on
+ * @channel to every connection listening to it, this one included.
+ * @return 0 once the server took it; -EMSGSIZE; -EINVAL; -ENOTSUP;
+ *         -ECONNREFUSED.
+ */
+int vg_store_notify(vg_store *store, const char *channel, const char *payload);
+
+/**
+ * Wait at most @timeout_ms (0 to 60000) for notifications of the channels
+ * listened to, or for @wake_fd (< 0: none) to be readable (it is not
+ * read), then call @fn for each notification received (without the
+ * store's lock: @fn may use the store).
+ * @return 0; -ENOTSUP without a bus; -ECONNREFUSED when the connection is
+ *         gone (the next store call connects again); -EINVAL.
+ */
+int vg_store_wait_notifications(vg_store *store, int wake_fd, int timeout_ms, vg_store_notify_fn fn,
+                                void *opaque);
 
 #endif /* VG_STORE_H */

@@ -5,8 +5,12 @@
 #include "instance.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
+#include "cluster.h"
 #include "log.h"
 
 #define TAG "instance"
@@ -14,19 +18,23 @@
 struct vg_instance {
     vg_store *store; /* the heartbeat's own connection */
     vg_registry *registry;
+    vg_sessions *sessions; /* NULL: no viewers written, no events handled */
+    vg_audit *audit;
     char *name, *address;
     GThread *thread;
+    int wake; /* eventfd: stop or new ports */
 
     GMutex lock; /* guards what follows */
-    GCond cond;
     bool stopping;
     bool reregister; /* the ports changed */
     unsigned ports[3];
 
     /* The heartbeat thread's own (the main thread's before it starts). */
     bool registered;
-    GHashTable *synced; /* VM name -> state as last written; NULL: write them all */
-    bool failing;       /* the last beat failed (logged once) */
+    GHashTable *synced;  /* VM name -> state as last written; NULL: write them all */
+    GHashTable *viewers; /* viewer id -> vg_store_viewer as last written; NULL: all */
+    bool listening;      /* the bus is there (PostgreSQL) */
+    bool failing;        /* the last beat failed (logged once) */
 };
 
 static int do_register(vg_instance *in)
@@ -45,6 +53,7 @@ static int do_register(vg_instance *in)
         in->registered = true;
         /* Whatever the store held for this name may be stale: write everything again. */
         g_clear_pointer(&in->synced, g_hash_table_unref);
+        g_clear_pointer(&in->viewers, g_hash_table_unref);
     }
     return r;
 }
@@ -123,6 +132,87 @@ static int sync_placements(vg_instance *in)
     return 0;
 }
 
+/* The live viewers now: id -> vg_store_viewer (as the store would hold them). */
+static GHashTable *current_viewers(vg_instance *in)
+{
+    GHashTable *now =
+        g_hash_table_new_full(g_str_hash, g_str_equal, NULL, (GDestroyNotify)vg_store_viewer_free);
+    g_autoptr(GPtrArray) list = vg_sessions_list(in->sessions);
+
+    for (guint i = 0; i < list->len; i++) {
+        vg_session_info *s = g_ptr_array_index(list, i);
+        if (!vg_vm_name_valid(s->vm))
+            continue;
+        for (guint j = 0; j < s->viewers->len; j++) {
+            vg_viewer_info *v = &g_array_index(s->viewers, vg_viewer_info, j);
+            vg_store_viewer *w;
+            /* A name the store would refuse would fail every write of the others too. */
+            if (!vg_name_valid(v->user))
+                continue;
+            w = g_new0(vg_store_viewer, 1);
+            w->id = g_strdup(v->id);
+            w->session = g_strdup(s->id);
+            w->vm = g_strdup(s->vm);
+            w->user = g_strdup(v->user);
+            w->protocol = g_strdup(v->protocol);
+            w->address = g_strdup(v->address);
+            w->role = v->role;
+            w->since = v->since;
+            g_hash_table_insert(now, w->id, w);
+        }
+    }
+    return now;
+}
+
+static bool viewer_same(const vg_store_viewer *a, const vg_store_viewer *b)
+{
+    return strcmp(a->session, b->session) == 0 && strcmp(a->vm, b->vm) == 0 &&
+           strcmp(a->user, b->user) == 0 && strcmp(a->protocol, b->protocol) == 0 &&
+           strcmp(a->address, b->address) == 0 && a->role == b->role && a->since == b->since;
+}
+
+/* As sync_placements, for the live viewers (a role change rewrites the viewer's row). */
+static int sync_viewers(vg_instance *in)
+{
+    g_autoptr(GPtrArray) set = g_ptr_array_new();
+    g_autoptr(GPtrArray) removed = g_ptr_array_new();
+    GHashTable *now;
+    GHashTableIter it;
+    gpointer key, value;
+    int r;
+
+    if (!in->sessions)
+        return 0;
+    now = current_viewers(in);
+    g_hash_table_iter_init(&it, now);
+    while (g_hash_table_iter_next(&it, &key, &value)) {
+        const vg_store_viewer *was = in->viewers ? g_hash_table_lookup(in->viewers, key) : NULL;
+        if (!was || !viewer_same(was, value))
+            g_ptr_array_add(set, value);
+    }
+    if (in->viewers) {
+        g_hash_table_iter_init(&it, in->viewers);
+        while (g_hash_table_iter_next(&it, &key, &value))
+            if (!g_hash_table_contains(now, key))
+                g_ptr_array_add(removed, key);
+        if (set->len == 0 && removed->len == 0) {
+            g_hash_table_unref(now);
+            return 0;
+        }
+        r = vg_store_viewer_update(in->store, in->name, set, removed);
+    } else {
+        r = vg_store_viewer_replace(in->store, in->name, set);
+    }
+    if (r < 0) {
+        g_hash_table_unref(now);
+        return r;
+    }
+    if (in->viewers)
+        g_hash_table_unref(in->viewers);
+    in->viewers = now;
+    return 0;
+}
+
 /* One beat: register if needed (or the row is gone), else a heartbeat; then the placements. */
 static void beat(vg_instance *in)
 {
@@ -141,6 +231,8 @@ static void beat(vg_instance *in)
     }
     if (r == 0)
         r = sync_placements(in);
+    if (r == 0)
+        r = sync_viewers(in);
     if (r < 0 && !in->failing) {
         vg_warning(TAG,
                    "instance %s: the heartbeat cannot be recorded in the store %s: %s (said "
@@ -153,33 +245,80 @@ static void beat(vg_instance *in)
     }
 }
 
+/* An event from the bus (vg_store_wait_notifications), on the heartbeat thread. */
+static void on_event(void *opaque, const char *channel, const char *payload)
+{
+    vg_instance *in = opaque;
+
+    vg_cluster_handle(in->store, in->sessions, in->audit, in->name, channel, payload);
+}
+
+/* Wait until @until (monotonic) for the bus's events (handled as they come) or a wake-up. */
+static void wait_until(vg_instance *in, int64_t until)
+{
+    for (;;) {
+        int64_t left = until - g_get_monotonic_time();
+        int ms, r = -ENOTSUP;
+        bool stop;
+
+        g_mutex_lock(&in->lock);
+        stop = in->stopping || in->reregister;
+        g_mutex_unlock(&in->lock);
+        if (stop || left <= 0)
+            return;
+        ms = (int)((left + 999) / 1000);
+        if (in->listening)
+            r = vg_store_wait_notifications(in->store, in->wake, ms, on_event, in);
+        if (r < 0) {
+            /* No bus (SQLite) or the connection is away (the next beat connects again). */
+            struct pollfd pfd = {.fd = in->wake, .events = POLLIN};
+            if (poll(&pfd, 1, ms) < 0 && errno != EINTR)
+                return;
+        }
+        {
+            uint64_t n;
+            /* Non-blocking: nothing to read is fine. */
+            if (read(in->wake, &n, sizeof(n)) < 0 && errno != EAGAIN)
+                return;
+        }
+    }
+}
+
 /* Beats every second on the monotonic clock (the first was vg_instance_start's); a beat that
- * took longer is not made up for; new ports are registered at once. */
+ * took longer is not made up for; new ports are registered at once. Between beats it waits
+ * on the bus, so an event is handled as it arrives, not at the next beat. */
 static gpointer heartbeat_thread(gpointer data)
 {
     vg_instance *in = data;
     const int64_t period = VG_INSTANCE_HEARTBEAT_MS * G_TIME_SPAN_MILLISECOND;
     int64_t next = g_get_monotonic_time() + period;
 
-    g_mutex_lock(&in->lock);
     for (;;) {
         int64_t now;
+        bool stopping;
 
-        while (!in->stopping && !in->reregister)
-            if (!g_cond_wait_until(&in->cond, &in->lock, next))
-                break;
-        if (in->stopping)
-            break;
-        g_mutex_unlock(&in->lock);
-        beat(in);
+        wait_until(in, next);
         g_mutex_lock(&in->lock);
+        stopping = in->stopping;
+        g_mutex_unlock(&in->lock);
+        if (stopping)
+            break;
+        beat(in);
         now = g_get_monotonic_time();
         next += period;
         if (next <= now)
             next = now + period;
     }
-    g_mutex_unlock(&in->lock);
     return NULL;
+}
+
+/* Wake the heartbeat thread (stop, or new ports). */
+static void wake(vg_instance *in)
+{
+    uint64_t one = 1;
+
+    if (write(in->wake, &one, sizeof(one)) < 0)
+        vg_debug(TAG, "wake: %s", g_strerror(errno)); /* full: it is awake already */
 }
 
 static void instance_free(vg_instance *in)
@@ -187,15 +326,19 @@ static void instance_free(vg_instance *in)
     vg_store_close(in->store);
     if (in->synced)
         g_hash_table_unref(in->synced);
+    if (in->viewers)
+        g_hash_table_unref(in->viewers);
+    if (in->wake >= 0)
+        close(in->wake);
     g_mutex_clear(&in->lock);
-    g_cond_clear(&in->cond);
     g_free(in->name);
     g_free(in->address);
     g_free(in);
 }
 
 int vg_instance_start(const vg_store_options *so, const vg_store_instance_info *info,
-                      vg_registry *registry, vg_instance **out)
+                      vg_registry *registry, vg_sessions *sessions, vg_audit *audit,
+                      vg_instance **out)
 {
     vg_instance *in;
     int r;
@@ -204,8 +347,17 @@ int vg_instance_start(const vg_store_options *so, const vg_store_instance_info *
         return -EINVAL;
     in = g_new0(vg_instance, 1);
     g_mutex_init(&in->lock);
-    g_cond_init(&in->cond);
+    in->wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (in->wake < 0) {
+        r = -errno;
+        vg_error(TAG, "instance %s: eventfd: %s", info->name, g_strerror(-r));
+        in->store = NULL;
+        instance_free(in);
+        return r;
+    }
     in->registry = registry;
+    in->sessions = sessions;
+    in->audit = audit;
     in->name = g_strdup(info->name);
     in->address = g_strdup(info->address);
     in->ports[0] = info->vnc_port;
@@ -219,6 +371,15 @@ int vg_instance_start(const vg_store_options *so, const vg_store_instance_info *
         return r;
     }
     vg_store_set_quiet(in->store, true);
+    /* The bus, on this connection: kicks and revocations from other instances. Listened to
+     * again by every new connection; without one (SQLite) there are no other instances. */
+    if (in->sessions) {
+        r = vg_cluster_listen(in->store);
+        in->listening = r != -ENOTSUP;
+        if (r < 0 && r != -ENOTSUP)
+            vg_warning(TAG, "instance %s: cannot listen for other instances' events yet: %s",
+                       in->name, g_strerror(-r));
+    }
     /* The first beat here, so the instance is listed once vmgated says it is ready. */
     beat(in);
     if (in->registered)
@@ -238,8 +399,8 @@ void vg_instance_set_ports(vg_instance *in, unsigned vnc, unsigned rdp, unsigned
     in->ports[1] = rdp;
     in->ports[2] = web;
     in->reregister = true;
-    g_cond_signal(&in->cond);
     g_mutex_unlock(&in->lock);
+    wake(in);
 }
 
 void vg_instance_stop(vg_instance *in)
@@ -250,8 +411,8 @@ void vg_instance_stop(vg_instance *in)
         return;
     g_mutex_lock(&in->lock);
     in->stopping = true;
-    g_cond_signal(&in->cond);
     g_mutex_unlock(&in->lock);
+    wake(in);
     g_thread_join(in->thread);
     r = vg_store_instance_stop(in->store, in->name);
     if (r < 0)

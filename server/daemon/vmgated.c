@@ -428,7 +428,7 @@ int main(int argc, char **argv)
         info.vnc_port = ports[0];
         info.rdp_port = ports[1];
         info.web_port = ports[2];
-        if ((r = vg_instance_start(&so, &info, d.registry, &d.instance)) < 0)
+        if ((r = vg_instance_start(&so, &info, d.registry, d.sessions, d.audit, &d.instance)) < 0)
             goto out;
     }
     d.idle = vg_idle_new(d.store, d.registry, d.sessions, d.audit);

@@ -6,15 +6,25 @@ VM unreachable (not shut off); B started again is up with its VM back; B
 stopped cleanly is stopped at once. The audit is shared: what happens on B
 (an admin command, a failed login) is in `vmgatectl audit` on A, with B's
 name, also when it happened while the database was down; and A, the
-database down, answers from its own file with a note."""
+database down, answers from its own file with a note.
+
+Live sessions across instances: A (serving no VM) lists B's VNC viewer with
+its instance, kicks it over the store's bus and B ends it within a second;
+unassigning or disabling the user through A ends their viewer on B within
+two seconds; a kick for an unknown viewer or a stopped instance fails with
+a reason, and a stopped instance's viewers are not listed."""
 
 import json
 import os
+import random
 import shutil
+import socket
+import ssl
 import subprocess
 import tempfile
 import time
 
+import rfblogin
 from bridge import SHOT, Daemon
 from vgtest import Guest, fail, run_tests
 
@@ -62,15 +72,16 @@ class PgCluster:
 
 
 def instance(root, name, address, vms, pg, certs):
-    """vmgated as instance @name on @address, serving the VMs @vms names (a [libvirt] vms
-    pattern) only, on @pg's store."""
+    """vmgated as instance @name on @address, on @pg's store, serving only @vms: a Guest
+    (that VM), a [libvirt] vms pattern, or None (no VM)."""
+    pattern = vms.name if hasattr(vms, "name") else (vms or "vginst-no-vm-*")
     d = Daemon(os.path.join(root, name), extra=(
         "[instance]\nname = %s\naddress = %s\n\n"
         "[libvirt]\nvms = %s\n\n"
         "[vnc]\nlisten = %s\n\n[web]\nlisten = %s\n\n[rdp]\nlisten = %s\n\n"
         "[store]\nbackend = postgresql\ndsn = %s\npassword_file = %s\n\n"
         "[tls]\ncertificate = %s\nkey = %s\n") % (
-            name, address, vms, address, address, address, pg.dsn, pg.password_file,
+            name, address, pattern, address, address, address, pg.dsn, pg.password_file,
             os.path.join(certs, "server.crt"), os.path.join(certs, "server.key")))
     return d
 
@@ -275,6 +286,170 @@ def test_audit_on_any_instance_shows_all():
         shutil.rmtree(root, ignore_errors=True)
 
 
+def sessions(d):
+    """{(instance, viewer id): (session, vm, user, role)} of `session list` on @d."""
+    out = {}
+    for s in json.loads(d.ok("session", "list", json_out=True)):
+        for v in s["viewers"]:
+            out[(s["instance"], v["id"])] = (s["id"], s["vm"], v["user"], v["role"])
+    return out
+
+
+def expect_ended(t, within, what):
+    """The RFB connection @t ends within @within seconds (of now); returns how long it took."""
+    t.settimeout(10)
+    start = time.monotonic()
+    try:
+        while t.recv(65536):
+            pass  # what the server still sends, up to the end
+    except (ConnectionError, ssl.SSLError):
+        pass
+    except socket.timeout:
+        fail("%s: the viewer was still connected 10 s later" % what)
+    took = time.monotonic() - start
+    if took > within:
+        fail("%s: the viewer ended %.2f s later, want within %.1f s" % (what, took, within))
+    return took
+
+
+def test_sessions_are_listed_kicked_and_revoked_across_instances():
+    root = tempfile.mkdtemp(prefix="vginst-")
+    os.chmod(root, 0o755)  # the cluster's server runs as postgres
+    certs = os.path.join(root, "certs")
+    subprocess.run([MKCERTS, "--ip", "127.0.0.11", "--ip", "127.0.0.12", certs], check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ca = os.path.join(certs, "ca.crt")
+    try:
+        with PgCluster(root) as pg, Guest() as gb:
+            os.makedirs(os.path.join(root, "gw-a"))
+            os.makedirs(os.path.join(root, "gw-b"))
+            a = instance(root, "gw-a", "127.0.0.11", None, pg, certs)
+            b = instance(root, "gw-b", "127.0.0.12", gb, pg, certs)
+            with a, b:
+                b.wait_vm(gb.name)
+                gb.wait_ready()
+                password = "alice-%08x" % random.getrandbits(32)
+                # The user through A (the store is shared), the assignment through B, whose
+                # libvirt knows the VM.
+                a.ok("user", "add", "alice", "--password-stdin", input=password + "\n")
+                b.ok("assign", "alice", gb.name)
+
+                def view():
+                    t, _, _ = rfblogin.login("127.0.0.12", b.vnc_port, "alice", password, ca)
+                    return t
+
+                # A lists B's viewer (written by B's heartbeat, within a beat or so).
+                t = view()
+                try:
+                    def listed_on_a():
+                        got = {k: v for k, v in sessions(a).items() if k[0] == "gw-b"}
+                        return got or None
+                    got = wait_for("session list on A shows alice's viewer on gw-b",
+                                   listed_on_a, 5)
+                    ((inst, vid), (sid, vm, user, role)), = got.items()
+                    if (vm, user, role) != (gb.name, "alice", "owner"):
+                        fail("A lists B's viewer as %r" % ((sid, vm, user, role),))
+                    if (None, vid) in sessions(a) or ("gw-a", vid) in sessions(a):
+                        fail("A lists B's viewer as its own")
+                    if ("gw-b", vid) not in sessions(b):
+                        fail("B does not list its own viewer %s" % vid)
+                    text = a.ok("session", "list")
+                    if "gw-b" not in text or "INSTANCE" not in text:
+                        fail("session list on A does not name gw-b:\n%s" % text)
+
+                    # An unknown id of B, or an unknown instance: a clear failure, nothing sent.
+                    rc, _, err = a.ctl("session", "kick", "gw-b/v999999")
+                    if rc == 0 or "unknown session or viewer 'gw-b/v999999'" not in err:
+                        fail("kick of an unknown viewer of B: rc %d, %r" % (rc, err))
+                    rc, _, err = a.ctl("session", "kick", "gw-x/v1")
+                    if rc == 0 or "unknown instance 'gw-x'" not in err:
+                        fail("kick on an unknown instance: rc %d, %r" % (rc, err))
+
+                    # Kick from A: sent to B, which ends the viewer within a second.
+                    t0 = time.monotonic()
+                    res = json.loads(a.ok("session", "kick", "gw-b/" + vid, "--reason",
+                                          "moved to another host", json_out=True))
+                    if res.get("sent") is not True or res.get("instance") != "gw-b" or \
+                            res.get("kicked") != 1:
+                        fail("kick from A: %r" % res)
+                    # Within a second of the command, its own round trip included.
+                    expect_ended(t, 1.0 - (time.monotonic() - t0), "kick from A")
+                    print("  B's viewer ended %.2f s after A's kick" %
+                          (time.monotonic() - t0), flush=True)
+                finally:
+                    t.close()
+                wait_for("B's logout audited with A's reason", lambda: any(
+                    r.get("event") == "logout" and r.get("reason") == "moved to another host"
+                    for r in map(json.loads, open(b.audit))), 5)
+                if not any(r.get("event") == "kick" and r.get("id") == "gw-b/" + vid
+                           for r in map(json.loads, open(a.audit))):
+                    fail("A audited no kick of gw-b/%s" % vid)
+                wait_for("the kicked viewer gone from A's list",
+                         lambda: not any(k[0] == "gw-b" for k in sessions(a)), 5)
+
+                # Revocations through A reach B's viewers: unassign, then disable.
+                # (B's libvirt knows its VM: the assignment is given back through B.)
+                for change, undo_on, undo, reason in (
+                        (("unassign", "alice", gb.name), b, ("assign", "alice", gb.name),
+                         "your access to VM '%s' was removed" % gb.name),
+                        (("user", "disable", "alice"), a, ("user", "enable", "alice"),
+                         "your account was disabled")):
+                    t = view()
+                    try:
+                        wait_for("A lists alice's new viewer on gw-b",
+                                 lambda: any(k[0] == "gw-b" for k in sessions(a)), 5)
+                        t0 = time.monotonic()
+                        a.ok(*change)
+                        expect_ended(t, 2.0, " ".join(change) + " through A")
+                        print("  %s through A ended B's viewer in %.2f s" %
+                              (" ".join(change), time.monotonic() - t0), flush=True)
+                    finally:
+                        t.close()
+                    wait_for("B's logout audited with %r" % reason, lambda: any(
+                        r.get("event") == "logout" and r.get("reason") == reason
+                        for r in map(json.loads, open(b.audit))), 5)
+                    undo_on.ok(*undo)
+
+                # A user who still may reach the VM is left alone by a revocation elsewhere.
+                a.ok("user", "add", "bob", "--password-stdin", input=password + "\n")
+                b.ok("assign", "bob", gb.name, "--role", "observer")
+                t = view()
+                try:
+                    wait_for("A lists alice's viewer again",
+                             lambda: any(k[0] == "gw-b" for k in sessions(a)), 5)
+                    a.ok("unassign", "bob", gb.name)
+                    t.settimeout(2.0)
+                    try:
+                        while t.recv(65536):
+                            pass
+                        fail("alice's viewer ended when bob was unassigned")
+                    except socket.timeout:
+                        pass  # still connected: right
+                finally:
+                    t.close()
+
+                # B stopped: its viewers are no longer listed, and a kick there fails clearly.
+                t = view()
+                try:
+                    got = wait_for("A lists alice's viewer on gw-b",
+                                   lambda: [k for k in sessions(a) if k[0] == "gw-b"], 5)
+                    if b.stop() != 0:
+                        fail("gw-b did not stop cleanly: %s" % b.log_tail())
+                finally:
+                    t.close()
+                if any(k[0] == "gw-b" for k in sessions(a)):
+                    fail("A lists a stopped instance's viewers")
+                text = a.ok("session", "list")
+                if "(not listed: the viewers of gw-b (stopped))" not in text:
+                    fail("session list on A does not say gw-b's viewers are left out:\n%s" % text)
+                rc, _, err = a.ctl("session", "kick", "gw-b/" + got[0][1])
+                if rc == 0 or "instance 'gw-b' is stopped" not in err:
+                    fail("kick on a stopped instance: rc %d, %r" % (rc, err))
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
 if __name__ == "__main__":
     run_tests([test_instances_see_each_other_go_down_and_come_back,
-               test_audit_on_any_instance_shows_all])
+               test_audit_on_any_instance_shows_all,
+               test_sessions_are_listed_kicked_and_revoked_across_instances])

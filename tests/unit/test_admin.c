@@ -636,6 +636,90 @@ static void register_instance(fixture *f, const char *name, const char *address,
     assert_int_equal(vg_store_instance_register(f->store, &info), 0);
 }
 
+/* session list shows this instance's viewers and the other instances' from the store; kick
+ * takes INSTANCE/ID, refused with a reason for what cannot be reached (SQLite: no bus). */
+static void test_vmgatectl_sessions_of_other_instances_and_their_kicks(void **state)
+{
+    fixture *f = *state;
+    g_autoptr(GPtrArray) theirs = g_ptr_array_new();
+    vg_store_viewer bob = {.id = (char *)"v1",
+                           .session = (char *)"s1",
+                           .vm = (char *)"vm3",
+                           .user = (char *)"bob",
+                           .protocol = (char *)"rdp",
+                           .address = (char *)"192.0.2.9",
+                           .role = VG_ROLE_OBSERVER,
+                           .since = 1700000000};
+    char id[24];
+
+    register_instance(f, "gw-a", "127.0.0.11", 8443);
+    register_instance(f, "gw-b", "127.0.0.12", 0);
+    assert_int_equal(vg_sessions_join(f->sessions, "vm1", "alice", "vnc", VG_ROLE_OWNER,
+                                      "192.0.2.1", NULL, NULL, id),
+                     0);
+    g_ptr_array_add(theirs, &bob);
+    assert_int_equal(vg_store_viewer_replace(f->store, "gw-b", theirs), 0);
+    {
+        g_autoptr(run_result) r = ctl(f, NULL, "session", "list", NULL);
+        g_auto(GStrv) lines = NULL;
+        expect(r, 0, NULL, NULL);
+        lines = g_strsplit(r->out, "\n", -1);
+        assert_non_null(strstr(lines[0], "INSTANCE"));
+        assert_non_null(strstr(lines[1], "alice"));
+        assert_true(g_str_has_suffix(lines[1], "gw-a"));
+        assert_non_null(strstr(lines[2], "bob"));
+        assert_non_null(strstr(lines[2], "observer"));
+        assert_true(g_str_has_suffix(lines[2], "gw-b"));
+        assert_string_equal(lines[3], "");
+    }
+    {
+        g_autoptr(run_result) r = ctl(f, NULL, "--json", "session", "list", NULL);
+        g_autoptr(JsonNode) n = NULL;
+        JsonObject *o, *v;
+        expect(r, 0, NULL, NULL);
+        n = parse_json(r->out);
+        assert_int_equal(json_array_get_length(json_node_get_array(n)), 2);
+        o = json_array_get_object_element(json_node_get_array(n), 1);
+        assert_string_equal(json_object_get_string_member(o, "instance"), "gw-b");
+        assert_string_equal(json_object_get_string_member(o, "id"), "s1");
+        assert_string_equal(json_object_get_string_member(o, "vm"), "vm3");
+        v = json_array_get_object_element(json_object_get_array_member(o, "viewers"), 0);
+        assert_string_equal(json_object_get_string_member(v, "id"), "v1");
+        assert_string_equal(json_object_get_string_member(v, "user"), "bob");
+        assert_int_equal(json_object_get_int_member(v, "since"), 1700000000);
+    }
+    {
+        g_autoptr(run_result) r = ctl(f, NULL, "session", "kick", "gw-b/v9", NULL);
+        expect(r, 1, NULL, "unknown session or viewer 'gw-b/v9'");
+    }
+    {
+        g_autoptr(run_result) r = ctl(f, NULL, "session", "kick", "gw-x/v1", NULL);
+        expect(r, 1, NULL, "unknown instance 'gw-x'");
+    }
+    {
+        g_autoptr(run_result) r = ctl(f, NULL, "session", "kick", "gw-b/v1", NULL);
+        expect(r, 1, NULL, "no event bus");
+    }
+    {
+        /* This instance's own, named with its instance: a local kick. */
+        g_autoptr(run_result) r = ctl(f, NULL, "session", "kick", "gw-a/v1", NULL);
+        expect(r, 0, "kicked gw-a/v1: 1 viewer disconnected", NULL);
+    }
+    assert_int_equal(vg_sessions_viewer_count(f->sessions, "vm1"), 0);
+    /* gw-b stopped, with rows left as a killed instance would leave them: its viewers are not
+     * listed, and cannot be kicked. */
+    assert_int_equal(vg_store_instance_stop(f->store, "gw-b"), 0);
+    assert_int_equal(vg_store_viewer_replace(f->store, "gw-b", theirs), 0);
+    {
+        g_autoptr(run_result) r = ctl(f, NULL, "session", "list", NULL);
+        expect(r, 0, "no sessions\n(not listed: the viewers of gw-b (stopped))\n", NULL);
+    }
+    {
+        g_autoptr(run_result) r = ctl(f, NULL, "session", "kick", "gw-b/v1", NULL);
+        expect(r, 1, NULL, "instance 'gw-b' is stopped: its viewers are not live");
+    }
+}
+
 static void test_vmgatectl_instance_list_and_vms_of_other_instances(void **state)
 {
     fixture *f = *state;
@@ -1405,6 +1489,11 @@ static void test_readonly_group_member_may_only_look(void **state)
         g_autoptr(run_result) r = ctl_as_nobody(sock, "send-keys", "vm1", "hello", NULL);
         expect(r, 4, NULL, "needs the admin group");
     }
+    {
+        /* Nor another instance's viewers. */
+        g_autoptr(run_result) r = ctl_as_nobody(sock, "session", "kick", "gw-b/v1", NULL);
+        expect(r, 4, NULL, "'session.kick' needs the admin group");
+    }
     assert_true(g_file_get_contents(f->audit_path, &audit, NULL, NULL));
     assert_non_null(strstr(audit, "\"command\":\"pool.create\""));
     assert_non_null(strstr(audit, "needs the admin group"));
@@ -1651,6 +1740,7 @@ int main(void)
         T(test_vmgatectl_user_disable_kicks_sessions),
         T(test_vmgatectl_vm_list_shows_name_uuid_state_viewers),
         T(test_vmgatectl_instance_list_and_vms_of_other_instances),
+        T(test_vmgatectl_sessions_of_other_instances_and_their_kicks),
         T(test_vmgatectl_vm_power_reaches_backend),
         T(test_vmgatectl_assign_and_unassign_reach_store),
         T(test_vmgatectl_pools_reach_store),

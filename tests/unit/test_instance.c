@@ -3,7 +3,9 @@
  * SQLite store and a registry on libvirt's test driver (test:///default,
  * one running VM "test"): it registers with its ports, beats, writes its
  * VMs, takes new ports, comes back when its row is gone, and is marked
- * stopped when it stops. Every wait is bounded.
+ * stopped when it stops; it writes the session registry's viewers as they
+ * come, change and go, and stops at once when asked (SQLite: no bus, it
+ * waits on its wake-up alone). Every wait is bounded.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -20,6 +22,7 @@
 #include "instance.h"
 #include "log.h"
 #include "registry.h"
+#include "sessions.h"
 #include "store.h"
 
 typedef struct fixture {
@@ -66,7 +69,7 @@ static void start(fixture *f)
     vg_store_options so = {.backend = VG_STORE_SQLITE, .path = f->path};
     vg_store_instance_info info = {"gw-t", "gw-t.example.org", 5900, 0, 8443};
 
-    assert_int_equal(vg_instance_start(&so, &info, f->registry, &f->instance), 0);
+    assert_int_equal(vg_instance_start(&so, &info, f->registry, NULL, NULL, &f->instance), 0);
 }
 
 /* The one instance the store lists (its row must be there). */
@@ -172,12 +175,71 @@ static void test_instance_registers_again_when_its_row_is_gone(void **state)
     }
 }
 
+/* The viewers the store lists for gw-t, as "id session vm user role" lines joined by ';'. */
+static char *stored_viewers(fixture *f)
+{
+    g_autoptr(GPtrArray) a = NULL;
+    GString *g = g_string_new("");
+
+    assert_int_equal(vg_store_viewer_list(f->store, 60000, &a), 0);
+    for (guint i = 0; i < a->len; i++) {
+        vg_store_viewer *v = g_ptr_array_index(a, i);
+        assert_string_equal(v->instance, "gw-t");
+        g_string_append_printf(g, "%s%s %s %s %s %s", i ? ";" : "", v->id, v->session, v->vm,
+                               v->user, vg_role_name(v->role));
+    }
+    return g_string_free(g, FALSE);
+}
+
+static bool viewers_are(fixture *f, const char *want)
+{
+    g_autofree char *got = stored_viewers(f);
+    return strcmp(got, want) == 0;
+}
+
+static void test_instance_writes_its_viewers_as_they_change(void **state)
+{
+    fixture *f = *state;
+    vg_store_options so = {.backend = VG_STORE_SQLITE, .path = f->path};
+    vg_store_instance_info info = {"gw-t", "gw-t.example.org", 5900, 0, 8443};
+    vg_sessions *sessions = vg_sessions_new();
+    char v1[24], v2[24];
+    int64_t t0;
+
+    assert_int_equal(vg_sessions_join(sessions, "test", "alice", "vnc", VG_ROLE_OWNER, "192.0.2.1",
+                                      NULL, NULL, v1),
+                     0);
+    assert_int_equal(vg_instance_start(&so, &info, f->registry, sessions, NULL, &f->instance), 0);
+    /* Written with the registration, before the start returned. */
+    assert_true(viewers_are(f, "v1 s1 test alice owner"));
+
+    assert_int_equal(vg_sessions_join(sessions, "test", "bob", "rdp", VG_ROLE_OBSERVER, "192.0.2.2",
+                                      NULL, NULL, v2),
+                     0);
+    WAIT_FOR(viewers_are(f, "v1 s1 test alice owner;v2 s1 test bob observer"),
+             2 * VG_INSTANCE_HEARTBEAT_MS + 500);
+    assert_int_equal(vg_sessions_set_role(sessions, "test", "bob", VG_ROLE_CONTROLLER), 1);
+    WAIT_FOR(viewers_are(f, "v1 s1 test alice owner;v2 s1 test bob controller"),
+             2 * VG_INSTANCE_HEARTBEAT_MS + 500);
+    vg_sessions_leave(sessions, v1);
+    WAIT_FOR(viewers_are(f, "v2 s1 test bob controller"), 2 * VG_INSTANCE_HEARTBEAT_MS + 500);
+
+    /* Asked to stop, it does at once (not at its next beat), and its viewers go. */
+    t0 = g_get_monotonic_time();
+    vg_instance_stop(f->instance);
+    f->instance = NULL;
+    assert_true(g_get_monotonic_time() - t0 < 500 * G_TIME_SPAN_MILLISECOND);
+    assert_true(viewers_are(f, ""));
+    vg_sessions_free(sessions);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
         T(test_instance_registers_beats_writes_its_vms_and_stops),
         T(test_instance_registers_again_when_its_row_is_gone),
+        T(test_instance_writes_its_viewers_as_they_change),
 #undef T
     };
     /* libvirt's test driver has no graphics: the registry's console warnings are expected. */

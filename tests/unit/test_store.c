@@ -10,7 +10,8 @@
  *                              after), the schema emptied before each test;
  *                              also what only a server has: two connections
  *                              racing for one pool VM, the server stopped
- *                              and started under the store, passwords
+ *                              and started under the store, passwords, the
+ *                              LISTEN/NOTIFY bus between two connections
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -1431,6 +1432,284 @@ static void test_store_audit_refuses_bad_records(void **state)
     assert_int_equal(raw_count(f, "SELECT count(*) FROM audit"), VG_STORE_AUDIT_BATCH_MAX);
 }
 
+/* ---- live viewers of every instance ---- */
+
+static vg_store_viewer *viewer_new(const char *id, const char *session, const char *vm,
+                                   const char *user, vg_role role)
+{
+    vg_store_viewer *v = g_new0(vg_store_viewer, 1);
+
+    v->id = g_strdup(id);
+    v->session = g_strdup(session);
+    v->vm = g_strdup(vm);
+    v->user = g_strdup(user);
+    v->protocol = g_strdup("vnc");
+    v->address = g_strdup("192.0.2.7");
+    v->role = role;
+    v->since = 1700000000;
+    return v;
+}
+
+static GPtrArray *viewer_set(void)
+{
+    return g_ptr_array_new_with_free_func((GDestroyNotify)vg_store_viewer_free);
+}
+
+static vg_store_viewer *viewer_at(GPtrArray *a, guint i)
+{
+    assert_true(i < a->len);
+    return g_ptr_array_index(a, i);
+}
+
+static void test_store_viewers_follow_their_instance(void **state)
+{
+    fixture *f = *state;
+    g_autoptr(GPtrArray) a = NULL, set = viewer_set(), removed = g_ptr_array_new();
+    vg_store_viewer *v;
+
+    register_instance(f, "gw-a", "127.0.0.11", 5900, 3389, 8443);
+    register_instance(f, "gw-b", "127.0.0.12", 5900, 3389, 8443);
+    g_ptr_array_add(set, viewer_new("v1", "s1", "vm1", "alice", VG_ROLE_OWNER));
+    g_ptr_array_add(set, viewer_new("v2", "s1", "vm1", "bob", VG_ROLE_OBSERVER));
+    assert_int_equal(vg_store_viewer_replace(f->store, "gw-a", set), 0);
+    g_ptr_array_set_size(set, 0);
+    g_ptr_array_add(set, viewer_new("v1", "s1", "vm-b", "carol", VG_ROLE_CONTROLLER));
+    assert_int_equal(vg_store_viewer_replace(f->store, "gw-b", set), 0);
+
+    /* A diff: bob's role changed, v10 is new (sorted after v2, not before), v1 left. */
+    g_ptr_array_set_size(set, 0);
+    g_ptr_array_add(set, viewer_new("v2", "s1", "vm1", "bob", VG_ROLE_CONTROLLER));
+    g_ptr_array_add(set, viewer_new("v10", "s1", "vm1", "dave", VG_ROLE_OBSERVER));
+    g_ptr_array_add(removed, "v1");
+    assert_int_equal(vg_store_viewer_update(f->store, "gw-a", set, removed), 0);
+
+    assert_int_equal(vg_store_viewer_list(f->store, 60000, &a), 0);
+    assert_int_equal(a->len, 3);
+    v = viewer_at(a, 0);
+    assert_string_equal(v->instance, "gw-a");
+    assert_string_equal(v->id, "v2");
+    assert_string_equal(v->session, "s1");
+    assert_string_equal(v->vm, "vm1");
+    assert_string_equal(v->user, "bob");
+    assert_string_equal(v->protocol, "vnc");
+    assert_string_equal(v->address, "192.0.2.7");
+    assert_int_equal(v->role, VG_ROLE_CONTROLLER);
+    assert_int_equal(v->since, 1700000000);
+    assert_true(v->instance_up);
+    assert_string_equal(viewer_at(a, 1)->id, "v10");
+    /* Ids are each instance's own: gw-b's v1 is not gw-a's. */
+    assert_string_equal(viewer_at(a, 2)->instance, "gw-b");
+    assert_string_equal(viewer_at(a, 2)->id, "v1");
+    g_clear_pointer(&a, g_ptr_array_unref);
+
+    /* An instance that stopped beating: its viewers are listed as not up. */
+    raw_exec(f, "UPDATE instances SET heartbeat = heartbeat - 10000 WHERE name = 'gw-b'");
+    assert_int_equal(vg_store_viewer_list(f->store, VG_STORE_INSTANCE_DOWN_MS, &a), 0);
+    assert_true(viewer_at(a, 0)->instance_up);
+    assert_false(viewer_at(a, 2)->instance_up);
+    g_clear_pointer(&a, g_ptr_array_unref);
+
+    /* Registering again (a restart) and stopping clear an instance's viewers, only its. */
+    register_instance(f, "gw-b", "127.0.0.12", 5900, 3389, 8443);
+    assert_int_equal(raw_count(f, "SELECT count(*) FROM viewers WHERE instance = 'gw-b'"), 0);
+    assert_int_equal(vg_store_instance_stop(f->store, "gw-a"), 0);
+    assert_int_equal(raw_count(f, "SELECT count(*) FROM viewers"), 0);
+
+    /* Not registered, or a field the table would not hold. */
+    assert_int_equal(vg_store_viewer_replace(f->store, "gw-c", set), -ENOENT);
+    assert_int_equal(vg_store_viewer_update(f->store, "gw-c", set, NULL), -ENOENT);
+    g_ptr_array_set_size(set, 0);
+    g_ptr_array_add(set, viewer_new("v1", "s1", "vm1", "-bad", VG_ROLE_OWNER));
+    assert_int_equal(vg_store_viewer_replace(f->store, "gw-b", set), -EINVAL);
+    g_ptr_array_set_size(set, 0);
+    g_ptr_array_add(set, viewer_new("v123456789012345678901234", "s1", "vm1", "al", VG_ROLE_OWNER));
+    assert_int_equal(vg_store_viewer_replace(f->store, "gw-b", set), -EINVAL);
+    g_ptr_array_set_size(set, 0);
+    g_ptr_array_add(set, viewer_new("v1", "s1", "a/b", "al", VG_ROLE_OWNER));
+    assert_int_equal(vg_store_viewer_update(f->store, "gw-b", set, NULL), -EINVAL);
+    assert_int_equal(raw_count(f, "SELECT count(*) FROM viewers"), 0);
+}
+
+static void test_store_user_may_reach_by_assignment_or_pool_while_enabled(void **state)
+{
+    fixture *f = *state;
+    bool yes = true;
+
+    add_user(f, "alice");
+    assert_int_equal(vg_store_assign(f->store, "alice", "vm1", VG_ROLE_OBSERVER), 0);
+    assert_int_equal(vg_store_pool_create(f->store, "lab", VG_IDLE_NONE, 0, false), 0);
+    assert_int_equal(vg_store_pool_add_vm(f->store, "lab", "lab1"), 0);
+
+    assert_int_equal(vg_store_user_may_reach(f->store, "alice", "vm1", &yes), 0);
+    assert_true(yes);
+    assert_int_equal(vg_store_user_may_reach(f->store, "alice", "lab1", &yes), 0);
+    assert_false(yes);
+    assert_int_equal(vg_store_entitle(f->store, "alice", "lab"), 0);
+    assert_int_equal(vg_store_user_may_reach(f->store, "alice", "lab1", &yes), 0);
+    assert_true(yes);
+    assert_int_equal(vg_store_unentitle(f->store, "alice", "lab"), 0);
+    assert_int_equal(vg_store_user_may_reach(f->store, "alice", "lab1", &yes), 0);
+    assert_false(yes);
+
+    /* Disabled: nothing, whatever is assigned; enabled again: back. */
+    assert_int_equal(vg_store_user_set_disabled(f->store, "alice", true), 0);
+    assert_int_equal(vg_store_user_may_reach(f->store, "alice", "vm1", &yes), 0);
+    assert_false(yes);
+    assert_int_equal(vg_store_user_set_disabled(f->store, "alice", false), 0);
+    yes = false;
+    assert_int_equal(vg_store_user_may_reach(f->store, "alice", "vm1", &yes), 0);
+    assert_true(yes);
+    assert_int_equal(vg_store_unassign(f->store, "alice", "vm1"), 0);
+    assert_int_equal(vg_store_user_may_reach(f->store, "alice", "vm1", &yes), 0);
+    assert_false(yes);
+
+    /* Unknown users reach nothing; bad names are refused. */
+    yes = true;
+    assert_int_equal(vg_store_user_may_reach(f->store, "nobody", "vm1", &yes), 0);
+    assert_false(yes);
+    assert_int_equal(vg_store_user_may_reach(f->store, "-x", "vm1", &yes), -EINVAL);
+    assert_int_equal(vg_store_user_may_reach(f->store, "alice", "a/b", &yes), -EINVAL);
+}
+
+/* ---- the event bus ---- */
+
+typedef struct received {
+    GPtrArray *channels, *payloads; /* "(missed)" and NULL for a channel NULL */
+} received;
+
+static void on_notification(void *opaque, const char *channel, const char *payload)
+{
+    received *r = opaque;
+
+    g_ptr_array_add(r->channels, g_strdup(channel ? channel : "(missed)"));
+    g_ptr_array_add(r->payloads, g_strdup(payload));
+}
+
+static void received_init(received *r)
+{
+    r->channels = g_ptr_array_new_with_free_func(g_free);
+    r->payloads = g_ptr_array_new_with_free_func(g_free);
+}
+
+static void received_clear(received *r)
+{
+    g_ptr_array_unref(r->channels);
+    g_ptr_array_unref(r->payloads);
+}
+
+static void test_store_sqlite_has_no_bus(void **state)
+{
+    fixture *f = *state;
+    received r;
+
+    received_init(&r);
+    assert_int_equal(vg_store_listen(f->store, "vmgate_kick"), -ENOTSUP);
+    assert_int_equal(vg_store_notify(f->store, "vmgate_kick", "{}"), -ENOTSUP);
+    assert_int_equal(vg_store_wait_notifications(f->store, -1, 10, on_notification, &r), -ENOTSUP);
+    assert_int_equal(r.channels->len, 0);
+    received_clear(&r);
+}
+
+/* A connection that listens gets what another sends, at once; bounds are checked first. */
+static void test_store_pg_notify_reaches_a_listening_connection(void **state)
+{
+    fixture *f = *state;
+    vg_store *listener = NULL;
+    g_autofree char *big = g_malloc(VG_STORE_NOTIFY_PAYLOAD_MAX + 2);
+    int wake[2];
+    int64_t t0;
+    received r;
+
+    received_init(&r);
+    assert_int_equal(open_store(f, &listener), 0);
+    assert_int_equal(vg_store_listen(listener, "vg_test_a"), 0);
+    assert_int_equal(vg_store_listen(listener, "vg_test_a"), 0); /* twice is once */
+
+    assert_int_equal(vg_store_notify(f->store, "vg_test_b", "not listened to"), 0);
+    assert_int_equal(vg_store_notify(f->store, "vg_test_a", "{\"id\":\"v1\"}"), 0);
+    t0 = g_get_monotonic_time();
+    while (r.channels->len == 0 && elapsed_ms(t0) < 5000)
+        assert_int_equal(vg_store_wait_notifications(listener, -1, 1000, on_notification, &r), 0);
+    assert_true(elapsed_ms(t0) < 1000);
+    assert_int_equal(r.channels->len, 1);
+    assert_string_equal(g_ptr_array_index(r.channels, 0), "vg_test_a");
+    assert_string_equal(g_ptr_array_index(r.payloads, 0), "{\"id\":\"v1\"}");
+
+    /* The longest payload goes through whole; one byte more is refused before sending. */
+    memset(big, 'x', VG_STORE_NOTIFY_PAYLOAD_MAX);
+    big[VG_STORE_NOTIFY_PAYLOAD_MAX] = '\0';
+    assert_int_equal(vg_store_notify(f->store, "vg_test_a", big), 0);
+    t0 = g_get_monotonic_time();
+    while (r.channels->len == 1 && elapsed_ms(t0) < 5000)
+        assert_int_equal(vg_store_wait_notifications(listener, -1, 1000, on_notification, &r), 0);
+    assert_int_equal(r.channels->len, 2);
+    assert_string_equal(g_ptr_array_index(r.payloads, 1), big);
+    big[VG_STORE_NOTIFY_PAYLOAD_MAX] = 'x';
+    big[VG_STORE_NOTIFY_PAYLOAD_MAX + 1] = '\0';
+    assert_int_equal(vg_store_notify(f->store, "vg_test_a", big), -EMSGSIZE);
+    assert_int_equal(vg_store_notify(f->store, "vg_test_a", "\xff"), -EINVAL);
+    assert_int_equal(vg_store_notify(f->store, "Bad-Name", "x"), -EINVAL);
+    assert_int_equal(vg_store_listen(listener, "a;DROP"), -EINVAL);
+    assert_int_equal(vg_store_wait_notifications(listener, -1, 60001, on_notification, &r),
+                     -EINVAL);
+
+    /* Nothing comes: the wait ends at its timeout; a readable wake-up ends it at once. */
+    t0 = g_get_monotonic_time();
+    assert_int_equal(vg_store_wait_notifications(listener, -1, 200, on_notification, &r), 0);
+    assert_true(elapsed_ms(t0) >= 150);
+    assert_int_equal(pipe(wake), 0);
+    assert_int_equal(write(wake[1], "x", 1), 1);
+    t0 = g_get_monotonic_time();
+    assert_int_equal(vg_store_wait_notifications(listener, wake[0], 5000, on_notification, &r), 0);
+    assert_true(elapsed_ms(t0) < 1000);
+    assert_int_equal(r.channels->len, 2);
+    close(wake[0]);
+    close(wake[1]);
+    vg_store_close(listener);
+    received_clear(&r);
+}
+
+/* The server goes away: sending fails at once, the wait says the connection is gone; once the
+ * server is back the connection listens again and says events may have been missed. */
+static void test_store_pg_bus_outage_is_reported_and_recovered(void **state)
+{
+    fixture *f = *state;
+    vg_store *listener = NULL;
+    int64_t t0;
+    received r;
+    int rc = 0;
+
+    received_init(&r);
+    assert_int_equal(open_store(f, &listener), 0);
+    vg_store_set_quiet(listener, true);
+    assert_int_equal(vg_store_listen(listener, "vg_test_a"), 0);
+    g_free(pgcluster("stop"));
+
+    t0 = g_get_monotonic_time();
+    assert_int_equal(vg_store_notify(f->store, "vg_test_a", "lost"), -ECONNREFUSED);
+    while (rc == 0 && elapsed_ms(t0) < 5000)
+        rc = vg_store_wait_notifications(listener, -1, 500, on_notification, &r);
+    assert_int_equal(rc, -ECONNREFUSED);
+    assert_true(elapsed_ms(t0) < 5000);
+    assert_int_equal(vg_store_wait_notifications(listener, -1, 100, on_notification, &r),
+                     -ECONNREFUSED);
+    assert_int_equal(r.channels->len, 0);
+
+    g_free(pgcluster("start"));
+    assert_int_equal(vg_store_ping(listener), 0); /* the heartbeat's next call reconnects */
+    assert_int_equal(vg_store_notify(f->store, "vg_test_a", "after"), 0);
+    t0 = g_get_monotonic_time();
+    while (r.channels->len < 2 && elapsed_ms(t0) < 5000)
+        assert_int_equal(vg_store_wait_notifications(listener, -1, 1000, on_notification, &r), 0);
+    assert_int_equal(r.channels->len, 2);
+    assert_string_equal(g_ptr_array_index(r.channels, 0), "(missed)");
+    assert_null(g_ptr_array_index(r.payloads, 0));
+    assert_string_equal(g_ptr_array_index(r.channels, 1), "vg_test_a");
+    assert_string_equal(g_ptr_array_index(r.payloads, 1), "after");
+    vg_store_close(listener);
+    received_clear(&r);
+}
+
 static void test_store_sorts_names_by_bytes(void **state)
 {
     fixture *f = *state;
@@ -1525,12 +1804,15 @@ int main(int argc, char **argv)
         T(test_store_instance_down_when_its_heartbeat_is_old),                                     \
         T(test_store_grants_are_used_once_by_their_user_on_their_instance),                         \
         T(test_store_audit_tail_is_by_time_then_id), T(test_store_audit_tail_is_bounded),          \
-        T(test_store_audit_refuses_bad_records)
+        T(test_store_audit_refuses_bad_records),                                                  \
+        T(test_store_viewers_follow_their_instance),                                               \
+        T(test_store_user_may_reach_by_assignment_or_pool_while_enabled)
     const struct CMUnitTest sqlite_tests[] = {
         SHARED_TESTS,
         T(test_store_uses_wal_and_foreign_keys),
         T(test_store_refuses_file_that_is_not_a_database),
         T(test_store_open_reports_missing_directory),
+        T(test_store_sqlite_has_no_bus),
     };
     const struct CMUnitTest pg_tests[] = {
         SHARED_TESTS,
@@ -1541,6 +1823,8 @@ int main(int argc, char **argv)
         T(test_store_pg_unreachable_server_fails_in_bounded_time),
         T(test_store_pg_password_file_and_wrong_password),
         T(test_store_pg_refuses_bad_dsn),
+        T(test_store_pg_notify_reaches_a_listening_connection),
+        T(test_store_pg_bus_outage_is_reported_and_recovered),
     };
 #undef SHARED_TESTS
 #undef T
