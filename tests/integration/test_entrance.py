@@ -27,7 +27,7 @@ import types
 from PIL import Image
 
 from bridge import SHOT, free_port
-from test_instances import MKCERTS, PgCluster, instance, vms, wait_for
+from test_instances import MKCERTS, PgCluster, expect_ended, instance, vms, wait_for
 from vgtest import Guest, diff_images, fail, images_equal, run_tests
 import rfblogin
 from browser import Browser
@@ -306,6 +306,81 @@ def test_a_pool_race_across_instances_and_the_database_restarted():
         wait_for("logins on A to resume after the database came back", logs_in, 30)
 
 
+def test_three_instances_a_viewer_through_a_on_c_kicked_from_b_and_revoked_on_a():
+    """Three instances, A (no VM) on 127.0.0.11, B on .12 and C on .13: dave's
+    VNC viewer enters through A and lands on C's VM (forwarded); B lists it
+    with C's name and kicks it, and it ends within a second; dave comes back
+    through A, is unassigned through A, and his viewer on C ends within two
+    seconds."""
+    root = tempfile.mkdtemp(prefix="vgentr3-")
+    os.chmod(root, 0o755)  # the cluster's server runs as postgres
+    certs = os.path.join(root, "certs")
+    subprocess.run([MKCERTS, "--ip", "127.0.0.11", "--ip", "127.0.0.12", "--ip", "127.0.0.13",
+                    certs], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ca = os.path.join(certs, "ca.crt")
+    try:
+        with PgCluster(root) as pg, Guest() as gb, Guest() as gc:
+            ds = {}
+            for name, address, guest in (("gw-a", "127.0.0.11", None),
+                                         ("gw-b", "127.0.0.12", gb),
+                                         ("gw-c", "127.0.0.13", gc)):
+                os.makedirs(os.path.join(root, name))
+                d = instance(root, name, address, guest, pg, certs)
+                d.write_config(d.extra.replace("[instance]\n", "[instance]\nca = %s\n" % ca))
+                ds[name] = d
+            a, b, c = ds["gw-a"], ds["gw-b"], ds["gw-c"]
+            with a, b, c:
+                c.wait_vm(gc.name)
+                wait_for("vm list on A shows %s on gw-c" % gc.name,
+                         lambda: (vms(a).get(gc.name) or {}).get("instance") == "gw-c", 10)
+                pw = "dave-%08x" % random.getrandbits(32)
+                a.ok("user", "add", "dave", "--password-stdin", input=pw + "\n")
+                a.ok("assign", "dave", gc.name, "--role", "owner")
+                gc.wait_ready()
+
+                def daves_viewer(on):
+                    got = [(s["instance"], v["id"]) for s in
+                           json.loads(on.ok("session", "list", json_out=True))
+                           for v in s.get("viewers", []) if v.get("user") == "dave"]
+                    return got[0] if got else None
+
+                # Through A, onto C; listed on B with C's name; kicked from B.
+                t, _, _ = rfblogin.login("127.0.0.11", a.vnc_port, "dave", pw, ca)
+                try:
+                    inst, vid = wait_for("B lists dave's viewer", lambda: daves_viewer(b), 5)
+                    if inst != "gw-c":
+                        fail("B lists dave's viewer on %r, not gw-c" % inst)
+                    t0 = time.monotonic()
+                    res = json.loads(b.ok("session", "kick", "gw-c/" + vid, json_out=True))
+                    if res.get("sent") is not True:
+                        fail("kick from B: %r" % res)
+                    expect_ended(t, 1.0 - (time.monotonic() - t0), "kick from B of C's viewer")
+                    print("  dave's viewer (A -> C) ended %.2f s after B's kick" %
+                          (time.monotonic() - t0))
+                finally:
+                    t.close()
+                wait_for("dave's viewer gone", lambda: daves_viewer(c) is None, 10)
+
+                # Back through A; unassigned through A: his viewer on C ends.
+                t, _, _ = rfblogin.login("127.0.0.11", a.vnc_port, "dave", pw, ca)
+                try:
+                    wait_for("C lists dave's viewer", lambda: daves_viewer(c), 5)
+                    t0 = time.monotonic()
+                    a.ok("unassign", "dave", gc.name)
+                    expect_ended(t, 2.0 - (time.monotonic() - t0), "unassign through A")
+                    print("  dave's viewer on C ended %.2f s after the unassign on A" %
+                          (time.monotonic() - t0))
+                finally:
+                    t.close()
+                with open(c.audit) as f:
+                    kinds = [json.loads(l).get("event") for l in f if l.strip()]
+                if kinds.count("login_ok") != 2:
+                    fail("C's audit: %r" % kinds)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
 if __name__ == "__main__":
     run_tests([test_logins_on_a_reach_the_vm_b_holds,
-               test_a_pool_race_across_instances_and_the_database_restarted])
+               test_a_pool_race_across_instances_and_the_database_restarted,
+               test_three_instances_a_viewer_through_a_on_c_kicked_from_b_and_revoked_on_a])
