@@ -114,11 +114,12 @@ int vg_tls_want(SSL *ssl, int ret, short *events)
     }
 }
 
-int vg_tls_accept(SSL *ssl, int fd, int64_t deadline_us)
+/* A handshake step (SSL_accept or SSL_connect) until done or @deadline_us. */
+static int handshake(SSL *ssl, int fd, int (*step)(SSL *), int64_t deadline_us)
 {
     for (;;) {
         errno = 0;
-        int r = SSL_accept(ssl);
+        int r = step(ssl);
         if (r == 1)
             return 0;
         short events = 0;
@@ -128,6 +129,16 @@ int vg_tls_accept(SSL *ssl, int fd, int64_t deadline_us)
         if (err < 0)
             return err == -ECONNRESET ? -EPROTO : err;
     }
+}
+
+int vg_tls_accept(SSL *ssl, int fd, int64_t deadline_us)
+{
+    return handshake(ssl, fd, SSL_accept, deadline_us);
+}
+
+int vg_tls_connect(SSL *ssl, int fd, int64_t deadline_us)
+{
+    return handshake(ssl, fd, SSL_connect, deadline_us);
 }
 
 const char *vg_tls_take_error(char *buf, size_t len)

@@ -62,6 +62,9 @@ int vg_tls_want(SSL *ssl, int ret, short *events);
  */
 int vg_tls_accept(SSL *ssl, int fd, int64_t deadline_us);
 
+/** SSL_connect on @ssl, as vg_tls_accept. */
+int vg_tls_connect(SSL *ssl, int fd, int64_t deadline_us);
+
 /** OpenSSL's last error as text into @buf ("" when none), and its error queue cleared. */
 const char *vg_tls_take_error(char *buf, size_t len);
 

@@ -125,18 +125,7 @@ static int tls_connect(SSL *ssl, int fd, const char *address, int64_t deadline_u
         return -EINVAL;
     }
     SSL_set_verify(ssl, SSL_VERIFY_PEER, NULL);
-    for (;;) {
-        errno = 0;
-        int r = SSL_connect(ssl);
-        if (r == 1)
-            return 0;
-        short events = 0;
-        int err = vg_tls_want(ssl, r, &events);
-        if (err == 0)
-            err = vg_net_wait_fd(fd, events, deadline_us);
-        if (err < 0)
-            return err == -ECONNRESET ? -EPROTO : err;
-    }
+    return vg_tls_connect(ssl, fd, deadline_us);
 }
 
 /* The RFB and VeNCrypt steps up to the TLS handshake (vnc-prelude.c's sequence, the other side). */

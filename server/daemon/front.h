@@ -13,6 +13,7 @@
 #include "config.h"
 #include "gate.h"
 #include "tls.h"
+#include "vnc-forward.h"
 
 /** What a front end gets to start with (all borrowed; they outlive it). */
 typedef struct vg_front_env {
@@ -39,5 +40,15 @@ typedef struct vg_front_ops {
 extern const vg_front_ops vg_vnc_front_ops;
 extern const vg_front_ops vg_rdp_front_ops;
 extern const vg_front_ops vg_web_front_ops;
+
+/**
+ * The VNC and web front ends' half of an entrance: log in on the VNC port
+ * of the instance @rd names, with its grant (login name
+ * VG_BROKER_GRANT_LOGIN_PREFIX<id>:<user>, the secret as password, wiped
+ * here), checking its certificate with @ctx, within @timeout_s.
+ * @return 0 and *up; or a negative errno with @reason for the viewer.
+ */
+int vg_front_forward_connect(SSL_CTX *ctx, vg_gate_redirect *rd, int timeout_s,
+                             vg_vnc_upstream **up, char *reason, size_t reason_len);
 
 #endif /* VG_FRONT_H */

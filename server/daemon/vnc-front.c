@@ -49,22 +49,8 @@ static int login(void *opaque, const vg_vnc_login *l, vg_display_source **source
     if (r == 1) {
         /* Another instance holds the VM: log in there with the grant and
          * forward the viewer (RFB has no redirection). */
-        char user[sizeof(VG_BROKER_GRANT_LOGIN_PREFIX) + VG_BROKER_GRANT_ID_LEN + 1 + 65];
-        vg_vnc_forward_target t = {.address = rd.to.address,
-                                   .port = rd.to.vnc_port,
-                                   .user = user,
-                                   .password = rd.grant_secret,
-                                   .ctx = f->forward_ctx};
-        g_snprintf(user, sizeof(user), "%s%s:%s", VG_BROKER_GRANT_LOGIN_PREFIX, rd.grant_id,
-                   rd.user);
-        r = rd.to.vnc_port ? vg_vnc_upstream_connect(
-                                 &t, vg_now_us() + (int64_t)VG_VNC_LOGIN_TIMEOUT_S * G_USEC_PER_SEC,
-                                 l->upstream, reason, reason_len)
-                           : -ENOTCONN;
-        OPENSSL_cleanse(rd.grant_secret, sizeof(rd.grant_secret));
-        if (r == -ENOTCONN && !rd.to.vnc_port)
-            g_snprintf(reason, reason_len, "VNC is off on gateway %s, which holds your VM",
-                       rd.to.instance);
+        r = vg_front_forward_connect(f->forward_ctx, &rd, VG_VNC_LOGIN_TIMEOUT_S, l->upstream,
+                                     reason, reason_len);
         return r < 0 ? -1 : 1;
     }
     if (r < 0)
@@ -94,6 +80,29 @@ static void ended(void *opaque, void *conn, vg_vnc_peer *peer, const char *reaso
     (void)opaque;
     (void)peer;
     vg_gate_viewer_ended(conn, reason);
+}
+
+int vg_front_forward_connect(SSL_CTX *ctx, vg_gate_redirect *rd, int timeout_s,
+                             vg_vnc_upstream **up, char *reason, size_t reason_len)
+{
+    char user[sizeof(VG_BROKER_GRANT_LOGIN_PREFIX) + VG_BROKER_GRANT_ID_LEN + 1 + 65];
+    vg_vnc_forward_target t = {.address = rd->to.address,
+                               .port = rd->to.vnc_port,
+                               .user = user,
+                               .password = rd->grant_secret,
+                               .ctx = ctx};
+    int r = -ENOTCONN;
+
+    g_snprintf(user, sizeof(user), "%s%s:%s", VG_BROKER_GRANT_LOGIN_PREFIX, rd->grant_id,
+               rd->user);
+    if (rd->to.vnc_port)
+        r = vg_vnc_upstream_connect(&t, vg_now_us() + (int64_t)timeout_s * G_USEC_PER_SEC, up,
+                                    reason, reason_len);
+    else
+        g_snprintf(reason, reason_len, "VNC is off on gateway %s, which holds your VM",
+                   rd->to.instance);
+    OPENSSL_cleanse(rd->grant_secret, sizeof(rd->grant_secret));
+    return r;
 }
 
 static int start(const vg_front_env *env, void **out)

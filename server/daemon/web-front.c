@@ -11,7 +11,6 @@
 #include <string.h>
 
 #include <glib.h>
-#include <openssl/crypto.h>
 
 #include "console.h"
 #include "front.h"
@@ -19,7 +18,6 @@
 #include "metrics.h"
 #include "registry.h"
 #include "tls.h"
-#include "util.h"
 #include "vnc-server.h"
 #include "web-server.h"
 
@@ -158,26 +156,10 @@ static int console(void *opaque, const char *user, const char *vm, const char *p
     if (r == 1) {
         /* Another instance holds the VM: its VNC port serves this console,
          * logged in there with the grant (as the VNC front end forwards). */
-        char login[sizeof(VG_BROKER_GRANT_LOGIN_PREFIX) + VG_BROKER_GRANT_ID_LEN + 1 + 65];
-        vg_vnc_forward_target t = {.address = rd.to.address,
-                                   .port = rd.to.vnc_port,
-                                   .user = login,
-                                   .password = rd.grant_secret,
-                                   .ctx = f->forward_ctx};
         vg_vnc_upstream *up = NULL;
-        g_snprintf(login, sizeof(login), "%s%s:%s", VG_BROKER_GRANT_LOGIN_PREFIX, rd.grant_id,
-                   rd.user);
-        r = rd.to.vnc_port ? vg_vnc_upstream_connect(
-                                 &t, vg_now_us() + (int64_t)VG_WEB_LOGIN_TIMEOUT_S * G_USEC_PER_SEC,
-                                 &up, reason, reason_len)
-                           : -ENOTCONN;
-        OPENSSL_cleanse(rd.grant_secret, sizeof(rd.grant_secret));
-        if (r < 0) {
-            if (!rd.to.vnc_port)
-                g_snprintf(reason, reason_len, "VNC is off on gateway %s, which holds your VM",
-                           rd.to.instance);
+        if (vg_front_forward_connect(f->forward_ctx, &rd, VG_WEB_LOGIN_TIMEOUT_S, &up, reason,
+                                     reason_len) < 0)
             return -1;
-        }
         c = g_new0(web_conn, 1);
         c->console = wc;
         vg_vnc_server_adopt_forward(f->vnc, fd, label, up, c);
