@@ -218,8 +218,8 @@ static void fill_vm(facts *f, const char *name, vg_policy_vm *out)
 /* The VMs the other instances that are up hold, when the store is shared. */
 static void load_remote(vg_broker *b, facts *f)
 {
-    if (!b->instance || vg_store_placement_list(b->store, VG_STORE_INSTANCE_DOWN_MS,
-                                                &f->placements) < 0)
+    if (!b->instance ||
+        vg_store_placement_list(b->store, VG_STORE_INSTANCE_DOWN_MS, &f->placements) < 0)
         return;
     f->remote = g_hash_table_new(g_str_hash, g_str_equal);
     f->down = g_hash_table_new(g_str_hash, g_str_equal);
@@ -505,8 +505,6 @@ int vg_broker_grant_issue(vg_broker *b, const vg_broker_result *res, const char 
                           const char *protocol, char id[VG_BROKER_GRANT_ID_LEN + 1],
                           char secret[VG_BROKER_GRANT_SECRET_LEN + 1])
 {
-    static const char b64url[] =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     uint8_t raw[VG_BROKER_GRANT_ID_LEN / 2 + 32];
     char hash[VG_NT_HASH_LEN + 1];
     vg_store_grant g = {0};
@@ -516,26 +514,18 @@ int vg_broker_grant_issue(vg_broker *b, const vg_broker_result *res, const char 
         return -EINVAL;
     if (RAND_bytes(raw, sizeof(raw)) != 1)
         return -EIO;
-    /* The id: 12 random bytes in hex. The secret: 256 random bits, base64url
+    /* The id: random bytes in hex. The secret: 256 random bits in base64url
      * without padding (43 characters), a password no one chose. */
     for (unsigned i = 0; i < VG_BROKER_GRANT_ID_LEN / 2; i++)
         g_snprintf(id + 2 * i, 3, "%02x", raw[i]);
     {
-        const uint8_t *k = raw + VG_BROKER_GRANT_ID_LEN / 2;
-        unsigned bits = 0, n = 0;
-        uint32_t acc = 0;
-        for (unsigned i = 0; i < 32; i++) {
-            acc = acc << 8 | k[i];
-            bits += 8;
-            while (bits >= 6) {
-                bits -= 6;
-                secret[n++] = b64url[(acc >> bits) & 63];
-            }
-        }
-        if (bits > 0)
-            secret[n++] = b64url[(acc << (6 - bits)) & 63];
-        secret[n] = '\0';
-        g_assert(n == VG_BROKER_GRANT_SECRET_LEN);
+        char *b64 = g_base64_encode(raw + VG_BROKER_GRANT_ID_LEN / 2, 32);
+        G_STATIC_ASSERT(VG_BROKER_GRANT_SECRET_LEN == 43); /* 44 with its one '=' */
+        for (char *c = b64; *c; c++)
+            *c = *c == '+' ? '-' : *c == '/' ? '_' : *c;
+        g_strlcpy(secret, b64, VG_BROKER_GRANT_SECRET_LEN + 1);
+        OPENSSL_cleanse(b64, strlen(b64));
+        g_free(b64);
     }
     OPENSSL_cleanse(raw, sizeof(raw));
     /* The client's NTLM password is the secret with its NUL (see auth.h). */
@@ -962,8 +952,9 @@ static int choose_and_connect_once(vg_broker *b, const char *user, const char *v
         const vg_store_placement *there = g_hash_table_lookup(f.remote, choice.vm);
         if (no_redirect || find_instance(b, there->instance, &res->elsewhere) < 0) {
             res->status = VG_BROKER_UNAVAILABLE;
-            g_strlcpy(res->message, no_redirect ? "Your VM is not on this gateway any more"
-                                                : "The gateway that holds your VM is not reachable",
+            g_strlcpy(res->message,
+                      no_redirect ? "Your VM is not on this gateway any more"
+                                  : "The gateway that holds your VM is not reachable",
                       sizeof(res->message));
             vg_notice(TAG, "login refused: user=%s address=%s vm=%s (on %s, %s)", user, address,
                       choice.vm, there->instance, no_redirect ? "redirected already" : "down");
