@@ -34,9 +34,9 @@
 
 #define TAG "vnc"
 
-#define RFB_VERSION_LEN   12
-#define REASON_MAX        255
-#define CREDENTIAL_MAX    255
+#define RFB_VERSION_LEN 12
+#define REASON_MAX      255
+#define CREDENTIAL_MAX  255
 /* Each way: what one side may have waiting for the other. */
 #define FORWARD_BUF_BYTES (256 * 1024)
 #define DEFAULT_STALL_MS  30000
@@ -120,8 +120,7 @@ static int tls_connect(SSL *ssl, int fd, const char *address, int64_t deadline_u
     if (is_ip) {
         if (X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), address) != 1)
             return -EINVAL;
-    } else if (SSL_set1_host(ssl, address) != 1 ||
-               SSL_set_tlsext_host_name(ssl, address) != 1) {
+    } else if (SSL_set1_host(ssl, address) != 1 || SSL_set_tlsext_host_name(ssl, address) != 1) {
         return -EINVAL;
     }
     SSL_set_verify(ssl, SSL_VERIFY_PEER, NULL);
@@ -351,9 +350,8 @@ static int end_write(end *e, pipe_buf *b)
         b->len -= put;
         progress = 1;
     }
-    b->blocked_since_us = b->len > 0 ? (progress || !b->blocked_since_us ? vg_now_us()
-                                                                          : b->blocked_since_us)
-                                     : 0;
+    b->blocked_since_us =
+        b->len > 0 ? (progress || !b->blocked_since_us ? vg_now_us() : b->blocked_since_us) : 0;
     return progress;
 }
 
@@ -397,8 +395,8 @@ static const char *forward_loop(vg_vnc_forward *f)
             return "the gateway that holds the VM read nothing for the stall timeout";
         pfd[0] = (struct pollfd){.fd = f->viewer.fd,
                                  .events = (short)(f->viewer.want_read | f->viewer.want_write)};
-        pfd[1] = (struct pollfd){.fd = f->up.fd,
-                                 .events = (short)(f->up.want_read | f->up.want_write)};
+        pfd[1] =
+            (struct pollfd){.fd = f->up.fd, .events = (short)(f->up.want_read | f->up.want_write)};
         pfd[2] = (struct pollfd){.fd = f->wake_fd, .events = POLLIN};
         /* Wake at least once a second to check the stall deadlines. */
         if (poll(pfd, 3, 1000) < 0 && errno != EINTR)

@@ -21,7 +21,7 @@
 
 /** Where and as whom to log in. */
 typedef struct vg_vnc_forward_target {
-    const char *address;  /**< host name or IP address; the certificate must name it */
+    const char *address; /**< host name or IP address; the certificate must name it */
     unsigned port;
     const char *user;     /**< the login name there */
     const char *password; /**< the password there (a grant's secret) */

@@ -93,8 +93,7 @@ int vg_front_forward_connect(SSL_CTX *ctx, vg_gate_redirect *rd, int timeout_s,
                                .ctx = ctx};
     int r = -ENOTCONN;
 
-    g_snprintf(user, sizeof(user), "%s%s:%s", VG_BROKER_GRANT_LOGIN_PREFIX, rd->grant_id,
-               rd->user);
+    g_snprintf(user, sizeof(user), "%s%s:%s", VG_BROKER_GRANT_LOGIN_PREFIX, rd->grant_id, rd->user);
     if (rd->to.vnc_port)
         r = vg_vnc_upstream_connect(&t, vg_now_us() + (int64_t)timeout_s * G_USEC_PER_SEC, up,
                                     reason, reason_len);

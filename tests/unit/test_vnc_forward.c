@@ -144,11 +144,8 @@ static int connect_up(target *t, const char *address, const char *user, const ch
                       bool trust, vg_vnc_upstream **up, char *reason, size_t reason_len)
 {
     SSL_CTX *ctx = client_ctx(trust);
-    vg_vnc_forward_target ft = {.address = address,
-                                .port = t->port,
-                                .user = user,
-                                .password = password,
-                                .ctx = ctx};
+    vg_vnc_forward_target ft = {
+        .address = address, .port = t->port, .user = user, .password = password, .ctx = ctx};
     int r = vg_vnc_upstream_connect(&ft, vg_now_us() + 5000000, up, reason, reason_len);
     SSL_CTX_free(ctx);
     return r;
@@ -186,8 +183,7 @@ static void test_forward_logs_in_and_copies_both_ways(void **state)
     assert_int_equal(write(sv[1], "\x01hello", 6), 6);
     assert_int_equal(vg_vnc_ssl_read_full(t.res.ssl, t.fd, buf, 6, vg_now_us() + 5000000), 0);
     assert_memory_equal(buf, "\x01hello", 6);
-    assert_int_equal(vg_vnc_ssl_write_full(t.res.ssl, t.fd, "world!", 6, vg_now_us() + 5000000),
-                     0);
+    assert_int_equal(vg_vnc_ssl_write_full(t.res.ssl, t.fd, "world!", 6, vg_now_us() + 5000000), 0);
     assert_int_equal(recv(sv[1], buf, 6, MSG_WAITALL), 6);
     assert_memory_equal(buf, "world!", 6);
     /* The viewer leaves: the forward ends by itself and says so. */
