@@ -212,6 +212,9 @@ def test_logins_on_a_reach_the_vm_b_holds():
                                    "--output", out, "--timeout", "30"],
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                   text=True, timeout=60)
+        # What B acknowledged just before it was killed is not lost.
+        for i in range(20):
+            b.ok("user", "add", "acked-%d" % i, "--password-stdin", input="pw-%d\n" % i)
         b.proc.kill()
         b.proc.wait()
         killed = time.monotonic()
@@ -225,6 +228,10 @@ def test_logins_on_a_reach_the_vm_b_holds():
         # B back: A sends the user there again.
         b.start()
         wait_for("A pointing at B again", lambda: where in shot_on_a(png + "4").stderr, 15)
+        users = {u["name"] for u in json.loads(b.ok("user", "list", json_out=True))}
+        lost = ["acked-%d" % i for i in range(20) if "acked-%d" % i not in users]
+        if lost:
+            fail("users B acknowledged before its SIGKILL are gone: %r" % lost)
 
 
 def test_a_pool_race_across_instances_and_the_database_restarted():
