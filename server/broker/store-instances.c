@@ -185,6 +185,16 @@ int vg_store_placement_list(vg_store *s, int64_t down_after_ms, GPtrArray **out)
     return r;
 }
 
+int vg_store_instance_known_locked(vg_store *s, const char *name)
+{
+    int64_t exists = 0;
+    int r = vg_store_query_int_locked(s, "SELECT count(*) FROM instances WHERE name = ?1", &exists,
+                                      "t", name);
+    if (r < 0)
+        return r;
+    return exists > 0 ? 0 : -ENOENT;
+}
+
 static bool placements_valid(GPtrArray *vms)
 {
     for (guint k = 0; vms && k < vms->len; k++) {
@@ -204,16 +214,11 @@ typedef struct placement_change {
 static int placement_body(vg_store *s, void *data)
 {
     placement_change *c = data;
-    int64_t exists = 0;
     int r;
 
     /* A placement of an instance that is not registered is refused, not made up. */
-    r = vg_store_query_int_locked(s, "SELECT count(*) FROM instances WHERE name = ?1", &exists, "t",
-                                  c->instance);
-    if (r < 0)
+    if ((r = vg_store_instance_known_locked(s, c->instance)) < 0)
         return r;
-    if (exists == 0)
-        return -ENOENT;
     if (c->replace)
         r = vg_store_run_locked(s, "DELETE FROM placements WHERE instance = ?1",
                                 "replace placements", "t", c->instance);

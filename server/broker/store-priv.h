@@ -244,4 +244,7 @@ int vg_store_user_id_locked(vg_store *s, const char *name, int64_t *id);
 /** The row id of pool @name. @return 0; -ENOENT; another negative errno. */
 int vg_store_pool_id_locked(vg_store *s, const char *name, int64_t *id);
 
+/** Whether instance @name is registered. @return 0; -ENOENT; another negative errno. */
+int vg_store_instance_known_locked(vg_store *s, const char *name);
+
 #endif /* VG_STORE_PRIV_H */

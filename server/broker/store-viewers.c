@@ -47,15 +47,10 @@ typedef struct viewer_change {
 static int viewer_body(vg_store *s, void *data)
 {
     viewer_change *c = data;
-    int64_t exists = 0;
     int r;
 
-    r = vg_store_query_int_locked(s, "SELECT count(*) FROM instances WHERE name = ?1", &exists, "t",
-                                  c->instance);
-    if (r < 0)
+    if ((r = vg_store_instance_known_locked(s, c->instance)) < 0)
         return r;
-    if (exists == 0)
-        return -ENOENT;
     if (c->replace)
         r = vg_store_run_locked(s, "DELETE FROM viewers WHERE instance = ?1", "replace viewers",
                                 "t", c->instance);
