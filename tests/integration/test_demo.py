@@ -4,6 +4,7 @@ command lines, xfreerdp3 as printed shows the VM, the printed web address
 serves the login page and alice logs in there, and Ctrl-C stops what it
 started."""
 
+import contextlib
 import http.client
 import json
 import os
@@ -28,25 +29,56 @@ import libvirt
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-def test_demo_serves_the_printed_users_and_stops_on_ctrl_c():
-    state = tempfile.mkdtemp(prefix="vgdemo-")
-    port = free_port()
-    rdp_port = free_port()
-    web_port = free_port()
-    metrics_port = free_port()
+@contextlib.contextmanager
+def demo_running(state, *args):
+    """scripts/demo --state @state @args in a session of its own, as a user
+    runs it in a terminal; yields what it printed once it says it is ready.
+    On the way out: Ctrl-C, and it must stop within 120 s, say so, and
+    leave no vmgated, PostgreSQL server or demo VM behind."""
     out = open(os.path.join(state, "demo.out"), "w+")
-    demo = subprocess.Popen([os.path.join(REPO, "scripts", "demo"), "--state", state,
-                             "--port", str(port), "--rdp-port", str(rdp_port),
-                             "--web-port", str(web_port), "--metrics-port", str(metrics_port)],
-                            stdout=out,
-                            stderr=subprocess.STDOUT, start_new_session=True)
+    demo = subprocess.Popen([os.path.join(REPO, "scripts", "demo"), "--state", state] +
+                            list(args), stdout=out, stderr=subprocess.STDOUT,
+                            start_new_session=True)
     try:
         deadline = time.monotonic() + 300
         while "The gateway is ready" not in open(out.name).read():
             if demo.poll() is not None or time.monotonic() > deadline:
                 fail("the demo did not get ready: %s" % open(out.name).read()[-1500:])
             time.sleep(0.2)
-        printed = open(out.name).read()
+        yield open(out.name).read()
+    finally:
+        if demo.poll() is None:
+            os.killpg(demo.pid, signal.SIGINT)  # what Ctrl-C does in a terminal
+        try:
+            demo.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            os.killpg(demo.pid, signal.SIGKILL)
+            fail("the demo did not stop on Ctrl-C")
+    if "demo stopped" not in open(out.name).read():
+        fail("no stop message: %s" % open(out.name).read()[-500:])
+    left = subprocess.run(["pgrep", "-f", "vmgated --config %s/|postgres -D %s/" % (state, state)],
+                          stdout=subprocess.PIPE, text=True).stdout
+    if left.strip():
+        fail("the demo left processes behind: %s" % left)
+    conn = libvirt.open(URI)
+    try:
+        vms = [n for n in conn.listDefinedDomains() + [d.name() for d in conn.listAllDomains()]
+               if n.startswith("vmgate-demo-")]
+    finally:
+        conn.close()
+    if vms:
+        fail("the demo left VMs behind: %r" % vms)
+
+
+def test_demo_serves_the_printed_users_and_stops_on_ctrl_c():
+    state = tempfile.mkdtemp(prefix="vgdemo-")
+    port = free_port()
+    rdp_port = free_port()
+    web_port = free_port()
+    metrics_port = free_port()
+    with demo_running(state, "--port", str(port), "--rdp-port", str(rdp_port),
+                      "--web-port", str(web_port), "--metrics-port", str(metrics_port)) \
+            as printed:
         creds = dict(l.strip().split(":", 1) for l in open(os.path.join(state, "credentials")))
         if set(creds) != {"alice", "bob"}:
             fail("credentials file: %r" % creds)
@@ -123,24 +155,6 @@ def test_demo_serves_the_printed_users_and_stops_on_ctrl_c():
         c.close()
         if r.status != 200 or "__Host-vmgate=" not in (r.getheader("Set-Cookie") or ""):
             fail("alice's web login: %d" % r.status)
-    finally:
-        if demo.poll() is None:
-            os.killpg(demo.pid, signal.SIGINT)  # what Ctrl-C does in a terminal
-        try:
-            demo.wait(timeout=120)
-        except subprocess.TimeoutExpired:
-            os.killpg(demo.pid, signal.SIGKILL)
-            fail("the demo did not stop on Ctrl-C")
-    conn = libvirt.open(URI)
-    try:
-        left = [n for n in conn.listDefinedDomains() + [d.name() for d in conn.listAllDomains()]
-                if n.startswith("vmgate-demo-")]
-    finally:
-        conn.close()
-    if left:
-        fail("the demo left VMs behind: %r" % left)
-    if "demo stopped" not in open(out.name).read():
-        fail("no stop message: %s" % open(out.name).read()[-500:])
 
 
 def test_demo_cluster_serves_alice_through_any_instance():
@@ -150,18 +164,10 @@ def test_demo_cluster_serves_alice_through_any_instance():
     stops the instances, the VMs and the PostgreSQL server."""
     state = tempfile.mkdtemp(prefix="vgdemo-cl-")
     ports = {k: free_port() for k in ("port", "rdp-port", "web-port", "metrics-port")}
-    out = open(os.path.join(state, "demo.out"), "w+")
-    argv = [os.path.join(REPO, "scripts", "demo"), "--cluster", "--state", state]
+    args = ["--cluster"]
     for k, v in ports.items():
-        argv += ["--" + k, str(v)]
-    demo = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        deadline = time.monotonic() + 300
-        while "The gateway is ready" not in open(out.name).read():
-            if demo.poll() is not None or time.monotonic() > deadline:
-                fail("the demo did not get ready: %s" % open(out.name).read()[-1500:])
-            time.sleep(0.2)
-        printed = open(out.name).read()
+        args += ["--" + k, str(v)]
+    with demo_running(state, *args) as printed:
         creds = dict(l.strip().split(":", 1) for l in open(os.path.join(state, "credentials")))
         listing = subprocess.run([VMGATECTL, "--socket", os.path.join(state, "admin.sock"),
                                   "--json", "instance", "list"], stdout=subprocess.PIPE,
@@ -205,27 +211,6 @@ def test_demo_cluster_serves_alice_through_any_instance():
             if not any(json.loads(l).get("event") == "login_ok" and
                        json.loads(l).get("user") == "alice" for l in f if l.strip()):
                 fail("gw2 has no login of alice's")
-    finally:
-        if demo.poll() is None:
-            os.killpg(demo.pid, signal.SIGINT)
-        try:
-            demo.wait(timeout=120)
-        except subprocess.TimeoutExpired:
-            os.killpg(demo.pid, signal.SIGKILL)
-            fail("the demo did not stop on Ctrl-C")
-    if "demo stopped" not in open(out.name).read():
-        fail("no stop message: %s" % open(out.name).read()[-500:])
-    left = subprocess.run(["pgrep", "-f", "vmgated --config %s/|postgres -D %s/" % (state, state)],
-                          stdout=subprocess.PIPE, text=True).stdout
-    if left.strip():
-        fail("the demo left processes behind: %s" % left)
-    conn = libvirt.open(URI)
-    try:
-        vms = [d.name() for d in conn.listAllDomains() if d.name().startswith("vmgate-demo-")]
-    finally:
-        conn.close()
-    if vms:
-        fail("the demo left VMs behind: %r" % vms)
 
 
 if __name__ == "__main__":
