@@ -17,9 +17,7 @@ import json
 import os
 import random
 import re
-import shutil
 import subprocess
-import tempfile
 import threading
 import time
 import types
@@ -27,7 +25,7 @@ import types
 from PIL import Image
 
 from bridge import SHOT, free_port
-from test_instances import MKCERTS, PgCluster, expect_ended, instance, vms, wait_for
+from test_instances import PgCluster, cluster_root, expect_ended, instance, vms, wait_for
 from vgtest import Guest, diff_images, fail, images_equal, run_tests
 import rfblogin
 from browser import Browser
@@ -44,15 +42,10 @@ def two_instances():
     """A (127.0.0.11) and B (127.0.0.12) on a private cluster, one guest each,
     RDP on one port (a redirected FreeRDP client keeps its port), each with
     [instance] ca. Yields a namespace: root, ca, pg, ga, gb, a, b."""
-    root = tempfile.mkdtemp(prefix="vgentr-")
-    os.chmod(root, 0o755)  # the cluster's server runs as postgres
-    certs = os.path.join(root, "certs")
     # One certificate for both, naming both addresses (each instance checks
     # the other's against the CA when it forwards VNC).
-    subprocess.run([MKCERTS, "--ip", "127.0.0.11", "--ip", "127.0.0.12", certs], check=True,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    ca = os.path.join(certs, "ca.crt")
-    try:
+    with cluster_root("vgentr-", "127.0.0.11", "127.0.0.12") as (root, certs):
+        ca = os.path.join(certs, "ca.crt")
         with PgCluster(root) as pg, Guest() as ga, Guest() as gb:
             os.makedirs(os.path.join(root, "gw-a"))
             os.makedirs(os.path.join(root, "gw-b"))
@@ -68,8 +61,6 @@ def two_instances():
                          lambda: (vms(a).get(gb.name) or {}).get("instance") == "gw-b" and
                          vms(a)[gb.name]["state"] == "running", 10)
                 yield types.SimpleNamespace(root=root, ca=ca, pg=pg, ga=ga, gb=gb, a=a, b=b)
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
 
 
 def test_logins_on_a_reach_the_vm_b_holds():
@@ -319,13 +310,8 @@ def test_three_instances_a_viewer_through_a_on_c_kicked_from_b_and_revoked_on_a(
     with C's name and kicks it, and it ends within a second; dave comes back
     through A, is unassigned through A, and his viewer on C ends within two
     seconds."""
-    root = tempfile.mkdtemp(prefix="vgentr3-")
-    os.chmod(root, 0o755)  # the cluster's server runs as postgres
-    certs = os.path.join(root, "certs")
-    subprocess.run([MKCERTS, "--ip", "127.0.0.11", "--ip", "127.0.0.12", "--ip", "127.0.0.13",
-                    certs], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    ca = os.path.join(certs, "ca.crt")
-    try:
+    with cluster_root("vgentr3-", "127.0.0.11", "127.0.0.12", "127.0.0.13") as (root, certs):
+        ca = os.path.join(certs, "ca.crt")
         with PgCluster(root) as pg, Guest() as gb, Guest() as gc:
             ds = {}
             for name, address, guest in (("gw-a", "127.0.0.11", None),
@@ -383,8 +369,6 @@ def test_three_instances_a_viewer_through_a_on_c_kicked_from_b_and_revoked_on_a(
                     kinds = [json.loads(l).get("event") for l in f if l.strip()]
                 if kinds.count("login_ok") != 2:
                     fail("C's audit: %r" % kinds)
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
 
 
 if __name__ == "__main__":

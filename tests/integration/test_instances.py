@@ -14,6 +14,7 @@ unassigning or disabling the user through A ends their viewer on B within
 two seconds; a kick for an unknown viewer or a stopped instance fails with
 a reason, and a stopped instance's viewers are not listed."""
 
+import contextlib
 import json
 import os
 import random
@@ -71,6 +72,22 @@ class PgCluster:
         return False
 
 
+@contextlib.contextmanager
+def cluster_root(prefix, *addresses):
+    """A new directory for a test's instances and cluster, removed on the
+    way out, with development certificates in root/certs naming
+    @addresses too. Yields (root, certs)."""
+    root = tempfile.mkdtemp(prefix=prefix)
+    try:
+        os.chmod(root, 0o755)  # the cluster's server runs as postgres
+        certs = os.path.join(root, "certs")
+        subprocess.run([MKCERTS] + [a for ip in addresses for a in ("--ip", ip)] + [certs],
+                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        yield root, certs
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
 def instance(root, name, address, vms, pg, certs):
     """vmgated as instance @name on @address, on @pg's store, serving only @vms: a Guest
     (that VM), a [libvirt] vms pattern, or None (no VM)."""
@@ -108,12 +125,7 @@ def wait_for(what, check, timeout):
 
 
 def test_instances_see_each_other_go_down_and_come_back():
-    root = tempfile.mkdtemp(prefix="vginst-")
-    os.chmod(root, 0o755)  # the cluster's server runs as postgres
-    certs = os.path.join(root, "certs")
-    subprocess.run([MKCERTS, certs], check=True, stdout=subprocess.DEVNULL,
-                   stderr=subprocess.DEVNULL)
-    try:
+    with cluster_root("vginst-") as (root, certs):
         with PgCluster(root) as pg, Guest() as ga, Guest() as gb:
             os.makedirs(os.path.join(root, "gw-a"))
             os.makedirs(os.path.join(root, "gw-b"))
@@ -192,8 +204,6 @@ def test_instances_see_each_other_go_down_and_come_back():
                 records = [json.loads(l) for l in f]
             if not records or any(r.get("instance") != "gw-a" for r in records):
                 fail("A's audit records do not all name gw-a: %r" % records[:3])
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
 
 
 def audit_of(d, lines=100):
@@ -207,13 +217,8 @@ def file_records(d):
 
 
 def test_audit_on_any_instance_shows_all():
-    root = tempfile.mkdtemp(prefix="vginst-")
-    os.chmod(root, 0o755)  # the cluster's server runs as postgres
-    certs = os.path.join(root, "certs")
     # B's VNC port is on 127.0.0.12: its certificate names that address.
-    subprocess.run([MKCERTS, "--ip", "127.0.0.11", "--ip", "127.0.0.12", certs], check=True,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
+    with cluster_root("vginst-", "127.0.0.11", "127.0.0.12") as (root, certs):
         with PgCluster(root) as pg:
             os.makedirs(os.path.join(root, "gw-a"))
             os.makedirs(os.path.join(root, "gw-b"))
@@ -282,8 +287,6 @@ def test_audit_on_any_instance_shows_all():
                             r.get("event") == "admin" and r.get("command") == "user.list"]
                 wait_for("B's record made while the database was down, in A's audit",
                          b_outage_record_on_a, 15)
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
 
 
 def sessions(d):
@@ -313,13 +316,8 @@ def expect_ended(t, within, what):
 
 
 def test_sessions_are_listed_kicked_and_revoked_across_instances():
-    root = tempfile.mkdtemp(prefix="vginst-")
-    os.chmod(root, 0o755)  # the cluster's server runs as postgres
-    certs = os.path.join(root, "certs")
-    subprocess.run([MKCERTS, "--ip", "127.0.0.11", "--ip", "127.0.0.12", certs], check=True,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    ca = os.path.join(certs, "ca.crt")
-    try:
+    with cluster_root("vginst-", "127.0.0.11", "127.0.0.12") as (root, certs):
+        ca = os.path.join(certs, "ca.crt")
         with PgCluster(root) as pg, Guest() as gb:
             os.makedirs(os.path.join(root, "gw-a"))
             os.makedirs(os.path.join(root, "gw-b"))
@@ -445,8 +443,6 @@ def test_sessions_are_listed_kicked_and_revoked_across_instances():
                 rc, _, err = a.ctl("session", "kick", "gw-b/" + got[0][1])
                 if rc == 0 or "instance 'gw-b' is stopped" not in err:
                     fail("kick on a stopped instance: rc %d, %r" % (rc, err))
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
 
 
 if __name__ == "__main__":
