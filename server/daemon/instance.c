@@ -85,32 +85,32 @@ static GHashTable *current_vms(vg_instance *in)
 }
 
 /*
- * Write what changed in the registry since the last sync (everything after
- * a registration). What failed is tried again at the next beat: the last
- * sync is only replaced once the store took the change.
+ * Write to the store what changed between @*last (what it was last told;
+ * NULL: nothing yet, so all of @now replaces what it holds) and @now, two
+ * tables of key -> value compared with @same: each new or changed value as
+ * the row @row makes of it (@row_free frees those rows, NULL: none), each
+ * key gone. What failed is tried again at the next beat: @*last becomes
+ * @now (taken) only once the store took the change.
  */
-static int sync_placements(vg_instance *in)
+static int sync_table(vg_instance *in, GHashTable *now, GHashTable **last, GEqualFunc same,
+                      gpointer (*row)(gpointer key, gpointer value), GDestroyNotify row_free,
+                      int (*update)(vg_store *, const char *, GPtrArray *, GPtrArray *),
+                      int (*replace)(vg_store *, const char *, GPtrArray *))
 {
-    g_autoptr(GPtrArray) set =
-        g_ptr_array_new_with_free_func((GDestroyNotify)vg_store_placement_free);
+    g_autoptr(GPtrArray) set = g_ptr_array_new_with_free_func(row_free);
     g_autoptr(GPtrArray) removed = g_ptr_array_new();
-    GHashTable *now;
     GHashTableIter it;
     gpointer key, value;
     int r;
 
-    /* Without libvirt the registry does not know every VM: keep what the store has. */
-    if (!vg_registry_connected(in->registry))
-        return 0;
-    now = current_vms(in);
     g_hash_table_iter_init(&it, now);
     while (g_hash_table_iter_next(&it, &key, &value)) {
-        const char *was = in->synced ? g_hash_table_lookup(in->synced, key) : NULL;
-        if (!was || strcmp(was, value) != 0)
-            g_ptr_array_add(set, placement_new(key, value));
+        gpointer was = *last ? g_hash_table_lookup(*last, key) : NULL;
+        if (!was || !same(was, value))
+            g_ptr_array_add(set, row(key, value));
     }
-    if (in->synced) {
-        g_hash_table_iter_init(&it, in->synced);
+    if (*last) {
+        g_hash_table_iter_init(&it, *last);
         while (g_hash_table_iter_next(&it, &key, &value))
             if (!g_hash_table_contains(now, key))
                 g_ptr_array_add(removed, key);
@@ -118,18 +118,34 @@ static int sync_placements(vg_instance *in)
             g_hash_table_unref(now);
             return 0;
         }
-        r = vg_store_placement_update(in->store, in->name, set, removed);
+        r = update(in->store, in->name, set, removed);
     } else {
-        r = vg_store_placement_replace(in->store, in->name, set);
+        r = replace(in->store, in->name, set);
     }
     if (r < 0) {
         g_hash_table_unref(now);
         return r;
     }
-    if (in->synced)
-        g_hash_table_unref(in->synced);
-    in->synced = now;
+    if (*last)
+        g_hash_table_unref(*last);
+    *last = now;
     return 0;
+}
+
+static gpointer placement_row(gpointer vm, gpointer state)
+{
+    return placement_new(vm, state);
+}
+
+/* The registry's VMs (everything after a registration). */
+static int sync_placements(vg_instance *in)
+{
+    /* Without libvirt the registry does not know every VM: keep what the store has. */
+    if (!vg_registry_connected(in->registry))
+        return 0;
+    return sync_table(in, current_vms(in), &in->synced, g_str_equal, placement_row,
+                      (GDestroyNotify)vg_store_placement_free, vg_store_placement_update,
+                      vg_store_placement_replace);
 }
 
 /* The live viewers now: id -> vg_store_viewer (as the store would hold them). */
@@ -164,53 +180,28 @@ static GHashTable *current_viewers(vg_instance *in)
     return now;
 }
 
-static bool viewer_same(const vg_store_viewer *a, const vg_store_viewer *b)
+static gboolean viewer_same(gconstpointer pa, gconstpointer pb)
 {
+    const vg_store_viewer *a = pa, *b = pb;
     return strcmp(a->session, b->session) == 0 && strcmp(a->vm, b->vm) == 0 &&
            strcmp(a->user, b->user) == 0 && strcmp(a->protocol, b->protocol) == 0 &&
            strcmp(a->address, b->address) == 0 && a->role == b->role && a->since == b->since;
 }
 
+/* The table's own viewer is the row (the table keeps it). */
+static gpointer viewer_row(gpointer id, gpointer viewer)
+{
+    (void)id;
+    return viewer;
+}
+
 /* As sync_placements, for the live viewers (a role change rewrites the viewer's row). */
 static int sync_viewers(vg_instance *in)
 {
-    g_autoptr(GPtrArray) set = g_ptr_array_new();
-    g_autoptr(GPtrArray) removed = g_ptr_array_new();
-    GHashTable *now;
-    GHashTableIter it;
-    gpointer key, value;
-    int r;
-
     if (!in->sessions)
         return 0;
-    now = current_viewers(in);
-    g_hash_table_iter_init(&it, now);
-    while (g_hash_table_iter_next(&it, &key, &value)) {
-        const vg_store_viewer *was = in->viewers ? g_hash_table_lookup(in->viewers, key) : NULL;
-        if (!was || !viewer_same(was, value))
-            g_ptr_array_add(set, value);
-    }
-    if (in->viewers) {
-        g_hash_table_iter_init(&it, in->viewers);
-        while (g_hash_table_iter_next(&it, &key, &value))
-            if (!g_hash_table_contains(now, key))
-                g_ptr_array_add(removed, key);
-        if (set->len == 0 && removed->len == 0) {
-            g_hash_table_unref(now);
-            return 0;
-        }
-        r = vg_store_viewer_update(in->store, in->name, set, removed);
-    } else {
-        r = vg_store_viewer_replace(in->store, in->name, set);
-    }
-    if (r < 0) {
-        g_hash_table_unref(now);
-        return r;
-    }
-    if (in->viewers)
-        g_hash_table_unref(in->viewers);
-    in->viewers = now;
-    return 0;
+    return sync_table(in, current_viewers(in), &in->viewers, viewer_same, viewer_row, NULL,
+                      vg_store_viewer_update, vg_store_viewer_replace);
 }
 
 /* One beat: register if needed (or the row is gone), else a heartbeat; then the placements. */
