@@ -11,6 +11,7 @@
 #ifndef VG_RDP_PRIV_H
 #define VG_RDP_PRIV_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -96,6 +97,13 @@ struct vg_rdp_peer {
     uint32_t locks;        /* KBD_SYNC_* the client said last */
     bool locks_known;
     int32_t last_x, last_y;
+
+    /* Batched output (rdp-server.c): PDUs the peer thread writes while
+     * batching are gathered in `batch` and written together. */
+    pthread_t thread;
+    int (*write_pdu)(rdpTransport *transport, wStream *s); /* FreeRDP's own */
+    wStream *batch;
+    bool batching;
 };
 
 /* rdp-server.c: end the connection from the peer's own thread. */

@@ -21,6 +21,7 @@
 #include <freerdp/server/disp.h>
 #include <freerdp/server/server-common.h>
 #include <freerdp/settings.h>
+#include <freerdp/transport_io.h>
 #include <openssl/crypto.h>
 #include <openssl/ssl.h>
 #include <winpr/ntlm.h>
@@ -73,6 +74,76 @@ typedef struct peer_ctx {
 static vg_rdp_peer *peer_of(rdpContext *ctx)
 {
     return ((peer_ctx *)ctx)->p;
+}
+
+/* ---- batched output -------------------------------------------------------
+ * FreeRDP writes every PDU on its own, and a dynamic channel's data goes out
+ * in PDUs of at most 1600 bytes (MS-RDPEDYC): a full 1024x768 frame on the
+ * graphics pipeline was about 2,000 TLS records and send() calls here, and
+ * as many reads for the client, which cost more than encoding the frame.
+ * While the peer thread drains the channel queue or sends updates, the PDUs
+ * it writes are gathered and handed to FreeRDP's own write in pieces of up
+ * to VG_RDP_BATCH_MAX bytes, so that TLS makes full 16 KiB records. FreeRDP
+ * has no setting for this; its transport's write callback is the seam it
+ * offers. Other threads' writes (none in normal operation) pass through,
+ * after what the batch holds. */
+
+#define VG_RDP_BATCH_MAX (64 * 1024)
+
+static bool batch_flush(vg_rdp_peer *p)
+{
+    rdpTransport *transport = freerdp_get_transport(p->client->context);
+    bool ok = true;
+
+    if (p->batch && Stream_GetPosition(p->batch) > 0) {
+        ok = p->write_pdu(transport, p->batch) >= 0;
+        Stream_SetPosition(p->batch, 0);
+    }
+    return ok;
+}
+
+static int batched_write(rdpTransport *transport, wStream *s)
+{
+    vg_rdp_peer *p = peer_of(transport_get_context(transport));
+    size_t len = Stream_GetPosition(s);
+
+    if (!pthread_equal(pthread_self(), p->thread) || !p->batching)
+        return p->write_pdu(transport, s);
+    if (Stream_GetPosition(p->batch) + len > VG_RDP_BATCH_MAX && !batch_flush(p))
+        return -1;
+    if (len >= VG_RDP_BATCH_MAX)
+        return p->write_pdu(transport, s);
+    Stream_Write(p->batch, Stream_Buffer(s), len);
+    return (int)len;
+}
+
+static bool batch_setup(vg_rdp_peer *p)
+{
+    const rdpTransportIo *cur = freerdp_get_io_callbacks(p->client->context);
+    rdpTransportIo io;
+
+    if (!cur)
+        return false;
+    io = *cur;
+    p->batch = Stream_New(NULL, VG_RDP_BATCH_MAX);
+    if (!p->batch)
+        return false;
+    p->thread = pthread_self();
+    p->write_pdu = io.WritePdu;
+    io.WritePdu = batched_write;
+    return freerdp_set_io_callbacks(p->client->context, &io);
+}
+
+static void batch_begin(vg_rdp_peer *p)
+{
+    p->batching = true;
+}
+
+/* false: the write failed (the client is gone). */
+static bool batch_end(vg_rdp_peer *p)
+{
+    p->batching = false;
+    return batch_flush(p);
 }
 
 /* ---- surface listener (console thread): record and wake ---------------- */
@@ -954,6 +1025,8 @@ static void peer_thread_end(vg_rdp_peer *p, const char *fallback)
 
     freerdp_peer_context_free(p->client);
     freerdp_peer_free(p->client); /* closes the socket */
+    if (p->batch)
+        Stream_Free(p->batch, TRUE);
     CloseHandle(p->wake);
     pixman_region32_fini(&p->damage);
     g_free(p->cursor.argb);
@@ -1071,7 +1144,7 @@ static void run_peer(vg_rdp_peer *p)
         vg_rdp_peer_fail(p, "cannot open the channel manager");
         goto out;
     }
-    if (!configure(p)) {
+    if (!configure(p) || !batch_setup(p)) {
         vg_rdp_peer_fail(p, "server configuration");
         goto out;
     }
@@ -1096,6 +1169,7 @@ static void run_peer(vg_rdp_peer *p)
         HANDLE handles[MAXIMUM_WAIT_OBJECTS];
         DWORD n = 0, k, status;
         int wait_ms;
+        bool ok;
 
         handles[n++] = p->wake;
         k = client->GetEventHandles(client, &handles[n], MAXIMUM_WAIT_OBJECTS - n);
@@ -1123,9 +1197,11 @@ static void run_peer(vg_rdp_peer *p)
             break;
         /* The dynamic channel opens once, when it first may: after the
          * activation, and only if the client joined it. */
-        if (!WTSVirtualChannelManagerCheckFileDescriptorEx(
-                p->vcm, client->activated && WTSVirtualChannelManagerIsChannelJoined(
-                                                 p->vcm, DRDYNVC_SVC_CHANNEL_NAME)))
+        batch_begin(p);
+        ok = WTSVirtualChannelManagerCheckFileDescriptorEx(
+            p->vcm, client->activated &&
+                        WTSVirtualChannelManagerIsChannelJoined(p->vcm, DRDYNVC_SVC_CHANNEL_NAME));
+        if (!batch_end(p) || !ok)
             break;
         if (!p->logged_in && vg_now_us() > login_deadline) {
             vg_rdp_peer_fail(p, "login took too long");
@@ -1139,7 +1215,9 @@ static void run_peer(vg_rdp_peer *p)
             end = "graphics pipeline failed";
             break;
         }
-        if (!pump(p))
+        batch_begin(p);
+        ok = pump(p);
+        if (!batch_end(p) || !ok)
             break;
     }
 
