@@ -28,12 +28,12 @@
 
 #include <freerdp/channels/rdpgfx.h>
 #include <freerdp/codec/color.h>
-#include <freerdp/codec/h264.h>
 #include <freerdp/server/rdpgfx.h>
 
 #include "log.h"
 #include "metrics.h"
 #include "util.h"
+#include "rdp-h264.h"
 #include "rdp-planar.h"
 #include "rdp-priv.h"
 
@@ -58,7 +58,7 @@ struct vg_rdp_gfx {
     bool acks_suspended;
 
     bool avc;            /* the client takes AVC420 and lossless mode is off */
-    H264_CONTEXT *h264;  /* made on first use */
+    vg_rdp_h264 *h264;   /* made on first use */
     bool h264_broken;    /* the encoder failed once: no more H.264 */
     bool avc_used;       /* logged once */
     pixman_region32_t lossy; /* sent with H.264, not yet refined */
@@ -283,12 +283,18 @@ static uint64_t region_area(const pixman_region32_t *region)
     return area;
 }
 
+/* At most this many rectangles in an H.264 frame's metablock; more are
+ * sent as their bounding box. */
+#define AVC_MAX_RECTS 256
+/* The quantisation parameter the metablock announces (informative: the
+ * encoder's rate control picks the real one). */
+#define AVC_QP 22
+
 /* The whole surface as one H.264 frame, its damage in the metablock.
  * Returns 1 sent, 0 not possible (use lossless), -1 the connection failed. */
 static int send_avc(vg_rdp_gfx *g, const pixman_region32_t *region)
 {
     vg_rdp_peer *p = g->p;
-    RECTANGLE_16 all = {0, 0, (UINT16)p->width, (UINT16)p->height};
     RDPGFX_AVC420_BITMAP_STREAM bs = {0};
     RDPGFX_SURFACE_COMMAND cmd = {.surfaceId = SURFACE_ID,
                                   .codecId = RDPGFX_CODECID_AVC420,
@@ -298,7 +304,12 @@ static int send_avc(vg_rdp_gfx *g, const pixman_region32_t *region)
                                   .width = p->width,
                                   .height = p->height,
                                   .extra = &bs};
-    INT32 rc;
+    RECTANGLE_16 rects[AVC_MAX_RECTS];
+    RDPGFX_H264_QUANT_QUALITY quality[AVC_MAX_RECTS];
+    const pixman_box32_t *b;
+    const uint8_t *data = NULL;
+    size_t len = 0;
+    int n = 0, rc;
     UINT crc;
     int64_t t0;
 
@@ -306,34 +317,44 @@ static int send_avc(vg_rdp_gfx *g, const pixman_region32_t *region)
     if (g->h264_broken || p->width % 2 || p->height % 2 || p->width > 4096 || p->height > 4096)
         return 0;
     if (!g->h264) {
-        g->h264 = h264_context_new(TRUE);
-        if (!g->h264 || !h264_context_reset(g->h264, p->width, p->height)) {
-            vg_warning(TAG, "peer=%s: no H.264 encoder: lossless codecs only", p->name);
+        g_autofree char *err = NULL;
+        g->h264 = vg_rdp_h264_new(p->width, p->height, p->h264_preset, &err);
+        if (!g->h264) {
+            vg_warning(TAG, "peer=%s: no H.264 encoder (%s): lossless codecs only", p->name, err);
             g->h264_broken = true;
             return 0;
         }
-        h264_context_set_option(g->h264, H264_CONTEXT_OPTION_RATECONTROL, H264_RATECONTROL_VBR);
-        h264_context_set_option(g->h264, H264_CONTEXT_OPTION_BITRATE, 10000000);
-        h264_context_set_option(g->h264, H264_CONTEXT_OPTION_FRAMERATE, 30);
     }
     t0 = vg_now_us();
-    rc = avc420_compress(g->h264, p->pixels, PIXEL_FORMAT_BGRX32, (UINT32)p->stride, p->width,
-                         p->height, &all, &bs.data, &bs.length, &bs.meta);
+    rc = vg_rdp_h264_encode(g->h264, p->pixels, p->stride, &data, &len);
     vg_metrics_encode_ns(VG_METRIC_ENCODER_AVC420, (uint64_t)(vg_now_us() - t0) * 1000);
-    if (rc < 0) {
+    if (rc < 0 || len > UINT32_MAX) {
         vg_warning(TAG, "peer=%s: H.264 encoding failed: lossless codecs only", p->name);
         g->h264_broken = true;
-        free_h264_metablock(&bs.meta);
         return 0;
     }
-    if (rc == 0) { /* nothing new: the encoder saw no change */
-        free_h264_metablock(&bs.meta);
-        return 1;
+
+    /* The client copies only the metablock's rectangles of the decoded
+     * frame to its surface: the damage. */
+    b = pixman_region32_rectangles((pixman_region32_t *)region, &n);
+    if (n > AVC_MAX_RECTS) {
+        b = pixman_region32_extents((pixman_region32_t *)region);
+        n = 1;
     }
+    for (int i = 0; i < n; i++) {
+        rects[i] = (RECTANGLE_16){(UINT16)MAX(b[i].x1, 0), (UINT16)MAX(b[i].y1, 0),
+                                  (UINT16)MIN((uint32_t)b[i].x2, p->width),
+                                  (UINT16)MIN((uint32_t)b[i].y2, p->height)};
+        quality[i] = (RDPGFX_H264_QUANT_QUALITY){.qp = AVC_QP, .qualityVal = 100 - AVC_QP};
+    }
+    bs.meta.numRegionRects = (UINT32)n;
+    bs.meta.regionRects = rects;
+    bs.meta.quantQualityVals = quality;
+    bs.data = (BYTE *)data;
+    bs.length = (UINT32)len;
     cmd.length = bs.length;
     cmd.data = bs.data;
     crc = g->ctx->SurfaceCommand(g->ctx, &cmd);
-    free_h264_metablock(&bs.meta);
     if (crc != CHANNEL_RC_OK)
         return -1;
     vg_metrics_bytes(VG_METRIC_PROTO_RDP, VG_METRIC_CODEC_AVC420, bs.length);
@@ -341,7 +362,8 @@ static int send_avc(vg_rdp_gfx *g, const pixman_region32_t *region)
     g->last_avc_us = g_get_monotonic_time();
     if (!g->avc_used) {
         g->avc_used = true;
-        vg_info(TAG, "peer=%s user=%s: H.264 in use for motion", p->name, p->user);
+        vg_info(TAG, "peer=%s user=%s: H.264 (libx264 %s) in use for motion", p->name, p->user,
+                p->h264_preset);
     }
     return 1;
 }
@@ -424,7 +446,7 @@ bool vg_rdp_gfx_resize(vg_rdp_gfx *g)
 {
     if (!g->ready)
         return true; /* the surface is made at the right size when caps come */
-    h264_context_free(g->h264);
+    vg_rdp_h264_free(g->h264);
     g->h264 = NULL;
     pixman_region32_clear(&g->lossy);
     vg_rdp_planar_forget(g->planar);
@@ -441,7 +463,7 @@ void vg_rdp_gfx_free(vg_rdp_gfx *g)
         rdpgfx_server_context_free(g->ctx);
     }
     vg_rdp_planar_free(g->planar);
-    h264_context_free(g->h264);
+    vg_rdp_h264_free(g->h264);
     pixman_region32_fini(&g->lossy);
     if (g->p && g->p->gfx == g)
         g->p->gfx = NULL;

@@ -41,6 +41,7 @@ struct vg_rdp_peer {
     char name[80]; /* peer address, for logs */
     vg_rdp_pcb pcb;
     bool lossless;
+    const char *h264_preset; /* the server's, for the H.264 encoder */
 
     /* Login. */
     char nla_user[65];   /* set when NTLM asked for this user's hash */

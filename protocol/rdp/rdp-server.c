@@ -52,6 +52,7 @@
 
 struct vg_rdp_server {
     vg_rdp_server_config cfg;
+    char h264_preset[16]; /* cfg.h264_preset points here */
     GThread *watchdog; /* ends viewers that stopped reading */
     GCond watchdog_cond;
     bool watchdog_stop;         /* under lock */
@@ -1237,6 +1238,7 @@ static void serve(void *opaque, int fd, const char *name)
     p->server = s;
     p->fd = fd;
     p->lossless = s->cfg.lossless;
+    p->h264_preset = s->cfg.h264_preset;
     g_strlcpy(p->name, name, sizeof(p->name));
     g_mutex_init(&p->lock);
     pixman_region32_init(&p->damage);
@@ -1433,6 +1435,9 @@ int vg_rdp_server_new(const vg_rdp_server_config *cfg, const vg_rdp_server_ops *
     s->cert_file = g_strdup(cfg->cert_file);
     s->key_file = g_strdup(cfg->key_file);
     s->cfg.cert_file = s->cert_file;
+    g_strlcpy(s->h264_preset, cfg->h264_preset ? cfg->h264_preset : "ultrafast",
+              sizeof(s->h264_preset));
+    s->cfg.h264_preset = s->h264_preset;
     s->cfg.key_file = s->key_file;
     s->cert_pem = cert_pem;
     s->key_pem = key_pem;

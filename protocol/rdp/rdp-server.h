@@ -36,6 +36,7 @@ typedef struct vg_rdp_server_config {
     const char *key_file;  /**< PEM private key */
     bool nla;            /**< require NLA (CredSSP/NTLM); false: TLS with Client Info credentials */
     bool lossless;       /**< never use a lossy codec (H.264) */
+    const char *h264_preset; /**< libx264's preset for H.264 (rdp-h264.h; NULL: ultrafast) */
     unsigned max_unauth; /**< connections not yet logged in (0: 64) */
     unsigned max_unauth_per_source; /**< of those, from one address (0: 4) */
     unsigned login_timeout_ms;      /**< TCP to logged in, TLS and NLA included (0: 10 s) */

@@ -34,6 +34,7 @@ typedef enum kind {
     K_OPT_PATH,     /* an absolute path, or empty for none */
     K_INSTANCE,     /* an instance name (vg_name_valid), or empty for the host name */
     K_HOST,         /* a host name or IP address, or empty for the host name */
+    K_H264_PRESET,  /* one of libx264's presets (h264_presets) */
 } kind;
 
 typedef struct key_spec {
@@ -60,6 +61,7 @@ static const key_spec specs[] = {
     {"rdp", "port", K_UINT, F(rdp_port), "3389", 1, 65535},
     {"rdp", "nla", K_BOOL, F(rdp_nla), "true", 0, 0},
     {"rdp", "lossless", K_BOOL, F(rdp_lossless), "false", 0, 0},
+    {"rdp", "h264_preset", K_H264_PRESET, F(rdp_h264_preset), "ultrafast", 0, 0},
     {"web", "enabled", K_BOOL, F(web_enabled), "true", 0, 0},
     {"web", "listen", K_ADDRESS, F(web_listen), "0.0.0.0", 0, 0},
     {"web", "port", K_UINT, F(web_port), "8443", 1, 65535},
@@ -97,6 +99,11 @@ static const key_spec specs[] = {
 };
 
 #define N_SPECS (sizeof(specs) / sizeof(specs[0]))
+
+/* libx264's presets, fastest first: the RDP front end's H.264 encoder
+ * (protocol/rdp/rdp-h264.c) hands the value to libx264 as it is. */
+static const char *const h264_presets[] = {"ultrafast", "superfast", "veryfast", "faster", "fast",
+                                           "medium",    "slow",      "slower",   "veryslow", NULL};
 
 /* What clients may be told to connect to: a DNS name or an IPv4 or IPv6 address. */
 static bool host_valid(const char *value)
@@ -241,6 +248,12 @@ static char *parse_value(vg_config *cfg, const key_spec *k, const char *value)
         if (*value && !host_valid(value))
             return g_strdup("expected a host name or an IP address");
         break;
+    case K_H264_PRESET:
+        if (!g_strv_contains(h264_presets, value)) {
+            g_autofree char *all = g_strjoinv(", ", (char **)h264_presets);
+            return g_strdup_printf("expected one of libx264's presets: %s", all);
+        }
+        break;
     }
     /* The string kinds. */
     g_free(*(char **)field(cfg, k));
@@ -263,6 +276,7 @@ void vg_config_free(vg_config *cfg)
         case K_OPT_PATH:
         case K_INSTANCE:
         case K_HOST:
+        case K_H264_PRESET:
             g_free(*(char **)field(cfg, &specs[i]));
             break;
         default:

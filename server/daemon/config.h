@@ -52,6 +52,7 @@ typedef struct vg_config {
     unsigned rdp_port; /**< port */
     bool rdp_nla;      /**< nla: require Network Level Authentication (false: TLS only) */
     bool rdp_lossless; /**< lossless: never use a lossy codec */
+    char *rdp_h264_preset; /**< h264_preset: libx264's preset for motion (speed against quality) */
 
     /* [metrics] */
     bool metrics_enabled;  /**< enabled: serve /metrics, /healthz and /readyz (plain HTTP) */

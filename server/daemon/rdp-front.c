@@ -121,6 +121,7 @@ static int start(const vg_front_env *env, void **out)
                                .key_file = cfg->tls_key,
                                .nla = cfg->rdp_nla,
                                .lossless = cfg->rdp_lossless,
+                               .h264_preset = cfg->rdp_h264_preset,
                                .max_unauth_per_source = cfg->logins_per_address,
                                .login_timeout_ms = cfg->login_timeout * 1000,
                                .stall_timeout_ms = cfg->stalled_viewer_timeout * 1000};

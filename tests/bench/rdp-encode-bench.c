@@ -3,7 +3,8 @@
  * in one run: per frame, the time and bytes of the lossless codecs the
  * gateway uses (planar in 256 × 256 pieces as on the GFX path, planar in
  * 64 × 64 tiles as on the bitmap-update path, a plain copy as for
- * "uncompressed") and of H.264 (AVC420, whole frame), on a text-like screen
+ * "uncompressed") and of H.264 (AVC420, whole frame: FreeRDP's encoder and
+ * vmgate's with three of libx264's presets), on a text-like screen
  * with a small change per frame and on full-screen noise, at 1024 × 768 and
  * 1920 × 1080.
  *
@@ -22,6 +23,8 @@
 #include <freerdp/codec/planar.h>
 #include <glib.h>
 #include <winpr/wlog.h>
+
+#include "rdp-h264.h"
 
 typedef struct result {
     double ms;    /* mean time per frame */
@@ -152,6 +155,31 @@ static result run_h264(draw_fn draw, uint32_t w, uint32_t h, int frames)
     return r;
 }
 
+/* vmgate's own H.264 encoder (rdp-h264.c) with libx264's @preset. */
+static result run_vg_h264(draw_fn draw, uint32_t w, uint32_t h, int frames, const char *preset)
+{
+    vg_rdp_h264 *enc = vg_rdp_h264_new(w, h, preset, NULL);
+    uint8_t *px = g_malloc((size_t)w * h * 4);
+    double total_us = 0, total_bytes = 0;
+    result r = {.ok = enc != NULL};
+
+    for (int f = 0; f < frames && r.ok; f++) {
+        const uint8_t *out = NULL;
+        size_t size = 0;
+        gint64 t0;
+        draw(px, w, h, (uint32_t)f);
+        t0 = g_get_monotonic_time();
+        r.ok = vg_rdp_h264_encode(enc, px, (size_t)w * 4, &out, &size) > 0;
+        total_us += (double)(g_get_monotonic_time() - t0);
+        total_bytes += (double)size;
+    }
+    r.ms = total_us / frames / 1000.0;
+    r.bytes = total_bytes / frames;
+    vg_rdp_h264_free(enc);
+    g_free(px);
+    return r;
+}
+
 static void print_row(const char *what, result r, double raw_bytes)
 {
     if (!r.ok) {
@@ -172,6 +200,7 @@ int main(int argc, char **argv)
         draw_fn draw;
     } contents[] = {{"text, one row changes a frame", draw_text},
                     {"full-screen noise", draw_noise}};
+    static const char *const presets[] = {"ultrafast", "superfast", "veryfast"};
     int frames = 20;
 
     for (int i = 1; i < argc; i++) {
@@ -200,7 +229,12 @@ int main(int argc, char **argv)
                       run_planar(contents[c].draw, w, h, frames, 256, true, false), raw);
             print_row("planar, 64x64 tiles (bitmap updates)",
                       run_planar(contents[c].draw, w, h, frames, 64, false, true), raw);
-            print_row("H.264 AVC420, whole frame", run_h264(contents[c].draw, w, h, frames), raw);
+            print_row("H.264, FreeRDP's encoder (medium)", run_h264(contents[c].draw, w, h, frames),
+                      raw);
+            for (size_t p = 0; p < G_N_ELEMENTS(presets); p++) {
+                g_autofree char *what = g_strdup_printf("H.264, vmgate's encoder (%s)", presets[p]);
+                print_row(what, run_vg_h264(contents[c].draw, w, h, frames, presets[p]), raw);
+            }
         }
     return 0;
 }

@@ -161,12 +161,13 @@ def test_xfreerdp3_input_reaches_the_guest():
 
 
 def test_h264_for_motion_refined_to_exact_and_off_in_lossless_mode():
-    """A client that allows AVC420 gets H.264 for full-screen noise, and
-    once the noise stops its window is exact again; with [rdp] lossless =
-    true the same client never gets H.264."""
+    """A client that allows AVC420 gets H.264 for full-screen noise, from
+    libx264 with the configured preset, and once the noise stops its window
+    is exact again; with [rdp] lossless = true the same client never gets
+    H.264."""
     for lossless in (False, True):
-        with Guest() as g1, Guest() as g2, \
-                RdpGateway(g1, g2, rdp="lossless = true\n" if lossless else "") as gw:
+        conf = "lossless = true\n" if lossless else "h264_preset = veryfast\n"
+        with Guest() as g1, Guest() as g2, RdpGateway(g1, g2, rdp=conf) as gw:
             g1.wait_ready()
             g1.wait_still()
             with Xvfb(1280, 1024) as x, \
@@ -186,7 +187,7 @@ def test_h264_for_motion_refined_to_exact_and_off_in_lossless_mode():
                          (lossless, diff_images(img, want)))
             with open(gw.d.log) as f:
                 log = f.read()
-            used = "H.264 in use for motion" in log
+            used = "H.264 (libx264 veryfast) in use for motion" in log
             if used == lossless:
                 fail("lossless=%s: H.264 %s" % (lossless, "was used" if used else "was not used"))
 

@@ -83,6 +83,7 @@ static void assert_defaults(const vg_config *c)
     assert_int_equal(c->rdp_port, 3389);
     assert_true(c->rdp_nla);
     assert_false(c->rdp_lossless);
+    assert_string_equal(c->rdp_h264_preset, "ultrafast");
     assert_false(c->metrics_enabled);
     assert_string_equal(c->metrics_listen, "127.0.0.1");
     assert_int_equal(c->metrics_port, 9750);
@@ -145,7 +146,9 @@ static void test_config_values_are_read(void **state)
                   "lockout = 86400\n"
                   "[policy]\n"
                   "second_login = join\n"
-                  "power_on_demand = false\n");
+                  "power_on_demand = false\n"
+                  "[rdp]\n"
+                  "h264_preset = veryfast\n");
     assert_int_equal(vg_config_load(f->path, &cfg, &error), 0);
     assert_string_equal(cfg->vnc_listen, "::1");
     assert_int_equal(cfg->vnc_port, 5901);
@@ -155,6 +158,7 @@ static void test_config_values_are_read(void **state)
     assert_int_equal(cfg->lockout, 86400);
     assert_int_equal(cfg->second_login, VG_SECOND_LOGIN_JOIN);
     assert_false(cfg->power_on_demand);
+    assert_string_equal(cfg->rdp_h264_preset, "veryfast");
     assert_int_equal(cfg->rdp_port, 3389); /* untouched keys keep their defaults */
     vg_config_free(cfg);
 }
@@ -182,6 +186,7 @@ static void test_config_out_of_range_and_wrong_kinds(void **state)
                                 "port = 0\n"
                                 "nla = yes\n"
                                 "listen = example.org\n"
+                                "h264_preset = quick\n"
                                 "[tls]\n"
                                 "key = server.key\n"
                                 "[daemon]\n"
@@ -195,11 +200,15 @@ static void test_config_out_of_range_and_wrong_kinds(void **state)
         g_strdup_printf("%s:4: [rdp] listen: expected an IPv4 or IPv6 address, got "
                         "\"example.org\"",
                         p),
-        g_strdup_printf("%s:6: [tls] key: expected an absolute path, got \"server.key\"", p),
-        g_strdup_printf("%s:8: [daemon] log_level: expected error, warning, notice, info or "
+        g_strdup_printf("%s:5: [rdp] h264_preset: expected one of libx264's presets: ultrafast, "
+                        "superfast, veryfast, faster, fast, medium, slow, slower, veryslow, got "
+                        "\"quick\"",
+                        p),
+        g_strdup_printf("%s:7: [tls] key: expected an absolute path, got \"server.key\"", p),
+        g_strdup_printf("%s:9: [daemon] log_level: expected error, warning, notice, info or "
                         "debug, got \"loud\"",
                         p),
-        g_strdup_printf("%s:10: [policy] second_login: expected takeover or join, got \"steal\"",
+        g_strdup_printf("%s:11: [policy] second_login: expected takeover or join, got \"steal\"",
                         p),
     };
 
@@ -415,6 +424,7 @@ static void test_config_sample_documents_every_default(void **state)
         "session_idle",
         "nla",
         "lossless",
+        "h264_preset",
         "enabled",
         "certificate",
         "key",
