@@ -32,7 +32,7 @@ vg_metrics_set vg_metrics = {
 };
 
 static const char *const proto_names[] = {"vnc", "rdp", "web"};
-static const char *const codec_names[] = {"rfb", "planar", "uncompressed", "avc420"};
+static const char *const codec_names[] = {"rfb", "planar", "uncompressed", "avc420", "move"};
 static const char *const encoder_names[] = {"planar", "avc420"};
 static const char *const login_names[] = {"ok",      "bad_credentials", "throttled", "disabled",
                                           "refused", "unavailable",     "error",

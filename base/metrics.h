@@ -123,6 +123,7 @@ typedef enum vg_metric_codec {
     VG_METRIC_CODEC_PLANAR, /**< RDP planar (lossless RLE), graphics pipeline or bitmaps */
     VG_METRIC_CODEC_UNCOMPRESSED, /**< RDP raw 32 bpp pixels */
     VG_METRIC_CODEC_AVC420,       /**< RDP H.264 (AVC420) */
+    VG_METRIC_CODEC_MOVE, /**< RDP graphics pipeline: the client moved a band of its screen */
     VG_METRIC_CODEC_N
 } vg_metric_codec;
 

@@ -404,7 +404,43 @@ bool vg_rdp_gfx_refine_due(vg_rdp_gfx *g, int *wait_ms)
     return true;
 }
 
-bool vg_rdp_gfx_send(vg_rdp_gfx *g, const pixman_region32_t *region)
+/* The client moves a band of its surface (the peer's copy moved already).
+ * What H.264 left blurred in the band's source moves with it. */
+static bool send_scroll(vg_rdp_gfx *g, const vg_scroll *s)
+{
+    RDPGFX_POINT16 to = {.x = (UINT16)s->x1, .y = (UINT16)s->y1};
+    RDPGFX_SURFACE_TO_SURFACE_PDU pdu = {.surfaceIdSrc = SURFACE_ID,
+                                         .surfaceIdDest = SURFACE_ID,
+                                         .rectSrc = {.left = (UINT16)s->x1,
+                                                     .top = (UINT16)(s->y1 + s->dy),
+                                                     .right = (UINT16)s->x2,
+                                                     .bottom = (UINT16)(s->y2 + s->dy)},
+                                         .destPtsCount = 1,
+                                         .destPts = &to};
+    pixman_region32_t moved;
+
+    if (g->ctx->SurfaceToSurface(g->ctx, &pdu) != CHANNEL_RC_OK)
+        return false;
+    /* Its data: two surface ids, the source rectangle, a count and a point. */
+    vg_metrics_bytes(VG_METRIC_PROTO_RDP, VG_METRIC_CODEC_MOVE, 18);
+    if (pixman_region32_not_empty(&g->lossy)) {
+        pixman_region32_init(&moved);
+        pixman_region32_intersect_rect(&moved, &g->lossy, s->x1, s->y1 + s->dy,
+                                       (unsigned)(s->x2 - s->x1), (unsigned)(s->y2 - s->y1));
+        pixman_region32_translate(&moved, 0, -s->dy);
+        /* The band now holds what was moved there, blurred or not. */
+        pixman_region32_t band;
+        pixman_region32_init_rect(&band, s->x1, s->y1, (unsigned)(s->x2 - s->x1),
+                                  (unsigned)(s->y2 - s->y1));
+        pixman_region32_subtract(&g->lossy, &g->lossy, &band);
+        pixman_region32_union(&g->lossy, &g->lossy, &moved);
+        pixman_region32_fini(&band);
+        pixman_region32_fini(&moved);
+    }
+    return true;
+}
+
+bool vg_rdp_gfx_send(vg_rdp_gfx *g, const pixman_region32_t *region, const vg_scroll *scroll)
 {
     vg_rdp_peer *p = g->p;
     RDPGFX_START_FRAME_PDU start = {.timestamp = 0, .frameId = g->frame_id + 1};
@@ -418,12 +454,14 @@ bool vg_rdp_gfx_send(vg_rdp_gfx *g, const pixman_region32_t *region)
         return true;
     pixman_region32_init(&todo);
     pixman_region32_copy(&todo, (pixman_region32_t *)region);
-    if (!pixman_region32_not_empty(&todo) && !vg_rdp_gfx_refine_due(g, NULL)) {
+    if (!scroll && !pixman_region32_not_empty(&todo) && !vg_rdp_gfx_refine_due(g, NULL)) {
         pixman_region32_fini(&todo);
         return true;
     }
     g->frame_id++;
     ok = g->ctx->StartFrame(g->ctx, &start) == CHANNEL_RC_OK;
+    if (ok && scroll)
+        ok = send_scroll(g, scroll);
     if (ok && g->avc && region_area(&todo) * 4 >= (uint64_t)p->width * p->height) {
         avc = send_avc(g, &todo);
         ok = avc >= 0;
@@ -436,6 +474,8 @@ bool vg_rdp_gfx_send(vg_rdp_gfx *g, const pixman_region32_t *region)
     }
     if (ok)
         ok = g->ctx->EndFrame(g->ctx, &end) == CHANNEL_RC_OK;
+    if (ok && scroll && avc == 0)
+        codec = VG_METRIC_CODEC_MOVE;
     if (ok)
         vg_metrics_frames(VG_METRIC_PROTO_RDP, codec, 1);
     pixman_region32_fini(&todo);

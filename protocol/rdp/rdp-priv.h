@@ -23,6 +23,7 @@
 
 #include "rdp-pcb.h"
 #include "rdp-server.h"
+#include "scroll.h"
 #include "surface.h"
 
 /* At most this many GFX frames sent and not yet acknowledged. */
@@ -136,8 +137,12 @@ bool vg_rdp_gfx_ready(vg_rdp_gfx *g);
 bool vg_rdp_gfx_busy(vg_rdp_gfx *g);
 /** The client suspended frame acknowledgements: busy ends without an event. */
 bool vg_rdp_gfx_acks_suspended(vg_rdp_gfx *g);
-/** Encode and send @region of the peer's copy as one frame. false: failed. */
-bool vg_rdp_gfx_send(vg_rdp_gfx *g, const pixman_region32_t *region);
+/**
+ * Send one frame: first, if @scroll is not NULL, the client moves that band
+ * of what it shows (the peer's copy was moved the same way); then @region
+ * of the peer's copy, encoded. false: failed.
+ */
+bool vg_rdp_gfx_send(vg_rdp_gfx *g, const pixman_region32_t *region, const vg_scroll *scroll);
 /**
  * H.264 left blurred areas and the motion has paused long enough: a frame
  * (even without damage) should refine them. Otherwise, when refinement is

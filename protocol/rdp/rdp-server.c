@@ -499,34 +499,58 @@ static bool resync(vg_rdp_peer *p)
 
 /* Copy @region from the surface into this viewer's pixels (short, under
  * the surface lock), so encoding never holds up the console. */
-static void copy_region(vg_rdp_peer *p, pixman_region32_t *region)
+/*
+ * Bring the peer's copy up to date with the surface over @region. With
+ * @scroll (the graphics pipeline, whose client can move what it shows), a
+ * large region is first searched for rows the guest scrolled: when found,
+ * the copy's band is moved as the client will move it, the band leaves
+ * @region, and true says to send the move.
+ */
+static bool copy_region(vg_rdp_peer *p, pixman_region32_t *region, vg_scroll *scroll)
 {
-    int n = 0;
-    const pixman_box32_t *b = pixman_region32_rectangles(region, &n);
+    const pixman_box32_t *b, *ext = pixman_region32_extents(region);
     const uint8_t *src;
     size_t sstride;
+    bool moved = false;
+    int n = 0;
 
     vg_surface_lock(p->surface);
     if (vg_surface_width_locked(p->surface) != p->width ||
         vg_surface_height_locked(p->surface) != p->height) {
         vg_surface_unlock(p->surface);
         pixman_region32_clear(region); /* a resize is on its way */
-        return;
+        return false;
     }
     src = vg_surface_pixels_locked(p->surface);
     sstride = vg_surface_stride_locked(p->surface);
+    if (scroll && (uint64_t)(ext->x2 - ext->x1) * (uint64_t)(ext->y2 - ext->y1) * 4 >=
+                      (uint64_t)p->width * p->height) {
+        moved = vg_scroll_find(p->pixels, p->stride, src, sstride, ext->x1, ext->y1, ext->x2,
+                               ext->y2, scroll);
+        if (moved) {
+            vg_scroll_apply(p->pixels, p->stride, scroll);
+            pixman_region32_t band;
+            pixman_region32_init_rect(&band, scroll->x1, scroll->y1,
+                                      (unsigned)(scroll->x2 - scroll->x1),
+                                      (unsigned)(scroll->y2 - scroll->y1));
+            pixman_region32_subtract(region, region, &band);
+            pixman_region32_fini(&band);
+        }
+    }
+    b = pixman_region32_rectangles(region, &n);
     for (int i = 0; i < n; i++) {
         size_t off = (size_t)b[i].x1 * 4, len = (size_t)(b[i].x2 - b[i].x1) * 4;
         for (int y = b[i].y1; y < b[i].y2; y++)
             memcpy(p->pixels + (size_t)y * p->stride + off, src + (size_t)y * sstride + off, len);
     }
     vg_surface_unlock(p->surface);
+    return moved;
 }
 
-static bool send_region(vg_rdp_peer *p, pixman_region32_t *region)
+static bool send_region(vg_rdp_peer *p, pixman_region32_t *region, const vg_scroll *scroll)
 {
     if (p->gfx)
-        return vg_rdp_gfx_send(p->gfx, region);
+        return vg_rdp_gfx_send(p->gfx, region, scroll);
     return vg_rdp_legacy_send(p, region);
 }
 
@@ -539,7 +563,7 @@ static bool start_graphics(vg_rdp_peer *p)
     if (!resync(p))
         return false;
     pixman_region32_init_rect(&all, 0, 0, p->width, p->height);
-    ok = send_region(p, &all);
+    ok = send_region(p, &all, NULL);
     pixman_region32_fini(&all);
     return ok;
 }
@@ -548,8 +572,9 @@ static bool start_graphics(vg_rdp_peer *p)
 static bool pump(vg_rdp_peer *p)
 {
     pixman_region32_t region;
-    bool resized, cursor_dirty, ok = true;
+    bool resized, cursor_dirty, ok = true, moved = false;
     vg_cursor cursor = {0};
+    vg_scroll scroll;
 
     g_mutex_lock(&p->lock);
     if (p->kicked || p->closed) {
@@ -608,11 +633,11 @@ static bool pump(vg_rdp_peer *p)
         pixman_region32_init_rect(&region, 0, 0, p->width, p->height);
     } else if (pixman_region32_not_empty(&region)) {
         pixman_region32_intersect_rect(&region, &region, 0, 0, p->width, p->height);
-        copy_region(p, &region);
+        moved = copy_region(p, &region, p->gfx ? &scroll : NULL);
     }
-    if (ok && (pixman_region32_not_empty(&region) ||
+    if (ok && (moved || pixman_region32_not_empty(&region) ||
                (p->gfx && vg_rdp_gfx_refine_due(p->gfx, NULL))))
-        ok = send_region(p, &region);
+        ok = send_region(p, &region, moved ? &scroll : NULL);
     pixman_region32_fini(&region);
     if (ok && cursor_dirty)
         ok = vg_rdp_send_pointer(p, &cursor);
