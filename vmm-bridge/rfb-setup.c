@@ -23,10 +23,13 @@ bool vg_rfb_send_format_and_encodings(rfbClient *cl)
     rfbSetPixelFormatMsg pf;
     struct {
         rfbSetEncodingsMsg hdr;
-        uint32_t enc[4];
+        uint32_t enc[5];
     } se;
-    const int32_t encodings[] = {rfbEncodingRaw, rfbEncodingRichCursor, rfbEncodingNewFBSize,
-                                 VG_ENC_QEMU_EXT_KEY};
+    /* CopyRect: a scroll moves what the client has (vmgate's VNC front end
+     * sends it; libvncclient applies it and reports the rectangle as any
+     * other update). */
+    const int32_t encodings[] = {rfbEncodingRaw, rfbEncodingCopyRect, rfbEncodingRichCursor,
+                                 rfbEncodingNewFBSize, VG_ENC_QEMU_EXT_KEY};
 
     cl->format.bitsPerPixel = 32;
     cl->format.depth = 24;
@@ -48,6 +51,7 @@ bool vg_rfb_send_format_and_encodings(rfbClient *cl)
     if (!WriteToRFBServer(cl, (char *)&pf, sz_rfbSetPixelFormatMsg))
         return false;
 
+    G_STATIC_ASSERT(G_N_ELEMENTS(encodings) <= G_N_ELEMENTS(se.enc));
     memset(&se, 0, sizeof(se));
     se.hdr.type = rfbSetEncodings;
     se.hdr.nEncodings = g_htons(G_N_ELEMENTS(encodings));

@@ -50,6 +50,7 @@
 #include "keymap.h"
 #include "log.h"
 #include "metrics.h"
+#include "scroll.h"
 #include "util.h"
 
 #define TAG "vnc"
@@ -368,6 +369,57 @@ static int replace_framebuffer(vg_vnc_screen *s, uint32_t w, uint32_t h)
     return 0;
 }
 
+/*
+ * Whether a scroll may go to the clients as CopyRect: some client takes it,
+ * and every client that does also takes cursor shapes (libvncserver's
+ * rfbScheduleCopyRegion reads screen->cursor for the others, and vmgate
+ * keeps it NULL outside an update; see the top of this file).
+ */
+static bool copyrect_wanted(vg_vnc_screen *s)
+{
+    rfbClientIteratorPtr it = rfbGetClientIterator(s->rfb);
+    rfbClientPtr cl;
+    bool some = false, safe = true;
+
+    while ((cl = rfbClientIteratorNext(it))) {
+        if (cl->useCopyRect) {
+            some = true;
+            safe = safe && cl->enableCursorShapeUpdates;
+        }
+    }
+    rfbReleaseClientIterator(it);
+    return some && safe;
+}
+
+/*
+ * With @damage large and clients that take CopyRect, look for rows the
+ * guest scrolled (scroll.h): when found, move them in the copy and tell the
+ * clients to move them (libvncserver sends CopyRect to those that take it
+ * and the rows as pixels to the others), and take the band out of @damage.
+ * Under the surface's pixel lock, the surface the copy's size.
+ */
+static void move_scrolled_locked(vg_vnc_screen *s, pixman_region32_t *damage)
+{
+    const pixman_box32_t *ext = pixman_region32_extents(damage);
+    vg_scroll sc;
+    pixman_region32_t band;
+
+    if ((uint64_t)(ext->x2 - ext->x1) * (uint64_t)(ext->y2 - ext->y1) * 4 <
+            (uint64_t)s->fb_w * s->fb_h ||
+        !copyrect_wanted(s))
+        return;
+    if (!vg_scroll_find(s->fb, (size_t)s->fb_w * VG_SURFACE_BPP,
+                        vg_surface_pixels_locked(s->surface), vg_surface_stride_locked(s->surface),
+                        ext->x1, ext->y1, ext->x2, ext->y2, &sc))
+        return;
+    /* libvncserver names the destination and the move: source = dest - (dx, dy). */
+    rfbDoCopyRect(s->rfb, sc.x1, sc.y1, sc.x2, sc.y2, 0, -sc.dy);
+    pixman_region32_init_rect(&band, sc.x1, sc.y1, (unsigned)(sc.x2 - sc.x1),
+                              (unsigned)(sc.y2 - sc.y1));
+    pixman_region32_subtract(damage, damage, &band);
+    pixman_region32_fini(&band);
+}
+
 /* Bring the copy up to date: @damage, or everything when @full. */
 static void update_pixels(vg_vnc_screen *s, bool full, pixman_region32_t *damage)
 {
@@ -386,6 +438,8 @@ static void update_pixels(vg_vnc_screen *s, bool full, pixman_region32_t *damage
                 pixman_region32_reset(damage, &(pixman_box32_t){0, 0, (int32_t)w, (int32_t)h});
             else
                 pixman_region32_intersect_rect(damage, damage, 0, 0, w, h);
+            if (!full)
+                move_scrolled_locked(s, damage);
             copy_region_locked(s, s->fb, s->fb_w, damage);
             vg_surface_unlock(s->surface);
             mark_modified(s, damage);

@@ -651,6 +651,109 @@ def test_unencrypted_login_only_when_allowed_on_loopback():
             fail("the clear-text login was not audited")
 
 
+class RfbView:
+    """A logged-in RFB connection that takes CopyRect, raw pixels and
+    cursor shapes, and keeps its own copy of the screen (BGRX rows, the
+    server's format) from the updates it reads; `counts` per encoding."""
+
+    RAW, COPYRECT, RICH_CURSOR = 0, 1, -239
+
+    def __init__(self, t, w, h):
+        self.t, self.w, self.h = t, w, h
+        self.fb = bytearray(w * h * 4)
+        self.counts = {}
+        encs = [self.COPYRECT, self.RAW, self.RICH_CURSOR]
+        t.sendall(struct.pack(">BxH", 2, len(encs)) + b"".join(struct.pack(">i", e) for e in encs))
+        self.request(False)
+
+    def request(self, incremental=True):
+        self.t.sendall(struct.pack(">BBHHHH", 3, 1 if incremental else 0, 0, 0, self.w, self.h))
+
+    def read_message(self, timeout):
+        """Read one server message; False when none began within @timeout."""
+        self.t.settimeout(timeout)
+        try:
+            kind = rfblogin.recv_exact(self.t, 1)[0]
+        except socket.timeout:
+            return False
+        self.t.settimeout(30)
+        if kind == 2:  # Bell
+            return True
+        if kind == 3:  # ServerCutText
+            rfblogin.recv_exact(self.t, 3)
+            rfblogin.recv_exact(self.t, struct.unpack(">I", rfblogin.recv_exact(self.t, 4))[0])
+            return True
+        if kind != 0:
+            fail("unexpected server message %d" % kind)
+        n = struct.unpack(">xH", rfblogin.recv_exact(self.t, 3))[0]
+        for _ in range(n):
+            x, y, w, h, enc = struct.unpack(">HHHHi", rfblogin.recv_exact(self.t, 12))
+            self.counts[enc] = self.counts.get(enc, 0) + 1
+            if enc == self.RAW:
+                data = rfblogin.recv_exact(self.t, w * h * 4)
+                for r in range(h):
+                    o = ((y + r) * self.w + x) * 4
+                    self.fb[o:o + w * 4] = data[r * w * 4:(r + 1) * w * 4]
+            elif enc == self.COPYRECT:
+                sx, sy = struct.unpack(">HH", rfblogin.recv_exact(self.t, 4))
+                rows = [bytes(self.fb[((sy + r) * self.w + sx) * 4:((sy + r) * self.w + sx + w) * 4])
+                        for r in range(h)]
+                for r in range(h):
+                    o = ((y + r) * self.w + x) * 4
+                    self.fb[o:o + w * 4] = rows[r]
+            elif enc == self.RICH_CURSOR:
+                rfblogin.recv_exact(self.t, w * h * 4 + (w + 7) // 8 * h)
+            else:
+                fail("an encoding not asked for: %d" % enc)
+        self.request()
+        return True
+
+    def image(self):
+        return Image.frombytes("RGB", (self.w, self.h), bytes(self.fb), "raw", "BGRX")
+
+
+def test_scrolling_text_goes_as_copyrect_and_stays_exact():
+    """A guest scrolling text to a VNC client that takes CopyRect (and
+    cursor shapes, as TigerVNC and noVNC do): the scrolled rows arrive as
+    CopyRect, only the new ones as pixels, and once the scrolling stops the
+    client's copy of the screen is exact."""
+    with Guest() as g1, Guest() as g2, Gateway(g1, g2) as gw:
+        g1.wait_ready()
+        g1.wait_still()
+        t, w, h = rfblogin.login("127.0.0.1", gw.d.vnc_port, "alice", gw.pw["alice"], gw.ca)
+        v = RfbView(t, w, h)
+        while v.read_message(2.0):  # the first full screen
+            if v.counts.get(RfbView.RAW):
+                break
+        off = g1.serial_offset()
+        gw.d.ok("send-keys", g1.name, "vgwork scroll --fps 10 --frames 40 --exit\n")
+        done = None
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            v.read_message(0.2)
+            if done is None and any(l.startswith("VMGATE-WORK-DONE scroll")
+                                    for l in g1.serial_lines(off)[0]):
+                done = time.monotonic()
+                gw.d.ok("send-keys", g1.name, "echo after the scrolling\n")
+            if done is not None and time.monotonic() - done > 1.0:
+                break
+        if done is None:
+            fail("the guest did not finish scrolling")
+        want = g1.wait_still()
+        end = time.monotonic() + 30
+        while not images_equal(v.image(), want) and time.monotonic() < end:
+            v.read_message(0.5)
+        t.close()
+        print("scrolling: %d CopyRect, %d raw rectangles" %
+              (v.counts.get(RfbView.COPYRECT, 0), v.counts.get(RfbView.RAW, 0)))
+        if not images_equal(v.image(), want):
+            fail("the client's screen is not exact after the scrolling: %s" %
+                 diff_images(v.image(), want))
+        if v.counts.get(RfbView.COPYRECT, 0) < 10:
+            fail("only %d CopyRect rectangles for 40 frames of scrolling" %
+                 v.counts.get(RfbView.COPYRECT, 0))
+
+
 def test_twenty_viewers_all_receive_an_update():
     # Ten viewers log in at once from one address: more than the default
     # share of one address, as for many users behind one NAT address.
@@ -879,6 +982,7 @@ def test_a_stalled_or_trickling_viewer_holds_no_other_viewer_up():
 
 if __name__ == "__main__":
     run_tests([test_users_land_on_their_vms_and_see_them_exactly,
+               test_scrolling_text_goes_as_copyrect_and_stays_exact,
                test_screenshot_after_typing_shows_what_was_typed,
                test_a_viewer_leaving_mid_update_holds_no_one_up,
                test_typing_reaches_the_guest_but_not_from_an_observer,
