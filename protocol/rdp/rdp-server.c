@@ -86,8 +86,9 @@ static vg_rdp_peer *peer_of(rdpContext *ctx)
  * it writes are gathered and handed to FreeRDP's own write in pieces of up
  * to VG_RDP_BATCH_MAX bytes, so that TLS makes full 16 KiB records. FreeRDP
  * has no setting for this; its transport's write callback is the seam it
- * offers. Other threads' writes (none in normal operation) pass through,
- * after what the batch holds. */
+ * offers. Only the peer thread writes to the client (other threads set
+ * flags, wake it, or shut the socket down); a write from another thread
+ * would pass straight through. */
 
 #define VG_RDP_BATCH_MAX (64 * 1024)
 
@@ -497,10 +498,9 @@ static bool resync(vg_rdp_peer *p)
     return true;
 }
 
-/* Copy @region from the surface into this viewer's pixels (short, under
- * the surface lock), so encoding never holds up the console. */
 /*
- * Bring the peer's copy up to date with the surface over @region. With
+ * Copy @region from the surface into this viewer's pixels (short, under the
+ * surface lock), so encoding never holds up the console. With
  * @scroll (the graphics pipeline, whose client can move what it shows), a
  * large region is first searched for rows the guest scrolled: when found,
  * the copy's band is moved as the client will move it, the band leaves
