@@ -100,3 +100,25 @@ void vg_scroll_apply(uint8_t *pixels, size_t stride, const vg_scroll *s)
                    pixels + (size_t)(y + s->dy) * stride + (size_t)s->x1 * 4, len);
     }
 }
+
+void vg_scroll_band(const vg_scroll *s, pixman_region32_t *band)
+{
+    pixman_region32_init_rect(band, s->x1, s->y1, (unsigned)(s->x2 - s->x1),
+                              (unsigned)(s->y2 - s->y1));
+}
+
+bool vg_scroll_take(const uint8_t *old, size_t old_stride, const uint8_t *cur, size_t cur_stride,
+                    uint32_t width, uint32_t height, pixman_region32_t *damage, vg_scroll *out)
+{
+    const pixman_box32_t *ext = pixman_region32_extents(damage);
+    pixman_region32_t band;
+
+    if ((uint64_t)(ext->x2 - ext->x1) * (uint64_t)(ext->y2 - ext->y1) * 4 <
+            (uint64_t)width * height ||
+        !vg_scroll_find(old, old_stride, cur, cur_stride, ext->x1, ext->y1, ext->x2, ext->y2, out))
+        return false;
+    vg_scroll_band(out, &band);
+    pixman_region32_subtract(damage, damage, &band);
+    pixman_region32_fini(&band);
+    return true;
+}

@@ -16,6 +16,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <pixman.h>
+
 /** The fewest rows a band must have to be worth a move. */
 #define VG_SCROLL_MIN_ROWS 32
 /** The largest move looked for, in rows (either way). */
@@ -43,5 +45,17 @@ bool vg_scroll_find(const uint8_t *old, size_t old_stride, const uint8_t *cur, s
  * band gets row y + dy, for the band's columns.
  */
 void vg_scroll_apply(uint8_t *pixels, size_t stride, const vg_scroll *s);
+
+/** The band (its rows in the new picture) as a region; @band is initialised here. */
+void vg_scroll_band(const vg_scroll *s, pixman_region32_t *band);
+
+/**
+ * The front ends' step before they copy @damage of a @width × @height
+ * screen: when its extents cover a quarter of the screen or more, look
+ * there (vg_scroll_find) for a scroll from @old to @cur. @return true when
+ * one was found: *@out holds it and its band has left @damage.
+ */
+bool vg_scroll_take(const uint8_t *old, size_t old_stride, const uint8_t *cur, size_t cur_stride,
+                    uint32_t width, uint32_t height, pixman_region32_t *damage, vg_scroll *out);
 
 #endif

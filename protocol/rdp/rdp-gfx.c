@@ -417,7 +417,7 @@ static bool send_scroll(vg_rdp_gfx *g, const vg_scroll *s)
                                                      .bottom = (UINT16)(s->y2 + s->dy)},
                                          .destPtsCount = 1,
                                          .destPts = &to};
-    pixman_region32_t moved;
+    pixman_region32_t moved, band;
 
     if (g->ctx->SurfaceToSurface(g->ctx, &pdu) != CHANNEL_RC_OK)
         return false;
@@ -429,9 +429,7 @@ static bool send_scroll(vg_rdp_gfx *g, const vg_scroll *s)
                                        (unsigned)(s->x2 - s->x1), (unsigned)(s->y2 - s->y1));
         pixman_region32_translate(&moved, 0, -s->dy);
         /* The band now holds what was moved there, blurred or not. */
-        pixman_region32_t band;
-        pixman_region32_init_rect(&band, s->x1, s->y1, (unsigned)(s->x2 - s->x1),
-                                  (unsigned)(s->y2 - s->y1));
+        vg_scroll_band(s, &band);
         pixman_region32_subtract(&g->lossy, &g->lossy, &band);
         pixman_region32_union(&g->lossy, &g->lossy, &moved);
         pixman_region32_fini(&band);

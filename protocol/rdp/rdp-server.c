@@ -508,7 +508,7 @@ static bool resync(vg_rdp_peer *p)
  */
 static bool copy_region(vg_rdp_peer *p, pixman_region32_t *region, vg_scroll *scroll)
 {
-    const pixman_box32_t *b, *ext = pixman_region32_extents(region);
+    const pixman_box32_t *b;
     const uint8_t *src;
     size_t sstride;
     bool moved = false;
@@ -523,19 +523,10 @@ static bool copy_region(vg_rdp_peer *p, pixman_region32_t *region, vg_scroll *sc
     }
     src = vg_surface_pixels_locked(p->surface);
     sstride = vg_surface_stride_locked(p->surface);
-    if (scroll && (uint64_t)(ext->x2 - ext->x1) * (uint64_t)(ext->y2 - ext->y1) * 4 >=
-                      (uint64_t)p->width * p->height) {
-        moved = vg_scroll_find(p->pixels, p->stride, src, sstride, ext->x1, ext->y1, ext->x2,
-                               ext->y2, scroll);
-        if (moved) {
-            vg_scroll_apply(p->pixels, p->stride, scroll);
-            pixman_region32_t band;
-            pixman_region32_init_rect(&band, scroll->x1, scroll->y1,
-                                      (unsigned)(scroll->x2 - scroll->x1),
-                                      (unsigned)(scroll->y2 - scroll->y1));
-            pixman_region32_subtract(region, region, &band);
-            pixman_region32_fini(&band);
-        }
+    if (scroll && vg_scroll_take(p->pixels, p->stride, src, sstride, p->width, p->height, region,
+                                 scroll)) {
+        vg_scroll_apply(p->pixels, p->stride, scroll);
+        moved = true;
     }
     b = pixman_region32_rectangles(region, &n);
     for (int i = 0; i < n; i++) {

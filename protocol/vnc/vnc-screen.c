@@ -392,32 +392,23 @@ static bool copyrect_wanted(vg_vnc_screen *s)
 }
 
 /*
- * With @damage large and clients that take CopyRect, look for rows the
- * guest scrolled (scroll.h): when found, move them in the copy and tell the
- * clients to move them (libvncserver sends CopyRect to those that take it
- * and the rows as pixels to the others), and take the band out of @damage.
- * Under the surface's pixel lock, the surface the copy's size.
+ * With clients that take CopyRect, look for rows the guest scrolled
+ * (vg_scroll_take): when found, move them in the copy and tell the clients
+ * to move them (libvncserver sends CopyRect to those that take it and the
+ * rows as pixels to the others); the band has left @damage. Under the
+ * surface's pixel lock, the surface the copy's size.
  */
 static void move_scrolled_locked(vg_vnc_screen *s, pixman_region32_t *damage)
 {
-    const pixman_box32_t *ext = pixman_region32_extents(damage);
     vg_scroll sc;
-    pixman_region32_t band;
 
-    if ((uint64_t)(ext->x2 - ext->x1) * (uint64_t)(ext->y2 - ext->y1) * 4 <
-            (uint64_t)s->fb_w * s->fb_h ||
-        !copyrect_wanted(s))
-        return;
-    if (!vg_scroll_find(s->fb, (size_t)s->fb_w * VG_SURFACE_BPP,
+    if (!copyrect_wanted(s) ||
+        !vg_scroll_take(s->fb, (size_t)s->fb_w * VG_SURFACE_BPP,
                         vg_surface_pixels_locked(s->surface), vg_surface_stride_locked(s->surface),
-                        ext->x1, ext->y1, ext->x2, ext->y2, &sc))
+                        s->fb_w, s->fb_h, damage, &sc))
         return;
     /* libvncserver names the destination and the move: source = dest - (dx, dy). */
     rfbDoCopyRect(s->rfb, sc.x1, sc.y1, sc.x2, sc.y2, 0, -sc.dy);
-    pixman_region32_init_rect(&band, sc.x1, sc.y1, (unsigned)(sc.x2 - sc.x1),
-                              (unsigned)(sc.y2 - sc.y1));
-    pixman_region32_subtract(damage, damage, &band);
-    pixman_region32_fini(&band);
 }
 
 /* Bring the copy up to date: @damage, or everything when @full. */

@@ -144,6 +144,32 @@ static void test_moves_beyond_the_limit_are_not_found(void **state)
     g_free(cur);
 }
 
+/* The front ends' step: damage under a quarter of the screen is not
+ * searched; larger damage is, and the band found leaves it. */
+static void test_take_looks_in_large_damage_only(void **state)
+{
+    uint8_t *old = text_picture(0), *cur = text_picture(1);
+    pixman_region32_t damage, want;
+    vg_scroll s;
+    (void)state;
+
+    pixman_region32_init_rect(&damage, 0, 0, W / 2, H / 2 - 1); /* just under a quarter */
+    assert_false(vg_scroll_take(old, STRIDE, cur, STRIDE, W, H, &damage, &s));
+    assert_int_equal(pixman_region32_extents(&damage)->y2, H / 2 - 1); /* untouched */
+    pixman_region32_fini(&damage);
+
+    pixman_region32_init_rect(&damage, 0, 0, W, H);
+    assert_true(vg_scroll_take(old, STRIDE, cur, STRIDE, W, H, &damage, &s));
+    assert_int_equal(s.dy, 12);
+    /* What is left to send: the line that came in at the bottom. */
+    pixman_region32_init_rect(&want, 0, H - 12, W, 12);
+    assert_true(pixman_region32_equal(&damage, &want));
+    pixman_region32_fini(&want);
+    pixman_region32_fini(&damage);
+    g_free(old);
+    g_free(cur);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -151,6 +177,7 @@ int main(void)
         cmocka_unit_test(test_scroll_down_inside_a_window),
         cmocka_unit_test(test_no_scroll_where_there_is_none),
         cmocka_unit_test(test_moves_beyond_the_limit_are_not_found),
+        cmocka_unit_test(test_take_looks_in_large_damage_only),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
