@@ -74,7 +74,7 @@ bool vg_scroll_find(const uint8_t *old, size_t old_stride, const uint8_t *cur, s
                 bottom++;
             if (bottom - top > best) {
                 best = bottom - top;
-                *out = (vg_scroll){.x1 = x1, .x2 = x2, .y1 = top, .y2 = bottom, .dy = d};
+                *out = (vg_scroll){.x1 = x1, .x2 = x2, .y1 = top, .y2 = bottom, .dx = 0, .dy = d};
             }
         }
         /* A band over half the area is as good as it gets: stop looking. */
@@ -87,17 +87,22 @@ bool vg_scroll_find(const uint8_t *old, size_t old_stride, const uint8_t *cur, s
 void vg_scroll_apply(uint8_t *pixels, size_t stride, const vg_scroll *s)
 {
     size_t len = (size_t)(s->x2 - s->x1) * 4;
+    ptrdiff_t from = (ptrdiff_t)s->dy * (ptrdiff_t)stride + (ptrdiff_t)s->dx * 4;
+    uint8_t *p;
 
     /* Rows move towards where the content goes: walk away from it, so no
-     * source row is written before it is read. */
+     * source row is written before it is read (memmove: within a row, the
+     * source and destination overlap when only dx moves). */
     if (s->dy > 0) {
-        for (int y = s->y1; y < s->y2; y++)
-            memcpy(pixels + (size_t)y * stride + (size_t)s->x1 * 4,
-                   pixels + (size_t)(y + s->dy) * stride + (size_t)s->x1 * 4, len);
+        for (int y = s->y1; y < s->y2; y++) {
+            p = pixels + (size_t)y * stride + (size_t)s->x1 * 4;
+            memmove(p, p + from, len);
+        }
     } else {
-        for (int y = s->y2 - 1; y >= s->y1; y--)
-            memcpy(pixels + (size_t)y * stride + (size_t)s->x1 * 4,
-                   pixels + (size_t)(y + s->dy) * stride + (size_t)s->x1 * 4, len);
+        for (int y = s->y2 - 1; y >= s->y1; y--) {
+            p = pixels + (size_t)y * stride + (size_t)s->x1 * 4;
+            memmove(p, p + from, len);
+        }
     }
 }
 

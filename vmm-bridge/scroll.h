@@ -26,6 +26,7 @@
 typedef struct vg_scroll {
     int x1, x2; /**< the columns [x1, x2) */
     int y1, y2; /**< the band's rows in the new picture, [y1, y2) */
+    int dx;     /**< new column x is old column x + dx (dx > 0: the content moved left) */
     int dy;     /**< new row y is old row y + dy (dy > 0: the content moved up) */
 } vg_scroll;
 
@@ -41,8 +42,8 @@ bool vg_scroll_find(const uint8_t *old, size_t old_stride, const uint8_t *cur, s
                     int x1, int y1, int x2, int y2, vg_scroll *out);
 
 /**
- * Move the band's rows in @pixels as the client moves them: row y of the
- * band gets row y + dy, for the band's columns.
+ * Move the band in @pixels as the client moves it: pixel (x, y) of the band
+ * gets pixel (x + dx, y + dy).
  */
 void vg_scroll_apply(uint8_t *pixels, size_t stride, const vg_scroll *s);
 

@@ -411,9 +411,9 @@ static bool send_scroll(vg_rdp_gfx *g, const vg_scroll *s)
     RDPGFX_POINT16 to = {.x = (UINT16)s->x1, .y = (UINT16)s->y1};
     RDPGFX_SURFACE_TO_SURFACE_PDU pdu = {.surfaceIdSrc = SURFACE_ID,
                                          .surfaceIdDest = SURFACE_ID,
-                                         .rectSrc = {.left = (UINT16)s->x1,
+                                         .rectSrc = {.left = (UINT16)(s->x1 + s->dx),
                                                      .top = (UINT16)(s->y1 + s->dy),
-                                                     .right = (UINT16)s->x2,
+                                                     .right = (UINT16)(s->x2 + s->dx),
                                                      .bottom = (UINT16)(s->y2 + s->dy)},
                                          .destPtsCount = 1,
                                          .destPts = &to};
@@ -425,9 +425,9 @@ static bool send_scroll(vg_rdp_gfx *g, const vg_scroll *s)
     vg_metrics_bytes(VG_METRIC_PROTO_RDP, VG_METRIC_CODEC_MOVE, 18);
     if (pixman_region32_not_empty(&g->lossy)) {
         pixman_region32_init(&moved);
-        pixman_region32_intersect_rect(&moved, &g->lossy, s->x1, s->y1 + s->dy,
+        pixman_region32_intersect_rect(&moved, &g->lossy, s->x1 + s->dx, s->y1 + s->dy,
                                        (unsigned)(s->x2 - s->x1), (unsigned)(s->y2 - s->y1));
-        pixman_region32_translate(&moved, 0, -s->dy);
+        pixman_region32_translate(&moved, -s->dx, -s->dy);
         /* The band now holds what was moved there, blurred or not. */
         vg_scroll_band(s, &band);
         pixman_region32_subtract(&g->lossy, &g->lossy, &band);

@@ -408,7 +408,7 @@ static void move_scrolled_locked(vg_vnc_screen *s, pixman_region32_t *damage)
                         s->fb_w, s->fb_h, damage, &sc))
         return;
     /* libvncserver names the destination and the move: source = dest - (dx, dy). */
-    rfbDoCopyRect(s->rfb, sc.x1, sc.y1, sc.x2, sc.y2, 0, -sc.dy);
+    rfbDoCopyRect(s->rfb, sc.x1, sc.y1, sc.x2, sc.y2, -sc.dx, -sc.dy);
 }
 
 /* Bring the copy up to date: @damage, or everything when @full. */
