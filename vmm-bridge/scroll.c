@@ -1,23 +1,39 @@
 /*
- * vmgate — finding a vertical scroll. See scroll.h.
+ * vmgate — finding a scroll or a moved window. See scroll.h.
  *
  * Written here rather than taken from a library: the codecs vmgate links
  * (FreeRDP's, libvncserver's, libx264) search motion per block inside
  * their own encoders and expose none of it.
  *
- * A few "probe" rows of the new picture that changed and are not one
- * colour are looked up in the old picture at every distance up to
- * VG_SCROLL_MAX_DY (memcmp fails on the first differing byte, so a miss
- * costs little); each distance where a probe matches is then grown into
- * the longest run of equal rows around the probe, row by row.
+ * Scrolling (whole rows of the area): a few "probe" rows of the new
+ * picture that changed and are not one colour are looked up in the old
+ * picture at every distance up to VG_SCROLL_MAX_DY (memcmp fails on the
+ * first differing byte, so a miss costs little); each distance where a
+ * probe matches is then grown into the longest run of equal rows around
+ * the probe, row by row.
+ *
+ * When no band covers half the area, a move in both directions: a probe
+ * of MOVE_PROBE_PX pixels where a row starts to differ (a window's edge) is
+ * looked up with memmem in the old rows up to MOVE_MAX_D away; its places
+ * are scored on a few rows above and below, and the best is grown into a
+ * rectangle, rows first, then columns.
  */
 #include "scroll.h"
 
 #include <string.h>
 
+#include <glib.h>
+
 #define PROBES         3  /* probe rows tried, spread over the area */
 #define PROBE_SLIDE    48 /* rows a probe moves down to find one worth looking up */
 #define MAX_CANDIDATES 8
+/* Moves in both directions: */
+#define MOVE_PROBE_PX   32  /* pixels of the probe looked up */
+#define MOVE_MAX_D      128 /* the largest move looked for, either way, in each direction */
+#define MOVE_CANDIDATES 64  /* places of the probe scored */
+#define MOVE_MIN_COLS   64  /* the narrowest rectangle worth a move */
+#define MOVE_COL_CHUNK  16  /* columns a rectangle grows by at a time */
+#define PROBE_STEPS     8   /* places along a row tried for a probe */
 
 static const uint8_t *row(const uint8_t *p, size_t stride, int y, int x1)
 {
@@ -30,14 +46,13 @@ static bool uniform(const uint8_t *r, size_t len)
     return len < 8 || memcmp(r, r + 4, len - 4) == 0;
 }
 
-bool vg_scroll_find(const uint8_t *old, size_t old_stride, const uint8_t *cur, size_t cur_stride,
-                    int x1, int y1, int x2, int y2, vg_scroll *out)
+/* The longest band of whole rows of the area moved vertically; its height. */
+static int find_vertical(const uint8_t *old, size_t old_stride, const uint8_t *cur,
+                         size_t cur_stride, int x1, int y1, int x2, int y2, vg_scroll *out)
 {
     size_t len;
     int h = y2 - y1, best = 0;
 
-    if (x1 < 0 || y1 < 0 || x2 - x1 < 64 || h < 2 * VG_SCROLL_MIN_ROWS)
-        return false;
     len = (size_t)(x2 - x1) * 4;
     for (int k = 1; k <= PROBES; k++) {
         int dys[MAX_CANDIDATES], n = 0, yp = -1;
@@ -81,7 +96,238 @@ bool vg_scroll_find(const uint8_t *old, size_t old_stride, const uint8_t *cur, s
         if (best * 2 >= h)
             break;
     }
-    return best >= VG_SCROLL_MIN_ROWS;
+    return best;
+}
+
+/* ---- moves in both directions (a window dragged) ---- */
+
+static const uint8_t *at(const uint8_t *p, size_t stride, int x, int y)
+{
+    return p + (size_t)y * stride + (size_t)x * 4;
+}
+
+/* The first column of [x1, x2) where row y of the two pictures differs, or -1. */
+static int first_change(const uint8_t *old, size_t old_stride, const uint8_t *cur,
+                        size_t cur_stride, int x1, int x2, int y)
+{
+    const uint8_t *o = at(old, old_stride, 0, y), *c = at(cur, cur_stride, 0, y);
+    int x = x1;
+
+    /* memcmp in chunks finds the chunk, then the pixel in it. */
+    for (; x + 64 <= x2; x += 64)
+        if (memcmp(c + (size_t)x * 4, o + (size_t)x * 4, 64 * 4) != 0)
+            break;
+    for (; x < x2; x++)
+        if (memcmp(c + (size_t)x * 4, o + (size_t)x * 4, 4) != 0)
+            return x;
+    return -1;
+}
+
+/*
+ * A probe: MOVE_PROBE_PX pixels of a row of @cur, at *@px, where the row
+ * starts to differ from @old or a little further along it, not one colour
+ * and not the same as the row above (the rows of a flat area match at every
+ * distance and so tell nothing). Rows are tried from @y_start on, wrapping
+ * around, each once.
+ */
+static bool find_probe(const uint8_t *old, size_t old_stride, const uint8_t *cur, size_t cur_stride,
+                       int x1, int y1, int x2, int y2, int y_start, int *px, int *py)
+{
+    const size_t len = MOVE_PROBE_PX * 4;
+
+    for (int i = 0; i < y2 - y1; i++) {
+        int y = y1 + (y_start - y1 + i) % (y2 - y1), x;
+
+        if (y == 0)
+            continue; /* it has no row above */
+        x = first_change(old, old_stride, cur, cur_stride, x1, x2, y);
+        if (x < 0)
+            continue;
+        x = MIN(x, x2 - MOVE_PROBE_PX);
+        for (int step = 0; step < PROBE_STEPS && x + MOVE_PROBE_PX <= x2;
+             step++, x += MOVE_PROBE_PX) {
+            const uint8_t *c = at(cur, cur_stride, x, y);
+            if (!uniform(c, len) && memcmp(c, at(cur, cur_stride, x, y - 1), len) != 0) {
+                *px = x;
+                *py = y;
+                return true;
+            }
+        }
+    }
+    return false;
+}
+
+typedef struct move_candidate {
+    int dx, dy, score;
+} move_candidate;
+
+/*
+ * Where the probe is in the @width × @height picture @old, moved by up to
+ * MOVE_MAX_D both ways: nearest rows first, at most MOVE_CANDIDATES.
+ * @return how many were found.
+ */
+static int find_candidates(const uint8_t *old, size_t old_stride, const uint8_t *probe, int px,
+                           int py, int width, int height, move_candidate *cand)
+{
+    const size_t len = MOVE_PROBE_PX * 4;
+    int lo = MAX(0, px - MOVE_MAX_D), hi = MIN(width, px + MOVE_PROBE_PX + MOVE_MAX_D);
+    int n = 0;
+
+    for (int d = 0; d <= MOVE_MAX_D && n < MOVE_CANDIDATES; d++) {
+        for (int sign = 1; sign >= -1 && n < MOVE_CANDIDATES; sign -= 2) {
+            int dy = sign * d, yo = py + dy;
+            const uint8_t *row0, *hay, *hit;
+            size_t hay_len;
+
+            if ((d == 0 && sign < 0) || yo < 0 || yo >= height)
+                continue;
+            row0 = at(old, old_stride, lo, yo);
+            hay = row0;
+            hay_len = (size_t)(hi - lo) * 4;
+            /* glibc's memmem skips through the row; only hits on a pixel
+             * boundary count. */
+            while (n < MOVE_CANDIDATES && hay_len >= len &&
+                   (hit = memmem(hay, hay_len, probe, len)) != NULL) {
+                size_t off = (size_t)(hit - row0);
+                if (off % 4 == 0) {
+                    int dx = lo + (int)(off / 4) - px;
+                    if (dx != 0 || dy != 0)
+                        cand[n++] = (move_candidate){.dx = dx, .dy = dy};
+                }
+                hay_len -= (size_t)(hit + 1 - hay);
+                hay = hit + 1;
+            }
+        }
+    }
+    return n;
+}
+
+/* Whether columns [x, x + n) of rows [top, bottom) are @old's moved by (dx, dy). */
+static bool cols_match(const uint8_t *old, size_t old_stride, const uint8_t *cur, size_t cur_stride,
+                       int x, int n, int top, int bottom, int dx, int dy)
+{
+    for (int y = top; y < bottom; y++)
+        if (memcmp(at(cur, cur_stride, x, y), at(old, old_stride, x + dx, y + dy), (size_t)n * 4) !=
+            0)
+            return false;
+    return true;
+}
+
+/*
+ * Grow the probe's match at (dx, dy) into a rectangle inside the area, its
+ * source inside the @width × @height picture: first the rows where the
+ * probe's columns match, then the columns that match on all those rows.
+ * @return its area.
+ */
+static int64_t grow_rect(const uint8_t *old, size_t old_stride, const uint8_t *cur,
+                         size_t cur_stride, int width, int height, int px, int py, int dx, int dy,
+                         int x1, int y1, int x2, int y2, vg_scroll *r)
+{
+    int top = py, bottom = py + 1, left = px, right = px + MOVE_PROBE_PX;
+    int ylo = MAX(y1, -dy), yhi = MIN(y2, height - dy);
+    int xlo = MAX(x1, -dx), xhi = MIN(x2, width - dx);
+
+    if (left < xlo || right > xhi)
+        return 0;
+    while (top - 1 >= ylo &&
+           cols_match(old, old_stride, cur, cur_stride, px, MOVE_PROBE_PX, top - 1, top, dx, dy))
+        top--;
+    while (bottom < yhi && cols_match(old, old_stride, cur, cur_stride, px, MOVE_PROBE_PX, bottom,
+                                      bottom + 1, dx, dy))
+        bottom++;
+    if (bottom - top < VG_SCROLL_MIN_ROWS)
+        return 0;
+    /* Columns in chunks while they match, then one by one. */
+    for (int step = MOVE_COL_CHUNK; step >= 1; step = step > 1 ? 1 : 0) {
+        while (left - step >= xlo &&
+               cols_match(old, old_stride, cur, cur_stride, left - step, step, top, bottom, dx, dy))
+            left -= step;
+        while (right + step <= xhi &&
+               cols_match(old, old_stride, cur, cur_stride, right, step, top, bottom, dx, dy))
+            right += step;
+    }
+    *r = (vg_scroll){.x1 = left, .x2 = right, .y1 = top, .y2 = bottom, .dx = dx, .dy = dy};
+    return (int64_t)(right - left) * (bottom - top);
+}
+
+/*
+ * The largest rectangle of the area moved in both directions; its area.
+ * Each probe's candidates are first scored on a few rows above and below
+ * (cheap), and only the best is grown.
+ */
+static int64_t find_2d(const uint8_t *old, size_t old_stride, const uint8_t *cur, size_t cur_stride,
+                       int width, int height, int x1, int y1, int x2, int y2, vg_scroll *out)
+{
+    static const int samples[] = {-256, -128, -64, -32, -16, -8, -4, 4, 8, 16, 32, 64, 128, 256};
+    move_candidate cand[MOVE_CANDIDATES];
+    int64_t best = 0;
+    int h = y2 - y1;
+
+    if (x2 - x1 < MOVE_PROBE_PX)
+        return 0;
+    for (int k = 1; k <= PROBES; k++) {
+        int px, py, n, pick = -1;
+        vg_scroll r;
+        int64_t area;
+
+        if (!find_probe(old, old_stride, cur, cur_stride, x1, y1, x2, y2, y1 + h * (k - 1) / PROBES,
+                        &px, &py))
+            break;
+        n = find_candidates(old, old_stride, at(cur, cur_stride, px, py), px, py, width, height,
+                            cand);
+        for (int i = 0; i < n; i++) {
+            cand[i].score = 0;
+            for (size_t j = 0; j < sizeof(samples) / sizeof(samples[0]); j++) {
+                int y = py + samples[j];
+                if (y >= y1 && y < y2 && y + cand[i].dy >= 0 && y + cand[i].dy < height &&
+                    cols_match(old, old_stride, cur, cur_stride, px, MOVE_PROBE_PX, y, y + 1,
+                               cand[i].dx, cand[i].dy))
+                    cand[i].score++;
+            }
+            if (pick < 0 || cand[i].score > cand[pick].score)
+                pick = i;
+        }
+        if (pick < 0)
+            continue;
+        area = grow_rect(old, old_stride, cur, cur_stride, width, height, px, py, cand[pick].dx,
+                         cand[pick].dy, x1, y1, x2, y2, &r);
+        if (area > best && r.x2 - r.x1 >= MOVE_MIN_COLS) {
+            best = area;
+            *out = r;
+        }
+        /* Half the area moved is as good as it gets: stop looking. */
+        if (best * 2 >= (int64_t)(x2 - x1) * h)
+            break;
+    }
+    return best;
+}
+
+bool vg_scroll_find(const uint8_t *old, size_t old_stride, const uint8_t *cur, size_t cur_stride,
+                    uint32_t width, uint32_t height, int x1, int y1, int x2, int y2, vg_scroll *out)
+{
+    vg_scroll band, rect;
+    int64_t band_area, rect_area;
+    int rows;
+
+    if (x1 < 0 || y1 < 0 || x2 > (int64_t)width || y2 > (int64_t)height ||
+        x2 - x1 < MOVE_MIN_COLS || y2 - y1 < 2 * VG_SCROLL_MIN_ROWS)
+        return false;
+    /* Scrolling first: whole rows, the cheaper search. */
+    rows = find_vertical(old, old_stride, cur, cur_stride, x1, y1, x2, y2, &band);
+    band_area = rows >= VG_SCROLL_MIN_ROWS ? (int64_t)rows * (x2 - x1) : 0;
+    if (rows * 2 >= y2 - y1) {
+        *out = band;
+        return true;
+    }
+    rect_area =
+        find_2d(old, old_stride, cur, cur_stride, (int)width, (int)height, x1, y1, x2, y2, &rect);
+    if (rect_area > band_area) {
+        *out = rect;
+        return true;
+    }
+    if (band_area > 0)
+        *out = band;
+    return band_area > 0;
 }
 
 void vg_scroll_apply(uint8_t *pixels, size_t stride, const vg_scroll *s)
@@ -118,9 +364,11 @@ bool vg_scroll_take(const uint8_t *old, size_t old_stride, const uint8_t *cur, s
     const pixman_box32_t *ext = pixman_region32_extents(damage);
     pixman_region32_t band;
 
-    if ((uint64_t)(ext->x2 - ext->x1) * (uint64_t)(ext->y2 - ext->y1) * 4 <
-            (uint64_t)width * height ||
-        !vg_scroll_find(old, old_stride, cur, cur_stride, ext->x1, ext->y1, ext->x2, ext->y2, out))
+    uint64_t area = (uint64_t)(ext->x2 - ext->x1) * (uint64_t)(ext->y2 - ext->y1);
+
+    if ((area < VG_SCROLL_MIN_AREA && area * 4 < (uint64_t)width * height) ||
+        !vg_scroll_find(old, old_stride, cur, cur_stride, width, height, ext->x1, ext->y1, ext->x2,
+                        ext->y2, out))
         return false;
     vg_scroll_band(out, &band);
     pixman_region32_subtract(damage, damage, &band);

@@ -1,13 +1,15 @@
 /*
- * vmgate — finding a vertical scroll between two pictures of a screen: the
- * rows of an area of the new picture that are the old picture's rows moved
- * up or down. A front end then tells its client to move what it already
- * shows (the graphics pipeline's SurfaceToSurface) and sends only the rows
- * that came in, where it would otherwise send the whole area again.
+ * vmgate — finding a move between two pictures of a screen: the rows of an
+ * area of the new picture that are the old picture's rows moved up or down
+ * (scrolling), or else a rectangle of it moved in both directions (a window
+ * dragged). A front end then tells its client to move what it already
+ * shows (the graphics pipeline's SurfaceToSurface, VNC's CopyRect) and
+ * sends only what came in, where it would otherwise send the whole area
+ * again.
  *
  * Every row of a band found was compared byte for byte: a front end that
  * moves its copy of the old picture the same way holds exactly the new
- * picture's rows there.
+ * picture's pixels there.
  */
 #ifndef VG_SCROLL_H
 #define VG_SCROLL_H
@@ -20,8 +22,11 @@
 
 /** The fewest rows a band must have to be worth a move. */
 #define VG_SCROLL_MIN_ROWS 32
-/** The largest move looked for, in rows (either way). */
+/** The largest vertical scroll looked for, in rows (either way). */
 #define VG_SCROLL_MAX_DY 512
+/** Damage extents of this many pixels or more are searched, and smaller
+ * ones too when they are a quarter of the screen. */
+#define VG_SCROLL_MIN_AREA (256 * 256)
 
 typedef struct vg_scroll {
     int x1, x2; /**< the columns [x1, x2) */
@@ -31,15 +36,21 @@ typedef struct vg_scroll {
 } vg_scroll;
 
 /**
- * Look in the area [@x1, @x2) × [@y1, @y2) of two 32-bit pictures of the
- * same size for a band of rows of @cur that are rows of @old moved by the
- * same distance, both rows inside the area. @return true with the longest
- * such band (at least VG_SCROLL_MIN_ROWS rows, dy ≠ 0) in @out; false when
- * there is none or the area is too small to be worth looking at. The cost
- * is a few row comparisons per distance tried, then one per band row.
+ * Look in the area [@x1, @x2) × [@y1, @y2) of two 32-bit pictures of
+ * @width × @height for a band of rows of @cur that are rows of @old moved
+ * by the same distance (dx = 0), both rows inside the area; when no such
+ * band covers half the area, also for a rectangle of @cur inside the area
+ * that is one of @old moved by up to 128 pixels in each direction (from
+ * anywhere in the picture).
+ * @return true with the larger found (at least VG_SCROLL_MIN_ROWS rows and
+ * 64 columns, not an unmoved one) in @out; false when there is none or the
+ * area is too small to be worth looking at. The cost is a few row
+ * comparisons per distance tried, then one per row of the result (a
+ * rectangle: about one comparison of the area's changed rows more).
  */
 bool vg_scroll_find(const uint8_t *old, size_t old_stride, const uint8_t *cur, size_t cur_stride,
-                    int x1, int y1, int x2, int y2, vg_scroll *out);
+                    uint32_t width, uint32_t height, int x1, int y1, int x2, int y2,
+                    vg_scroll *out);
 
 /**
  * Move the band in @pixels as the client moves it: pixel (x, y) of the band
@@ -52,9 +63,10 @@ void vg_scroll_band(const vg_scroll *s, pixman_region32_t *band);
 
 /**
  * The front ends' step before they copy @damage of a @width × @height
- * screen: when its extents cover a quarter of the screen or more, look
- * there (vg_scroll_find) for a scroll from @old to @cur. @return true when
- * one was found: *@out holds it and its band has left @damage.
+ * screen: when its extents cover VG_SCROLL_MIN_AREA pixels or a quarter of
+ * the screen, look there (vg_scroll_find) for a move from @old to @cur.
+ * @return true when one was found: *@out holds it and its band has left
+ * @damage.
  */
 bool vg_scroll_take(const uint8_t *old, size_t old_stride, const uint8_t *cur, size_t cur_stride,
                     uint32_t width, uint32_t height, pixman_region32_t *damage, vg_scroll *out);

@@ -712,11 +712,11 @@ class RfbView:
         return Image.frombytes("RGB", (self.w, self.h), bytes(self.fb), "raw", "BGRX")
 
 
-def test_scrolling_text_goes_as_copyrect_and_stays_exact():
-    """A guest scrolling text to a VNC client that takes CopyRect (and
-    cursor shapes, as TigerVNC and noVNC do): the scrolled rows arrive as
-    CopyRect, only the new ones as pixels, and once the scrolling stops the
-    client's copy of the screen is exact."""
+def test_scrolling_and_a_dragged_window_go_as_copyrect_and_stay_exact():
+    """A guest scrolling text, then moving a window about, to a VNC client
+    that takes CopyRect (and cursor shapes, as TigerVNC and noVNC do): what
+    moved arrives as CopyRect, only what came in as pixels, and once the
+    guest stops the client's copy of the screen is exact."""
     with Guest() as g1, Guest() as g2, Gateway(g1, g2) as gw:
         g1.wait_ready()
         g1.wait_still()
@@ -725,33 +725,35 @@ def test_scrolling_text_goes_as_copyrect_and_stays_exact():
         while v.read_message(2.0):  # the first full screen
             if v.counts.get(RfbView.RAW):
                 break
-        off = g1.serial_offset()
-        gw.d.ok("send-keys", g1.name, "vgwork scroll --fps 10 --frames 40 --exit\n")
-        done = None
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            v.read_message(0.2)
-            if done is None and any(l.startswith("VMGATE-WORK-DONE scroll")
-                                    for l in g1.serial_lines(off)[0]):
-                done = time.monotonic()
-                gw.d.ok("send-keys", g1.name, "echo after the scrolling\n")
-            if done is not None and time.monotonic() - done > 1.0:
-                break
-        if done is None:
-            fail("the guest did not finish scrolling")
-        want = g1.wait_still()
-        end = time.monotonic() + 30
-        while not images_equal(v.image(), want) and time.monotonic() < end:
-            v.read_message(0.5)
+        for work in ("scroll", "window"):
+            copies = v.counts.get(RfbView.COPYRECT, 0)
+            off = g1.serial_offset()
+            gw.d.ok("send-keys", g1.name, "vgwork %s --fps 10 --frames 40 --exit\n" % work)
+            done = None
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline:
+                v.read_message(0.2)
+                if done is None and any(l.startswith("VMGATE-WORK-DONE " + work)
+                                        for l in g1.serial_lines(off)[0]):
+                    done = time.monotonic()
+                    gw.d.ok("send-keys", g1.name, "echo after the %s\n" % work)
+                if done is not None and time.monotonic() - done > 1.0:
+                    break
+            if done is None:
+                fail("the guest did not finish its %s" % work)
+            want = g1.wait_still()
+            end = time.monotonic() + 30
+            while not images_equal(v.image(), want) and time.monotonic() < end:
+                v.read_message(0.5)
+            copies = v.counts.get(RfbView.COPYRECT, 0) - copies
+            print("%s: %d CopyRect, %d raw rectangles so far" %
+                  (work, copies, v.counts.get(RfbView.RAW, 0)))
+            if not images_equal(v.image(), want):
+                fail("the client's screen is not exact after the %s: %s" %
+                     (work, diff_images(v.image(), want)))
+            if copies < 10:
+                fail("only %d CopyRect rectangles for 40 frames of %s" % (copies, work))
         t.close()
-        print("scrolling: %d CopyRect, %d raw rectangles" %
-              (v.counts.get(RfbView.COPYRECT, 0), v.counts.get(RfbView.RAW, 0)))
-        if not images_equal(v.image(), want):
-            fail("the client's screen is not exact after the scrolling: %s" %
-                 diff_images(v.image(), want))
-        if v.counts.get(RfbView.COPYRECT, 0) < 10:
-            fail("only %d CopyRect rectangles for 40 frames of scrolling" %
-                 v.counts.get(RfbView.COPYRECT, 0))
 
 
 def test_twenty_viewers_all_receive_an_update():
@@ -989,7 +991,7 @@ def test_a_stalled_or_trickling_viewer_holds_no_other_viewer_up():
 
 if __name__ == "__main__":
     run_tests([test_users_land_on_their_vms_and_see_them_exactly,
-               test_scrolling_text_goes_as_copyrect_and_stays_exact,
+               test_scrolling_and_a_dragged_window_go_as_copyrect_and_stay_exact,
                test_screenshot_after_typing_shows_what_was_typed,
                test_a_viewer_leaving_mid_update_holds_no_one_up,
                test_typing_reaches_the_guest_but_not_from_an_observer,

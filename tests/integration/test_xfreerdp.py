@@ -194,11 +194,11 @@ def test_h264_for_motion_refined_to_exact_and_off_in_lossless_mode():
                 fail("lossless=%s: H.264 %s" % (lossless, "was used" if used else "was not used"))
 
 
-def test_scrolling_text_is_moved_on_the_client_and_stays_exact():
-    """A guest scrolling text to xfreerdp3 on the lossless graphics pipeline:
-    the client is told to move what it shows (frames counted as "move" in
-    the metrics) and gets only the rows that came in; once the scrolling
-    stops its window is exact."""
+def test_scrolling_and_a_dragged_window_are_moved_on_the_client_and_stay_exact():
+    """A guest scrolling text, then moving a window about, to xfreerdp3 on
+    the lossless graphics pipeline: the client is told to move what it
+    shows (frames counted as "move" in the metrics) and gets only what came
+    in; once the guest stops, its window is exact."""
     port = free_port()
     with Guest() as g1, Guest() as g2, \
             RdpGateway(g1, g2, extra="[metrics]\nenabled = true\nport = %d\n" % port,
@@ -210,27 +210,30 @@ def test_scrolling_text_is_moved_on_the_client_and_stays_exact():
                          sec="nla", gfx=True, size=(1024, 768), ca=gw.ca,
                          cert_name="localhost", workdir=gw.root) as c:
             c.wait_window(1024, 768, time.monotonic() + 60)
-            before = scrape(port)
-            off = g1.serial_offset()
-            gw.d.ok("send-keys", g1.name, "vgwork scroll --fps 10 --frames 40 --exit\n")
-            g1.wait_serial(r"^VMGATE-WORK-DONE scroll", timeout=90, since=off)
-            after = scrape(port)
-            gw.d.ok("send-keys", g1.name, "echo after the scrolling\n")
-            want = g1.wait_still()
-            img = c.wait_screenshot(lambda im: images_equal(im, want), time.monotonic() + 30)
-            if not images_equal(img, want):
-                fail("the window is not exact after the scrolling: %s" % diff_images(img, want))
+            for work in ("scroll", "window"):
+                before = scrape(port)
+                off = g1.serial_offset()
+                gw.d.ok("send-keys", g1.name, "vgwork %s --fps 10 --frames 40 --exit\n" % work)
+                g1.wait_serial(r"^VMGATE-WORK-DONE %s" % work, timeout=90, since=off)
+                after = scrape(port)
+                gw.d.ok("send-keys", g1.name, "echo after the %s\n" % work)
+                want = g1.wait_still()
+                img = c.wait_screenshot(lambda im: images_equal(im, want), time.monotonic() + 30)
+                if not images_equal(img, want):
+                    fail("the window is not exact after the %s: %s" %
+                         (work, diff_images(img, want)))
 
-        def frames(s, codec):
-            return value(s, "vmgate_frames_sent_total", protocol="rdp", codec=codec) or 0
-        moves = frames(after, "move") - frames(before, "move")
-        others = sum(frames(after, k) - frames(before, k) for k in ("planar", "uncompressed"))
-        print("scrolling: %d frames moved, %d sent as pixels" % (moves, others))
-        # 40 frames of the guest, of which QEMU shows most: at least a
-        # quarter of them must have been moves.
-        if moves < 10:
-            fail("only %d frames of the scrolling were moves (%d sent as pixels)" %
-                 (moves, others))
+                def frames(s, codec):
+                    return value(s, "vmgate_frames_sent_total", protocol="rdp", codec=codec) or 0
+                moves = frames(after, "move") - frames(before, "move")
+                others = sum(frames(after, k) - frames(before, k)
+                             for k in ("planar", "uncompressed"))
+                print("%s: %d frames moved, %d sent as pixels" % (work, moves, others))
+                # 40 frames of the guest, of which QEMU shows most: at least
+                # a quarter of them must have been moves.
+                if moves < 10:
+                    fail("%s: only %d frames were moves (%d sent as pixels)" %
+                         (work, moves, others))
 
 
 def test_xfreerdp_forcing_standard_rdp_security_is_refused():
@@ -255,5 +258,5 @@ if __name__ == "__main__":
     run_tests([test_xfreerdp_2_and_3_show_the_vm, test_xfreerdp3_follows_a_guest_mode_change,
                test_xfreerdp_names_the_vm, test_xfreerdp3_input_reaches_the_guest,
                test_h264_for_motion_refined_to_exact_and_off_in_lossless_mode,
-               test_scrolling_text_is_moved_on_the_client_and_stays_exact,
+               test_scrolling_and_a_dragged_window_are_moved_on_the_client_and_stay_exact,
                test_xfreerdp_forcing_standard_rdp_security_is_refused])

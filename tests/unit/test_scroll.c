@@ -1,5 +1,6 @@
 /*
- * Unit tests: finding a vertical scroll between two pictures (scroll.h).
+ * Unit tests: finding a scroll or a moved window between two pictures
+ * (scroll.h).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -52,7 +53,7 @@ static void test_scroll_up_by_a_line(void **state)
     vg_scroll s;
     (void)state;
 
-    assert_true(vg_scroll_find(old, STRIDE, cur, STRIDE, 0, 0, W, H, &s));
+    assert_true(vg_scroll_find(old, STRIDE, cur, STRIDE, W, H, 0, 0, W, H, &s));
     assert_int_equal(s.dy, 12);
     assert_int_equal(s.x1, 0);
     assert_int_equal(s.x2, W);
@@ -74,7 +75,7 @@ static void test_scroll_down_inside_a_window(void **state)
     (void)state;
 
     want = g_memdup2(old, (size_t)STRIDE * H);
-    assert_true(vg_scroll_find(old, STRIDE, cur, STRIDE, 40, 20, 280, 200, &s));
+    assert_true(vg_scroll_find(old, STRIDE, cur, STRIDE, W, H, 40, 20, 280, 200, &s));
     assert_int_equal(s.dy, -36);
     assert_int_equal(s.x1, 40);
     assert_int_equal(s.x2, 280);
@@ -103,13 +104,14 @@ static void test_no_scroll_where_there_is_none(void **state)
 
     for (size_t i = 0; i < (size_t)STRIDE * H; i++)
         cur[i] = (uint8_t)g_rand_int(r);
-    assert_false(vg_scroll_find(old, STRIDE, cur, STRIDE, 0, 0, W, H, &s));
-    assert_false(vg_scroll_find(blank1, STRIDE, blank2, STRIDE, 0, 0, W, H, &s));
-    assert_false(vg_scroll_find(old, STRIDE, old, STRIDE, 0, 0, W, H, &s));
+    assert_false(vg_scroll_find(old, STRIDE, cur, STRIDE, W, H, 0, 0, W, H, &s));
+    assert_false(vg_scroll_find(blank1, STRIDE, blank2, STRIDE, W, H, 0, 0, W, H, &s));
+    assert_false(vg_scroll_find(old, STRIDE, old, STRIDE, W, H, 0, 0, W, H, &s));
     g_free(cur);
     cur = text_picture(1);
-    assert_false(vg_scroll_find(old, STRIDE, cur, STRIDE, 0, 0, W, 2 * VG_SCROLL_MIN_ROWS - 1, &s));
-    assert_false(vg_scroll_find(old, STRIDE, cur, STRIDE, 0, 0, 63, H, &s));
+    assert_false(
+        vg_scroll_find(old, STRIDE, cur, STRIDE, W, H, 0, 0, W, 2 * VG_SCROLL_MIN_ROWS - 1, &s));
+    assert_false(vg_scroll_find(old, STRIDE, cur, STRIDE, W, H, 0, 0, 63, H, &s));
     g_rand_free(r);
     g_free(old);
     g_free(cur);
@@ -133,11 +135,11 @@ static void test_moves_beyond_the_limit_are_not_found(void **state)
     for (int y = 0; y + VG_SCROLL_MAX_DY + 12 < h; y++)
         memcpy(cur + (size_t)y * STRIDE, old + (size_t)(y + VG_SCROLL_MAX_DY + 12) * STRIDE,
                STRIDE);
-    assert_false(vg_scroll_find(old, STRIDE, cur, STRIDE, 0, 0, W, h, &s));
+    assert_false(vg_scroll_find(old, STRIDE, cur, STRIDE, W, h, 0, 0, W, h, &s));
     /* The same by a distance within the limit is found. */
     for (int y = 0; y + 100 < h; y++)
         memcpy(cur + (size_t)y * STRIDE, old + (size_t)(y + 100) * STRIDE, STRIDE);
-    assert_true(vg_scroll_find(old, STRIDE, cur, STRIDE, 0, 0, W, h, &s));
+    assert_true(vg_scroll_find(old, STRIDE, cur, STRIDE, W, h, 0, 0, W, h, &s));
     assert_int_equal(s.dy, 100);
     g_rand_free(r);
     g_free(old);
@@ -170,6 +172,143 @@ static void test_take_looks_in_large_damage_only(void **state)
     g_free(cur);
 }
 
+/* ---- moves in both directions ---- */
+
+static void fill(uint8_t *px, int x1, int y1, int x2, int y2, uint32_t v)
+{
+    for (int y = y1; y < y2; y++)
+        for (int x = x1; x < x2; x++)
+            memcpy(px + (size_t)y * STRIDE + (size_t)x * 4, &v, 4);
+}
+
+/* A desktop's window at (x, y), WIN_W x WIN_H: a black border, a title
+ * bar, a body of text-like pixels, on a flat background. */
+#define WIN_W 200
+#define WIN_H 130
+static uint8_t *window_picture(int x, int y)
+{
+    uint8_t *px = g_malloc0((size_t)STRIDE * H), *text = text_picture(3);
+
+    fill(px, 0, 0, W, H, 0xff204080u);
+    fill(px, x, y, x + WIN_W, y + WIN_H, 0xff000000u);
+    fill(px, x + 1, y + 1, x + WIN_W - 1, y + 13, 0xff3060a0u);
+    for (int r = y + 13; r < y + WIN_H - 1; r++)
+        memcpy(px + (size_t)r * STRIDE + (size_t)(x + 1) * 4, text + (size_t)(r - y) * STRIDE + 4,
+               (WIN_W - 2) * 4);
+    g_free(text);
+    return px;
+}
+
+static bool area_equal(const uint8_t *a, const uint8_t *b, const vg_scroll *s)
+{
+    return rows_equal(a, b, s->x1, s->x2, s->y1, s->y2);
+}
+
+/* A window dragged by (+8, +6): the move found covers the window where it
+ * is now, comes from where it was, and after it the copy is the new
+ * picture there; what is left of the damage is the strips it uncovered. */
+static void test_a_dragged_window_is_found(void **state)
+{
+    uint8_t *old = window_picture(40, 30), *cur = window_picture(48, 36);
+    pixman_region32_t damage, rest;
+    vg_scroll s;
+    (void)state;
+
+    assert_true(vg_scroll_find(old, STRIDE, cur, STRIDE, W, H, 40, 30, 48 + WIN_W, 36 + WIN_H, &s));
+    assert_int_equal(s.dx, -8);
+    assert_int_equal(s.dy, -6);
+    assert_true(s.x1 <= 48 && s.x2 >= 48 + WIN_W && s.y1 <= 36 && s.y2 >= 36 + WIN_H);
+    assert_false(area_equal(old, cur, &s));
+    vg_scroll_apply(old, STRIDE, &s);
+    assert_true(area_equal(old, cur, &s));
+    g_free(old);
+
+    /* Through the front ends' step, with the damage a screen reports: the
+     * old and the new window's rectangles. */
+    old = window_picture(40, 30);
+    pixman_region32_init_rect(&damage, 40, 30, WIN_W, WIN_H);
+    pixman_region32_union_rect(&damage, &damage, 48, 36, WIN_W, WIN_H);
+    assert_true(vg_scroll_take(old, STRIDE, cur, STRIDE, W, H, &damage, &s));
+    /* What is left: the 8 columns and 6 rows the window uncovered. */
+    pixman_region32_init_rect(&rest, 40, 30, 8, WIN_H + 6);
+    pixman_region32_union_rect(&rest, &rest, 40, 30, WIN_W + 8, 6);
+    pixman_region32_subtract(&rest, &damage, &rest);
+    assert_false(pixman_region32_not_empty(&rest));
+    pixman_region32_fini(&rest);
+    pixman_region32_fini(&damage);
+    g_free(old);
+    g_free(cur);
+}
+
+/* A window of noise moved left and up over a text background that stays:
+ * the move found lies inside the window and is exact. */
+static void test_a_window_over_a_busy_background(void **state)
+{
+    uint8_t *old = text_picture(0), *cur = text_picture(0), *win = g_malloc((size_t)120 * 80 * 4);
+    GRand *r = g_rand_new_with_seed(5);
+    vg_scroll s;
+    (void)state;
+
+    for (size_t i = 0; i < (size_t)120 * 80 * 4; i++)
+        win[i] = (uint8_t)g_rand_int(r);
+    for (int y = 0; y < 80; y++) {
+        memcpy(old + (size_t)(100 + y) * STRIDE + 150 * 4, win + (size_t)y * 480, 480);
+        memcpy(cur + (size_t)(60 + y) * STRIDE + 90 * 4, win + (size_t)y * 480, 480);
+    }
+    assert_true(vg_scroll_find(old, STRIDE, cur, STRIDE, W, H, 80, 50, 280, 190, &s));
+    assert_int_equal(s.dx, 60);
+    assert_int_equal(s.dy, 40);
+    assert_true(s.x1 >= 90 && s.x2 <= 210 && s.y1 >= 60 && s.y2 <= 140);
+    assert_true((s.x2 - s.x1) * (s.y2 - s.y1) >= 120 * 80 / 2);
+    vg_scroll_apply(old, STRIDE, &s);
+    assert_true(area_equal(old, cur, &s));
+    g_rand_free(r);
+    g_free(old);
+    g_free(cur);
+    g_free(win);
+}
+
+/* Moves along a row only (dy = 0), both ways: the copy moves within its
+ * rows, source and destination overlapping. */
+static void test_a_sideways_move_overlapping_itself(void **state)
+{
+    for (int dx = -12; dx <= 12; dx += 24) {
+        uint8_t *old = text_picture(0), *cur = text_picture(0);
+        vg_scroll s;
+
+        for (int y = 40; y < 200; y++)
+            memmove(cur + (size_t)y * STRIDE + 60 * 4, old + (size_t)y * STRIDE + (60 + dx) * 4,
+                    200 * 4);
+        assert_true(vg_scroll_find(old, STRIDE, cur, STRIDE, W, H, 40, 40, 280, 200, &s));
+        assert_int_equal(s.dx, dx);
+        assert_int_equal(s.dy, 0);
+        assert_true(s.x1 <= 60 && s.x2 >= 260);
+        vg_scroll_apply(old, STRIDE, &s);
+        assert_true(area_equal(old, cur, &s));
+        assert_true(rows_equal(old, cur, 0, W, 0, H));
+        g_free(old);
+        g_free(cur);
+    }
+}
+
+/* A window moved further than 128 pixels sideways is not looked for. */
+static void test_far_sideways_moves_are_not_found(void **state)
+{
+    uint8_t *old = g_malloc0((size_t)STRIDE * H), *cur = g_malloc0((size_t)STRIDE * H);
+    uint8_t *text = text_picture(2);
+    vg_scroll s;
+    (void)state;
+
+    for (int y = 40; y < 140; y++) {
+        memcpy(old + (size_t)y * STRIDE, text + (size_t)y * STRIDE, 100 * 4);
+        memcpy(cur + (size_t)y * STRIDE + 140 * 4, text + (size_t)y * STRIDE, 100 * 4);
+    }
+    assert_false(vg_scroll_find(old, STRIDE, cur, STRIDE, W, H, 0, 40, W, 140, &s));
+    g_free(old);
+    g_free(cur);
+    g_free(text);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -178,6 +317,10 @@ int main(void)
         cmocka_unit_test(test_no_scroll_where_there_is_none),
         cmocka_unit_test(test_moves_beyond_the_limit_are_not_found),
         cmocka_unit_test(test_take_looks_in_large_damage_only),
+        cmocka_unit_test(test_a_dragged_window_is_found),
+        cmocka_unit_test(test_a_window_over_a_busy_background),
+        cmocka_unit_test(test_a_sideways_move_overlapping_itself),
+        cmocka_unit_test(test_far_sideways_moves_are_not_found),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
