@@ -28,12 +28,12 @@
 #define PROBE_SLIDE    48 /* rows a probe moves down to find one worth looking up */
 #define MAX_CANDIDATES 8
 /* Moves in both directions: */
-#define MOVE_PROBE_PX   32  /* pixels of the probe looked up */
-#define MOVE_MAX_D      128 /* the largest move looked for, either way, in each direction */
-#define MOVE_CANDIDATES 64  /* places of the probe scored */
-#define MOVE_MIN_COLS   64  /* the narrowest rectangle worth a move */
-#define MOVE_COL_CHUNK  16  /* columns a rectangle grows by at a time */
-#define PROBE_STEPS     8   /* places along a row tried for a probe */
+#define MOVE_PROBE_PX   32   /* pixels of the probe looked up */
+#define MOVE_MAX_D      128  /* the largest move looked for, either way, in each direction */
+#define MOVE_CANDIDATES 64   /* places of the probe scored */
+#define MOVE_MIN_COLS   64   /* the narrowest rectangle worth a move */
+#define MOVE_COL_CHUNK  16   /* columns a rectangle grows by at a time */
+#define PROBE_CHECKS    4096 /* places tried for a probe, in all */
 
 static const uint8_t *row(const uint8_t *p, size_t stride, int y, int x1)
 {
@@ -125,27 +125,30 @@ static int first_change(const uint8_t *old, size_t old_stride, const uint8_t *cu
 
 /*
  * A probe: MOVE_PROBE_PX pixels of a row of @cur, at *@px, where the row
- * starts to differ from @old or a little further along it, not one colour
- * and not the same as the row above (the rows of a flat area match at every
- * distance and so tell nothing). Rows are tried from @y_start on, wrapping
- * around, each once.
+ * first differs from @old at or after column @x_start (else before it), or
+ * further along it; not one colour and not the same as the row above (the
+ * rows of a flat area match at every distance and so tell nothing). Rows
+ * are tried from @y_start on, wrapping around, each once; at most
+ * PROBE_CHECKS places in all.
  */
 static bool find_probe(const uint8_t *old, size_t old_stride, const uint8_t *cur, size_t cur_stride,
-                       int x1, int y1, int x2, int y2, int y_start, int *px, int *py)
+                       int x1, int y1, int x2, int y2, int x_start, int y_start, int *px, int *py)
 {
     const size_t len = MOVE_PROBE_PX * 4;
+    int checks = 0;
 
-    for (int i = 0; i < y2 - y1; i++) {
+    for (int i = 0; i < y2 - y1 && checks < PROBE_CHECKS; i++) {
         int y = y1 + (y_start - y1 + i) % (y2 - y1), x;
 
         if (y == 0)
             continue; /* it has no row above */
-        x = first_change(old, old_stride, cur, cur_stride, x1, x2, y);
+        x = first_change(old, old_stride, cur, cur_stride, x_start, x2, y);
+        if (x < 0)
+            x = first_change(old, old_stride, cur, cur_stride, x1, x_start, y);
         if (x < 0)
             continue;
         x = MIN(x, x2 - MOVE_PROBE_PX);
-        for (int step = 0; step < PROBE_STEPS && x + MOVE_PROBE_PX <= x2;
-             step++, x += MOVE_PROBE_PX) {
+        for (; x + MOVE_PROBE_PX <= x2 && checks < PROBE_CHECKS; x += MOVE_PROBE_PX, checks++) {
             const uint8_t *c = at(cur, cur_stride, x, y);
             if (!uniform(c, len) && memcmp(c, at(cur, cur_stride, x, y - 1), len) != 0) {
                 *px = x;
@@ -252,8 +255,10 @@ static int64_t grow_rect(const uint8_t *old, size_t old_stride, const uint8_t *c
 
 /*
  * The largest rectangle of the area moved in both directions; its area.
- * Each probe's candidates are first scored on a few rows above and below
- * (cheap), and only the best is grown.
+ * The probes start at different rows and columns (one may sit in something
+ * that changed and moved nowhere, an overlay). Each probe's candidates are
+ * first scored on a few rows above and below (cheap), and only the best is
+ * grown.
  */
 static int64_t find_2d(const uint8_t *old, size_t old_stride, const uint8_t *cur, size_t cur_stride,
                        int width, int height, int x1, int y1, int x2, int y2, vg_scroll *out)
@@ -270,8 +275,8 @@ static int64_t find_2d(const uint8_t *old, size_t old_stride, const uint8_t *cur
         vg_scroll r;
         int64_t area;
 
-        if (!find_probe(old, old_stride, cur, cur_stride, x1, y1, x2, y2, y1 + h * (k - 1) / PROBES,
-                        &px, &py))
+        if (!find_probe(old, old_stride, cur, cur_stride, x1, y1, x2, y2,
+                        x1 + (x2 - x1) * (k - 1) / PROBES, y1 + h * (k - 1) / PROBES, &px, &py))
             break;
         n = find_candidates(old, old_stride, at(cur, cur_stride, px, py), px, py, width, height,
                             cand);
@@ -374,4 +379,67 @@ bool vg_scroll_take(const uint8_t *old, size_t old_stride, const uint8_t *cur, s
     pixman_region32_subtract(damage, damage, &band);
     pixman_region32_fini(&band);
     return true;
+}
+
+/* Whether applying @a first would overwrite pixels @b then reads. */
+static bool clobbers(const vg_scroll *a, const vg_scroll *b)
+{
+    return a->x1 < b->x2 + b->dx && b->x1 + b->dx < a->x2 && a->y1 < b->y2 + b->dy &&
+           b->y1 + b->dy < a->y2;
+}
+
+int vg_scroll_take_moves(uint8_t *old, size_t old_stride, const uint8_t *cur, size_t cur_stride,
+                         uint32_t width, uint32_t height, pixman_region32_t *damage,
+                         vg_scroll out[VG_SCROLL_MAX_MOVES])
+{
+    vg_scroll found[VG_SCROLL_MAX_MOVES];
+    int n = 0, n_out = 0;
+
+    if (!vg_scroll_take(old, old_stride, cur, cur_stride, width, height, damage, &found[0]))
+        return 0;
+    n = 1;
+    /* Above the first move, then below it, each part on its own; every
+     * search compares with the old picture as it is (nothing applied yet). */
+    for (int part = 0; part < 2 && n < VG_SCROLL_MAX_MOVES; part++) {
+        int y1 = part == 0 ? 0 : found[0].y2, y2 = part == 0 ? found[0].y1 : (int)height;
+        pixman_region32_t rest, band;
+
+        if (y2 - y1 < 2 * VG_SCROLL_MIN_ROWS)
+            continue;
+        pixman_region32_init(&rest);
+        pixman_region32_intersect_rect(&rest, damage, 0, y1, width, (unsigned)(y2 - y1));
+        if (vg_scroll_take(old, old_stride, cur, cur_stride, width, height, &rest, &found[n])) {
+            vg_scroll_band(&found[n], &band);
+            pixman_region32_subtract(damage, damage, &band);
+            pixman_region32_fini(&band);
+            n++;
+        }
+        pixman_region32_fini(&rest);
+    }
+    /* An order in which no move overwrites what a later one reads (the
+     * upper part of a scroll up goes first): take a move that clobbers none
+     * of the others left; when every one does, the last found is not sent
+     * as a move (its pixels go back into @damage). */
+    while (n > 0) {
+        int pick = -1;
+        for (int i = 0; i < n && pick < 0; i++) {
+            bool ok = true;
+            for (int j = 0; j < n && ok; j++)
+                ok = i == j || !clobbers(&found[i], &found[j]);
+            if (ok)
+                pick = i;
+        }
+        if (pick < 0) {
+            pixman_region32_t band;
+            vg_scroll_band(&found[n - 1], &band);
+            pixman_region32_union(damage, damage, &band);
+            pixman_region32_fini(&band);
+            n--;
+            continue;
+        }
+        out[n_out] = found[pick];
+        vg_scroll_apply(old, old_stride, &out[n_out++]);
+        found[pick] = found[--n];
+    }
+    return n_out;
 }

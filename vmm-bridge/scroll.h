@@ -71,4 +71,21 @@ void vg_scroll_band(const vg_scroll *s, pixman_region32_t *band);
 bool vg_scroll_take(const uint8_t *old, size_t old_stride, const uint8_t *cur, size_t cur_stride,
                     uint32_t width, uint32_t height, pixman_region32_t *damage, vg_scroll *out);
 
+/** The most moves vg_scroll_take_moves finds in one update. */
+#define VG_SCROLL_MAX_MOVES 3
+
+/**
+ * vg_scroll_take, then the same again in what is left of @damage above and
+ * below the move found (a frame the guest had half drawn, rows beside
+ * something that changed and did not move). The moves are put in an order
+ * in which none overwrites what a later one reads (one that cannot be is
+ * dropped: its pixels stay in @damage) and applied to @old in that order
+ * (vg_scroll_apply); a client must apply them in the same order.
+ * @return how many moves are in @out (0 to VG_SCROLL_MAX_MOVES); they have
+ * all left @damage.
+ */
+int vg_scroll_take_moves(uint8_t *old, size_t old_stride, const uint8_t *cur, size_t cur_stride,
+                         uint32_t width, uint32_t height, pixman_region32_t *damage,
+                         vg_scroll out[VG_SCROLL_MAX_MOVES]);
+
 #endif

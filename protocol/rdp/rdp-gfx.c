@@ -438,7 +438,8 @@ static bool send_scroll(vg_rdp_gfx *g, const vg_scroll *s)
     return true;
 }
 
-bool vg_rdp_gfx_send(vg_rdp_gfx *g, const pixman_region32_t *region, const vg_scroll *scroll)
+bool vg_rdp_gfx_send(vg_rdp_gfx *g, const pixman_region32_t *region, const vg_scroll *moves,
+                     int n_moves)
 {
     vg_rdp_peer *p = g->p;
     RDPGFX_START_FRAME_PDU start = {.timestamp = 0, .frameId = g->frame_id + 1};
@@ -452,14 +453,14 @@ bool vg_rdp_gfx_send(vg_rdp_gfx *g, const pixman_region32_t *region, const vg_sc
         return true;
     pixman_region32_init(&todo);
     pixman_region32_copy(&todo, (pixman_region32_t *)region);
-    if (!scroll && !pixman_region32_not_empty(&todo) && !vg_rdp_gfx_refine_due(g, NULL)) {
+    if (!n_moves && !pixman_region32_not_empty(&todo) && !vg_rdp_gfx_refine_due(g, NULL)) {
         pixman_region32_fini(&todo);
         return true;
     }
     g->frame_id++;
     ok = g->ctx->StartFrame(g->ctx, &start) == CHANNEL_RC_OK;
-    if (ok && scroll)
-        ok = send_scroll(g, scroll);
+    for (int i = 0; ok && i < n_moves; i++)
+        ok = send_scroll(g, &moves[i]);
     if (ok && g->avc && region_area(&todo) * 4 >= (uint64_t)p->width * p->height) {
         avc = send_avc(g, &todo);
         ok = avc >= 0;
@@ -472,7 +473,7 @@ bool vg_rdp_gfx_send(vg_rdp_gfx *g, const pixman_region32_t *region, const vg_sc
     }
     if (ok)
         ok = g->ctx->EndFrame(g->ctx, &end) == CHANNEL_RC_OK;
-    if (ok && scroll && avc == 0)
+    if (ok && n_moves && avc == 0)
         codec = VG_METRIC_CODEC_MOVE;
     if (ok)
         vg_metrics_frames(VG_METRIC_PROTO_RDP, codec, 1);

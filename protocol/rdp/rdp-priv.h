@@ -138,11 +138,12 @@ bool vg_rdp_gfx_busy(vg_rdp_gfx *g);
 /** The client suspended frame acknowledgements: busy ends without an event. */
 bool vg_rdp_gfx_acks_suspended(vg_rdp_gfx *g);
 /**
- * Send one frame: first, if @scroll is not NULL, the client moves that band
- * of what it shows (the peer's copy was moved the same way); then @region
- * of the peer's copy, encoded. false: failed.
+ * Send one frame: first the client moves parts of what it shows, @moves in
+ * their order (the peer's copy was moved the same way); then @region of the
+ * peer's copy, encoded. false: failed.
  */
-bool vg_rdp_gfx_send(vg_rdp_gfx *g, const pixman_region32_t *region, const vg_scroll *scroll);
+bool vg_rdp_gfx_send(vg_rdp_gfx *g, const pixman_region32_t *region, const vg_scroll *moves,
+                     int n_moves);
 /**
  * H.264 left blurred areas and the motion has paused long enough: a frame
  * (even without damage) should refine them. Otherwise, when refinement is

@@ -500,34 +500,32 @@ static bool resync(vg_rdp_peer *p)
 
 /*
  * Copy @region from the surface into this viewer's pixels (short, under the
- * surface lock), so encoding never holds up the console. With
- * @scroll (the graphics pipeline, whose client can move what it shows), a
- * large region is first searched for rows the guest scrolled: when found,
- * the copy's band is moved as the client will move it, the band leaves
- * @region, and true says to send the move.
+ * surface lock), so encoding never holds up the console. With @moves (the
+ * graphics pipeline, whose client can move what it shows), a large region
+ * is first searched for what the guest scrolled or moved
+ * (vg_scroll_take_moves): the copy is moved as the client will move it, the
+ * moves leave @region. @return how many moves to send.
  */
-static bool copy_region(vg_rdp_peer *p, pixman_region32_t *region, vg_scroll *scroll)
+static int copy_region(vg_rdp_peer *p, pixman_region32_t *region,
+                       vg_scroll moves[VG_SCROLL_MAX_MOVES])
 {
     const pixman_box32_t *b;
     const uint8_t *src;
     size_t sstride;
-    bool moved = false;
-    int n = 0;
+    int n = 0, n_moves = 0;
 
     vg_surface_lock(p->surface);
     if (vg_surface_width_locked(p->surface) != p->width ||
         vg_surface_height_locked(p->surface) != p->height) {
         vg_surface_unlock(p->surface);
         pixman_region32_clear(region); /* a resize is on its way */
-        return false;
+        return 0;
     }
     src = vg_surface_pixels_locked(p->surface);
     sstride = vg_surface_stride_locked(p->surface);
-    if (scroll && vg_scroll_take(p->pixels, p->stride, src, sstride, p->width, p->height, region,
-                                 scroll)) {
-        vg_scroll_apply(p->pixels, p->stride, scroll);
-        moved = true;
-    }
+    if (moves)
+        n_moves = vg_scroll_take_moves(p->pixels, p->stride, src, sstride, p->width, p->height,
+                                       region, moves);
     b = pixman_region32_rectangles(region, &n);
     for (int i = 0; i < n; i++) {
         size_t off = (size_t)b[i].x1 * 4, len = (size_t)(b[i].x2 - b[i].x1) * 4;
@@ -535,13 +533,14 @@ static bool copy_region(vg_rdp_peer *p, pixman_region32_t *region, vg_scroll *sc
             memcpy(p->pixels + (size_t)y * p->stride + off, src + (size_t)y * sstride + off, len);
     }
     vg_surface_unlock(p->surface);
-    return moved;
+    return n_moves;
 }
 
-static bool send_region(vg_rdp_peer *p, pixman_region32_t *region, const vg_scroll *scroll)
+static bool send_region(vg_rdp_peer *p, pixman_region32_t *region, const vg_scroll *moves,
+                        int n_moves)
 {
     if (p->gfx)
-        return vg_rdp_gfx_send(p->gfx, region, scroll);
+        return vg_rdp_gfx_send(p->gfx, region, moves, n_moves);
     return vg_rdp_legacy_send(p, region);
 }
 
@@ -554,7 +553,7 @@ static bool start_graphics(vg_rdp_peer *p)
     if (!resync(p))
         return false;
     pixman_region32_init_rect(&all, 0, 0, p->width, p->height);
-    ok = send_region(p, &all, NULL);
+    ok = send_region(p, &all, NULL, 0);
     pixman_region32_fini(&all);
     return ok;
 }
@@ -563,9 +562,10 @@ static bool start_graphics(vg_rdp_peer *p)
 static bool pump(vg_rdp_peer *p)
 {
     pixman_region32_t region;
-    bool resized, cursor_dirty, ok = true, moved = false;
+    bool resized, cursor_dirty, ok = true;
     vg_cursor cursor = {0};
-    vg_scroll scroll;
+    vg_scroll moves[VG_SCROLL_MAX_MOVES];
+    int n_moves = 0;
 
     g_mutex_lock(&p->lock);
     if (p->kicked || p->closed) {
@@ -624,11 +624,11 @@ static bool pump(vg_rdp_peer *p)
         pixman_region32_init_rect(&region, 0, 0, p->width, p->height);
     } else if (pixman_region32_not_empty(&region)) {
         pixman_region32_intersect_rect(&region, &region, 0, 0, p->width, p->height);
-        moved = copy_region(p, &region, p->gfx ? &scroll : NULL);
+        n_moves = copy_region(p, &region, p->gfx ? moves : NULL);
     }
-    if (ok && (moved || pixman_region32_not_empty(&region) ||
+    if (ok && (n_moves || pixman_region32_not_empty(&region) ||
                (p->gfx && vg_rdp_gfx_refine_due(p->gfx, NULL))))
-        ok = send_region(p, &region, moved ? &scroll : NULL);
+        ok = send_region(p, &region, moves, n_moves);
     pixman_region32_fini(&region);
     if (ok && cursor_dirty)
         ok = vg_rdp_send_pointer(p, &cursor);

@@ -392,23 +392,26 @@ static bool copyrect_wanted(vg_vnc_screen *s)
 }
 
 /*
- * With clients that take CopyRect, look for rows the guest scrolled
- * (vg_scroll_take): when found, move them in the copy and tell the clients
- * to move them (libvncserver sends CopyRect to those that take it and the
- * rows as pixels to the others); the band has left @damage. Under the
- * surface's pixel lock, the surface the copy's size.
+ * With clients that take CopyRect, look for what the guest scrolled or
+ * moved (vg_scroll_take_moves, which moves it in the copy): tell the
+ * clients to move it too, in the same order (libvncserver sends CopyRect to
+ * those that take it, and the pixels to the others); the moves have left
+ * @damage. Under the surface's pixel lock, the surface the copy's size.
  */
 static void move_scrolled_locked(vg_vnc_screen *s, pixman_region32_t *damage)
 {
-    vg_scroll sc;
+    vg_scroll moves[VG_SCROLL_MAX_MOVES];
+    int n;
 
-    if (!copyrect_wanted(s) ||
-        !vg_scroll_take(s->fb, (size_t)s->fb_w * VG_SURFACE_BPP,
-                        vg_surface_pixels_locked(s->surface), vg_surface_stride_locked(s->surface),
-                        s->fb_w, s->fb_h, damage, &sc))
+    if (!copyrect_wanted(s))
         return;
+    n = vg_scroll_take_moves(s->fb, (size_t)s->fb_w * VG_SURFACE_BPP,
+                             vg_surface_pixels_locked(s->surface),
+                             vg_surface_stride_locked(s->surface), s->fb_w, s->fb_h, damage, moves);
     /* libvncserver names the destination and the move: source = dest - (dx, dy). */
-    rfbDoCopyRect(s->rfb, sc.x1, sc.y1, sc.x2, sc.y2, -sc.dx, -sc.dy);
+    for (int i = 0; i < n; i++)
+        rfbScheduleCopyRect(s->rfb, moves[i].x1, moves[i].y1, moves[i].x2, moves[i].y2,
+                            -moves[i].dx, -moves[i].dy);
 }
 
 /* Bring the copy up to date: @damage, or everything when @full. */

@@ -309,6 +309,117 @@ static void test_far_sideways_moves_are_not_found(void **state)
     g_free(text);
 }
 
+/* Copy @damage from @cur into @old: what a front end sends as pixels. */
+static void copy_damage(uint8_t *old, const uint8_t *cur, const pixman_region32_t *damage)
+{
+    int n = 0;
+    const pixman_box32_t *b = pixman_region32_rectangles((pixman_region32_t *)damage, &n);
+
+    for (int i = 0; i < n; i++)
+        for (int y = b[i].y1; y < b[i].y2; y++)
+            memcpy(old + (size_t)y * STRIDE + (size_t)b[i].x1 * 4,
+                   cur + (size_t)y * STRIDE + (size_t)b[i].x1 * 4, (size_t)(b[i].x2 - b[i].x1) * 4);
+}
+
+static int64_t region_area(const pixman_region32_t *r)
+{
+    int n = 0;
+    int64_t a = 0;
+    const pixman_box32_t *b = pixman_region32_rectangles((pixman_region32_t *)r, &n);
+
+    for (int i = 0; i < n; i++)
+        a += (int64_t)(b[i].x2 - b[i].x1) * (b[i].y2 - b[i].y1);
+    return a;
+}
+
+/* Text scrolled by a line under a stamp that changes in every frame (the
+ * top-left 100 x 64 pixels): the rows beside the stamp move too, in a
+ * move of their own, and what is left to send is the stamp and the new
+ * line.
+ * The moves applied in their order, then the rest copied, give the new
+ * picture exactly. */
+static void test_rows_beside_an_overlay_move_too(void **state)
+{
+    uint8_t *old = text_picture(0), *cur = text_picture(1);
+    GRand *r = g_rand_new_with_seed(3);
+    pixman_region32_t damage;
+    vg_scroll m[VG_SCROLL_MAX_MOVES];
+    int n;
+    (void)state;
+
+    for (int y = 0; y < 64; y++)
+        for (int x = 0; x < 100 * 4; x++) {
+            old[(size_t)y * STRIDE + x] = (uint8_t)g_rand_int(r);
+            cur[(size_t)y * STRIDE + x] = (uint8_t)g_rand_int(r);
+        }
+    pixman_region32_init_rect(&damage, 0, 0, W, H);
+    n = vg_scroll_take_moves(old, STRIDE, cur, STRIDE, W, H, &damage, m);
+    assert_int_equal(n, 2);
+    assert_int_equal(m[0].dy, 12);
+    assert_int_equal(m[1].dy, 12);
+    /* The rows beside the stamp first: they read rows the other move
+     * writes. */
+    assert_true(m[0].x1 >= 100 && m[0].y2 <= 64 && m[1].y1 >= m[0].y2);
+    /* Left: the stamp (100 x 64) and the line that came in (12 rows). */
+    assert_true(region_area(&damage) <= 100 * 64 + W * 12);
+    copy_damage(old, cur, &damage);
+    assert_true(rows_equal(old, cur, 0, W, 0, H));
+    pixman_region32_fini(&damage);
+    g_rand_free(r);
+    g_free(old);
+    g_free(cur);
+}
+
+/* A frame half drawn when the last one was taken: the top half scrolled by
+ * one line, the bottom half by two. Both halves are moves. */
+static void test_a_half_drawn_frame_is_two_moves(void **state)
+{
+    uint8_t *old = text_picture(0), *cur = text_picture(1), *two = text_picture(2);
+    pixman_region32_t damage;
+    vg_scroll m[VG_SCROLL_MAX_MOVES];
+    int n;
+    (void)state;
+
+    memcpy(cur + (size_t)(H / 2) * STRIDE, two + (size_t)(H / 2) * STRIDE,
+           (size_t)(H / 2) * STRIDE);
+    pixman_region32_init_rect(&damage, 0, 0, W, H);
+    n = vg_scroll_take_moves(old, STRIDE, cur, STRIDE, W, H, &damage, m);
+    assert_int_equal(n, 2);
+    assert_true((m[0].dy == 12 && m[1].dy == 24) || (m[0].dy == 24 && m[1].dy == 12));
+    assert_true(region_area(&damage) <= W * 24);
+    copy_damage(old, cur, &damage);
+    assert_true(rows_equal(old, cur, 0, W, 0, H));
+    pixman_region32_fini(&damage);
+    g_free(old);
+    g_free(cur);
+    g_free(two);
+}
+
+/* The two halves of the screen swapped: each half is a move, but each
+ * would overwrite what the other reads, so only one is sent as a move and
+ * the other half goes as pixels; the picture is exact. */
+static void test_moves_that_overwrite_each_other_are_not_both_sent(void **state)
+{
+    uint8_t *old = text_picture(0), *cur = g_malloc((size_t)STRIDE * H);
+    pixman_region32_t damage;
+    vg_scroll m[VG_SCROLL_MAX_MOVES];
+    int n;
+    (void)state;
+
+    memcpy(cur, old + (size_t)(H / 2) * STRIDE, (size_t)(H / 2) * STRIDE);
+    memcpy(cur + (size_t)(H / 2) * STRIDE, old, (size_t)(H / 2) * STRIDE);
+    pixman_region32_init_rect(&damage, 0, 0, W, H);
+    n = vg_scroll_take_moves(old, STRIDE, cur, STRIDE, W, H, &damage, m);
+    assert_int_equal(n, 1);
+    assert_int_equal(m[0].dy < 0 ? -m[0].dy : m[0].dy, H / 2);
+    assert_true(region_area(&damage) >= W * H / 2);
+    copy_damage(old, cur, &damage);
+    assert_true(rows_equal(old, cur, 0, W, 0, H));
+    pixman_region32_fini(&damage);
+    g_free(old);
+    g_free(cur);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -321,6 +432,9 @@ int main(void)
         cmocka_unit_test(test_a_window_over_a_busy_background),
         cmocka_unit_test(test_a_sideways_move_overlapping_itself),
         cmocka_unit_test(test_far_sideways_moves_are_not_found),
+        cmocka_unit_test(test_rows_beside_an_overlay_move_too),
+        cmocka_unit_test(test_a_half_drawn_frame_is_two_moves),
+        cmocka_unit_test(test_moves_that_overwrite_each_other_are_not_both_sent),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
