@@ -565,9 +565,16 @@ static int cmd_watch(double seconds)
                ",\"server_pss_anon_kb\":%" PRIu64,
                p1.cpu_ticks - p0.cpu_ticks, p1.pss_kb, p1.anon_kb);
     printf(",\"links\":{");
-    for (unsigned i = 0; i < nlinks; i++)
-        printf("%s\"%u\":{\"bytes\":%" PRIu64 ",\"sockets\":%u}", i ? "," : "", after[i].port,
-               after[i].bytes - before[i].bytes, after[i].sockets);
+    for (unsigned i = 0; i < nlinks; i++) {
+        /* A link whose connection ended during the window has no count: its
+         * socket is gone, and with it the bytes it had received. */
+        if (after[i].sockets < before[i].sockets || after[i].bytes < before[i].bytes)
+            printf("%s\"%u\":{\"bytes\":null,\"sockets\":%u}", i ? "," : "", after[i].port,
+                   after[i].sockets);
+        else
+            printf("%s\"%u\":{\"bytes\":%" PRIu64 ",\"sockets\":%u}", i ? "," : "",
+                   after[i].port, after[i].bytes - before[i].bytes, after[i].sockets);
+    }
     printf("},\"sources\":[");
     for (unsigned i = 0; i < nwatchers; i++) {
         watcher *w = &watchers[i];
