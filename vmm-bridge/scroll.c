@@ -32,7 +32,7 @@
 #define MOVE_MAX_D      128  /* the largest move looked for, either way, in each direction */
 #define MOVE_CANDIDATES 64   /* places of the probe scored */
 #define MOVE_MIN_COLS   64   /* the narrowest rectangle worth a move */
-#define MOVE_COL_CHUNK  16   /* columns a rectangle grows by at a time */
+#define MOVE_COL_CHUNK  64   /* pixels of a row compared at a time */
 #define PROBE_CHECKS    4096 /* places tried for a probe, in all */
 
 static const uint8_t *row(const uint8_t *p, size_t stride, int y, int x1)
@@ -205,6 +205,36 @@ static int find_candidates(const uint8_t *old, size_t old_stride, const uint8_t 
     return n;
 }
 
+/* How many pixels from column @x on, at most @n, row @c has as row @o has
+ * them from column x + dx on. */
+static int run_right(const uint8_t *c, const uint8_t *o, int x, int dx, int n)
+{
+    const uint8_t *a = c + (size_t)x * 4, *b = o + (size_t)(x + dx) * 4;
+    int k = 0;
+
+    /* memcmp in chunks finds the chunk, then the pixel in it. */
+    for (; k + MOVE_COL_CHUNK <= n; k += MOVE_COL_CHUNK)
+        if (memcmp(a + (size_t)k * 4, b + (size_t)k * 4, MOVE_COL_CHUNK * 4) != 0)
+            break;
+    while (k < n && memcmp(a + (size_t)k * 4, b + (size_t)k * 4, 4) == 0)
+        k++;
+    return k;
+}
+
+/* The same leftwards: how many pixels before column @x, at most @n. */
+static int run_left(const uint8_t *c, const uint8_t *o, int x, int dx, int n)
+{
+    int k = 0;
+
+    for (; k + MOVE_COL_CHUNK <= n; k += MOVE_COL_CHUNK)
+        if (memcmp(c + (size_t)(x - k - MOVE_COL_CHUNK) * 4,
+                   o + (size_t)(x + dx - k - MOVE_COL_CHUNK) * 4, MOVE_COL_CHUNK * 4) != 0)
+            break;
+    while (k < n && memcmp(c + (size_t)(x - k - 1) * 4, o + (size_t)(x + dx - k - 1) * 4, 4) == 0)
+        k++;
+    return k;
+}
+
 /* Whether columns [x, x + n) of rows [top, bottom) are @old's moved by (dx, dy). */
 static bool cols_match(const uint8_t *old, size_t old_stride, const uint8_t *cur, size_t cur_stride,
                        int x, int n, int top, int bottom, int dx, int dy)
@@ -240,14 +270,15 @@ static int64_t grow_rect(const uint8_t *old, size_t old_stride, const uint8_t *c
         bottom++;
     if (bottom - top < VG_SCROLL_MIN_ROWS)
         return 0;
-    /* Columns in chunks while they match, then one by one. */
-    for (int step = MOVE_COL_CHUNK; step >= 1; step = step > 1 ? 1 : 0) {
-        while (left - step >= xlo &&
-               cols_match(old, old_stride, cur, cur_stride, left - step, step, top, bottom, dx, dy))
-            left -= step;
-        while (right + step <= xhi &&
-               cols_match(old, old_stride, cur, cur_stride, right, step, top, bottom, dx, dy))
-            right += step;
+    /* Then the columns, row by row (each row's bytes in order): as far
+     * as every row so far matched. */
+    left = xlo;
+    right = xhi;
+    for (int y = top; y < bottom && right - left > MOVE_PROBE_PX; y++) {
+        const uint8_t *c = at(cur, cur_stride, 0, y), *o = at(old, old_stride, 0, y + dy);
+        left = px - run_left(c, o, px, dx, px - left);
+        right = px + MOVE_PROBE_PX +
+                run_right(c, o, px + MOVE_PROBE_PX, dx, right - (px + MOVE_PROBE_PX));
     }
     *r = (vg_scroll){.x1 = left, .x2 = right, .y1 = top, .y2 = bottom, .dx = dx, .dy = dy};
     return (int64_t)(right - left) * (bottom - top);
@@ -261,7 +292,8 @@ static int64_t grow_rect(const uint8_t *old, size_t old_stride, const uint8_t *c
  * grown.
  */
 static int64_t find_2d(const uint8_t *old, size_t old_stride, const uint8_t *cur, size_t cur_stride,
-                       int width, int height, int x1, int y1, int x2, int y2, vg_scroll *out)
+                       int width, int height, int x1, int y1, int x2, int y2, const vg_scroll *hint,
+                       vg_scroll *out)
 {
     static const int samples[] = {-256, -128, -64, -32, -16, -8, -4, 4, 8, 16, 32, 64, 128, 256};
     move_candidate cand[MOVE_CANDIDATES];
@@ -278,6 +310,21 @@ static int64_t find_2d(const uint8_t *old, size_t old_stride, const uint8_t *cur
         if (!find_probe(old, old_stride, cur, cur_stride, x1, y1, x2, y2,
                         x1 + (x2 - x1) * (k - 1) / PROBES, y1 + h * (k - 1) / PROBES, &px, &py))
             break;
+        /* The last move first: a window being dragged goes on the same way. */
+        if (hint && (hint->dx || hint->dy) && px + hint->dx >= 0 &&
+            px + hint->dx + MOVE_PROBE_PX <= width && py + hint->dy >= 0 &&
+            py + hint->dy < height &&
+            cols_match(old, old_stride, cur, cur_stride, px, MOVE_PROBE_PX, py, py + 1, hint->dx,
+                       hint->dy)) {
+            area = grow_rect(old, old_stride, cur, cur_stride, width, height, px, py, hint->dx,
+                             hint->dy, x1, y1, x2, y2, &r);
+            if (area > best && r.x2 - r.x1 >= MOVE_MIN_COLS) {
+                best = area;
+                *out = r;
+            }
+            if (best * 2 >= (int64_t)(x2 - x1) * h)
+                break;
+        }
         n = find_candidates(old, old_stride, at(cur, cur_stride, px, py), px, py, width, height,
                             cand);
         for (int i = 0; i < n; i++) {
@@ -307,8 +354,9 @@ static int64_t find_2d(const uint8_t *old, size_t old_stride, const uint8_t *cur
     return best;
 }
 
-bool vg_scroll_find(const uint8_t *old, size_t old_stride, const uint8_t *cur, size_t cur_stride,
-                    uint32_t width, uint32_t height, int x1, int y1, int x2, int y2, vg_scroll *out)
+static bool find_move(const uint8_t *old, size_t old_stride, const uint8_t *cur, size_t cur_stride,
+                      uint32_t width, uint32_t height, int x1, int y1, int x2, int y2,
+                      const vg_scroll *hint, vg_scroll *out)
 {
     vg_scroll band, rect;
     int64_t band_area, rect_area;
@@ -324,8 +372,8 @@ bool vg_scroll_find(const uint8_t *old, size_t old_stride, const uint8_t *cur, s
         *out = band;
         return true;
     }
-    rect_area =
-        find_2d(old, old_stride, cur, cur_stride, (int)width, (int)height, x1, y1, x2, y2, &rect);
+    rect_area = find_2d(old, old_stride, cur, cur_stride, (int)width, (int)height, x1, y1, x2, y2,
+                        hint, &rect);
     if (rect_area > band_area) {
         *out = rect;
         return true;
@@ -333,6 +381,12 @@ bool vg_scroll_find(const uint8_t *old, size_t old_stride, const uint8_t *cur, s
     if (band_area > 0)
         *out = band;
     return band_area > 0;
+}
+
+bool vg_scroll_find(const uint8_t *old, size_t old_stride, const uint8_t *cur, size_t cur_stride,
+                    uint32_t width, uint32_t height, int x1, int y1, int x2, int y2, vg_scroll *out)
+{
+    return find_move(old, old_stride, cur, cur_stride, width, height, x1, y1, x2, y2, NULL, out);
 }
 
 void vg_scroll_apply(uint8_t *pixels, size_t stride, const vg_scroll *s)
@@ -363,22 +417,28 @@ void vg_scroll_band(const vg_scroll *s, pixman_region32_t *band)
                               (unsigned)(s->y2 - s->y1));
 }
 
-bool vg_scroll_take(const uint8_t *old, size_t old_stride, const uint8_t *cur, size_t cur_stride,
-                    uint32_t width, uint32_t height, pixman_region32_t *damage, vg_scroll *out)
+static bool take_move(const uint8_t *old, size_t old_stride, const uint8_t *cur, size_t cur_stride,
+                      uint32_t width, uint32_t height, pixman_region32_t *damage,
+                      const vg_scroll *hint, vg_scroll *out)
 {
     const pixman_box32_t *ext = pixman_region32_extents(damage);
+    uint64_t area = (uint64_t)(ext->x2 - ext->x1) * (uint64_t)(ext->y2 - ext->y1);
     pixman_region32_t band;
 
-    uint64_t area = (uint64_t)(ext->x2 - ext->x1) * (uint64_t)(ext->y2 - ext->y1);
-
     if ((area < VG_SCROLL_MIN_AREA && area * 4 < (uint64_t)width * height) ||
-        !vg_scroll_find(old, old_stride, cur, cur_stride, width, height, ext->x1, ext->y1, ext->x2,
-                        ext->y2, out))
+        !find_move(old, old_stride, cur, cur_stride, width, height, ext->x1, ext->y1, ext->x2,
+                   ext->y2, hint, out))
         return false;
     vg_scroll_band(out, &band);
     pixman_region32_subtract(damage, damage, &band);
     pixman_region32_fini(&band);
     return true;
+}
+
+bool vg_scroll_take(const uint8_t *old, size_t old_stride, const uint8_t *cur, size_t cur_stride,
+                    uint32_t width, uint32_t height, pixman_region32_t *damage, vg_scroll *out)
+{
+    return take_move(old, old_stride, cur, cur_stride, width, height, damage, NULL, out);
 }
 
 /* Whether applying @a first would overwrite pixels @b then reads. */
@@ -390,14 +450,16 @@ static bool clobbers(const vg_scroll *a, const vg_scroll *b)
 
 int vg_scroll_take_moves(uint8_t *old, size_t old_stride, const uint8_t *cur, size_t cur_stride,
                          uint32_t width, uint32_t height, pixman_region32_t *damage,
-                         vg_scroll out[VG_SCROLL_MAX_MOVES])
+                         vg_scroll *hint, vg_scroll out[VG_SCROLL_MAX_MOVES])
 {
     vg_scroll found[VG_SCROLL_MAX_MOVES];
     int n = 0, n_out = 0;
 
-    if (!vg_scroll_take(old, old_stride, cur, cur_stride, width, height, damage, &found[0]))
+    if (!take_move(old, old_stride, cur, cur_stride, width, height, damage, hint, &found[0]))
         return 0;
     n = 1;
+    if (hint)
+        *hint = found[0];
     /* Above the first move, then below it, each part on its own; every
      * search compares with the old picture as it is (nothing applied yet). */
     for (int part = 0; part < 2 && n < VG_SCROLL_MAX_MOVES; part++) {
@@ -408,7 +470,7 @@ int vg_scroll_take_moves(uint8_t *old, size_t old_stride, const uint8_t *cur, si
             continue;
         pixman_region32_init(&rest);
         pixman_region32_intersect_rect(&rest, damage, 0, y1, width, (unsigned)(y2 - y1));
-        if (vg_scroll_take(old, old_stride, cur, cur_stride, width, height, &rest, &found[n])) {
+        if (take_move(old, old_stride, cur, cur_stride, width, height, &rest, hint, &found[n])) {
             vg_scroll_band(&found[n], &band);
             pixman_region32_subtract(damage, damage, &band);
             pixman_region32_fini(&band);

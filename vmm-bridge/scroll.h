@@ -81,11 +81,14 @@ bool vg_scroll_take(const uint8_t *old, size_t old_stride, const uint8_t *cur, s
  * in which none overwrites what a later one reads (one that cannot be is
  * dropped: its pixels stay in @damage) and applied to @old in that order
  * (vg_scroll_apply); a client must apply them in the same order.
+ * @hint (may be NULL): the caller's last move, tried first for a move in
+ * both directions (a window dragged goes on the same way; zeroed: none);
+ * it becomes the first move found here.
  * @return how many moves are in @out (0 to VG_SCROLL_MAX_MOVES); they have
  * all left @damage.
  */
 int vg_scroll_take_moves(uint8_t *old, size_t old_stride, const uint8_t *cur, size_t cur_stride,
-                         uint32_t width, uint32_t height, pixman_region32_t *damage,
+                         uint32_t width, uint32_t height, pixman_region32_t *damage, vg_scroll *hint,
                          vg_scroll out[VG_SCROLL_MAX_MOVES]);
 
 #endif

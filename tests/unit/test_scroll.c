@@ -353,7 +353,7 @@ static void test_rows_beside_an_overlay_move_too(void **state)
             cur[(size_t)y * STRIDE + x] = (uint8_t)g_rand_int(r);
         }
     pixman_region32_init_rect(&damage, 0, 0, W, H);
-    n = vg_scroll_take_moves(old, STRIDE, cur, STRIDE, W, H, &damage, m);
+    n = vg_scroll_take_moves(old, STRIDE, cur, STRIDE, W, H, &damage, NULL, m);
     assert_int_equal(n, 2);
     assert_int_equal(m[0].dy, 12);
     assert_int_equal(m[1].dy, 12);
@@ -383,7 +383,7 @@ static void test_a_half_drawn_frame_is_two_moves(void **state)
     memcpy(cur + (size_t)(H / 2) * STRIDE, two + (size_t)(H / 2) * STRIDE,
            (size_t)(H / 2) * STRIDE);
     pixman_region32_init_rect(&damage, 0, 0, W, H);
-    n = vg_scroll_take_moves(old, STRIDE, cur, STRIDE, W, H, &damage, m);
+    n = vg_scroll_take_moves(old, STRIDE, cur, STRIDE, W, H, &damage, NULL, m);
     assert_int_equal(n, 2);
     assert_true((m[0].dy == 12 && m[1].dy == 24) || (m[0].dy == 24 && m[1].dy == 12));
     assert_true(region_area(&damage) <= W * 24);
@@ -409,7 +409,7 @@ static void test_moves_that_overwrite_each_other_are_not_both_sent(void **state)
     memcpy(cur, old + (size_t)(H / 2) * STRIDE, (size_t)(H / 2) * STRIDE);
     memcpy(cur + (size_t)(H / 2) * STRIDE, old, (size_t)(H / 2) * STRIDE);
     pixman_region32_init_rect(&damage, 0, 0, W, H);
-    n = vg_scroll_take_moves(old, STRIDE, cur, STRIDE, W, H, &damage, m);
+    n = vg_scroll_take_moves(old, STRIDE, cur, STRIDE, W, H, &damage, NULL, m);
     assert_int_equal(n, 1);
     assert_int_equal(m[0].dy < 0 ? -m[0].dy : m[0].dy, H / 2);
     assert_true(region_area(&damage) >= W * H / 2);
@@ -418,6 +418,37 @@ static void test_moves_that_overwrite_each_other_are_not_both_sent(void **state)
     pixman_region32_fini(&damage);
     g_free(old);
     g_free(cur);
+}
+
+/* The last move as a hint: a right one gives the same move, a wrong one
+ * is no obstacle; either way the hint becomes the move found. */
+static void test_the_last_move_is_a_hint_only(void **state)
+{
+    const vg_scroll hints[] = {{.dx = -8, .dy = -6}, {.dx = 5, .dy = 3}, {.dx = 0, .dy = 0}};
+    (void)state;
+
+    for (size_t i = 0; i < G_N_ELEMENTS(hints); i++) {
+        uint8_t *old = window_picture(40, 30), *cur = window_picture(48, 36);
+        uint8_t *want = g_memdup2(cur, (size_t)STRIDE * H);
+        pixman_region32_t damage;
+        vg_scroll m[VG_SCROLL_MAX_MOVES], hint = hints[i];
+        int n;
+
+        pixman_region32_init_rect(&damage, 40, 30, WIN_W, WIN_H);
+        pixman_region32_union_rect(&damage, &damage, 48, 36, WIN_W, WIN_H);
+        n = vg_scroll_take_moves(old, STRIDE, cur, STRIDE, W, H, &damage, &hint, m);
+        assert_int_equal(n, 1);
+        assert_int_equal(m[0].dx, -8);
+        assert_int_equal(m[0].dy, -6);
+        assert_int_equal(hint.dx, -8);
+        assert_int_equal(hint.dy, -6);
+        copy_damage(old, cur, &damage);
+        assert_true(rows_equal(old, want, 0, W, 0, H));
+        pixman_region32_fini(&damage);
+        g_free(old);
+        g_free(cur);
+        g_free(want);
+    }
 }
 
 int main(void)
@@ -435,6 +466,7 @@ int main(void)
         cmocka_unit_test(test_rows_beside_an_overlay_move_too),
         cmocka_unit_test(test_a_half_drawn_frame_is_two_moves),
         cmocka_unit_test(test_moves_that_overwrite_each_other_are_not_both_sent),
+        cmocka_unit_test(test_the_last_move_is_a_hint_only),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
