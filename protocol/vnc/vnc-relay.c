@@ -64,6 +64,9 @@
 /* How long a relay that ended keeps reading what libvncserver still writes. */
 #define DRAIN_TIMEOUT_US         (10 * 1000 * 1000)
 #define DEFAULT_STALL_TIMEOUT_MS 30000
+/* How long the buffer towards the viewer keeps a grown capacity it no
+ * longer uses. */
+#define VG_VNC_RELAY_KEEP_GROWN_US (2 * 1000 * 1000)
 
 /* A linear buffer: data in [start, end), compacted when it runs out of tail. */
 typedef struct relay_buf {
@@ -94,6 +97,7 @@ struct vg_vnc_relay {
     bool held_incremental;       /* every held request was incremental */
     uint16_t hx1, hy1, hx2, hy2; /* the held requests' bounding box */
     int64_t viewer_idle_since;   /* to_viewer not empty and nothing taken since (0: no) */
+    int64_t keep_grown_until;    /* to_viewer keeps its grown capacity until then */
     char reason[96];
 };
 
@@ -435,7 +439,17 @@ static const char *relay_loop(vg_vnc_relay *r)
                                   : "write error towards the viewer";
                 }
             }
-            buf_shrink(&r->to_viewer, VG_VNC_RELAY_TO_VIEWER_BUF);
+            /* A grown buffer is given back only once it has been empty
+             * for a while: large updates come one after another (a video,
+             * a screen of noise), and growing again for each one costs a
+             * copy and fresh pages every frame. */
+            if (r->to_viewer.cap > VG_VNC_RELAY_TO_VIEWER_BUF) {
+                int64_t t = vg_now_us();
+                if (buf_len(&r->to_viewer) > 0)
+                    r->keep_grown_until = t + VG_VNC_RELAY_KEEP_GROWN_US;
+                else if (t >= r->keep_grown_until)
+                    buf_shrink(&r->to_viewer, VG_VNC_RELAY_TO_VIEWER_BUF);
+            }
             if (g_atomic_int_get(&r->stop))
                 return NULL;
         } while (progress);

@@ -17,7 +17,8 @@
  * "Isolation"). Memory: towards libvncserver two fixed buffers; towards the
  * viewer VG_VNC_RELAY_TO_VIEWER_BUF, which grows while the viewer is behind
  * (about one screen update beyond the kernel's socket buffer) up to
- * VG_VNC_RELAY_TO_VIEWER_MAX, where the viewer is ended. A viewer that takes
+ * VG_VNC_RELAY_TO_VIEWER_MAX, where the viewer is ended, and shrinks back
+ * once it has been empty for 2 s. A viewer that takes
  * nothing for the stall timeout while there is something for it is ended.
  *
  * Threading: each relay has one thread that owns the SSL and both fds after
