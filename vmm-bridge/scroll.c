@@ -20,6 +20,7 @@
  */
 #include "scroll.h"
 
+#include <limits.h>
 #include <string.h>
 
 #include <glib.h>
@@ -417,15 +418,23 @@ void vg_scroll_band(const vg_scroll *s, pixman_region32_t *band)
                               (unsigned)(s->y2 - s->y1));
 }
 
+/* Whether @damage is large enough to be searched. */
+static bool worth_a_search(const pixman_region32_t *damage, uint32_t width, uint32_t height)
+{
+    const pixman_box32_t *ext = pixman_region32_extents((pixman_region32_t *)damage);
+    uint64_t area = (uint64_t)(ext->x2 - ext->x1) * (uint64_t)(ext->y2 - ext->y1);
+
+    return area >= VG_SCROLL_MIN_AREA || area * 4 >= (uint64_t)width * height;
+}
+
 static bool take_move(const uint8_t *old, size_t old_stride, const uint8_t *cur, size_t cur_stride,
                       uint32_t width, uint32_t height, pixman_region32_t *damage,
                       const vg_scroll *hint, vg_scroll *out)
 {
     const pixman_box32_t *ext = pixman_region32_extents(damage);
-    uint64_t area = (uint64_t)(ext->x2 - ext->x1) * (uint64_t)(ext->y2 - ext->y1);
     pixman_region32_t band;
 
-    if ((area < VG_SCROLL_MIN_AREA && area * 4 < (uint64_t)width * height) ||
+    if (!worth_a_search(damage, width, height) ||
         !find_move(old, old_stride, cur, cur_stride, width, height, ext->x1, ext->y1, ext->x2,
                    ext->y2, hint, out))
         return false;
@@ -450,16 +459,31 @@ static bool clobbers(const vg_scroll *a, const vg_scroll *b)
 
 int vg_scroll_take_moves(uint8_t *old, size_t old_stride, const uint8_t *cur, size_t cur_stride,
                          uint32_t width, uint32_t height, pixman_region32_t *damage,
-                         vg_scroll *hint, vg_scroll out[VG_SCROLL_MAX_MOVES])
+                         vg_scroll_history *hist, vg_scroll out[VG_SCROLL_MAX_MOVES])
 {
+    const vg_scroll *hint = hist ? &hist->last : NULL;
     vg_scroll found[VG_SCROLL_MAX_MOVES];
     int n = 0, n_out = 0;
 
-    if (!take_move(old, old_stride, cur, cur_stride, width, height, damage, hint, &found[0]))
+    if (!worth_a_search(damage, width, height))
         return 0;
+    /* After a run of searches that found nothing (a video, noise), only
+     * every VG_SCROLL_BACKOFF_EVERY-th large update is searched. */
+    if (hist && hist->misses >= VG_SCROLL_BACKOFF_AFTER &&
+        ++hist->skipped < VG_SCROLL_BACKOFF_EVERY)
+        return 0;
+    if (hist)
+        hist->skipped = 0;
+    if (!take_move(old, old_stride, cur, cur_stride, width, height, damage, hint, &found[0])) {
+        if (hist && hist->misses < UINT_MAX)
+            hist->misses++;
+        return 0;
+    }
     n = 1;
-    if (hint)
-        *hint = found[0];
+    if (hist) {
+        hist->last = found[0];
+        hist->misses = 0;
+    }
     /* Above the first move, then below it, each part on its own; every
      * search compares with the old picture as it is (nothing applied yet). */
     for (int part = 0; part < 2 && n < VG_SCROLL_MAX_MOVES; part++) {

@@ -73,6 +73,17 @@ bool vg_scroll_take(const uint8_t *old, size_t old_stride, const uint8_t *cur, s
 
 /** The most moves vg_scroll_take_moves finds in one update. */
 #define VG_SCROLL_MAX_MOVES 3
+/** After this many searches in a row found nothing ... */
+#define VG_SCROLL_BACKOFF_AFTER 4
+/** ... only one large update in this many is searched, until one is found. */
+#define VG_SCROLL_BACKOFF_EVERY 8
+
+/** What a front end's searches remember from one update to the next. */
+typedef struct vg_scroll_history {
+    vg_scroll last;   /**< the last first move found, tried first (zeroed: none) */
+    unsigned misses;  /**< searches in a row that found nothing */
+    unsigned skipped; /**< large updates not searched since the last search */
+} vg_scroll_history;
 
 /**
  * vg_scroll_take, then the same again in what is left of @damage above and
@@ -81,14 +92,17 @@ bool vg_scroll_take(const uint8_t *old, size_t old_stride, const uint8_t *cur, s
  * in which none overwrites what a later one reads (one that cannot be is
  * dropped: its pixels stay in @damage) and applied to @old in that order
  * (vg_scroll_apply); a client must apply them in the same order.
- * @hint (may be NULL): the caller's last move, tried first for a move in
- * both directions (a window dragged goes on the same way; zeroed: none);
- * it becomes the first move found here.
+ * @hist (may be NULL; zeroed at first): the caller's last move, tried
+ * first for a move in both directions (a window dragged goes on the same
+ * way), and how many searches in a row found nothing: after
+ * VG_SCROLL_BACKOFF_AFTER of them (a video, noise), only one large update
+ * in VG_SCROLL_BACKOFF_EVERY is searched until a move is found again, so
+ * that content that never moves costs little.
  * @return how many moves are in @out (0 to VG_SCROLL_MAX_MOVES); they have
  * all left @damage.
  */
 int vg_scroll_take_moves(uint8_t *old, size_t old_stride, const uint8_t *cur, size_t cur_stride,
-                         uint32_t width, uint32_t height, pixman_region32_t *damage, vg_scroll *hint,
-                         vg_scroll out[VG_SCROLL_MAX_MOVES]);
+                         uint32_t width, uint32_t height, pixman_region32_t *damage,
+                         vg_scroll_history *hist, vg_scroll out[VG_SCROLL_MAX_MOVES]);
 
 #endif

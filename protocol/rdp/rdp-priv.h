@@ -85,7 +85,7 @@ struct vg_rdp_peer {
     uint32_t announced_w, announced_h; /* in the last Demand Active */
     uint8_t *pixels;                   /* this viewer's copy of what it is sent, width*height*4 */
     size_t stride;
-    vg_scroll last_move;                /* tried first in the next search (scroll.h) */
+    vg_scroll_history moves_seen;       /* what its move searches remember (scroll.h) */
     HANDLE vcm;                         /* virtual channel manager */
     vg_rdp_gfx *gfx;                    /* NULL: legacy path */
     struct vg_rdp_planar *planar;       /* legacy path encoder, made on first use */

@@ -525,7 +525,7 @@ static int copy_region(vg_rdp_peer *p, pixman_region32_t *region,
     sstride = vg_surface_stride_locked(p->surface);
     if (moves)
         n_moves = vg_scroll_take_moves(p->pixels, p->stride, src, sstride, p->width, p->height,
-                                       region, &p->last_move, moves);
+                                       region, &p->moves_seen, moves);
     b = pixman_region32_rectangles(region, &n);
     for (int i = 0; i < n; i++) {
         size_t off = (size_t)b[i].x1 * 4, len = (size_t)(b[i].x2 - b[i].x1) * 4;

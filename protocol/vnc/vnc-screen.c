@@ -126,7 +126,7 @@ struct vg_vnc_screen {
     rfbScreenInfoPtr rfb;
     uint8_t *fb;
     uint32_t fb_w, fb_h;
-    vg_scroll last_move; /* tried first in the next search (scroll.h) */
+    vg_scroll_history moves_seen; /* what its move searches remember (scroll.h) */
     rfbCursorPtr shape;
     bool closed_done; /* viewers were disconnected because the surface closed */
     bool stopping;    /* being freed: no more callbacks */
@@ -409,7 +409,7 @@ static void move_scrolled_locked(vg_vnc_screen *s, pixman_region32_t *damage)
     n = vg_scroll_take_moves(s->fb, (size_t)s->fb_w * VG_SURFACE_BPP,
                              vg_surface_pixels_locked(s->surface),
                              vg_surface_stride_locked(s->surface), s->fb_w, s->fb_h, damage,
-                             &s->last_move, moves);
+                             &s->moves_seen, moves);
     /* libvncserver names the destination and the move: source = dest - (dx, dy). */
     for (int i = 0; i < n; i++)
         rfbScheduleCopyRect(s->rfb, moves[i].x1, moves[i].y1, moves[i].x2, moves[i].y2,

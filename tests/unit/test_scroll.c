@@ -431,17 +431,18 @@ static void test_the_last_move_is_a_hint_only(void **state)
         uint8_t *old = window_picture(40, 30), *cur = window_picture(48, 36);
         uint8_t *want = g_memdup2(cur, (size_t)STRIDE * H);
         pixman_region32_t damage;
-        vg_scroll m[VG_SCROLL_MAX_MOVES], hint = hints[i];
+        vg_scroll m[VG_SCROLL_MAX_MOVES];
+        vg_scroll_history hist = {.last = hints[i]};
         int n;
 
         pixman_region32_init_rect(&damage, 40, 30, WIN_W, WIN_H);
         pixman_region32_union_rect(&damage, &damage, 48, 36, WIN_W, WIN_H);
-        n = vg_scroll_take_moves(old, STRIDE, cur, STRIDE, W, H, &damage, &hint, m);
+        n = vg_scroll_take_moves(old, STRIDE, cur, STRIDE, W, H, &damage, &hist, m);
         assert_int_equal(n, 1);
         assert_int_equal(m[0].dx, -8);
         assert_int_equal(m[0].dy, -6);
-        assert_int_equal(hint.dx, -8);
-        assert_int_equal(hint.dy, -6);
+        assert_int_equal(hist.last.dx, -8);
+        assert_int_equal(hist.last.dy, -6);
         copy_damage(old, cur, &damage);
         assert_true(rows_equal(old, want, 0, W, 0, H));
         pixman_region32_fini(&damage);
@@ -449,6 +450,52 @@ static void test_the_last_move_is_a_hint_only(void **state)
         g_free(cur);
         g_free(want);
     }
+}
+
+/* Large updates that never hold a move (noise): after
+ * VG_SCROLL_BACKOFF_AFTER searches found nothing, only one in
+ * VG_SCROLL_BACKOFF_EVERY is searched; the first move found ends that. */
+static void test_searches_back_off_where_nothing_moves(void **state)
+{
+    uint8_t *noise = g_malloc((size_t)STRIDE * H), *old = text_picture(0), *cur = text_picture(1);
+    GRand *r = g_rand_new_with_seed(9);
+    vg_scroll_history hist = {0};
+    vg_scroll m[VG_SCROLL_MAX_MOVES];
+    int searched = 0, first_found = -1;
+    (void)state;
+
+    for (size_t i = 0; i < (size_t)STRIDE * H; i++)
+        noise[i] = (uint8_t)g_rand_int(r);
+    for (int i = 0; i < 4 + 2 * VG_SCROLL_BACKOFF_EVERY; i++) {
+        pixman_region32_t damage;
+        unsigned before = hist.misses;
+
+        pixman_region32_init_rect(&damage, 0, 0, W, H);
+        assert_int_equal(vg_scroll_take_moves(old, STRIDE, noise, STRIDE, W, H, &damage, &hist, m),
+                         0);
+        searched += hist.misses != before;
+        pixman_region32_fini(&damage);
+    }
+    assert_int_equal(hist.misses, VG_SCROLL_BACKOFF_AFTER + 2);
+    assert_int_equal(searched, VG_SCROLL_BACKOFF_AFTER + 2);
+    /* Scrolling starts: found within VG_SCROLL_BACKOFF_EVERY updates. */
+    for (int i = 0; i < VG_SCROLL_BACKOFF_EVERY && first_found < 0; i++) {
+        pixman_region32_t damage;
+        uint8_t *o = g_memdup2(old, (size_t)STRIDE * H);
+
+        pixman_region32_init_rect(&damage, 0, 0, W, H);
+        if (vg_scroll_take_moves(o, STRIDE, cur, STRIDE, W, H, &damage, &hist, m) > 0)
+            first_found = i;
+        pixman_region32_fini(&damage);
+        g_free(o);
+    }
+    assert_true(first_found >= 0);
+    assert_int_equal(hist.misses, 0);
+    assert_int_equal(hist.last.dy, 12);
+    g_rand_free(r);
+    g_free(noise);
+    g_free(old);
+    g_free(cur);
 }
 
 int main(void)
@@ -467,6 +514,7 @@ int main(void)
         cmocka_unit_test(test_a_half_drawn_frame_is_two_moves),
         cmocka_unit_test(test_moves_that_overwrite_each_other_are_not_both_sent),
         cmocka_unit_test(test_the_last_move_is_a_hint_only),
+        cmocka_unit_test(test_searches_back_off_where_nothing_moves),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
