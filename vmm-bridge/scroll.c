@@ -35,6 +35,7 @@
 #define MOVE_MIN_COLS   64   /* the narrowest rectangle worth a move */
 #define MOVE_COL_CHUNK  64   /* pixels of a row compared at a time */
 #define PROBE_CHECKS    4096 /* places tried for a probe, in all */
+#define MOVE_MAX_HITS   1024 /* places of a probe looked at, in all */
 
 static const uint8_t *row(const uint8_t *p, size_t stride, int y, int x1)
 {
@@ -175,9 +176,9 @@ static int find_candidates(const uint8_t *old, size_t old_stride, const uint8_t 
 {
     const size_t len = MOVE_PROBE_PX * 4;
     int lo = MAX(0, px - MOVE_MAX_D), hi = MIN(width, px + MOVE_PROBE_PX + MOVE_MAX_D);
-    int n = 0;
+    int n = 0, hits = 0;
 
-    for (int d = 0; d <= MOVE_MAX_D && n < MOVE_CANDIDATES; d++) {
+    for (int d = 0; d <= MOVE_MAX_D && n < MOVE_CANDIDATES && hits < MOVE_MAX_HITS; d++) {
         for (int sign = 1; sign >= -1 && n < MOVE_CANDIDATES; sign -= 2) {
             int dy = sign * d, yo = py + dy;
             const uint8_t *row0, *hay, *hit;
@@ -190,16 +191,20 @@ static int find_candidates(const uint8_t *old, size_t old_stride, const uint8_t 
             hay_len = (size_t)(hi - lo) * 4;
             /* glibc's memmem skips through the row; only hits on a pixel
              * boundary count. */
-            while (n < MOVE_CANDIDATES && hay_len >= len &&
+            while (n < MOVE_CANDIDATES && hits < MOVE_MAX_HITS && hay_len >= len &&
                    (hit = memmem(hay, hay_len, probe, len)) != NULL) {
-                size_t off = (size_t)(hit - row0);
+                size_t off = (size_t)(hit - row0), next = (off / 4 + 1) * 4;
                 if (off % 4 == 0) {
                     int dx = lo + (int)(off / 4) - px;
                     if (dx != 0 || dy != 0)
                         cand[n++] = (move_candidate){.dx = dx, .dy = dy};
                 }
-                hay_len -= (size_t)(hit + 1 - hay);
-                hay = hit + 1;
+                /* On to the next pixel boundary; a probe that repeats
+                 * within itself (a pattern) could otherwise match at
+                 * every byte. */
+                hits++;
+                hay_len -= (size_t)(row0 + next - hay);
+                hay = row0 + next;
             }
         }
     }
