@@ -103,26 +103,29 @@ static int find_vertical(const uint8_t *old, size_t old_stride, const uint8_t *c
 
 /* ---- moves in both directions (a window dragged) ---- */
 
-static const uint8_t *at(const uint8_t *p, size_t stride, int x, int y)
+/* How many pixels from column @x on, at most @n, row @c has as row @o has
+ * them from column x + dx on. */
+static int run_right(const uint8_t *c, const uint8_t *o, int x, int dx, int n)
 {
-    return p + (size_t)y * stride + (size_t)x * 4;
+    const uint8_t *a = c + (size_t)x * 4, *b = o + (size_t)(x + dx) * 4;
+    int k = 0;
+
+    /* memcmp in chunks finds the chunk, then the pixel in it. */
+    for (; k + MOVE_COL_CHUNK <= n; k += MOVE_COL_CHUNK)
+        if (memcmp(a + (size_t)k * 4, b + (size_t)k * 4, MOVE_COL_CHUNK * 4) != 0)
+            break;
+    while (k < n && memcmp(a + (size_t)k * 4, b + (size_t)k * 4, 4) == 0)
+        k++;
+    return k;
 }
 
 /* The first column of [x1, x2) where row y of the two pictures differs, or -1. */
 static int first_change(const uint8_t *old, size_t old_stride, const uint8_t *cur,
                         size_t cur_stride, int x1, int x2, int y)
 {
-    const uint8_t *o = at(old, old_stride, 0, y), *c = at(cur, cur_stride, 0, y);
-    int x = x1;
+    int k = run_right(row(cur, cur_stride, y, 0), row(old, old_stride, y, 0), x1, 0, x2 - x1);
 
-    /* memcmp in chunks finds the chunk, then the pixel in it. */
-    for (; x + 64 <= x2; x += 64)
-        if (memcmp(c + (size_t)x * 4, o + (size_t)x * 4, 64 * 4) != 0)
-            break;
-    for (; x < x2; x++)
-        if (memcmp(c + (size_t)x * 4, o + (size_t)x * 4, 4) != 0)
-            return x;
-    return -1;
+    return k < x2 - x1 ? x1 + k : -1;
 }
 
 /*
@@ -151,8 +154,8 @@ static bool find_probe(const uint8_t *old, size_t old_stride, const uint8_t *cur
             continue;
         x = MIN(x, x2 - MOVE_PROBE_PX);
         for (; x + MOVE_PROBE_PX <= x2 && checks < PROBE_CHECKS; x += MOVE_PROBE_PX, checks++) {
-            const uint8_t *c = at(cur, cur_stride, x, y);
-            if (!uniform(c, len) && memcmp(c, at(cur, cur_stride, x, y - 1), len) != 0) {
+            const uint8_t *c = row(cur, cur_stride, y, x);
+            if (!uniform(c, len) && memcmp(c, row(cur, cur_stride, y - 1, x), len) != 0) {
                 *px = x;
                 *py = y;
                 return true;
@@ -186,7 +189,7 @@ static int find_candidates(const uint8_t *old, size_t old_stride, const uint8_t 
 
             if ((d == 0 && sign < 0) || yo < 0 || yo >= height)
                 continue;
-            row0 = at(old, old_stride, lo, yo);
+            row0 = row(old, old_stride, yo, lo);
             hay = row0;
             hay_len = (size_t)(hi - lo) * 4;
             /* glibc's memmem skips through the row; only hits on a pixel
@@ -211,23 +214,7 @@ static int find_candidates(const uint8_t *old, size_t old_stride, const uint8_t 
     return n;
 }
 
-/* How many pixels from column @x on, at most @n, row @c has as row @o has
- * them from column x + dx on. */
-static int run_right(const uint8_t *c, const uint8_t *o, int x, int dx, int n)
-{
-    const uint8_t *a = c + (size_t)x * 4, *b = o + (size_t)(x + dx) * 4;
-    int k = 0;
-
-    /* memcmp in chunks finds the chunk, then the pixel in it. */
-    for (; k + MOVE_COL_CHUNK <= n; k += MOVE_COL_CHUNK)
-        if (memcmp(a + (size_t)k * 4, b + (size_t)k * 4, MOVE_COL_CHUNK * 4) != 0)
-            break;
-    while (k < n && memcmp(a + (size_t)k * 4, b + (size_t)k * 4, 4) == 0)
-        k++;
-    return k;
-}
-
-/* The same leftwards: how many pixels before column @x, at most @n. */
+/* As run_right, leftwards: how many pixels before column @x, at most @n. */
 static int run_left(const uint8_t *c, const uint8_t *o, int x, int dx, int n)
 {
     int k = 0;
@@ -246,8 +233,8 @@ static bool cols_match(const uint8_t *old, size_t old_stride, const uint8_t *cur
                        int x, int n, int top, int bottom, int dx, int dy)
 {
     for (int y = top; y < bottom; y++)
-        if (memcmp(at(cur, cur_stride, x, y), at(old, old_stride, x + dx, y + dy), (size_t)n * 4) !=
-            0)
+        if (memcmp(row(cur, cur_stride, y, x), row(old, old_stride, y + dy, x + dx),
+                   (size_t)n * 4) != 0)
             return false;
     return true;
 }
@@ -281,7 +268,7 @@ static int64_t grow_rect(const uint8_t *old, size_t old_stride, const uint8_t *c
     left = xlo;
     right = xhi;
     for (int y = top; y < bottom && right - left > MOVE_PROBE_PX; y++) {
-        const uint8_t *c = at(cur, cur_stride, 0, y), *o = at(old, old_stride, 0, y + dy);
+        const uint8_t *c = row(cur, cur_stride, y, 0), *o = row(old, old_stride, y + dy, 0);
         left = px - run_left(c, o, px, dx, px - left);
         right = px + MOVE_PROBE_PX +
                 run_right(c, o, px + MOVE_PROBE_PX, dx, right - (px + MOVE_PROBE_PX));
@@ -331,7 +318,7 @@ static int64_t find_2d(const uint8_t *old, size_t old_stride, const uint8_t *cur
             if (best * 2 >= (int64_t)(x2 - x1) * h)
                 break;
         }
-        n = find_candidates(old, old_stride, at(cur, cur_stride, px, py), px, py, width, height,
+        n = find_candidates(old, old_stride, row(cur, cur_stride, py, px), px, py, width, height,
                             cand);
         for (int i = 0; i < n; i++) {
             cand[i].score = 0;
